@@ -1,0 +1,156 @@
+//! Reading the session cookie from a request and writing `Set-Cookie`,
+//! `Vary` and `Cache-Control` on the response.
+
+use std::fmt::Write as _;
+
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderValue};
+
+use crate::manager::CookieUpdate;
+use crate::settings::CookieSettings;
+
+/// The value of the first cookie called `name`, in header order.
+///
+/// Browsers send the cookie with the longest matching path first (RFC 6265
+/// section 5.4), so the first is the most specific; taking it, and never
+/// merging, makes the choice deterministic. A value that is not UTF-8 comes
+/// back empty, which names no session.
+pub fn find_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get_all(COOKIE).iter().find_map(|header| {
+        header.as_bytes().split(|&b| b == b';').find_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (n, v) = pair.split_at(eq);
+            if n.trim_ascii() != name.as_bytes() {
+                return None;
+            }
+            let v = v.get(1..).unwrap_or_default().trim_ascii();
+            Some(std::str::from_utf8(v).unwrap_or_default())
+        })
+    })
+}
+
+/// The `Set-Cookie` value for an update, or `None` for
+/// [`CookieUpdate::Keep`].
+pub fn set_cookie_value(settings: &CookieSettings, update: &CookieUpdate) -> Option<HeaderValue> {
+    let (value, max_age) = match update {
+        CookieUpdate::Keep => return None,
+        CookieUpdate::Set { value, max_age } => (value.as_str(), max_age.as_secs()),
+        CookieUpdate::Remove => ("", 0),
+    };
+    let mut out = String::with_capacity(settings.name.len() + value.len() + 96);
+    let _ = write!(out, "{}={}; Path={}", settings.name, value, settings.path);
+    if let Some(domain) = &settings.domain {
+        let _ = write!(out, "; Domain={domain}");
+    }
+    let _ = write!(out, "; Max-Age={max_age}");
+    if max_age == 0 {
+        // For clients that predate Max-Age (RFC 6265 section 5.3 step 3).
+        out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+    if settings.http_only {
+        out.push_str("; HttpOnly");
+    }
+    if settings.secure {
+        out.push_str("; Secure");
+    }
+    let _ = write!(out, "; SameSite={}", settings.same_site.as_str());
+    // Names, paths and domains were checked when the settings were built,
+    // and store tokens are base64url, so this only fails on a faulty store.
+    HeaderValue::try_from(out).ok()
+}
+
+/// Marks a response that depended on the session cookie: `Vary: Cookie`,
+/// and, when it sets a cookie, `Cache-Control: private` unless the handler
+/// chose its own caching.
+pub fn mark_response(headers: &mut HeaderMap, set_cookie: Option<HeaderValue>) {
+    let varies = headers.get_all(VARY).iter().any(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("cookie") || t.trim() == "*")
+        })
+    });
+    if !varies {
+        headers.append(VARY, HeaderValue::from_static("cookie"));
+    }
+    if let Some(cookie) = set_cookie {
+        headers.append(SET_COOKIE, cookie);
+        // A shared cache must not hand one user's cookie to another
+        // (RFC 9111 section 5.2.2.7).
+        if !headers.contains_key(CACHE_CONTROL) {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for c in cookies {
+            h.append(COOKIE, HeaderValue::from_str(c).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn finds_the_first_named_cookie_across_headers() {
+        let h = headers(&["a=1; session=first", "session=second"]);
+        assert_eq!(find_cookie(&h, "session"), Some("first"));
+        let h = headers(&["x=1", "session = spaced ;y=2"]);
+        assert_eq!(find_cookie(&h, "session"), Some("spaced"));
+        assert_eq!(find_cookie(&headers(&["sessionx=1; xsession=2"]), "session"), None);
+        assert_eq!(find_cookie(&headers(&["session"]), "session"), None);
+        assert_eq!(find_cookie(&headers(&["session="]), "session"), Some(""));
+    }
+
+    #[test]
+    fn non_utf8_value_is_empty() {
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_bytes(b"session=\xff\xfe").unwrap());
+        assert_eq!(find_cookie(&h, "session"), Some(""));
+    }
+
+    #[test]
+    fn set_and_remove_carry_the_same_scope() {
+        let mut c = CookieSettings::default();
+        c.domain = Some("example.com".into());
+        c.path = "/app".into();
+        let set = set_cookie_value(
+            &c,
+            &CookieUpdate::Set {
+                value: "tok".into(),
+                max_age: Duration::from_secs(60),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            set,
+            "session=tok; Path=/app; Domain=example.com; Max-Age=60; HttpOnly; Secure; SameSite=Lax"
+        );
+        let gone = set_cookie_value(&c, &CookieUpdate::Remove).unwrap();
+        assert_eq!(
+            gone,
+            "session=; Path=/app; Domain=example.com; Max-Age=0; \
+             Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"
+        );
+        assert_eq!(set_cookie_value(&c, &CookieUpdate::Keep), None);
+    }
+
+    #[test]
+    fn vary_is_added_once_and_cache_control_respected() {
+        let mut h = HeaderMap::new();
+        h.insert(VARY, HeaderValue::from_static("Accept-Encoding, Cookie"));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        mark_response(&mut h, Some(HeaderValue::from_static("session=x")));
+        assert_eq!(h.get_all(VARY).iter().count(), 1);
+        assert_eq!(h[CACHE_CONTROL], "no-store");
+        let mut h = HeaderMap::new();
+        mark_response(&mut h, Some(HeaderValue::from_static("session=x")));
+        assert_eq!(h[VARY], "cookie");
+        assert_eq!(h[CACHE_CONTROL], "private");
+    }
+}

@@ -1,0 +1,71 @@
+//! The axum extractor for [`Session`] and its [`SessionRejection`]; also
+//! lets a [`ValueError`] be returned from a handler.
+
+use axum_core::extract::FromRequestParts;
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::error::{StoreError, ValueError};
+use crate::layer::LazySession;
+use crate::session::Session;
+
+/// Why a handler could not get its [`Session`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// The router has no session layer.
+    #[error("no session layer: add `session_layer(&settings)?` (or `SessionLayer::new`) to the router with `.layer(...)`")]
+    MissingLayer,
+    /// The store could not load the session.
+    #[error("the session store could not load the session: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        match &self {
+            SessionRejection::MissingLayer => {
+                tracing::error!(error = %self, "session extractor used without its layer");
+                (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+            }
+            SessionRejection::Store(error) => {
+                tracing::error!(%error, "session not loaded; answering 503");
+                // The client's cookie is left alone: the session may well
+                // still be there when the store is back.
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The session store is unavailable. Please try again shortly.",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// Loads the request's session: the first extraction reads the store,
+/// later ones in the same request share the result.
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let lazy = parts
+            .extensions
+            .get::<LazySession>()
+            .cloned()
+            .ok_or(SessionRejection::MissingLayer)?;
+        Ok(lazy.load(&parts.headers).await?)
+    }
+}
+
+/// A value that cannot be encoded or decoded answers 500 and is logged.
+impl IntoResponse for ValueError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self, "session value error");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "A session value could not be read or written.",
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,258 @@
+//! Flash messages: a bounded [`FlashQueue`] of [`Flash`]es, each with a
+//! [`FlashLevel`], kept beside the session map and popped when read.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// How important a flash message is, from least to most.
+///
+/// # Examples
+///
+/// ```
+/// use session_core::FlashLevel;
+/// assert!(FlashLevel::Debug < FlashLevel::Info);
+/// assert!(FlashLevel::Warning < FlashLevel::Error);
+/// assert_eq!(FlashLevel::default(), FlashLevel::Info);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum FlashLevel {
+    /// Diagnostics for developers.
+    Debug,
+    /// Ordinary news; the level of [`Session::flash`](crate::Session::flash).
+    #[default]
+    Info,
+    /// Something the user asked for worked.
+    Success,
+    /// Something the user should look at.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
+impl FlashLevel {
+    /// Every level, in order.
+    pub const ALL: [FlashLevel; 5] = [
+        FlashLevel::Debug,
+        FlashLevel::Info,
+        FlashLevel::Success,
+        FlashLevel::Warning,
+        FlashLevel::Error,
+    ];
+
+    /// The level's stable number, as stored.
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The level numbered `n`, if there is one.
+    pub fn from_u8(n: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(n)).copied()
+    }
+
+    /// The level's lower-case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FlashLevel::Debug => "debug",
+            FlashLevel::Info => "info",
+            FlashLevel::Success => "success",
+            FlashLevel::Warning => "warning",
+            FlashLevel::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for FlashLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FlashLevel {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.as_u8())
+    }
+}
+
+impl<'de> Deserialize<'de> for FlashLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u8::deserialize(d)?;
+        Self::from_u8(n)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown flash level {n}")))
+    }
+}
+
+/// One flash message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// Its level.
+    pub level: FlashLevel,
+    /// Its text.
+    pub message: String,
+}
+
+/// The default bound of a flash queue.
+pub const DEFAULT_FLASH_CAPACITY: usize = 16;
+
+/// Flash messages waiting to be read, oldest first, at most `capacity` of
+/// them: pushing onto a full queue drops the oldest.
+///
+/// # Examples
+///
+/// ```
+/// use session_core::{FlashLevel, FlashQueue};
+///
+/// let mut q = FlashQueue::with_capacity(2);
+/// q.push(FlashLevel::Info, "one".into());
+/// q.push(FlashLevel::Error, "two".into());
+/// q.push(FlashLevel::Info, "three".into()); // "one" is dropped
+/// assert_eq!(q.pop(FlashLevel::Info).as_deref(), Some("three"));
+/// assert_eq!(q.len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashQueue {
+    items: VecDeque<Flash>,
+    capacity: usize,
+}
+
+impl Default for FlashQueue {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_FLASH_CAPACITY)
+    }
+}
+
+impl FlashQueue {
+    /// An empty queue that holds at most `capacity` messages (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            items: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Adds a message; drops the oldest if the queue is full.
+    pub fn push(&mut self, level: FlashLevel, message: String) {
+        while self.items.len() >= self.capacity {
+            self.items.pop_front();
+        }
+        self.items.push_back(Flash { level, message });
+    }
+
+    /// Takes the oldest message of `level`.
+    pub fn pop(&mut self, level: FlashLevel) -> Option<String> {
+        let at = self.items.iter().position(|f| f.level == level)?;
+        self.items.remove(at).map(|f| f.message)
+    }
+
+    /// Takes every message, oldest first.
+    pub fn take_all(&mut self) -> Vec<Flash> {
+        self.items.drain(..).collect()
+    }
+
+    /// The waiting messages, oldest first, without taking them.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Flash> {
+        self.items.iter()
+    }
+
+    /// How many messages wait.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether no message waits.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The bound.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the bound, dropping the oldest messages over it.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        while self.items.len() > self.capacity {
+            self.items.pop_front();
+        }
+    }
+
+    /// Encodes the messages as MessagePack (an array of `[level, text]`).
+    pub fn to_msgpack(&self) -> Vec<u8> {
+        // A sequence of known length of (u8, String) always encodes.
+        rmp_serde::to_vec(&self.items).unwrap_or_default()
+    }
+
+    /// Decodes messages written by [`to_msgpack`](Self::to_msgpack), keeping
+    /// the newest `capacity` of them.
+    ///
+    /// # Errors
+    ///
+    /// The decoder's error if `bytes` are not such messages.
+    pub fn from_msgpack(bytes: &[u8], capacity: usize) -> Result<Self, rmp_serde::decode::Error> {
+        let items: VecDeque<Flash> = rmp_serde::from_slice(bytes)?;
+        let mut q = Self { items, capacity };
+        q.set_capacity(capacity);
+        Ok(q)
+    }
+}
+
+impl Serialize for FlashQueue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.items.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FlashQueue {
+    /// Deserializes with the default capacity; the session layer applies the
+    /// configured one after loading.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = VecDeque::<Flash>::deserialize(d)?;
+        let mut q = Self {
+            items,
+            capacity: DEFAULT_FLASH_CAPACITY,
+        };
+        q.set_capacity(DEFAULT_FLASH_CAPACITY);
+        Ok(q)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_messages_per_level_pop_in_order() {
+        let mut q = FlashQueue::default();
+        q.push(FlashLevel::Info, "a".into());
+        q.push(FlashLevel::Warning, "w".into());
+        q.push(FlashLevel::Info, "b".into());
+        assert_eq!(q.pop(FlashLevel::Info).as_deref(), Some("a"));
+        assert_eq!(q.pop(FlashLevel::Info).as_deref(), Some("b"));
+        assert_eq!(q.pop(FlashLevel::Info), None);
+        assert_eq!(q.pop(FlashLevel::Warning).as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn full_queue_drops_oldest() {
+        let mut q = FlashQueue::with_capacity(3);
+        for i in 0..10 {
+            q.push(FlashLevel::Info, i.to_string());
+        }
+        let left: Vec<_> = q.take_all().into_iter().map(|f| f.message).collect();
+        assert_eq!(left, ["7", "8", "9"]);
+    }
+
+    #[test]
+    fn msgpack_round_trip_and_levels() {
+        let mut q = FlashQueue::default();
+        for level in FlashLevel::ALL {
+            q.push(level, level.to_string());
+        }
+        let back = FlashQueue::from_msgpack(&q.to_msgpack(), 16).unwrap();
+        assert_eq!(back, q);
+        assert!(FlashQueue::from_msgpack(&[0x91, 0x92, 9, 0xa0], 16).is_err());
+        assert!(FlashQueue::from_msgpack(b"\xff", 16).is_err());
+    }
+}

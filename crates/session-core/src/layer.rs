@@ -1,0 +1,271 @@
+//! The tower middleware: [`SessionLayer`] wraps a service in a
+//! [`SessionService`], which puts a [`LazySession`] in each request and
+//! commits the session, if it was loaded, when the response is ready.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::{HeaderMap, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tokio::sync::OnceCell;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::cookies;
+use crate::error::StoreError;
+use crate::manager::SessionManager;
+use crate::session::Session;
+use crate::settings::Settings;
+use crate::store::SessionStore;
+use crate::time::Clock;
+
+/// Adds sessions to a service.
+///
+/// # Examples
+///
+/// ```
+/// use session_core::{SessionLayer, Settings, Key, Keyring};
+/// # use session_core::{SessionStore, Context, Loaded, Save, StoreError};
+/// # #[derive(Debug)] struct MyStore;
+/// # #[async_trait::async_trait] impl SessionStore for MyStore {
+/// #   async fn load(&self, _: &str, _: &Context<'_>) -> Result<Option<Loaded>, StoreError> { Ok(None) }
+/// #   async fn save(&self, _: Save<'_>, _: &Context<'_>) -> Result<String, StoreError> { Err(StoreError::Gone) }
+/// #   async fn delete(&self, _: &str, _: &Context<'_>) -> Result<(), StoreError> { Ok(()) }
+/// # }
+///
+/// let settings = Settings::builder()
+///     .with_keyring(Keyring::new(Key::generate()?)?)
+///     .build()?;
+/// let layer = SessionLayer::new(MyStore, &settings);
+/// // router.layer(layer)
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionLayer {
+    manager: Arc<SessionManager>,
+}
+
+impl SessionLayer {
+    /// A layer keeping sessions in `store`, configured by `settings`.
+    pub fn new(store: impl SessionStore, settings: &Settings) -> Self {
+        Self::from_manager(SessionManager::new(store, settings))
+    }
+
+    /// A layer around a manager built by hand.
+    pub fn from_manager(manager: SessionManager) -> Self {
+        Self {
+            manager: Arc::new(manager),
+        }
+    }
+
+    /// Uses `clock` for expiry instead of the system clock.
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        Self::from_manager(SessionManager::clone(&self.manager).with_clock(clock))
+    }
+
+    /// The manager behind the layer.
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> SessionService<S> {
+        SessionService {
+            inner,
+            manager: self.manager.clone(),
+        }
+    }
+}
+
+/// The service made by [`SessionLayer`].
+#[derive(Debug, Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    manager: Arc<SessionManager>,
+}
+
+/// A request's session, loaded on first use.
+///
+/// The layer puts one in every request's extensions; nothing is read from
+/// the store until [`load`](Self::load) is called, which the axum
+/// extractor does. Outside axum, take it from the extensions yourself.
+#[derive(Clone)]
+pub struct LazySession {
+    slot: Arc<Slot>,
+}
+
+struct Slot {
+    manager: Arc<SessionManager>,
+    session: OnceCell<Session>,
+}
+
+impl LazySession {
+    /// The request's session, loaded from the store on the first call and
+    /// shared by every later one.
+    ///
+    /// # Errors
+    ///
+    /// The store's error if it cannot answer; the response should be a
+    /// 503, and the client's cookie is left alone.
+    pub async fn load(&self, headers: &HeaderMap) -> Result<Session, StoreError> {
+        let slot = &self.slot;
+        slot.session
+            .get_or_try_init(|| {
+                let cookie = cookies::find_cookie(headers, &slot.manager.settings().cookie().name);
+                slot.manager.load(cookie)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The session if it has been loaded.
+    pub fn get(&self) -> Option<&Session> {
+        self.slot.session.get()
+    }
+}
+
+impl fmt::Debug for LazySession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazySession")
+            .field("loaded", &self.slot.session.initialized())
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<&'static str> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let lazy = LazySession {
+            slot: Arc::new(Slot {
+                manager: self.manager.clone(),
+                session: OnceCell::new(),
+            }),
+        };
+        req.extensions_mut().insert(lazy.clone());
+        ResponseFuture {
+            state: State::Inner {
+                future: self.inner.call(req),
+                lazy: Some(lazy),
+            },
+        }
+    }
+}
+
+type CommitFuture<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>>;
+
+pin_project! {
+    /// The response future of [`SessionService`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Inner { #[pin] future: F, lazy: Option<LazySession> },
+        Commit { future: CommitFuture<B> },
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: From<&'static str> + Send + 'static,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Inner { future, lazy } => {
+                    let response = ready!(future.poll(cx))?;
+                    // `None` only if polled again after completion.
+                    let Some(lazy) = lazy.take() else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    let Some(session) = lazy.get().cloned() else {
+                        // The handler never asked for its session: no store
+                        // I/O, no headers.
+                        return Poll::Ready(Ok(response));
+                    };
+                    let manager = lazy.slot.manager.clone();
+                    this.state.set(State::Commit {
+                        future: Box::pin(commit(manager, session, response)),
+                    });
+                }
+                StateProj::Commit { future } => {
+                    return future.as_mut().poll(cx).map(Ok);
+                }
+            }
+        }
+    }
+}
+
+/// Saves the session and writes the cookie headers, or replaces the
+/// response with an error one if the store failed: never a false success.
+async fn commit<B: From<&'static str>>(
+    manager: Arc<SessionManager>,
+    session: Session,
+    mut response: Response<B>,
+) -> Response<B> {
+    let cookie_settings = manager.settings().cookie();
+    match manager.commit(&session).await {
+        Ok(update) => {
+            let set_cookie = cookies::set_cookie_value(cookie_settings, &update);
+            cookies::mark_response(response.headers_mut(), set_cookie);
+            response
+        }
+        Err(failure) => {
+            let (status, body) = match failure.error {
+                StoreError::Gone => (
+                    StatusCode::CONFLICT,
+                    "Your session ended while this request ran; nothing was saved. Please sign in or try again.",
+                ),
+                StoreError::TooLarge { .. } | StoreError::Corrupt(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The session could not be saved.",
+                ),
+                _ => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The session store is unavailable; nothing was saved. Please try again shortly.",
+                ),
+            };
+            tracing::error!(
+                error = %failure.error,
+                status = status.as_u16(),
+                "session not saved; the handler's response was replaced"
+            );
+            let mut error_response = Response::new(B::from(body));
+            *error_response.status_mut() = status;
+            let set_cookie = cookies::set_cookie_value(cookie_settings, &failure.cookie);
+            cookies::mark_response(error_response.headers_mut(), set_cookie);
+            error_response
+        }
+    }
+}

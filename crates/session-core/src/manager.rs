@@ -1,0 +1,287 @@
+//! The [`SessionManager`]: loads a session for a request and commits what
+//! the request changed, with expiry, refresh throttling and a timeout
+//! around every store call. The layer is its HTTP face.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::StoreError;
+use crate::record::Record;
+use crate::session::{Session, State};
+use crate::settings::Settings;
+use crate::store::{Context, Save, SessionStore};
+use crate::time::{Clock, SystemClock, UnixTime};
+use crate::token::{IdSource, RandomIds};
+
+/// No browser sends a cookie longer than this (RFC 6265 section 6.1 asks
+/// for at least 4096 bytes per cookie, and browsers stop there); a longer
+/// value is refused before any store sees it.
+pub const MAX_COOKIE_VALUE_LEN: usize = 4096;
+
+/// How often a create retries when its random id is already taken.
+const CREATE_ATTEMPTS: usize = 3;
+
+/// What the response must do with the session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CookieUpdate {
+    /// Leave the client's cookie as it is.
+    Keep,
+    /// Set the cookie to this value, living this long.
+    Set {
+        /// The cookie value.
+        value: String,
+        /// Its `Max-Age`.
+        max_age: Duration,
+    },
+    /// Expire the cookie.
+    Remove,
+}
+
+/// A commit that failed, and what to do with the cookie all the same.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct CommitError {
+    /// Why.
+    #[source]
+    pub error: StoreError,
+    /// [`CookieUpdate::Remove`] when the session is gone for good;
+    /// [`CookieUpdate::Keep`] when the client's cookie is still right.
+    pub cookie: CookieUpdate,
+}
+
+/// Loads and commits sessions for one store and one set of settings.
+#[derive(Debug, Clone)]
+pub struct SessionManager {
+    store: Arc<dyn SessionStore>,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+}
+
+impl SessionManager {
+    /// A manager for `store`, with the system clock and random ids.
+    pub fn new(store: impl SessionStore, settings: &Settings) -> Self {
+        Self::from_arc(Arc::new(store), settings)
+    }
+
+    /// A manager for a shared store.
+    pub fn from_arc(store: Arc<dyn SessionStore>, settings: &Settings) -> Self {
+        Self {
+            store,
+            settings: settings.clone(),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds::new()),
+        }
+    }
+
+    /// Uses `clock` for the time (tests move a [`ManualClock`](crate::ManualClock)).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Uses `ids` for new session ids (tests use fixed ids to check that a
+    /// create never overwrites).
+    pub fn with_ids(mut self, ids: impl IdSource) -> Self {
+        self.ids = Arc::new(ids);
+        self
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// The current time on this manager's clock.
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    fn context(&self, now: UnixTime) -> Context<'_> {
+        Context::new(
+            self.settings.keyring(),
+            &self.settings.cookie().name,
+            now,
+            self.ids.as_ref(),
+        )
+    }
+
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = self.settings.store_timeout();
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout(limit)),
+        }
+    }
+
+    fn fresh_state(&self, now: UnixTime) -> State {
+        let record = Record::empty(now, self.deadline(now, now), self.settings.flash_capacity());
+        State::new(record, None, self.settings.flash_min_level())
+    }
+
+    /// The end of a session created at `created`, active at `now`.
+    fn deadline(&self, created: UnixTime, now: UnixTime) -> UnixTime {
+        (now + self.settings.idle_timeout()).min(created + self.settings.absolute_lifetime())
+    }
+
+    /// The session the cookie value names, or a fresh empty one when there
+    /// is no cookie or it names no live session.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when it cannot answer; the caller answers 503 and
+    /// leaves the client's cookie alone.
+    pub async fn load(&self, cookie: Option<&str>) -> Result<Session, StoreError> {
+        let now = self.clock.now();
+        let Some(token) = cookie else {
+            return Ok(Session::from_state(self.fresh_state(now)));
+        };
+        let loaded = if token.is_empty() || token.len() > MAX_COOKIE_VALUE_LEN {
+            None
+        } else {
+            let cx = self.context(now);
+            self.timed(self.store.load(token, &cx)).await?
+        };
+        let state = match loaded {
+            // The store enforces expiry; checking again costs nothing and
+            // keeps a faulty store from extending a session.
+            Some(loaded) if !loaded.record.is_expired(now) => {
+                let mut record = loaded.record;
+                record.flash.set_capacity(self.settings.flash_capacity());
+                let mut state =
+                    State::new(record, Some(token.to_owned()), self.settings.flash_min_level());
+                state.reissue = loaded.reissue;
+                state
+            }
+            _ => {
+                let mut state = self.fresh_state(now);
+                state.stale_cookie = true;
+                state
+            }
+        };
+        Ok(Session::from_state(state))
+    }
+
+    /// Saves what the request changed and says what to do with the cookie.
+    ///
+    /// Nothing changed: no store call, and the cookie is kept, unless the
+    /// idle refresh is due or the cookie must be issued under the current
+    /// key. An empty session is never written; a stored one that became
+    /// empty is deleted.
+    ///
+    /// # Errors
+    ///
+    /// A [`CommitError`] with the store's error and what to do with the
+    /// cookie anyway.
+    pub async fn commit(&self, session: &Session) -> Result<CookieUpdate, CommitError> {
+        let state = session.take_state();
+        let now = self.clock.now();
+        let keep = |error| CommitError {
+            error,
+            cookie: CookieUpdate::Keep,
+        };
+        let State {
+            mut record,
+            token,
+            retired,
+            changes,
+            reissue,
+            stale_cookie,
+            ..
+        } = state;
+
+        let mut update = match token {
+            Some(token) => {
+                let expires = self.deadline(record.created, now);
+                if record.is_empty() || expires <= now {
+                    self.timed(self.store.delete(&token, &self.context(now)))
+                        .await
+                        .map_err(keep)?;
+                    CookieUpdate::Remove
+                } else {
+                    let extension = expires.saturating_since(record.expires);
+                    let refresh_due = !extension.is_zero()
+                        && extension
+                            >= self
+                                .settings
+                                .idle_timeout()
+                                .mul_f64(self.settings.refresh_fraction());
+                    if changes.is_empty() && !refresh_due && !reissue {
+                        CookieUpdate::Keep
+                    } else {
+                        record.expires = expires;
+                        let changes = changes.into_changes();
+                        let save = Save {
+                            token: Some(&token),
+                            record: &record,
+                            changes: &changes,
+                        };
+                        match self.timed(self.store.save(save, &self.context(now))).await {
+                            Ok(value) => CookieUpdate::Set {
+                                value,
+                                max_age: expires.saturating_since(now),
+                            },
+                            Err(StoreError::Gone) => {
+                                return Err(CommitError {
+                                    error: StoreError::Gone,
+                                    cookie: CookieUpdate::Remove,
+                                });
+                            }
+                            Err(e) => return Err(keep(e)),
+                        }
+                    }
+                }
+            }
+            None if !record.is_empty() => {
+                record.created = now;
+                record.expires = self.deadline(now, now);
+                let value = self.create(&record, now).await.map_err(keep)?;
+                CookieUpdate::Set {
+                    value,
+                    max_age: record.expires.saturating_since(now),
+                }
+            }
+            None => CookieUpdate::Keep,
+        };
+
+        if let Some(old) = retired {
+            // After the create above, so a failure here loses no data.
+            self.timed(self.store.delete(&old, &self.context(now)))
+                .await
+                .map_err(keep)?;
+            if update == CookieUpdate::Keep {
+                update = CookieUpdate::Remove;
+            }
+        }
+        if stale_cookie && update == CookieUpdate::Keep {
+            update = CookieUpdate::Remove;
+        }
+        Ok(update)
+    }
+
+    async fn create(&self, record: &Record, now: UnixTime) -> Result<String, StoreError> {
+        let changes = crate::store::Changes::default();
+        let save = Save {
+            token: None,
+            record,
+            changes: &changes,
+        };
+        let mut last = StoreError::Exists;
+        for _ in 0..CREATE_ATTEMPTS {
+            match self.timed(self.store.save(save, &self.context(now))).await {
+                Err(StoreError::Exists) => last = StoreError::Exists,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+}

@@ -1,0 +1,341 @@
+//! What a store keeps of a session: the [`Record`], its map of [`Value`]s,
+//! its flash queue and its two timestamps.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::ops::Deref;
+
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::ValueError;
+use crate::flash::FlashQueue;
+use crate::time::UnixTime;
+
+/// One session value: MessagePack bytes, as encoded by rmp-serde.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Value(Vec<u8>);
+
+impl Value {
+    /// Encodes `value` as MessagePack.
+    ///
+    /// # Errors
+    ///
+    /// The encoder's error, for types MessagePack cannot represent (for
+    /// example a sequence of unknown length).
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, rmp_serde::encode::Error> {
+        rmp_serde::to_vec(value).map(Value)
+    }
+
+    /// Decodes the value as a `T`.
+    ///
+    /// # Errors
+    ///
+    /// The decoder's error if the bytes are not a `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, rmp_serde::decode::Error> {
+        let mut de = rmp_serde::Deserializer::from_read_ref(&self.0);
+        de.set_max_depth(MAX_DECODE_DEPTH);
+        T::deserialize(&mut de)
+    }
+
+    /// Takes bytes that are already MessagePack (as read back from a store).
+    pub fn from_msgpack(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The MessagePack bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Deref for Value {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Value({self})")
+    }
+}
+
+/// Prints the value the way a person reads it: strings bare, numbers,
+/// `[a, b]`, `{k: v}`; bytes that are not MessagePack print as `<invalid>`.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        let mut de = rmp_serde::Deserializer::from_read_ref(&self.0);
+        de.set_max_depth(MAX_DECODE_DEPTH);
+        match de::Deserializer::deserialize_any(&mut de, Printer { out: &mut out, depth: 0 }) {
+            Ok(()) => f.write_str(&out),
+            Err(_) => f.write_str("<invalid>"),
+        }
+    }
+}
+
+/// Bytes of a value serialize as a MessagePack `bin`, not an array of
+/// numbers.
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("MessagePack bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
+                Ok(Value(v.to_vec()))
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Value, E> {
+                Ok(Value(v))
+            }
+        }
+        d.deserialize_bytes(Bytes)
+    }
+}
+
+/// Deepest nesting decoded at all: deeper input is refused before it can
+/// exhaust the stack (the decoder's own default, 1024, can overflow a 2 MiB
+/// thread stack in a debug build).
+const MAX_DECODE_DEPTH: usize = 64;
+
+/// Deepest nesting that [`Value`]'s `Display` follows; deeper parts print as `…`.
+const MAX_PRINT_DEPTH: usize = 16;
+
+/// A serde visitor that writes whatever it visits as text.
+struct Printer<'a> {
+    out: &'a mut String,
+    depth: usize,
+}
+
+impl Printer<'_> {
+    fn nested(&mut self) -> Printer<'_> {
+        Printer {
+            out: self.out,
+            depth: self.depth + 1,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Printer<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any MessagePack value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.out.push_str(v);
+        Ok(())
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<(), E> {
+        let _ = write!(self.out, "<{} bytes>", v.len());
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.out.push_str("null");
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        if self.depth >= MAX_PRINT_DEPTH {
+            self.out.push('…');
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
+        self.out.push('[');
+        let mut first = true;
+        loop {
+            if !first {
+                // Written before knowing whether an element follows; trimmed below.
+                self.out.push_str(", ");
+            }
+            if seq.next_element_seed(Seed(self.nested()))?.is_none() {
+                if !first {
+                    self.out.truncate(self.out.len() - 2);
+                }
+                break;
+            }
+            first = false;
+        }
+        self.out.push(']');
+        Ok(())
+    }
+    fn visit_map<A: de::MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        if self.depth >= MAX_PRINT_DEPTH {
+            self.out.push('…');
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            return Ok(());
+        }
+        self.out.push('{');
+        let mut first = true;
+        loop {
+            if !first {
+                self.out.push_str(", ");
+            }
+            if map.next_key_seed(Seed(self.nested()))?.is_none() {
+                if !first {
+                    self.out.truncate(self.out.len() - 2);
+                }
+                break;
+            }
+            self.out.push_str(": ");
+            map.next_value_seed(Seed(self.nested()))?;
+            first = false;
+        }
+        self.out.push('}');
+        Ok(())
+    }
+}
+
+/// Lets a [`Printer`] be handed to `next_element_seed` and friends.
+struct Seed<'a>(Printer<'a>);
+
+impl<'de> de::DeserializeSeed<'de> for Seed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self.0)
+    }
+}
+
+/// The session map: keys in sorted order, so printing and encoding are stable.
+pub type SessionData = BTreeMap<String, Value>;
+
+/// Everything a store keeps of one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The key-value map.
+    pub data: SessionData,
+    /// Flash messages not yet read.
+    pub flash: FlashQueue,
+    /// When the session was first saved (start of the absolute lifetime).
+    pub created: UnixTime,
+    /// When the session ends unless refreshed: the earlier of the idle
+    /// deadline and the absolute one. A store never returns a record at or
+    /// past this time.
+    pub expires: UnixTime,
+}
+
+impl Record {
+    /// A new record with nothing in it.
+    pub fn empty(created: UnixTime, expires: UnixTime, flash_capacity: usize) -> Self {
+        Self {
+            data: SessionData::new(),
+            flash: FlashQueue::with_capacity(flash_capacity),
+            created,
+            expires,
+        }
+    }
+
+    /// Whether there is nothing to keep: no values and no flash messages.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.flash.is_empty()
+    }
+
+    /// Whether the record has expired at `now`.
+    pub fn is_expired(&self, now: UnixTime) -> bool {
+        now >= self.expires
+    }
+}
+
+/// Writes `{k1: v1, k2: v2}` in key order.
+pub(crate) fn write_map(f: &mut fmt::Formatter<'_>, data: &SessionData) -> fmt::Result {
+    f.write_char('{')?;
+    for (i, (k, v)) in data.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{k}: {v}")?;
+    }
+    f.write_char('}')
+}
+
+/// Decodes the value under `key` as a `T`.
+pub(crate) fn decode_value<T: DeserializeOwned>(key: &str, v: &Value) -> Result<T, ValueError> {
+    v.decode().map_err(|source| ValueError::Decode {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown<T: Serialize>(v: T) -> String {
+        Value::encode(&v).unwrap().to_string()
+    }
+
+    #[test]
+    fn values_print_for_people() {
+        assert_eq!(shown("123"), "123");
+        assert_eq!(shown(7u32), "7");
+        assert_eq!(shown(-7i64), "-7");
+        assert_eq!(shown(true), "true");
+        assert_eq!(shown(Option::<u8>::None), "null");
+        assert_eq!(shown(vec![1, 2, 3]), "[1, 2, 3]");
+        assert_eq!(shown(Vec::<u8>::new()), "[]");
+        let mut m = BTreeMap::new();
+        m.insert("a", vec!["x"]);
+        assert_eq!(shown(m), "{a: [x]}");
+        assert_eq!(Value::from_msgpack(vec![0xc1]).to_string(), "<invalid>");
+        assert_eq!(Value::from_msgpack(vec![]).to_string(), "<invalid>");
+    }
+
+    #[test]
+    fn deep_nesting_prints_bounded() {
+        let nested = |depth: usize| {
+            let mut bytes = vec![0x91; depth];
+            bytes.push(0x01);
+            Value::from_msgpack(bytes).to_string()
+        };
+        let text = nested(40);
+        assert!(text.len() < 100 && text.contains('…'), "{text}");
+        // Past the decoder's own depth limit: refused, not a stack overflow.
+        assert_eq!(nested(100_000), "<invalid>");
+    }
+
+    #[test]
+    fn record_round_trips_with_values_as_bin() {
+        let mut r = Record::empty(UnixTime::from_secs(1), UnixTime::from_secs(2), 4);
+        r.data.insert("k".into(), Value::encode("v").unwrap());
+        let bytes = rmp_serde::to_vec(&r).unwrap();
+        let back: Record = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back.data, r.data);
+        assert_eq!(back.expires, r.expires);
+    }
+}

@@ -1,0 +1,374 @@
+//! The [`Session`] handle that handlers use: typed values, flash messages,
+//! the lifecycle verbs, and the record of what changed.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ValueError;
+use crate::flash::{Flash, FlashLevel};
+use crate::record::{self, Record, Value};
+use crate::store::Changes;
+
+/// One request's session: a cheap handle, clone it freely.
+///
+/// Methods are synchronous and touch only memory; the layer loads the
+/// session before the handler runs and saves what changed after it returns.
+///
+/// # Examples
+///
+/// ```
+/// use session_core::{FlashLevel, Session};
+///
+/// let session = Session::detached();
+/// session.insert("flywind", "123")?;
+/// session.insert("visits", 3u32)?;
+/// assert_eq!(session.get::<u32>("visits")?, Some(3));
+/// assert_eq!(session.to_string(), "{flywind: 123, visits: 3}");
+///
+/// session.flash("Saved.");
+/// assert_eq!(session.flashed(FlashLevel::Info).as_deref(), Some("Saved."));
+/// assert_eq!(session.flashed(FlashLevel::Info), None);
+/// # Ok::<(), session_core::ValueError>(())
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    // std Mutex, not tokio's: nothing awaits while it is held.
+    inner: Arc<Mutex<State>>,
+}
+
+/// A session's state and what happened to it during the request.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) record: Record,
+    /// The token it was loaded under; `None` until it is stored.
+    pub(crate) token: Option<String>,
+    /// A token to delete when the request ends (after `renew` or `destroy`).
+    pub(crate) retired: Option<String>,
+    pub(crate) changes: ChangeLog,
+    /// The cookie verified under a verify-only key: issue it again.
+    pub(crate) reissue: bool,
+    /// The request carried a session cookie that named no live session.
+    pub(crate) stale_cookie: bool,
+    pub(crate) flash_min: FlashLevel,
+}
+
+/// What changed, in the form a store applies.
+#[derive(Debug, Default)]
+pub(crate) struct ChangeLog {
+    pub(crate) cleared: bool,
+    pub(crate) keys: BTreeSet<String>,
+    pub(crate) flash: bool,
+}
+
+impl ChangeLog {
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.cleared && self.keys.is_empty() && !self.flash
+    }
+
+    pub(crate) fn into_changes(self) -> Changes {
+        Changes {
+            cleared: self.cleared,
+            keys: self.keys.into_iter().collect(),
+            flash: self.flash,
+        }
+    }
+}
+
+impl State {
+    pub(crate) fn new(record: Record, token: Option<String>, flash_min: FlashLevel) -> Self {
+        Self {
+            record,
+            token,
+            retired: None,
+            changes: ChangeLog::default(),
+            reissue: false,
+            stale_cookie: false,
+            flash_min,
+        }
+    }
+}
+
+impl Session {
+    pub(crate) fn from_state(state: State) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    /// A session that belongs to no request and is never saved: for tests
+    /// and examples of code that takes a `Session`.
+    pub fn detached() -> Self {
+        let record = Record::empty(Default::default(), Default::default(), crate::flash::DEFAULT_FLASH_CAPACITY);
+        Self::from_state(State::new(record, None, FlashLevel::Debug))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held cannot leave the state half
+        // written: every change below is a single map or queue operation.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands the state to the layer for saving, leaving an empty one.
+    pub(crate) fn take_state(&self) -> State {
+        let mut guard = self.lock();
+        let empty = State::new(
+            Record::empty(guard.record.created, guard.record.expires, guard.record.flash.capacity()),
+            None,
+            guard.flash_min,
+        );
+        std::mem::replace(&mut *guard, empty)
+    }
+
+    /// Sets `key` to `value`, encoded as MessagePack.
+    ///
+    /// Setting a key to the value it already has changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`ValueError::Encode`] if the value cannot be encoded; the session is
+    /// then unchanged.
+    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), ValueError> {
+        let key = key.into();
+        // Encode before locking: user `Serialize` code never runs under the lock.
+        let value = match Value::encode(&value) {
+            Ok(v) => v,
+            Err(source) => return Err(ValueError::Encode { key, source }),
+        };
+        let mut s = self.lock();
+        if s.record.data.get(&key) == Some(&value) {
+            return Ok(());
+        }
+        s.record.data.insert(key.clone(), value);
+        s.changes.keys.insert(key);
+        Ok(())
+    }
+
+    /// The value under `key`, decoded as a `T`; `None` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`ValueError::Decode`] if the stored value is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ValueError> {
+        let s = self.lock();
+        s.record
+            .data
+            .get(key)
+            .map(|v| record::decode_value(key, v))
+            .transpose()
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn remove(&self, key: &str) -> bool {
+        let mut s = self.lock();
+        if s.record.data.remove(key).is_none() {
+            return false;
+        }
+        s.changes.keys.insert(key.to_owned());
+        true
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().record.data.contains_key(key)
+    }
+
+    /// How many keys have values.
+    pub fn len(&self) -> usize {
+        self.lock().record.data.len()
+    }
+
+    /// Whether no key has a value (flash messages aside).
+    pub fn is_empty(&self) -> bool {
+        self.lock().record.data.is_empty()
+    }
+
+    /// The keys, in sorted order.
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().record.data.keys().cloned().collect()
+    }
+
+    /// Removes every value and every flash message. The session keeps its
+    /// id; once empty it is deleted from the store at the end of the request.
+    pub fn clear(&self) {
+        let mut s = self.lock();
+        if !s.record.data.is_empty() {
+            s.record.data.clear();
+            s.changes.cleared = true;
+            s.changes.keys.clear();
+        }
+        if !s.record.flash.is_empty() {
+            s.record.flash.take_all();
+            s.changes.flash = true;
+        }
+    }
+
+    /// Gives the session a new id and keeps its data; the old id is deleted
+    /// when the request ends. Call it when privileges change (at login), so
+    /// an id planted before login is worthless after it (session fixation).
+    pub fn renew(&self) {
+        let mut s = self.lock();
+        if let Some(old) = s.token.take() {
+            s.retired = Some(old);
+        }
+    }
+
+    /// Ends the session: deletes it from the store and expires the cookie
+    /// when the request ends. Values set after this start a new session.
+    pub fn destroy(&self) {
+        let mut s = self.lock();
+        if let Some(old) = s.token.take() {
+            s.retired = Some(old);
+        }
+        s.record.data.clear();
+        s.record.flash.take_all();
+        s.changes = ChangeLog::default();
+        // The client's cookie goes even if it named no live session.
+        s.stale_cookie = true;
+    }
+
+    /// Adds an `Info` flash message.
+    pub fn flash(&self, message: impl Into<String>) {
+        self.flash_with(FlashLevel::Info, message);
+    }
+
+    /// Adds a flash message of `level`; below the configured minimum level it
+    /// is dropped. A full queue drops its oldest message.
+    pub fn flash_with(&self, level: FlashLevel, message: impl Into<String>) {
+        let mut s = self.lock();
+        if level < s.flash_min {
+            return;
+        }
+        s.record.flash.push(level, message.into());
+        s.changes.flash = true;
+    }
+
+    /// Takes the oldest unread message of `level`.
+    pub fn flashed(&self, level: FlashLevel) -> Option<String> {
+        let mut s = self.lock();
+        let message = s.record.flash.pop(level)?;
+        s.changes.flash = true;
+        Some(message)
+    }
+
+    /// Takes every unread message, oldest first, with its level.
+    pub fn take_flashes(&self) -> Vec<Flash> {
+        let mut s = self.lock();
+        if s.record.flash.is_empty() {
+            return Vec::new();
+        }
+        s.changes.flash = true;
+        s.record.flash.take_all()
+    }
+
+    /// Whether anything changed that the store must be told of.
+    pub fn is_modified(&self) -> bool {
+        let s = self.lock();
+        !s.changes.is_empty() || s.retired.is_some()
+    }
+}
+
+/// Prints the values as `{k1: v1, k2: v2}` in key order; strings bare.
+impl fmt::Display for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        record::write_map(f, &self.lock().record.data)
+    }
+}
+
+/// Shows the keys, never the values or the token.
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.lock();
+        f.debug_struct("Session")
+            .field("keys", &s.record.data.keys().collect::<Vec<_>>())
+            .field("flashes", &s.record.flash.len())
+            .field("stored", &s.token.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn handle_is_send_sync() {
+        assert_send_sync::<Session>();
+    }
+
+    #[test]
+    fn changes_are_tracked() {
+        let s = Session::detached();
+        assert!(!s.is_modified());
+        s.insert("a", "1").unwrap();
+        s.insert("b", 2).unwrap();
+        assert!(s.remove("b"));
+        assert!(!s.remove("missing"));
+        let state = s.take_state();
+        assert_eq!(state.changes.keys.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(!state.changes.cleared && !state.changes.flash);
+    }
+
+    #[test]
+    fn same_value_again_is_no_change() {
+        let s = Session::detached();
+        s.insert("a", "1").unwrap();
+        let _ = s.take_state();
+        let mut state = State::new(Record::empty(Default::default(), Default::default(), 4), None, FlashLevel::Debug);
+        state.record.data.insert("a".into(), Value::encode("1").unwrap());
+        let s = Session::from_state(state);
+        s.insert("a", "1").unwrap();
+        assert!(!s.is_modified());
+        s.insert("a", "2").unwrap();
+        assert!(s.is_modified());
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_not_a_panic() {
+        let s = Session::detached();
+        s.insert("n", "not a number").unwrap();
+        assert!(matches!(s.get::<u64>("n"), Err(ValueError::Decode { .. })));
+        assert_eq!(s.get::<u64>("absent").unwrap(), None);
+    }
+
+    #[test]
+    fn unencodable_value_is_an_error_and_changes_nothing() {
+        struct Bad;
+        impl Serialize for Bad {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let s = Session::detached();
+        assert!(matches!(s.insert("k", Bad), Err(ValueError::Encode { .. })));
+        assert!(!s.is_modified() && s.is_empty());
+    }
+
+    #[test]
+    fn flash_min_level_drops_lower() {
+        let state = State::new(Record::empty(Default::default(), Default::default(), 4), None, FlashLevel::Warning);
+        let s = Session::from_state(state);
+        s.flash("info is dropped");
+        s.flash_with(FlashLevel::Error, "kept");
+        assert!(s.flashed(FlashLevel::Info).is_none());
+        let all = s.take_flashes();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].message, "kept");
+    }
+
+    #[test]
+    fn clear_marks_cleared_and_drops_key_changes() {
+        let s = Session::detached();
+        s.insert("a", 1).unwrap();
+        s.clear();
+        s.insert("b", 2).unwrap();
+        let state = s.take_state();
+        assert!(state.changes.cleared);
+        assert_eq!(state.changes.keys.iter().collect::<Vec<_>>(), ["b"]);
+    }
+}

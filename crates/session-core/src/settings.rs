@@ -1,0 +1,454 @@
+//! Configuration: [`Settings`] and its [`SettingsBuilder`], with the
+//! cookie attributes ([`CookieSettings`]), expiry, flash and key settings,
+//! checked once when built.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::flash::{DEFAULT_FLASH_CAPACITY, FlashLevel};
+use crate::keys::{Key, Keyring};
+
+/// The environment variable holding the secret key (its raw bytes).
+pub const SECRET_ENV: &str = "SESSION_SECRET";
+
+/// The `SameSite` cookie attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// Sent only with same-site requests.
+    Strict,
+    /// Also sent on top-level navigations from other sites (the default:
+    /// blocks cross-site form posts, keeps inbound links logged in).
+    #[default]
+    Lax,
+    /// Sent with every request; needs `Secure`.
+    None,
+}
+
+impl SameSite {
+    /// The attribute's value as written in `Set-Cookie`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// The attributes of the session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    /// Cookie name; default `session`.
+    pub name: String,
+    /// `Path`; default `/`.
+    pub path: String,
+    /// `Domain`; default none (host-only, the narrowest scope).
+    pub domain: Option<String>,
+    /// `SameSite`; default `Lax`.
+    pub same_site: SameSite,
+    /// `Secure`; default on.
+    pub secure: bool,
+    /// `HttpOnly`; default on.
+    pub http_only: bool,
+}
+
+impl Default for CookieSettings {
+    fn default() -> Self {
+        Self {
+            name: "session".to_owned(),
+            path: "/".to_owned(),
+            domain: None,
+            same_site: SameSite::Lax,
+            // Secure and HttpOnly on: OWASP Session Management Cheat Sheet,
+            // "Cookies"; RFC 6265 sections 4.1.2.5 and 4.1.2.6.
+            secure: true,
+            http_only: true,
+        }
+    }
+}
+
+/// Everything the session layer and the stores are configured by.
+///
+/// Cheap to clone: the keyring is shared.
+///
+/// # Examples
+///
+/// ```
+/// use session_core::{Key, Keyring, Settings};
+/// use std::time::Duration;
+///
+/// let settings = Settings::builder()
+///     .with_keyring(Keyring::new(Key::from_bytes(&[42; 32])?)?)
+///     .with_cookie_name("__Host-sid")
+///     .with_idle_timeout(Duration::from_secs(15 * 60))
+///     .build()?;
+/// assert_eq!(settings.cookie().name, "__Host-sid");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Settings {
+    keyring: Arc<Keyring>,
+    cookie: CookieSettings,
+    idle_timeout: Duration,
+    absolute_lifetime: Duration,
+    refresh_fraction: f64,
+    flash_min_level: FlashLevel,
+    flash_capacity: usize,
+    store_timeout: Duration,
+}
+
+impl Settings {
+    /// A builder with the defaults.
+    pub fn builder() -> SettingsBuilder {
+        SettingsBuilder::default()
+    }
+
+    /// The defaults, with the key from `SESSION_SECRET`.
+    ///
+    /// Without `SESSION_SECRET` a random key is made and a warning says that
+    /// sessions end when the process does.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Env`] if `SESSION_SECRET` is set but shorter than 32
+    /// bytes.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::builder().build()
+    }
+
+    /// The trusted keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The cookie's attributes.
+    pub fn cookie(&self) -> &CookieSettings {
+        &self.cookie
+    }
+
+    /// How long a session lives without a request.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// How long a session lives at most, however active.
+    pub fn absolute_lifetime(&self) -> Duration {
+        self.absolute_lifetime
+    }
+
+    /// The share of the idle window that must pass before a request that
+    /// changed nothing extends the session.
+    pub fn refresh_fraction(&self) -> f64 {
+        self.refresh_fraction
+    }
+
+    /// Flash messages below this level are dropped.
+    pub fn flash_min_level(&self) -> FlashLevel {
+        self.flash_min_level
+    }
+
+    /// The most flash messages a session holds.
+    pub fn flash_capacity(&self) -> usize {
+        self.flash_capacity
+    }
+
+    /// The longest any one store call may take.
+    pub fn store_timeout(&self) -> Duration {
+        self.store_timeout
+    }
+}
+
+/// Builds [`Settings`]; every value is checked by [`build`](Self::build).
+#[derive(Debug, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct SettingsBuilder {
+    keyring: Option<Keyring>,
+    cookie: CookieSettings,
+    idle_timeout: Option<Duration>,
+    absolute_lifetime: Option<Duration>,
+    refresh_fraction: Option<f64>,
+    flash_min_level: Option<FlashLevel>,
+    flash_capacity: Option<usize>,
+    store_timeout: Option<Duration>,
+}
+
+/// Idle timeout: OWASP Session Management Cheat Sheet, "Idle Timeout",
+/// suggests 15 to 30 minutes for low-risk applications.
+const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
+/// Absolute lifetime: the same sheet suggests 4 to 8 hours for an office
+/// day; 12 hours covers a long one.
+const DEFAULT_ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
+const DEFAULT_REFRESH_FRACTION: f64 = 0.25;
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl SettingsBuilder {
+    /// Uses this keyring instead of `SESSION_SECRET`.
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    /// The cookie's name (default `session`). A `__Host-` name also needs
+    /// `Secure`, path `/` and no domain; a `__Secure-` name needs `Secure`.
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie.name = name.into();
+        self
+    }
+
+    /// The cookie's `Path` (default `/`).
+    pub fn with_cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie.path = path.into();
+        self
+    }
+
+    /// The cookie's `Domain` (default none: only the host that set it).
+    pub fn with_cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie's `SameSite` (default `Lax`).
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.cookie.same_site = same_site;
+        self
+    }
+
+    /// The cookie's `Secure` flag (default on).
+    ///
+    /// # Security
+    ///
+    /// Off, the browser sends the cookie over plain HTTP, where anyone on
+    /// the path can read and replay it. Turn it off only for local
+    /// development over `http://localhost`.
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// The cookie's `HttpOnly` flag (default on).
+    ///
+    /// # Security
+    ///
+    /// Off, any script on the page (including an injected one) can read the
+    /// session cookie.
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.cookie.http_only = http_only;
+        self
+    }
+
+    /// How long a session lives without a request (default 30 minutes).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
+    }
+
+    /// How long a session lives at most (default 12 hours).
+    pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.absolute_lifetime = Some(lifetime);
+        self
+    }
+
+    /// The share of the idle window, from 0 to 1, after which a request that
+    /// changed nothing still extends the session (default 0.25). Lower means
+    /// more writes; 0 rewrites on every request.
+    pub fn with_refresh_fraction(mut self, fraction: f64) -> Self {
+        self.refresh_fraction = Some(fraction);
+        self
+    }
+
+    /// Flash messages below `level` are dropped (default `Info`).
+    pub fn with_flash_min_level(mut self, level: FlashLevel) -> Self {
+        self.flash_min_level = Some(level);
+        self
+    }
+
+    /// The most flash messages kept; the oldest go first (default 16).
+    pub fn with_flash_capacity(mut self, capacity: usize) -> Self {
+        self.flash_capacity = Some(capacity);
+        self
+    }
+
+    /// The longest a store call may take before the request gets a 503
+    /// (default 2 seconds).
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = Some(timeout);
+        self
+    }
+
+    /// Checks everything and builds the settings.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first value refused: a cookie name, path
+    /// or domain with characters a cookie cannot carry, a cookie prefix whose
+    /// rules are broken, `SameSite=None` without `Secure`, a zero duration,
+    /// or a `SESSION_SECRET` shorter than 32 bytes.
+    pub fn build(self) -> Result<Settings, ConfigError> {
+        validate_cookie(&self.cookie)?;
+        let idle_timeout = self.idle_timeout.unwrap_or(DEFAULT_IDLE);
+        let absolute_lifetime = self.absolute_lifetime.unwrap_or(DEFAULT_ABSOLUTE);
+        let store_timeout = self.store_timeout.unwrap_or(DEFAULT_STORE_TIMEOUT);
+        if idle_timeout.as_secs() == 0 || absolute_lifetime.as_secs() == 0 {
+            return Err(ConfigError::Duration(
+                "idle timeout and absolute lifetime must be at least one second",
+            ));
+        }
+        if store_timeout.is_zero() {
+            return Err(ConfigError::Duration("the store timeout must not be zero"));
+        }
+        let refresh_fraction = self.refresh_fraction.unwrap_or(DEFAULT_REFRESH_FRACTION);
+        if !(0.0..=1.0).contains(&refresh_fraction) {
+            return Err(ConfigError::Duration(
+                "the refresh fraction must be between 0 and 1",
+            ));
+        }
+        let keyring = match self.keyring {
+            Some(k) => k,
+            None => keyring_from_env()?,
+        };
+        Ok(Settings {
+            keyring: Arc::new(keyring),
+            cookie: self.cookie,
+            idle_timeout,
+            absolute_lifetime,
+            refresh_fraction,
+            flash_min_level: self.flash_min_level.unwrap_or(FlashLevel::Info),
+            flash_capacity: self
+                .flash_capacity
+                .unwrap_or(DEFAULT_FLASH_CAPACITY)
+                .max(1),
+            store_timeout,
+        })
+    }
+}
+
+fn keyring_from_env() -> Result<Keyring, ConfigError> {
+    match std::env::var_os(SECRET_ENV) {
+        Some(secret) => {
+            let key = Key::from_bytes(&secret.into_encoded_bytes())
+                .map_err(|e| ConfigError::Env(e.to_string()))?;
+            Ok(Keyring::new(key)?)
+        }
+        None => {
+            tracing::warn!(
+                "{SECRET_ENV} is not set: using a random key, so every session ends when this \
+                 process stops and other instances cannot read its cookies"
+            );
+            Ok(Keyring::new(Key::generate()?)?)
+        }
+    }
+}
+
+/// RFC 6265 section 4.1.1: a cookie name is a token (RFC 2616 section 2.2).
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
+}
+
+fn validate_cookie(c: &CookieSettings) -> Result<(), ConfigError> {
+    let refuse = |field, value: &str| ConfigError::CookieAttribute {
+        field,
+        value: value.to_owned(),
+    };
+    if c.name.is_empty() || !c.name.bytes().all(is_token_char) {
+        return Err(refuse("name", &c.name));
+    }
+    // A path is any printable run without ';' (RFC 6265 section 4.1.1,
+    // path-value); we also refuse spaces, quotes and backslashes, and ask
+    // for a leading '/' so the browser does not substitute its default.
+    let path_ok = c.path.starts_with('/')
+        && c.path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b";,\"\\".contains(&b));
+    if !path_ok {
+        return Err(refuse("path", &c.path));
+    }
+    if let Some(domain) = &c.domain {
+        let domain_ok = !domain.is_empty()
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !domain_ok {
+            return Err(refuse("domain", domain));
+        }
+    }
+    let prefix = |rule| ConfigError::CookiePrefix {
+        name: c.name.clone(),
+        rule,
+    };
+    if c.name.starts_with("__Host-") {
+        if !c.secure {
+            return Err(prefix("a __Host- cookie must be Secure"));
+        }
+        if c.path != "/" {
+            return Err(prefix("a __Host- cookie must have Path=/"));
+        }
+        if c.domain.is_some() {
+            return Err(prefix("a __Host- cookie must not have a Domain"));
+        }
+    }
+    if c.name.starts_with("__Secure-") && !c.secure {
+        return Err(prefix("a __Secure- cookie must be Secure"));
+    }
+    if c.same_site == SameSite::None && !c.secure {
+        return Err(prefix("SameSite=None needs Secure"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> SettingsBuilder {
+        Settings::builder().with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn defaults_are_the_safe_ones() {
+        let s = base().build().unwrap();
+        let c = s.cookie();
+        assert_eq!((c.name.as_str(), c.path.as_str()), ("session", "/"));
+        assert!(c.secure && c.http_only && c.domain.is_none());
+        assert_eq!(c.same_site, SameSite::Lax);
+    }
+
+    #[test]
+    fn bad_names_paths_and_domains_are_refused() {
+        for name in ["", "a;b", "a=b", "a b", "a\tb", "a\u{7f}", "é", "a,b", "a\"b"] {
+            let e = base().with_cookie_name(name).build().unwrap_err();
+            assert!(matches!(e, ConfigError::CookieAttribute { field: "name", .. }), "{name:?}");
+        }
+        for path in ["", "a", "/a;b", "/a b", "/\n", "/a\u{0}"] {
+            let e = base().with_cookie_path(path).build().unwrap_err();
+            assert!(matches!(e, ConfigError::CookieAttribute { field: "path", .. }), "{path:?}");
+        }
+        for domain in ["", "a;b", "a=b", "a b", "ex\rample.com"] {
+            let e = base().with_cookie_domain(domain).build().unwrap_err();
+            assert!(matches!(e, ConfigError::CookieAttribute { field: "domain", .. }), "{domain:?}");
+        }
+        assert!(base().with_cookie_domain("example.com").build().is_ok());
+        assert!(base().with_cookie_path("/app/v1").build().is_ok());
+    }
+
+    #[test]
+    fn host_prefix_rules_are_checked() {
+        assert!(base().with_cookie_name("__Host-s").build().is_ok());
+        for b in [
+            base().with_cookie_name("__Host-s").with_secure(false),
+            base().with_cookie_name("__Host-s").with_cookie_path("/a"),
+            base().with_cookie_name("__Host-s").with_cookie_domain("example.com"),
+            base().with_cookie_name("__Secure-s").with_secure(false),
+            base().with_same_site(SameSite::None).with_secure(false),
+        ] {
+            assert!(matches!(b.build(), Err(ConfigError::CookiePrefix { .. })));
+        }
+    }
+
+    #[test]
+    fn zero_durations_are_refused() {
+        assert!(base().with_idle_timeout(Duration::ZERO).build().is_err());
+        assert!(base().with_store_timeout(Duration::ZERO).build().is_err());
+        assert!(base().with_refresh_fraction(1.5).build().is_err());
+    }
+}

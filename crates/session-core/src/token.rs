@@ -1,0 +1,190 @@
+//! Tokens of server-side stores: a random [`SessionId`] and its HMAC, as
+//! `id.mac` in base64url, so a forged or random token is refused before any
+//! store is asked.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::{hmac, rand};
+
+use crate::error::StoreError;
+use crate::keys::Keyring;
+
+/// Bytes in a session id: 128 bits, as OWASP asks of session identifiers.
+pub const ID_LEN: usize = 16;
+const ID_B64_LEN: usize = 22;
+const MAC_B64_LEN: usize = 43;
+/// Length of a token: id, a dot, and the HMAC-SHA256 tag.
+pub const TOKEN_LEN: usize = ID_B64_LEN + 1 + MAC_B64_LEN;
+
+/// The id under which a server-side store keeps a session.
+///
+/// Its `Debug` shows only a short prefix: an id is a bearer credential.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub [u8; ID_LEN]);
+
+impl SessionId {
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8; ID_LEN] {
+        &self.0
+    }
+
+    /// The id in base64url, as used in store keys.
+    pub fn to_base64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({:02x}{:02x}..)", self.0[0], self.0[1])
+    }
+}
+
+/// Where new session ids come from.
+///
+/// [`RandomIds`] is the only source for real use; tests may give a fixed
+/// sequence to check that a store never overwrites on create.
+pub trait IdSource: Send + Sync + fmt::Debug + 'static {
+    /// A new id.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] if no id can be made.
+    fn next_id(&self) -> Result<SessionId, StoreError>;
+}
+
+/// 128-bit ids from the operating system's secure generator (ring's
+/// `SystemRandom`).
+#[derive(Debug)]
+pub struct RandomIds(rand::SystemRandom);
+
+impl RandomIds {
+    /// A source backed by the system generator.
+    pub fn new() -> Self {
+        Self(rand::SystemRandom::new())
+    }
+}
+
+impl Default for RandomIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IdSource for RandomIds {
+    fn next_id(&self) -> Result<SessionId, StoreError> {
+        let mut id = [0u8; ID_LEN];
+        rand::SecureRandom::fill(&self.0, &mut id).map_err(|_| {
+            StoreError::unavailable("the system random generator failed to make a session id")
+        })?;
+        Ok(SessionId(id))
+    }
+}
+
+/// A token that verified, and whether it did so under the current key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenedToken {
+    /// The session id it names.
+    pub id: SessionId,
+    /// False when a verify-only key verified it: the cookie should be
+    /// issued again under the current key.
+    pub current_key: bool,
+}
+
+/// The token for `id`, signed with the current key.
+pub fn seal(keys: &Keyring, id: &SessionId) -> String {
+    let tag = hmac::sign(keys.current().token_mac(), &id.0);
+    let mut out = String::with_capacity(TOKEN_LEN);
+    URL_SAFE_NO_PAD.encode_string(id.0, &mut out);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut out);
+    out
+}
+
+/// The id a token names, if its MAC verifies under a trusted key.
+///
+/// Anything else (wrong length, bad base64, wrong MAC) is `None`; the check
+/// costs at most one HMAC per trusted key and is constant-time in the tag.
+pub fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
+    if token.len() != TOKEN_LEN {
+        return None;
+    }
+    let (id_b64, rest) = token.split_at_checked(ID_B64_LEN)?;
+    let mac_b64 = rest.strip_prefix('.')?;
+    let mut id = [0u8; ID_LEN];
+    let n = URL_SAFE_NO_PAD.decode_slice(id_b64, &mut id).ok()?;
+    let mut tag = [0u8; 32];
+    let m = URL_SAFE_NO_PAD.decode_slice(mac_b64, &mut tag).ok()?;
+    if n != ID_LEN || m != tag.len() {
+        return None;
+    }
+    keys.all().find_map(|k| {
+        hmac::verify(k.token_mac(), &id, &tag)
+            .ok()
+            .map(|()| OpenedToken {
+                id: SessionId(id),
+                current_key: keys.is_current(k),
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Key;
+
+    fn ring(byte: u8) -> Keyring {
+        Keyring::new(Key::from_bytes(&[byte; 32]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sealed_tokens_open_to_their_id() {
+        let keys = ring(1);
+        let id = RandomIds::new().next_id().unwrap();
+        let token = seal(&keys, &id);
+        assert_eq!(token.len(), TOKEN_LEN);
+        assert_eq!(
+            open(&keys, &token),
+            Some(OpenedToken {
+                id,
+                current_key: true
+            })
+        );
+    }
+
+    #[test]
+    fn any_changed_character_is_refused() {
+        let keys = ring(1);
+        let token = seal(&keys, &SessionId([5; ID_LEN]));
+        for i in 0..token.len() {
+            let mut bytes = token.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let forged = String::from_utf8(bytes).unwrap();
+            assert_eq!(open(&keys, &forged), None, "position {i}");
+        }
+    }
+
+    #[test]
+    fn other_keys_and_garbage_are_refused() {
+        let token = seal(&ring(1), &SessionId([5; ID_LEN]));
+        assert_eq!(open(&ring(2), &token), None);
+        for bad in ["", ".", "a.b", &"x".repeat(TOKEN_LEN), &"é".repeat(40)] {
+            assert_eq!(open(&ring(1), bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn verify_only_keys_open_but_ask_for_reissue() {
+        let old = ring(1);
+        let token = seal(&old, &SessionId([5; ID_LEN]));
+        let rotated = Keyring::new(Key::from_bytes(&[2; 32]).unwrap())
+            .unwrap()
+            .with_verify_only(Key::from_bytes(&[1; 32]).unwrap())
+            .unwrap();
+        let opened = open(&rotated, &token).unwrap();
+        assert!(!opened.current_key);
+        assert_eq!(opened.id, SessionId([5; ID_LEN]));
+    }
+}
