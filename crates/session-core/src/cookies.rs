@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(find_cookie(&h, "session"), Some("first"));
         let h = headers(&["x=1", "session = spaced ;y=2"]);
         assert_eq!(find_cookie(&h, "session"), Some("spaced"));
-        assert_eq!(find_cookie(&headers(&["sessionx=1; xsession=2"]), "session"), None);
+        assert_eq!(
+            find_cookie(&headers(&["sessionx=1; xsession=2"]), "session"),
+            None
+        );
         assert_eq!(find_cookie(&headers(&["session"]), "session"), None);
         assert_eq!(find_cookie(&headers(&["session="]), "session"), Some(""));
     }
@@ -110,15 +113,20 @@ mod tests {
     #[test]
     fn non_utf8_value_is_empty() {
         let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_bytes(b"session=\xff\xfe").unwrap());
+        h.insert(
+            COOKIE,
+            HeaderValue::from_bytes(b"session=\xff\xfe").unwrap(),
+        );
         assert_eq!(find_cookie(&h, "session"), Some(""));
     }
 
     #[test]
     fn set_and_remove_carry_the_same_scope() {
-        let mut c = CookieSettings::default();
-        c.domain = Some("example.com".into());
-        c.path = "/app".into();
+        let c = CookieSettings {
+            domain: Some("example.com".into()),
+            path: "/app".into(),
+            ..CookieSettings::default()
+        };
         let set = set_cookie_value(
             &c,
             &CookieUpdate::Set {

@@ -123,6 +123,9 @@ pub enum ConfigError {
     /// The key material was refused.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The store could not be set up (for example a malformed Redis URL).
+    #[error("the session store could not be set up: {0}")]
+    Store(#[source] BoxError),
     /// `SESSION_SECRET` is set but not usable.
     #[error("SESSION_SECRET is not usable: {0}")]
     Env(String),

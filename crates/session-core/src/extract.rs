@@ -15,7 +15,9 @@ use crate::session::Session;
 #[non_exhaustive]
 pub enum SessionRejection {
     /// The router has no session layer.
-    #[error("no session layer: add `session_layer(&settings)?` (or `SessionLayer::new`) to the router with `.layer(...)`")]
+    #[error(
+        "no session layer: add `session_layer(&settings)?` (or `SessionLayer::new`) to the router with `.layer(...)`"
+    )]
     MissingLayer,
     /// The store could not load the session.
     #[error("the session store could not load the session: {0}")]

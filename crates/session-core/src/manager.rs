@@ -12,7 +12,7 @@ use crate::session::{Session, State};
 use crate::settings::Settings;
 use crate::store::{Context, Save, SessionStore};
 use crate::time::{Clock, SystemClock, UnixTime};
-use crate::token::{IdSource, RandomIds};
+use crate::token::{self, IdSource, RandomIds};
 
 /// No browser sends a cookie longer than this (RFC 6265 section 6.1 asks
 /// for at least 4096 bytes per cookie, and browsers stop there); a longer
@@ -54,6 +54,8 @@ pub struct CommitError {
 #[derive(Debug, Clone)]
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
+    /// The store's tokens are `id.mac` tokens, verified here.
+    signed_tokens: bool,
     settings: Settings,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -68,6 +70,7 @@ impl SessionManager {
     /// A manager for a shared store.
     pub fn from_arc(store: Arc<dyn SessionStore>, settings: &Settings) -> Self {
         Self {
+            signed_tokens: store.capabilities().signed_tokens,
             store,
             settings: settings.clone(),
             clock: Arc::new(SystemClock),
@@ -145,11 +148,22 @@ impl SessionManager {
         let Some(token) = cookie else {
             return Ok(Session::from_state(self.fresh_state(now)));
         };
+        let mut opened = None;
         let loaded = if token.is_empty() || token.len() > MAX_COOKIE_VALUE_LEN {
             None
+        } else if self.signed_tokens {
+            // Verified here, once, so a forged token never reaches the store.
+            opened = token::open(self.settings.keyring(), token);
+            match opened {
+                Some(o) => {
+                    let cx = self.context(now).with_verified(token, o);
+                    self.timed(self.store.load(token, &cx)).await?
+                }
+                None => None,
+            }
         } else {
-            let cx = self.context(now);
-            self.timed(self.store.load(token, &cx)).await?
+            self.timed(self.store.load(token, &self.context(now)))
+                .await?
         };
         let state = match loaded {
             // The store enforces expiry; checking again costs nothing and
@@ -157,9 +171,13 @@ impl SessionManager {
             Some(loaded) if !loaded.record.is_expired(now) => {
                 let mut record = loaded.record;
                 record.flash.set_capacity(self.settings.flash_capacity());
-                let mut state =
-                    State::new(record, Some(token.to_owned()), self.settings.flash_min_level());
+                let mut state = State::new(
+                    record,
+                    Some(token.to_owned()),
+                    self.settings.flash_min_level(),
+                );
                 state.reissue = loaded.reissue;
+                state.opened = opened;
                 state
             }
             _ => {
@@ -195,15 +213,22 @@ impl SessionManager {
             retired,
             changes,
             reissue,
+            opened,
             stale_cookie,
             ..
         } = state;
+        // The token this request loaded, as verified at load.
+        let loaded_token = token.as_deref().or(retired.as_deref());
+        let cx = match (loaded_token, opened) {
+            (Some(t), Some(o)) => self.context(now).with_verified(t, o),
+            _ => self.context(now),
+        };
 
-        let mut update = match token {
+        let mut update = match &token {
             Some(token) => {
                 let expires = self.deadline(record.created, now);
                 if record.is_empty() || expires <= now {
-                    self.timed(self.store.delete(&token, &self.context(now)))
+                    self.timed(self.store.delete(token, &cx))
                         .await
                         .map_err(keep)?;
                     CookieUpdate::Remove
@@ -221,11 +246,11 @@ impl SessionManager {
                         record.expires = expires;
                         let changes = changes.into_changes();
                         let save = Save {
-                            token: Some(&token),
+                            token: Some(token),
                             record: &record,
                             changes: &changes,
                         };
-                        match self.timed(self.store.save(save, &self.context(now))).await {
+                        match self.timed(self.store.save(save, &cx)).await {
                             Ok(value) => CookieUpdate::Set {
                                 value,
                                 max_age: expires.saturating_since(now),
@@ -253,9 +278,9 @@ impl SessionManager {
             None => CookieUpdate::Keep,
         };
 
-        if let Some(old) = retired {
+        if let Some(old) = &retired {
             // After the create above, so a failure here loses no data.
-            self.timed(self.store.delete(&old, &self.context(now)))
+            self.timed(self.store.delete(old, &cx))
                 .await
                 .map_err(keep)?;
             if update == CookieUpdate::Keep {

@@ -70,7 +70,13 @@ impl fmt::Display for Value {
         let mut out = String::new();
         let mut de = rmp_serde::Deserializer::from_read_ref(&self.0);
         de.set_max_depth(MAX_DECODE_DEPTH);
-        match de::Deserializer::deserialize_any(&mut de, Printer { out: &mut out, depth: 0 }) {
+        match de::Deserializer::deserialize_any(
+            &mut de,
+            Printer {
+                out: &mut out,
+                depth: 0,
+            },
+        ) {
             Ok(()) => f.write_str(&out),
             Err(_) => f.write_str("<invalid>"),
         }

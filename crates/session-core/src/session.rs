@@ -12,6 +12,7 @@ use crate::error::ValueError;
 use crate::flash::{Flash, FlashLevel};
 use crate::record::{self, Record, Value};
 use crate::store::Changes;
+use crate::token::OpenedToken;
 
 /// One request's session: a cheap handle, clone it freely.
 ///
@@ -51,6 +52,8 @@ pub(crate) struct State {
     pub(crate) changes: ChangeLog,
     /// The cookie verified under a verify-only key: issue it again.
     pub(crate) reissue: bool,
+    /// The loaded token as the layer verified it (signed-token stores).
+    pub(crate) opened: Option<OpenedToken>,
     /// The request carried a session cookie that named no live session.
     pub(crate) stale_cookie: bool,
     pub(crate) flash_min: FlashLevel,
@@ -86,6 +89,7 @@ impl State {
             retired: None,
             changes: ChangeLog::default(),
             reissue: false,
+            opened: None,
             stale_cookie: false,
             flash_min,
         }
@@ -102,7 +106,11 @@ impl Session {
     /// A session that belongs to no request and is never saved: for tests
     /// and examples of code that takes a `Session`.
     pub fn detached() -> Self {
-        let record = Record::empty(Default::default(), Default::default(), crate::flash::DEFAULT_FLASH_CAPACITY);
+        let record = Record::empty(
+            Default::default(),
+            Default::default(),
+            crate::flash::DEFAULT_FLASH_CAPACITY,
+        );
         Self::from_state(State::new(record, None, FlashLevel::Debug))
     }
 
@@ -116,7 +124,11 @@ impl Session {
     pub(crate) fn take_state(&self) -> State {
         let mut guard = self.lock();
         let empty = State::new(
-            Record::empty(guard.record.created, guard.record.expires, guard.record.flash.capacity()),
+            Record::empty(
+                guard.record.created,
+                guard.record.expires,
+                guard.record.flash.capacity(),
+            ),
             None,
             guard.flash_min,
         );
@@ -319,8 +331,15 @@ mod tests {
         let s = Session::detached();
         s.insert("a", "1").unwrap();
         let _ = s.take_state();
-        let mut state = State::new(Record::empty(Default::default(), Default::default(), 4), None, FlashLevel::Debug);
-        state.record.data.insert("a".into(), Value::encode("1").unwrap());
+        let mut state = State::new(
+            Record::empty(Default::default(), Default::default(), 4),
+            None,
+            FlashLevel::Debug,
+        );
+        state
+            .record
+            .data
+            .insert("a".into(), Value::encode("1").unwrap());
         let s = Session::from_state(state);
         s.insert("a", "1").unwrap();
         assert!(!s.is_modified());
@@ -351,7 +370,11 @@ mod tests {
 
     #[test]
     fn flash_min_level_drops_lower() {
-        let state = State::new(Record::empty(Default::default(), Default::default(), 4), None, FlashLevel::Warning);
+        let state = State::new(
+            Record::empty(Default::default(), Default::default(), 4),
+            None,
+            FlashLevel::Warning,
+        );
         let s = Session::from_state(state);
         s.flash("info is dropped");
         s.flash_with(FlashLevel::Error, "kept");

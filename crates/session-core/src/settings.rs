@@ -314,17 +314,19 @@ impl SettingsBuilder {
             absolute_lifetime,
             refresh_fraction,
             flash_min_level: self.flash_min_level.unwrap_or(FlashLevel::Info),
-            flash_capacity: self
-                .flash_capacity
-                .unwrap_or(DEFAULT_FLASH_CAPACITY)
-                .max(1),
+            flash_capacity: self.flash_capacity.unwrap_or(DEFAULT_FLASH_CAPACITY).max(1),
             store_timeout,
         })
     }
 }
 
 fn keyring_from_env() -> Result<Keyring, ConfigError> {
-    match std::env::var_os(SECRET_ENV) {
+    keyring_from_secret(std::env::var_os(SECRET_ENV))
+}
+
+/// The keyring for `SESSION_SECRET`'s value, or a random one without it.
+fn keyring_from_secret(secret: Option<std::ffi::OsString>) -> Result<Keyring, ConfigError> {
+    match secret {
         Some(secret) => {
             let key = Key::from_bytes(&secret.into_encoded_bytes())
                 .map_err(|e| ConfigError::Env(e.to_string()))?;
@@ -415,17 +417,34 @@ mod tests {
 
     #[test]
     fn bad_names_paths_and_domains_are_refused() {
-        for name in ["", "a;b", "a=b", "a b", "a\tb", "a\u{7f}", "é", "a,b", "a\"b"] {
+        for name in [
+            "", "a;b", "a=b", "a b", "a\tb", "a\u{7f}", "é", "a,b", "a\"b",
+        ] {
             let e = base().with_cookie_name(name).build().unwrap_err();
-            assert!(matches!(e, ConfigError::CookieAttribute { field: "name", .. }), "{name:?}");
+            assert!(
+                matches!(e, ConfigError::CookieAttribute { field: "name", .. }),
+                "{name:?}"
+            );
         }
         for path in ["", "a", "/a;b", "/a b", "/\n", "/a\u{0}"] {
             let e = base().with_cookie_path(path).build().unwrap_err();
-            assert!(matches!(e, ConfigError::CookieAttribute { field: "path", .. }), "{path:?}");
+            assert!(
+                matches!(e, ConfigError::CookieAttribute { field: "path", .. }),
+                "{path:?}"
+            );
         }
         for domain in ["", "a;b", "a=b", "a b", "ex\rample.com"] {
             let e = base().with_cookie_domain(domain).build().unwrap_err();
-            assert!(matches!(e, ConfigError::CookieAttribute { field: "domain", .. }), "{domain:?}");
+            assert!(
+                matches!(
+                    e,
+                    ConfigError::CookieAttribute {
+                        field: "domain",
+                        ..
+                    }
+                ),
+                "{domain:?}"
+            );
         }
         assert!(base().with_cookie_domain("example.com").build().is_ok());
         assert!(base().with_cookie_path("/app/v1").build().is_ok());
@@ -437,12 +456,30 @@ mod tests {
         for b in [
             base().with_cookie_name("__Host-s").with_secure(false),
             base().with_cookie_name("__Host-s").with_cookie_path("/a"),
-            base().with_cookie_name("__Host-s").with_cookie_domain("example.com"),
+            base()
+                .with_cookie_name("__Host-s")
+                .with_cookie_domain("example.com"),
             base().with_cookie_name("__Secure-s").with_secure(false),
             base().with_same_site(SameSite::None).with_secure(false),
         ] {
             assert!(matches!(b.build(), Err(ConfigError::CookiePrefix { .. })));
         }
+    }
+
+    #[test]
+    fn secret_from_env_is_checked() {
+        let short = keyring_from_secret(Some("too short".into()));
+        assert!(matches!(short, Err(ConfigError::Env(msg)) if msg.contains("at least 32")));
+        let a = keyring_from_secret(Some("x".repeat(32).into())).unwrap();
+        let b = keyring_from_secret(Some("x".repeat(32).into())).unwrap();
+        assert_eq!(a.current().id(), b.current().id(), "same secret, same keys");
+        let r1 = keyring_from_secret(None).unwrap();
+        let r2 = keyring_from_secret(None).unwrap();
+        assert_ne!(
+            r1.current().id(),
+            r2.current().id(),
+            "no secret: a random key each time"
+        );
     }
 
     #[test]

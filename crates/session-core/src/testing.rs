@@ -1,13 +1,17 @@
 //! The store conformance suite: every case of the store contract, written
 //! once and run by each backend against a real instance of itself.
 //!
-//! A backend implements [`Harness`] and calls [`conformance_suite!`] in its
-//! tests; each case becomes one `#[tokio::test]`.
-//!
-//! ```ignore
-//! session_core::conformance_suite!(MyHarness::new());
-//! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//! A backend implements [`Harness`] and calls
+//! [`conformance_suite!`](crate::conformance_suite) with an expression that
+//! makes its harness, in an integration test; each case becomes one
+//! `#[tokio::test]`. `session-memory`'s `tests/conformance.rs` is a complete
+//! example.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -129,14 +133,23 @@ pub async fn round_trip<H: Harness>(h: &H) {
     let token = rig.commit_token(&s).await;
 
     let back = rig.load(Some(&token)).await;
-    assert_eq!(back.get::<String>("flywind").unwrap().as_deref(), Some("123"));
+    assert_eq!(
+        back.get::<String>("flywind").unwrap().as_deref(),
+        Some("123")
+    );
     assert_eq!(back.get::<u32>("visits").unwrap(), Some(3));
     assert_eq!(back.get::<Cart>("cart").unwrap(), Some(cart));
     assert_eq!(back.keys(), ["cart", "flywind", "visits"]);
     let flashes = back.take_flashes();
     assert_eq!(flashes.len(), 2);
-    assert_eq!((flashes[0].level, flashes[0].message.as_str()), (FlashLevel::Info, "first"));
-    assert_eq!((flashes[1].level, flashes[1].message.as_str()), (FlashLevel::Error, "second"));
+    assert_eq!(
+        (flashes[0].level, flashes[0].message.as_str()),
+        (FlashLevel::Info, "first")
+    );
+    assert_eq!(
+        (flashes[1].level, flashes[1].message.as_str()),
+        (FlashLevel::Error, "second")
+    );
     // Reading the flashes is a change: they are gone on the next load.
     let token = match rig.commit(&back).await {
         CookieUpdate::Set { value, .. } => value,
@@ -151,7 +164,10 @@ pub async fn round_trip<H: Harness>(h: &H) {
 pub async fn concurrent_deltas<H: Harness>(h: &H) {
     let rig = Arc::new(Rig::new(h.store().await));
     if !rig.caps().concurrent_deltas {
-        assert!(!rig.caps().revocation, "a client-held store cannot merge deltas");
+        assert!(
+            !rig.caps().revocation,
+            "a client-held store cannot merge deltas"
+        );
         return;
     }
     let token = rig.create("base", "0").await;
@@ -170,7 +186,10 @@ pub async fn concurrent_deltas<H: Harness>(h: &H) {
         }));
     }
     for t in tasks {
-        assert!(matches!(t.await.unwrap(), CookieUpdate::Set { .. } | CookieUpdate::Keep));
+        assert!(matches!(
+            t.await.unwrap(),
+            CookieUpdate::Set { .. } | CookieUpdate::Keep
+        ));
     }
     let all = rig.load(Some(&token)).await;
     assert_eq!(all.len(), 51, "lost updates: {all}");
@@ -216,7 +235,10 @@ pub async fn no_resurrection<H: Harness>(h: &H) {
         record: &record,
         changes: &changes,
     };
-    assert!(matches!(rig.store.save(save, &cx).await, Err(StoreError::Gone)));
+    assert!(matches!(
+        rig.store.save(save, &cx).await,
+        Err(StoreError::Gone)
+    ));
 }
 
 /// Ids handed out in a fixed order, then random ones.
@@ -264,8 +286,14 @@ pub async fn atomic_create<H: Harness>(h: &H) {
     assert_ne!(t1, t2);
     let one = manager.load(Some(&t1)).await.unwrap();
     let two = manager.load(Some(&t2)).await.unwrap();
-    assert_eq!(one.get::<String>("owner").unwrap().as_deref(), Some("first"));
-    assert_eq!(two.get::<String>("owner").unwrap().as_deref(), Some("second"));
+    assert_eq!(
+        one.get::<String>("owner").unwrap().as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        two.get::<String>("owner").unwrap().as_deref(),
+        Some("second")
+    );
 
     if store.capabilities().revocation {
         // At the store level: a create on a taken id is refused.
@@ -279,9 +307,15 @@ pub async fn atomic_create<H: Harness>(h: &H) {
             record: &record,
             changes: &changes,
         };
-        assert!(matches!(store.save(save, &cx).await, Err(StoreError::Exists)));
+        assert!(matches!(
+            store.save(save, &cx).await,
+            Err(StoreError::Exists)
+        ));
         let one = manager.load(Some(&t1)).await.unwrap();
-        assert_eq!(one.get::<String>("owner").unwrap().as_deref(), Some("first"));
+        assert_eq!(
+            one.get::<String>("owner").unwrap().as_deref(),
+            Some("first")
+        );
     }
 }
 
@@ -296,10 +330,18 @@ pub async fn idle_expiry<H: Harness>(h: &H) {
     let keys = keyring(1);
     let ids = FixedIds::new(&[]);
     let just_before = START + (IDLE - Duration::from_secs(1));
-    let found = rig.store.load(&token, &context_at(&keys, &ids, just_before)).await.unwrap();
+    let found = rig
+        .store
+        .load(&token, &context_at(&keys, &ids, just_before))
+        .await
+        .unwrap();
     assert!(found.is_some(), "expired early");
     let at = START + IDLE;
-    let found = rig.store.load(&token, &context_at(&keys, &ids, at)).await.unwrap();
+    let found = rig
+        .store
+        .load(&token, &context_at(&keys, &ids, at))
+        .await
+        .unwrap();
     assert!(found.is_none(), "store returned an idle-expired session");
     rig.clock.advance(IDLE);
     assert!(rig.load(Some(&token)).await.is_empty());
@@ -322,8 +364,15 @@ pub async fn absolute_expiry<H: Harness>(h: &H) {
     let keys = keyring(1);
     let ids = FixedIds::new(&[]);
     let end = START + ABSOLUTE;
-    let found = rig.store.load(&token, &context_at(&keys, &ids, end)).await.unwrap();
-    assert!(found.is_none(), "store returned a session past its absolute lifetime");
+    let found = rig
+        .store
+        .load(&token, &context_at(&keys, &ids, end))
+        .await
+        .unwrap();
+    assert!(
+        found.is_none(),
+        "store returned a session past its absolute lifetime"
+    );
     rig.clock.advance(ABSOLUTE - elapsed);
     assert!(rig.load(Some(&token)).await.is_empty());
 }
@@ -424,7 +473,13 @@ pub async fn forged_token_is_no_session<H: Harness>(h: &H) {
     let last = flipped.len() - 1;
     flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
     let flipped = String::from_utf8(flipped).unwrap();
-    for bad in [foreign.as_str(), flipped.as_str(), "x", "a.b.c", &"A".repeat(5000)] {
+    for bad in [
+        foreign.as_str(),
+        flipped.as_str(),
+        "x",
+        "a.b.c",
+        &"A".repeat(5000),
+    ] {
         let s = rig.load(Some(bad)).await;
         assert!(s.is_empty(), "{bad:?} loaded {s}");
         assert_eq!(rig.commit(&s).await, CookieUpdate::Remove);
@@ -440,7 +495,11 @@ pub async fn rotation_reissues<H: Harness>(h: &H) {
     let token = old.create("k", "v").await;
     let rotated = Rig::with_settings(
         store.clone(),
-        settings_with(keyring(2).with_verify_only(Key::from_bytes(&[1; 32]).unwrap()).unwrap()),
+        settings_with(
+            keyring(2)
+                .with_verify_only(Key::from_bytes(&[1; 32]).unwrap())
+                .unwrap(),
+        ),
     );
     let s = rotated.load(Some(&token)).await;
     assert_eq!(s.len(), 1);

@@ -22,7 +22,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// assert_eq!(UnixTime::from_secs(105).saturating_since(t), Duration::from_secs(5));
 /// ```
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct UnixTime(u64);

@@ -77,7 +77,9 @@ impl Bound {
     fn lock(&self) -> MutexGuard<'_, BTreeSet<(UnixTime, SessionId)>> {
         // Every critical section leaves the set consistent before anything
         // that could panic, so a poisoned lock is still usable.
-        self.by_expiry.lock().unwrap_or_else(PoisonError::into_inner)
+        self.by_expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -213,7 +215,9 @@ impl Inner {
         if let (Some(index), Some(bound)) = (index.as_mut(), &self.bound) {
             index.insert((record.expires, id));
             while index.len() > bound.capacity {
-                let Some((_, evicted)) = index.pop_first() else { break };
+                let Some((_, evicted)) = index.pop_first() else {
+                    break;
+                };
                 self.sessions.remove(&evicted);
             }
         }
@@ -269,10 +273,8 @@ impl Inner {
 
     fn delete(&self, id: &SessionId) {
         let mut index = self.bound.as_ref().map(Bound::lock);
-        if let Some((_, record)) = self.sessions.remove(id) {
-            if let Some(index) = index.as_mut() {
-                index.remove(&(record.expires, *id));
-            }
+        if let (Some((_, record)), Some(index)) = (self.sessions.remove(id), index.as_mut()) {
+            index.remove(&(record.expires, *id));
         }
     }
 }
@@ -355,7 +357,11 @@ mod tests {
         let cx = Context::new(keys, "session", T0, &ids);
         let r = record(expires_in);
         let changes = Changes::default();
-        let save = Save { token: None, record: &r, changes: &changes };
+        let save = Save {
+            token: None,
+            record: &r,
+            changes: &changes,
+        };
         store.save(save, &cx).await.unwrap()
     }
 
@@ -408,7 +414,7 @@ mod tests {
         assert_eq!(store.len(), 1, "nothing sweeps before the interval");
         tokio::time::advance(Duration::from_secs(31)).await;
         let mut polls = 0;
-        while store.len() > 0 && polls < 100 {
+        while !store.is_empty() && polls < 100 {
             tokio::task::yield_now().await;
             polls += 1;
         }
@@ -417,7 +423,10 @@ mod tests {
         drop(store);
         tokio::time::advance(Duration::from_secs(31)).await;
         tokio::task::yield_now().await;
-        assert!(weak.upgrade().is_none(), "the sweeper keeps the store alive");
+        assert!(
+            weak.upgrade().is_none(),
+            "the sweeper keeps the store alive"
+        );
     }
 
     #[tokio::test]

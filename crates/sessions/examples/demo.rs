@@ -1,0 +1,123 @@
+//! The seed page's examples as a server: `/login`, `/logout`, `/`, `/hello`
+//! and `/tea`, plus `/counter`, `/renew` and `/destroy`.
+//!
+//! ```sh
+//! cargo run -p sessions --example demo -- --addr 127.0.0.1:8080 --backend memory
+//! ```
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use sessions::{FlashLevel, Session, SessionLayer, Settings, ValueError};
+
+const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory]\n\
+                     env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes)";
+
+async fn login(session: Session) -> Result<Html<&'static str>, ValueError> {
+    session.insert("flywind", "123")?;
+    session.insert("ordontfly", "345")?;
+    Ok(Html("<h1>Hello, Prologue!</h1>"))
+}
+
+async fn logout(session: Session) -> String {
+    session.to_string()
+}
+
+async fn hello(session: Session) -> &'static str {
+    session.flash("Please retry again!");
+    "Hello, world"
+}
+
+async fn tea(session: Session) -> String {
+    session
+        .flashed(FlashLevel::Info)
+        .unwrap_or_else(|| "My tea".to_owned())
+}
+
+async fn counter(session: Session) -> Result<String, ValueError> {
+    let n = session.get::<u64>("counter")?.unwrap_or(0) + 1;
+    session.insert("counter", n)?;
+    Ok(format!("counter = {n}"))
+}
+
+async fn renew(session: Session) -> &'static str {
+    session.renew();
+    "renewed: same data, new session id"
+}
+
+async fn destroy(session: Session) -> &'static str {
+    session.destroy();
+    "destroyed"
+}
+
+struct Args {
+    addr: SocketAddr,
+    backend: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
+    let mut backend = std::env::var("SESSION_BACKEND").unwrap_or_else(|_| "memory".to_owned());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => {
+                let v = args.next().ok_or("--addr needs HOST:PORT")?;
+                addr = v.parse().map_err(|e| format!("--addr {v:?}: {e}"))?;
+            }
+            "--backend" => backend = args.next().ok_or("--backend needs a name")?,
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(Args { addr, backend })
+}
+
+fn layer(backend: &str, settings: &Settings) -> Result<SessionLayer, Box<dyn std::error::Error>> {
+    match backend {
+        "memory" => Ok(sessions::memory::session_layer(settings)?),
+        other => Err(format!("unknown backend {other:?}; this build has: memory").into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    // Plain http on localhost: a Secure cookie would never come back.
+    let settings = Settings::builder().with_secure(false).build()?;
+    let app = Router::new()
+        .route("/login", get(login))
+        .route("/logout", get(logout))
+        .route("/", get(hello))
+        .route("/hello", get(hello))
+        .route("/tea", get(tea))
+        .route("/counter", get(counter))
+        .route("/renew", get(renew))
+        .route("/destroy", get(destroy))
+        .layer(layer(&args.backend, &settings)?);
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    println!(
+        "sessions demo on http://{} with the {} backend",
+        listener.local_addr()?,
+        args.backend
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,65 @@
+#![doc = include_str!("../../../README.md")]
+//!
+//! # Layout
+//!
+//! - the crate root re-exports the backend-independent API of
+//!   `session-core`: [`Session`], [`Settings`], [`FlashLevel`],
+//!   [`SessionLayer`], the [`SessionStore`] trait and the errors;
+//! - one module per backend, each with its store and a one-line
+//!   `session_layer(&settings)`: [`memory`].
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(feature = "axum")]
+pub use session_core::SessionRejection;
+pub use session_core::{
+    BoxError, Capabilities, ConfigError, CookieSettings, Flash, FlashLevel, FlashQueue, Key,
+    KeyError, Keyring, LazySession, ManualClock, SameSite, Session, SessionLayer, SessionManager,
+    SessionStore, Settings, SettingsBuilder, StoreError, UnixTime, ValueError,
+};
+
+/// Writing a backend of your own: the store contract's types.
+pub mod store {
+    pub use session_core::{
+        Changes, Clock, Context, IdSource, Loaded, OpenedToken, RandomIds, Record, Save,
+        SessionData, SessionId, SessionStore, SystemClock, Value,
+    };
+}
+
+/// Sessions in process memory ([`MemoryStore`](memory::MemoryStore)).
+///
+/// Gone when the process stops, and not shared between instances: for one
+/// process, development and tests.
+#[cfg(feature = "memory")]
+pub mod memory {
+    pub use session_memory::{DEFAULT_SWEEP_INTERVAL, MemoryStore};
+
+    use session_core::{ConfigError, SessionLayer, Settings};
+
+    /// The session layer with an unbounded [`MemoryStore`].
+    ///
+    /// # Errors
+    ///
+    /// None today; the signature matches the other backends', whose setup
+    /// can fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessions::{Key, Keyring, Settings};
+    ///
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .build()?;
+    /// let layer = sessions::memory::session_layer(&settings)?;
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn session_layer(settings: &Settings) -> Result<SessionLayer, ConfigError> {
+        Ok(SessionLayer::new(MemoryStore::new(), settings))
+    }
+}
+
+/// The guide (`docs/guide.md`), here so its examples compile as doctests.
+#[cfg(all(feature = "memory", feature = "axum"))]
+#[doc = include_str!("../../../docs/guide.md")]
+pub mod guide {}

@@ -1,0 +1,463 @@
+//! HTTP-level behaviour of the session layer, driven with `oneshot` against
+//! the memory backend and against stores that count or fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::response::Html;
+use axum::routing::get;
+use http_body_util::BodyExt;
+use sessions::memory::MemoryStore;
+use sessions::store::{Context, Loaded, Save};
+use sessions::{
+    FlashLevel, Key, Keyring, ManualClock, Session, SessionLayer, SessionStore, Settings,
+    StoreError, UnixTime, ValueError,
+};
+use tower::ServiceExt;
+
+fn settings() -> Settings {
+    Settings::builder()
+        .with_keyring(Keyring::new(Key::from_bytes(&[11; 32]).unwrap()).unwrap())
+        .with_cookie_domain("example.com")
+        .with_cookie_path("/")
+        .build()
+        .unwrap()
+}
+
+async fn login(session: Session) -> Result<Html<&'static str>, ValueError> {
+    session.insert("flywind", "123")?;
+    session.insert("ordontfly", "345")?;
+    Ok(Html("<h1>Hello, Prologue!</h1>"))
+}
+
+async fn logout(session: Session) -> String {
+    session.to_string()
+}
+
+async fn hello(session: Session) -> &'static str {
+    session.flash("Please retry again!");
+    "Hello, world"
+}
+
+async fn tea(session: Session) -> String {
+    session
+        .flashed(FlashLevel::Info)
+        .unwrap_or_else(|| "My tea".to_owned())
+}
+
+async fn renew(session: Session) -> &'static str {
+    session.renew();
+    "renewed"
+}
+
+async fn destroy(session: Session) -> &'static str {
+    session.destroy();
+    "destroyed"
+}
+
+async fn untouched() -> &'static str {
+    "no session here"
+}
+
+fn app(layer: SessionLayer) -> Router {
+    Router::new()
+        .route("/login", get(login))
+        .route("/logout", get(logout))
+        .route("/", get(hello))
+        .route("/hello", get(hello))
+        .route("/tea", get(tea))
+        .route("/renew", get(renew))
+        .route("/destroy", get(destroy))
+        .route("/untouched", get(untouched))
+        .layer(layer)
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn set_cookie(&self) -> Option<&str> {
+        self.headers
+            .get(header::SET_COOKIE)
+            .map(|v| v.to_str().unwrap())
+    }
+
+    /// The session cookie value this reply sets.
+    fn token(&self) -> String {
+        let set = self.set_cookie().expect("a Set-Cookie");
+        let pair = set.split(';').next().unwrap();
+        pair.strip_prefix("session=").unwrap().to_owned()
+    }
+}
+
+async fn get_with(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
+    let mut req = Request::get(path);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+fn cookie(token: &str) -> String {
+    format!("session={token}")
+}
+
+#[tokio::test]
+async fn login_then_logout_prints_both_keys() {
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
+    let login = get_with(&app, "/login", None).await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(login.body, "<h1>Hello, Prologue!</h1>");
+    let token = login.token();
+    let logout = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(logout.body, "{flywind: 123, ordontfly: 345}");
+    // Read-only: no new cookie, but the response varies on the cookie.
+    assert_eq!(logout.set_cookie(), None);
+    assert_eq!(logout.headers[header::VARY], "cookie");
+}
+
+#[tokio::test]
+async fn flash_is_shown_once() {
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
+    let hello = get_with(&app, "/hello", None).await;
+    assert_eq!(hello.body, "Hello, world");
+    let c = cookie(&hello.token());
+    let first = get_with(&app, "/tea", Some(&c)).await;
+    assert_eq!(first.body, "Please retry again!");
+    // The session is empty once the flash is read: it is deleted.
+    assert!(first.set_cookie().unwrap().contains("Max-Age=0"));
+    let second = get_with(&app, "/tea", Some(&c)).await;
+    assert_eq!(second.body, "My tea");
+}
+
+#[tokio::test]
+async fn untouched_route_costs_nothing() {
+    let store = MemoryStore::new();
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let r = get_with(&app, "/untouched", Some("session=whatever")).await;
+    assert_eq!(r.body, "no session here");
+    assert_eq!(r.set_cookie(), None);
+    assert!(r.headers.get(header::VARY).is_none());
+    let r = get_with(&app, "/tea", None).await;
+    assert_eq!(r.body, "My tea");
+    assert_eq!(r.set_cookie(), None, "an empty session is never written");
+    assert_eq!(store.len(), 0);
+}
+
+/// Counts the store calls that reach the wrapped store.
+#[derive(Debug, Clone)]
+struct Counting {
+    inner: MemoryStore,
+    loads: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl SessionStore for Counting {
+    async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(token, cx).await
+    }
+    async fn save(&self, save: Save<'_>, cx: &Context<'_>) -> Result<String, StoreError> {
+        self.inner.save(save, cx).await
+    }
+    async fn delete(&self, token: &str, cx: &Context<'_>) -> Result<(), StoreError> {
+        self.inner.delete(token, cx).await
+    }
+}
+
+#[tokio::test]
+async fn forged_or_random_token_is_a_fresh_session_without_lookup() {
+    let store = Counting {
+        inner: MemoryStore::new(),
+        loads: Arc::default(),
+    };
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let real = get_with(&app, "/login", None).await.token();
+    let mut forged = real.clone().into_bytes();
+    forged[3] = if forged[3] == b'x' { b'y' } else { b'x' };
+    let forged = String::from_utf8(forged).unwrap();
+    let other_key = {
+        let other = Settings::builder()
+            .with_keyring(Keyring::new(Key::from_bytes(&[12; 32]).unwrap()).unwrap())
+            .build()
+            .unwrap();
+        let app2 = app_for(other);
+        get_with(&app2, "/login", None).await.token()
+    };
+    for bad in [forged.as_str(), other_key.as_str(), "random", "", "%00x"] {
+        let r = get_with(&app, "/logout", Some(&format!("session={bad}"))).await;
+        assert_eq!(r.status, StatusCode::OK, "{bad:?}");
+        assert_eq!(r.body, "{}", "{bad:?}");
+        assert!(r.set_cookie().unwrap().contains("Max-Age=0"), "{bad:?}");
+    }
+    assert_eq!(store.loads.load(Ordering::SeqCst), 0);
+    let ok = get_with(&app, "/logout", Some(&cookie(&real))).await;
+    assert_eq!(ok.body, "{flywind: 123, ordontfly: 345}");
+    assert_eq!(store.loads.load(Ordering::SeqCst), 1);
+}
+
+fn app_for(settings: Settings) -> Router {
+    app(SessionLayer::new(MemoryStore::new(), &settings))
+}
+
+#[tokio::test]
+async fn destroy_removes_cookie_with_same_scope() {
+    let store = MemoryStore::new();
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let token = get_with(&app, "/login", None).await.token();
+    let r = get_with(&app, "/destroy", Some(&cookie(&token))).await;
+    assert_eq!(
+        r.set_cookie().unwrap(),
+        "session=; Path=/; Domain=example.com; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; \
+         HttpOnly; Secure; SameSite=Lax"
+    );
+    assert_eq!(store.len(), 0);
+    let after = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(after.body, "{}");
+}
+
+#[tokio::test]
+async fn renew_issues_a_new_token_and_kills_the_old() {
+    let store = MemoryStore::new();
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let old = get_with(&app, "/login", None).await.token();
+    let r = get_with(&app, "/renew", Some(&cookie(&old))).await;
+    let new = r.token();
+    assert_ne!(new, old);
+    assert!(
+        r.set_cookie()
+            .unwrap()
+            .contains("Domain=example.com; Max-Age=1800")
+    );
+    assert_eq!(
+        get_with(&app, "/logout", Some(&cookie(&new))).await.body,
+        "{flywind: 123, ordontfly: 345}"
+    );
+    assert_eq!(
+        get_with(&app, "/logout", Some(&cookie(&old))).await.body,
+        "{}"
+    );
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn responses_that_use_the_session_vary_on_cookie() {
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
+    for path in ["/login", "/logout", "/tea", "/hello"] {
+        let r = get_with(&app, path, None).await;
+        assert_eq!(r.headers[header::VARY], "cookie", "{path}");
+    }
+    let r = get_with(&app, "/login", None).await;
+    assert_eq!(r.headers[header::CACHE_CONTROL], "private");
+}
+
+#[tokio::test]
+async fn set_cookie_carries_the_secure_defaults() {
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
+    let set = get_with(&app, "/login", None).await;
+    let set = set.set_cookie().unwrap();
+    for attr in [
+        "Path=/",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Max-Age=1800",
+    ] {
+        assert!(set.contains(attr), "{attr} missing from {set}");
+    }
+}
+
+#[tokio::test]
+async fn two_cookies_with_the_session_name_take_the_first() {
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
+    let a = get_with(&app, "/login", None).await.token();
+    let b = get_with(&app, "/hello", None).await.token();
+    // `a` first: the login session, whichever header order.
+    let r = get_with(&app, "/logout", Some(&format!("session={a}; session={b}"))).await;
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+    let r = get_with(&app, "/tea", Some(&format!("session={b}; session={a}"))).await;
+    assert_eq!(r.body, "Please retry again!");
+}
+
+#[test]
+fn bad_cookie_attributes_are_refused_at_configuration() {
+    let keys = || Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap();
+    for b in [
+        Settings::builder().with_cookie_name("my session"),
+        Settings::builder().with_cookie_name("a;b"),
+        Settings::builder().with_cookie_name("a=b"),
+        Settings::builder().with_cookie_path("/a;b"),
+        Settings::builder().with_cookie_path("/a b"),
+        Settings::builder().with_cookie_domain("exa mple.com"),
+        Settings::builder().with_cookie_domain("example.com\r\n"),
+        Settings::builder()
+            .with_cookie_name("__Host-s")
+            .with_cookie_domain("example.com"),
+    ] {
+        let err = b.with_keyring(keys()).build().unwrap_err();
+        assert!(!err.to_string().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn idle_sessions_expire_through_the_layer() {
+    let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
+    let layer = SessionLayer::new(MemoryStore::new(), &settings()).with_clock(clock.clone());
+    let app = app(layer);
+    let token = get_with(&app, "/login", None).await.token();
+    clock.advance(Duration::from_secs(29 * 60));
+    let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+    // Past a quarter of the idle window: the read extends the session.
+    assert!(r.set_cookie().unwrap().contains("Max-Age=1800"));
+    clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(
+        get_with(&app, "/logout", Some(&cookie(&token))).await.body,
+        "{flywind: 123, ordontfly: 345}"
+    );
+    clock.advance(Duration::from_secs(30 * 60));
+    let gone = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(gone.body, "{}");
+    assert!(gone.set_cookie().unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn no_layer_is_a_clear_500() {
+    let app = Router::new().route("/logout", get(logout));
+    let r = get_with(&app, "/logout", None).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.body.contains("no session layer"), "{}", r.body);
+}
+
+/// A store that can be switched off, or made to hang.
+#[derive(Debug, Clone, Default)]
+struct Flaky {
+    inner: MemoryStore,
+    down: Arc<AtomicBool>,
+    hang: Arc<AtomicBool>,
+}
+
+impl Flaky {
+    async fn gate(&self) -> Result<(), StoreError> {
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("connection refused"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for Flaky {
+    async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError> {
+        self.gate().await?;
+        self.inner.load(token, cx).await
+    }
+    async fn save(&self, save: Save<'_>, cx: &Context<'_>) -> Result<String, StoreError> {
+        self.gate().await?;
+        self.inner.save(save, cx).await
+    }
+    async fn delete(&self, token: &str, cx: &Context<'_>) -> Result<(), StoreError> {
+        self.gate().await?;
+        self.inner.delete(token, cx).await
+    }
+}
+
+#[tokio::test]
+async fn store_down_is_503_and_the_cookie_stays() {
+    let store = Flaky::default();
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let token = get_with(&app, "/login", None).await.token();
+    store.down.store(true, Ordering::SeqCst);
+    let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.set_cookie(), None);
+    // Down on save: no false success.
+    store.down.store(false, Ordering::SeqCst);
+    let app_saving = Router::new()
+        .route(
+            "/save",
+            get({
+                let store = store.clone();
+                move |session: Session| async move {
+                    session.insert("k", "v").unwrap();
+                    store.down.store(true, Ordering::SeqCst);
+                    "saved?"
+                }
+            }),
+        )
+        .layer(SessionLayer::new(store.clone(), &settings()));
+    let r = get_with(&app_saving, "/save", Some(&cookie(&token))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_ne!(r.body, "saved?");
+    assert_eq!(r.set_cookie(), None);
+    // Back up: the session was never lost.
+    store.down.store(false, Ordering::SeqCst);
+    let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_store_times_out_with_503() {
+    let store = Flaky::default();
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let token = get_with(&app, "/login", None).await.token();
+    store.hang.store(true, Ordering::SeqCst);
+    let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_save_after_logout_elsewhere_is_a_conflict() {
+    let store = MemoryStore::new();
+    let layer = SessionLayer::new(store.clone(), &settings());
+    let token = get_with(&app(layer.clone()), "/login", None).await.token();
+    let c = cookie(&token);
+    let racing = Router::new()
+        .route(
+            "/slow",
+            get({
+                let app = app(layer.clone());
+                let c = c.clone();
+                move |session: Session| async move {
+                    // Another request logs out while this one runs.
+                    let _ = get_with(&app, "/destroy", Some(&c)).await;
+                    session.insert("cart", "tea").unwrap();
+                    "added"
+                }
+            }),
+        )
+        .layer(layer);
+    let r = get_with(&racing, "/slow", Some(&c)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.set_cookie().unwrap().contains("Max-Age=0"));
+    assert_eq!(store.len(), 0, "the destroyed session came back");
+}

@@ -1,0 +1,45 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! # Layout
+//!
+//! - `test_all`: every check and test, ending in `N passed, N failed`.
+//! - `run`: running cargo and other programs, and counting test results.
+
+mod run;
+mod test_all;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test-all    fmt check, clippy -D warnings, the tests of each backend alone
+              and of all features together, doctests; ends with `N passed, N failed`";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match command.as_deref() {
+        Some("test-all") => test_all::run(&rest),
+        Some("-h" | "--help") | None => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map_or(manifest.clone(), PathBuf::from)
+}

@@ -1,0 +1,110 @@
+//! `cargo xtask test-all`: formatting, lints, the tests of each backend on
+//! its own and of everything together, and doctests, in one run that ends
+//! with the line `N passed, N failed`.
+
+use std::process::Command;
+
+use crate::root;
+use crate::run::{self, Tally};
+
+/// One step of the run.
+struct Stage {
+    name: &'static str,
+    command: Command,
+}
+
+fn stages(root: &std::path::Path) -> Vec<Stage> {
+    let cargo = |args: &[&str]| {
+        let mut cmd = run::cargo(root);
+        cmd.args(args);
+        cmd
+    };
+    vec![
+        Stage {
+            name: "format",
+            command: cargo(&["fmt", "--all", "--", "--check"]),
+        },
+        Stage {
+            name: "clippy",
+            command: cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        },
+        Stage {
+            name: "facade without default features",
+            command: cargo(&["check", "-p", "sessions", "--no-default-features"]),
+        },
+        Stage {
+            name: "core",
+            command: cargo(&[
+                "test",
+                "-p",
+                "session-core",
+                "--all-features",
+                "--all-targets",
+            ]),
+        },
+        Stage {
+            name: "memory backend alone",
+            command: cargo(&["test", "-p", "session-memory", "--all-targets"]),
+        },
+        Stage {
+            name: "facade with the memory backend alone",
+            command: cargo(&[
+                "test",
+                "-p",
+                "sessions",
+                "--no-default-features",
+                "--features",
+                "memory,axum",
+                "--all-targets",
+            ]),
+        },
+        Stage {
+            name: "everything, all features",
+            command: cargo(&["test", "--workspace", "--all-features", "--all-targets"]),
+        },
+        Stage {
+            name: "doctests",
+            command: cargo(&["test", "--workspace", "--all-features", "--doc"]),
+        },
+    ]
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let Some(extra) = args.first() {
+        return Err(format!("test-all takes no arguments, got {extra:?}"));
+    }
+    let root = root();
+    let mut tally = Tally::default();
+    let mut failed_stages = Vec::new();
+    for stage in stages(&root) {
+        println!("\n==> {}", stage.name);
+        let before = tally;
+        let ok = run::streamed(stage.command, &mut tally)?;
+        // A stage that fails without a failing test (fmt, clippy, a build
+        // error) still counts as one failure.
+        if !ok {
+            if tally.failed == before.failed {
+                tally.failed += 1;
+            }
+            failed_stages.push(stage.name);
+        }
+    }
+    println!();
+    if !failed_stages.is_empty() {
+        println!("failed stages: {}", failed_stages.join(", "));
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if failed_stages.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} stage(s) failed", failed_stages.len()))
+    }
+}
