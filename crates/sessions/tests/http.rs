@@ -15,14 +15,12 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use axum::response::Html;
 use axum::routing::get;
 use http_body_util::BodyExt;
 use sessions::memory::MemoryStore;
 use sessions::store::{Context, Loaded, Save};
 use sessions::{
-    FlashLevel, Key, Keyring, ManualClock, Session, SessionLayer, SessionStore, Settings,
-    StoreError, UnixTime, ValueError,
+    Key, Keyring, ManualClock, Session, SessionLayer, SessionStore, Settings, StoreError, UnixTime,
 };
 use tower::ServiceExt;
 
@@ -35,50 +33,15 @@ fn settings() -> Settings {
         .unwrap()
 }
 
-async fn login(session: Session) -> Result<Html<&'static str>, ValueError> {
-    session.insert("flywind", "123")?;
-    session.insert("ordontfly", "345")?;
-    Ok(Html("<h1>Hello, Prologue!</h1>"))
-}
-
-async fn logout(session: Session) -> String {
-    session.to_string()
-}
-
-async fn hello(session: Session) -> &'static str {
-    session.flash("Please retry again!");
-    "Hello, world"
-}
-
-async fn tea(session: Session) -> String {
-    session
-        .flashed(FlashLevel::Info)
-        .unwrap_or_else(|| "My tea".to_owned())
-}
-
-async fn renew(session: Session) -> &'static str {
-    session.renew();
-    "renewed"
-}
-
-async fn destroy(session: Session) -> &'static str {
-    session.destroy();
-    "destroyed"
-}
+#[path = "../examples/demo/routes.rs"]
+mod routes;
 
 async fn untouched() -> &'static str {
     "no session here"
 }
 
 fn app(layer: SessionLayer) -> Router {
-    Router::new()
-        .route("/login", get(login))
-        .route("/logout", get(logout))
-        .route("/", get(hello))
-        .route("/hello", get(hello))
-        .route("/tea", get(tea))
-        .route("/renew", get(renew))
-        .route("/destroy", get(destroy))
+    routes::router()
         .route("/untouched", get(untouched))
         .layer(layer)
 }
@@ -349,7 +312,7 @@ async fn idle_sessions_expire_through_the_layer() {
 
 #[tokio::test]
 async fn no_layer_is_a_clear_500() {
-    let app = Router::new().route("/logout", get(logout));
+    let app = routes::router();
     let r = get_with(&app, "/logout", None).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(r.body.contains("no session layer"), "{}", r.body);
@@ -460,4 +423,15 @@ async fn a_save_after_logout_elsewhere_is_a_conflict() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.set_cookie().unwrap().contains("Max-Age=0"));
     assert_eq!(store.len(), 0, "the destroyed session came back");
+}
+
+#[tokio::test]
+async fn demo_root_flashes_and_counter_counts() {
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
+    let root = get_with(&app, "/", None).await;
+    assert_eq!(root.body, "Hello, world");
+    let c = cookie(&root.token());
+    assert_eq!(get_with(&app, "/counter", Some(&c)).await.body, "counter = 1");
+    assert_eq!(get_with(&app, "/counter", Some(&c)).await.body, "counter = 2");
+    assert_eq!(get_with(&app, "/tea", Some(&c)).await.body, "Please retry again!");
 }

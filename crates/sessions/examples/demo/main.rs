@@ -7,50 +7,12 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
-use axum::response::Html;
-use axum::routing::get;
-use sessions::{FlashLevel, Session, SessionLayer, Settings, ValueError};
+use sessions::{SessionLayer, Settings};
+
+mod routes;
 
 const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory]\n\
                      env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes)";
-
-async fn login(session: Session) -> Result<Html<&'static str>, ValueError> {
-    session.insert("flywind", "123")?;
-    session.insert("ordontfly", "345")?;
-    Ok(Html("<h1>Hello, Prologue!</h1>"))
-}
-
-async fn logout(session: Session) -> String {
-    session.to_string()
-}
-
-async fn hello(session: Session) -> &'static str {
-    session.flash("Please retry again!");
-    "Hello, world"
-}
-
-async fn tea(session: Session) -> String {
-    session
-        .flashed(FlashLevel::Info)
-        .unwrap_or_else(|| "My tea".to_owned())
-}
-
-async fn counter(session: Session) -> Result<String, ValueError> {
-    let n = session.get::<u64>("counter")?.unwrap_or(0) + 1;
-    session.insert("counter", n)?;
-    Ok(format!("counter = {n}"))
-}
-
-async fn renew(session: Session) -> &'static str {
-    session.renew();
-    "renewed: same data, new session id"
-}
-
-async fn destroy(session: Session) -> &'static str {
-    session.destroy();
-    "destroyed"
-}
 
 struct Args {
     addr: SocketAddr,
@@ -98,16 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Plain http on localhost: a Secure cookie would never come back.
     let settings = Settings::builder().with_secure(false).build()?;
-    let app = Router::new()
-        .route("/login", get(login))
-        .route("/logout", get(logout))
-        .route("/", get(hello))
-        .route("/hello", get(hello))
-        .route("/tea", get(tea))
-        .route("/counter", get(counter))
-        .route("/renew", get(renew))
-        .route("/destroy", get(destroy))
-        .layer(layer(&args.backend, &settings)?);
+    let app = routes::router().layer(layer(&args.backend, &settings)?);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!(
         "sessions demo on http://{} with the {} backend",
