@@ -46,7 +46,9 @@ pub use extract::SessionRejection;
 pub use flash::{DEFAULT_FLASH_CAPACITY, Flash, FlashLevel, FlashQueue};
 pub use keys::{DerivedKeys, Key, KeyId, Keyring, MIN_KEY_LEN};
 pub use layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
-pub use manager::{CommitError, CookieUpdate, MAX_COOKIE_VALUE_LEN, SessionManager};
+pub use manager::{
+    CommitError, CookieUpdate, MAX_COOKIE_VALUE_LEN, MAX_SET_COOKIE_LEN, SessionManager,
+};
 pub use record::{Record, SessionData, Value};
 pub use session::Session;
 pub use settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};

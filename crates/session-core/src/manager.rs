@@ -19,8 +19,24 @@ use crate::token::{self, IdSource, RandomIds};
 /// value is refused before any store sees it.
 pub const MAX_COOKIE_VALUE_LEN: usize = 4096;
 
+/// The most a `Set-Cookie` may hold, name, value and attributes together
+/// (RFC 6265 section 6.1: the least a browser must keep per cookie).
+pub const MAX_SET_COOKIE_LEN: usize = 4096;
+
 /// How often a create retries when its random id is already taken.
 const CREATE_ATTEMPTS: usize = 3;
+
+/// The room left for the value in a `Set-Cookie` of at most
+/// [`MAX_SET_COOKIE_LEN`] bytes, counting `Max-Age` at its longest.
+fn max_value_len(settings: &Settings) -> usize {
+    let longest = CookieUpdate::Set {
+        value: String::new(),
+        max_age: settings.absolute_lifetime(),
+    };
+    let overhead = crate::cookies::set_cookie_value(settings.cookie(), &longest)
+        .map_or(MAX_SET_COOKIE_LEN, |v| v.len());
+    MAX_SET_COOKIE_LEN.saturating_sub(overhead)
+}
 
 /// What the response must do with the session cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +72,9 @@ pub struct SessionManager {
     store: Arc<dyn SessionStore>,
     /// The store's tokens are `id.mac` tokens, verified here.
     signed_tokens: bool,
+    /// The longest cookie value that keeps `Set-Cookie` within
+    /// [`MAX_SET_COOKIE_LEN`] with these settings' attributes.
+    max_value_len: usize,
     settings: Settings,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -71,6 +90,7 @@ impl SessionManager {
     pub fn from_arc(store: Arc<dyn SessionStore>, settings: &Settings) -> Self {
         Self {
             signed_tokens: store.capabilities().signed_tokens,
+            max_value_len: max_value_len(settings),
             store,
             settings: settings.clone(),
             clock: Arc::new(SystemClock),
@@ -113,6 +133,7 @@ impl SessionManager {
             now,
             self.ids.as_ref(),
         )
+        .with_max_value_len(self.max_value_len)
     }
 
     async fn timed<T>(
@@ -143,10 +164,10 @@ impl SessionManager {
     ///
     /// The store's error when it cannot answer; the caller answers 503 and
     /// leaves the client's cookie alone.
-    pub async fn load(&self, cookie: Option<&str>) -> Result<Session, StoreError> {
+    pub async fn load(self: &Arc<Self>, cookie: Option<&str>) -> Result<Session, StoreError> {
         let now = self.clock.now();
         let Some(token) = cookie else {
-            return Ok(Session::from_state(self.fresh_state(now)));
+            return Ok(self.session(self.fresh_state(now)));
         };
         let mut opened = None;
         let loaded = if token.is_empty() || token.len() > MAX_COOKIE_VALUE_LEN {
@@ -186,7 +207,12 @@ impl SessionManager {
                 state
             }
         };
-        Ok(Session::from_state(state))
+        Ok(self.session(state))
+    }
+
+    fn session(self: &Arc<Self>, mut state: State) -> Session {
+        state.manager = Some(self.clone());
+        Session::from_state(state)
     }
 
     /// Saves what the request changed and says what to do with the cookie.
@@ -194,91 +220,117 @@ impl SessionManager {
     /// Nothing changed: no store call, and the cookie is kept, unless the
     /// idle refresh is due or the cookie must be issued under the current
     /// key. An empty session is never written; a stored one that became
-    /// empty is deleted.
+    /// empty is deleted. If the handler already saved with
+    /// [`Session::save`], the cookie of that save is sent unless this
+    /// commit sets another.
     ///
     /// # Errors
     ///
     /// A [`CommitError`] with the store's error and what to do with the
     /// cookie anyway.
     pub async fn commit(&self, session: &Session) -> Result<CookieUpdate, CommitError> {
-        let state = session.take_state();
+        let mut state = session.take_state();
+        self.commit_state(&mut state).await
+    }
+
+    /// Saves now, on behalf of [`Session::save`]: the state goes back into
+    /// the session, marked as saved on success and unchanged on failure.
+    pub(crate) async fn save_now(&self, session: &Session) -> Result<(), CommitError> {
+        let mut state = session.take_state();
+        let result = self.commit_state(&mut state).await;
+        session.put_state(state);
+        result.map(|_| ())
+    }
+
+    /// Commits `state`. On success the state describes what is now stored
+    /// and `state.cookie` what to send; on failure it is as it was, so the
+    /// caller can change it and try again.
+    async fn commit_state(&self, state: &mut State) -> Result<CookieUpdate, CommitError> {
         let now = self.clock.now();
         let keep = |error| CommitError {
             error,
             cookie: CookieUpdate::Keep,
         };
-        let State {
-            mut record,
-            token,
-            retired,
-            changes,
-            reissue,
-            opened,
-            stale_cookie,
-            ..
-        } = state;
         // The token this request loaded, as verified at load.
-        let loaded_token = token.as_deref().or(retired.as_deref());
-        let cx = match (loaded_token, opened) {
+        let loaded_token = state.token.clone().or_else(|| state.retired.clone());
+        let cx = match (&loaded_token, state.opened) {
             (Some(t), Some(o)) => self.context(now).with_verified(t, o),
             _ => self.context(now),
         };
 
-        let mut update = match &token {
+        let mut stored = state.record.created;
+        let mut expires = state.record.expires;
+        let update = match &state.token {
             Some(token) => {
-                let expires = self.deadline(record.created, now);
-                if record.is_empty() || expires <= now {
+                let deadline = self.deadline(state.record.created, now);
+                if state.record.is_empty() || deadline <= now {
                     self.timed(self.store.delete(token, &cx))
                         .await
                         .map_err(keep)?;
                     CookieUpdate::Remove
                 } else {
-                    let extension = expires.saturating_since(record.expires);
+                    let extension = deadline.saturating_since(state.record.expires);
                     let refresh_due = !extension.is_zero()
                         && extension
                             >= self
                                 .settings
                                 .idle_timeout()
                                 .mul_f64(self.settings.refresh_fraction());
-                    if changes.is_empty() && !refresh_due && !reissue {
+                    if state.changes.is_empty() && !refresh_due && !state.reissue {
                         CookieUpdate::Keep
                     } else {
-                        record.expires = expires;
-                        let changes = changes.into_changes();
+                        let previous = state.record.expires;
+                        state.record.expires = deadline;
+                        let changes = state.changes.to_changes();
                         let save = Save {
                             token: Some(token),
-                            record: &record,
+                            record: &state.record,
                             changes: &changes,
                         };
                         match self.timed(self.store.save(save, &cx)).await {
-                            Ok(value) => CookieUpdate::Set {
-                                value,
-                                max_age: expires.saturating_since(now),
-                            },
-                            Err(StoreError::Gone) => {
-                                return Err(CommitError {
-                                    error: StoreError::Gone,
-                                    cookie: CookieUpdate::Remove,
-                                });
+                            Ok(value) => {
+                                expires = deadline;
+                                CookieUpdate::Set {
+                                    value,
+                                    max_age: deadline.saturating_since(now),
+                                }
                             }
-                            Err(e) => return Err(keep(e)),
+                            Err(error) => {
+                                state.record.expires = previous;
+                                let cookie = match error {
+                                    StoreError::Gone => CookieUpdate::Remove,
+                                    _ => CookieUpdate::Keep,
+                                };
+                                return Err(CommitError { error, cookie });
+                            }
                         }
                     }
                 }
             }
-            None if !record.is_empty() => {
-                record.created = now;
-                record.expires = self.deadline(now, now);
-                let value = self.create(&record, now).await.map_err(keep)?;
-                CookieUpdate::Set {
-                    value,
-                    max_age: record.expires.saturating_since(now),
+            None if !state.record.is_empty() => {
+                let previous = (state.record.created, state.record.expires);
+                state.record.created = now;
+                state.record.expires = self.deadline(now, now);
+                match self.create(&state.record, now).await {
+                    Ok(value) => {
+                        stored = state.record.created;
+                        expires = state.record.expires;
+                        CookieUpdate::Set {
+                            value,
+                            max_age: expires.saturating_since(now),
+                        }
+                    }
+                    Err(error) => {
+                        (state.record.created, state.record.expires) = previous;
+                        return Err(keep(error));
+                    }
                 }
             }
             None => CookieUpdate::Keep,
         };
 
-        if let Some(old) = &retired {
+        let mut update = update;
+        if let Some(old) = &state.retired {
             // After the create above, so a failure here loses no data.
             self.timed(self.store.delete(old, &cx))
                 .await
@@ -287,10 +339,34 @@ impl SessionManager {
                 update = CookieUpdate::Remove;
             }
         }
-        if stale_cookie && update == CookieUpdate::Keep {
+        if state.stale_cookie && update == CookieUpdate::Keep {
             update = CookieUpdate::Remove;
         }
-        Ok(update)
+
+        // Everything is stored: the state now says so.
+        state.record.created = stored;
+        state.record.expires = expires;
+        match &update {
+            CookieUpdate::Set { value, .. } => {
+                if state.token.as_deref() != Some(value) {
+                    state.opened = None;
+                }
+                state.token = Some(value.clone());
+            }
+            CookieUpdate::Remove => {
+                state.token = None;
+                state.opened = None;
+            }
+            CookieUpdate::Keep => {}
+        }
+        state.retired = None;
+        state.changes = Default::default();
+        state.reissue = false;
+        state.stale_cookie = false;
+        if update != CookieUpdate::Keep {
+            state.cookie = update;
+        }
+        Ok(state.cookie.clone())
     }
 
     async fn create(&self, record: &Record, now: UnixTime) -> Result<String, StoreError> {

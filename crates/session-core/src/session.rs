@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ValueError;
 use crate::flash::{Flash, FlashLevel};
+use crate::manager::{CommitError, CookieUpdate, SessionManager};
 use crate::record::{self, Record, Value};
 use crate::store::Changes;
 use crate::token::OpenedToken;
@@ -56,7 +57,12 @@ pub(crate) struct State {
     pub(crate) opened: Option<OpenedToken>,
     /// The request carried a session cookie that named no live session.
     pub(crate) stale_cookie: bool,
+    /// What an earlier [`Session::save`] asks the response to send.
+    pub(crate) cookie: CookieUpdate,
     pub(crate) flash_min: FlashLevel,
+    /// The manager that loaded it, for [`Session::save`]; `None` when
+    /// detached.
+    pub(crate) manager: Option<Arc<SessionManager>>,
 }
 
 /// What changed, in the form a store applies.
@@ -72,10 +78,10 @@ impl ChangeLog {
         !self.cleared && self.keys.is_empty() && !self.flash
     }
 
-    pub(crate) fn into_changes(self) -> Changes {
+    pub(crate) fn to_changes(&self) -> Changes {
         Changes {
             cleared: self.cleared,
-            keys: self.keys.into_iter().collect(),
+            keys: self.keys.iter().cloned().collect(),
             flash: self.flash,
         }
     }
@@ -91,7 +97,9 @@ impl State {
             reissue: false,
             opened: None,
             stale_cookie: false,
+            cookie: CookieUpdate::Keep,
             flash_min,
+            manager: None,
         }
     }
 }
@@ -123,7 +131,7 @@ impl Session {
     /// Hands the state to the layer for saving, leaving an empty one.
     pub(crate) fn take_state(&self) -> State {
         let mut guard = self.lock();
-        let empty = State::new(
+        let mut empty = State::new(
             Record::empty(
                 guard.record.created,
                 guard.record.expires,
@@ -132,7 +140,35 @@ impl Session {
             None,
             guard.flash_min,
         );
+        empty.manager = guard.manager.clone();
         std::mem::replace(&mut *guard, empty)
+    }
+
+    /// Puts back a state taken with [`take_state`](Self::take_state).
+    pub(crate) fn put_state(&self, state: State) {
+        *self.lock() = state;
+    }
+
+    /// Saves the session now instead of when the response is ready, so the
+    /// handler learns of a failure (a store that is down, a cookie that
+    /// would be too large) and can react to it.
+    ///
+    /// On success, later changes are saved as usual when the response is
+    /// ready, and the response carries the cookie. On failure the session
+    /// is as it was before the call. Do not change the session from another
+    /// task while this runs. A detached session has nowhere to save to and
+    /// returns `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// A [`CommitError`] holding the store's error, for example
+    /// [`StoreError::TooLarge`](crate::StoreError::TooLarge).
+    pub async fn save(&self) -> Result<(), CommitError> {
+        let manager = self.lock().manager.clone();
+        match manager {
+            Some(manager) => manager.save_now(self).await,
+            None => Ok(()),
+        }
     }
 
     /// Sets `key` to `value`, encoded as MessagePack.

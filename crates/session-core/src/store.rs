@@ -37,6 +37,7 @@ pub struct Context<'a> {
     ids: &'a dyn IdSource,
     /// A token the layer has already verified, so the store need not again.
     verified: Option<(&'a str, OpenedToken)>,
+    max_value_len: usize,
 }
 
 impl<'a> Context<'a> {
@@ -53,7 +54,22 @@ impl<'a> Context<'a> {
             now,
             ids,
             verified: None,
+            max_value_len: crate::manager::MAX_COOKIE_VALUE_LEN,
         }
+    }
+
+    /// Sets the longest cookie value the response can carry.
+    pub fn with_max_value_len(mut self, len: usize) -> Self {
+        self.max_value_len = len;
+        self
+    }
+
+    /// The longest cookie value the response can carry: 4096 bytes for the
+    /// whole `Set-Cookie` (name, value and attributes, RFC 6265 section
+    /// 6.1) less the name and attributes. A store whose token is longer
+    /// fails with [`StoreError::TooLarge`].
+    pub fn max_value_len(&self) -> usize {
+        self.max_value_len
     }
 
     /// Records that `token` was verified as `opened`, so

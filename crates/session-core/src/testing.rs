@@ -66,7 +66,7 @@ fn settings_with(keys: Keyring) -> Settings {
 struct Rig<S> {
     store: S,
     clock: ManualClock,
-    manager: SessionManager,
+    manager: Arc<SessionManager>,
 }
 
 impl<S: SessionStore + Clone> Rig<S> {
@@ -76,7 +76,8 @@ impl<S: SessionStore + Clone> Rig<S> {
 
     fn with_settings(store: S, settings: Settings) -> Self {
         let clock = ManualClock::new(START);
-        let manager = SessionManager::new(store.clone(), &settings).with_clock(clock.clone());
+        let manager =
+            Arc::new(SessionManager::new(store.clone(), &settings).with_clock(clock.clone()));
         Self {
             store,
             clock,
@@ -270,9 +271,11 @@ pub async fn atomic_create<H: Harness>(h: &H) {
     let taken = SessionId([7; 16]);
     let settings = settings_with(keyring(1));
     let clock = ManualClock::new(START);
-    let manager = SessionManager::new(store.clone(), &settings)
-        .with_clock(clock)
-        .with_ids(FixedIds::new(&[taken, taken]));
+    let manager = Arc::new(
+        SessionManager::new(store.clone(), &settings)
+            .with_clock(clock)
+            .with_ids(FixedIds::new(&[taken, taken])),
+    );
     let first = manager.load(None).await.unwrap();
     first.insert("owner", "first").unwrap();
     let CookieUpdate::Set { value: t1, .. } = manager.commit(&first).await.unwrap() else {

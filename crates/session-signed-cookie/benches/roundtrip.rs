@@ -1,0 +1,103 @@
+//! The full round trip of a cookie session (serialize, protect, verify,
+//! deserialize) at 100 B, 1 KB and 3 KB of session data, in both modes,
+//! side by side with the `cookie` crate's signed and private jars holding
+//! the same data as JSON.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use cookie::{Cookie, CookieJar};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use session_core::{Context, Key, Keyring, RandomIds, Record, UnixTime, Value};
+use session_signed_cookie::CookieStore;
+
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+/// String pairs whose JSON is about `bytes` long.
+fn data(bytes: usize) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    let mut size = 2;
+    let mut i = 0;
+    while size < bytes {
+        let k = format!("key{i:03}");
+        let v = "v".repeat(20);
+        size += k.len() + v.len() + 6;
+        map.insert(k, v);
+        i += 1;
+    }
+    map
+}
+
+fn record(map: &BTreeMap<String, String>) -> Record {
+    let mut r = Record::empty(NOW, NOW + std::time::Duration::from_secs(3600), 16);
+    for (k, v) in map {
+        r.data.insert(k.clone(), Value::encode(v).unwrap());
+    }
+    r
+}
+
+fn bench(c: &mut Criterion) {
+    let keys = Keyring::new(Key::from_bytes(&[7; 64]).unwrap()).unwrap();
+    let ids = RandomIds::new();
+    let cx = Context::new(&keys, "session", NOW, &ids);
+    let cookie_key = cookie::Key::from(&[7; 64]);
+
+    for size in [100usize, 1024, 3 * 1024] {
+        let map = data(size);
+        let rec = record(&map);
+        let mut group = c.benchmark_group(format!("cookie round trip {size} B"));
+        for (name, store) in [
+            ("sessions signed", CookieStore::signed()),
+            ("sessions encrypted", CookieStore::encrypted()),
+        ] {
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    let value = store.seal(black_box(&rec), &cx).unwrap();
+                    let back = store.open(&value, &cx).unwrap();
+                    black_box(back.record.data.len())
+                })
+            });
+        }
+        group.bench_function(
+            BenchmarkId::from_parameter("cookie SignedJar + serde_json"),
+            |b| {
+                b.iter(|| {
+                    let mut jar = CookieJar::new();
+                    let json = serde_json::to_string(black_box(&map)).unwrap();
+                    jar.signed_mut(&cookie_key)
+                        .add(Cookie::new("session", json));
+                    let value = jar.delta().next().unwrap().value().to_owned();
+                    let mut incoming = CookieJar::new();
+                    incoming.add_original(Cookie::new("session", value));
+                    let read = incoming.signed(&cookie_key).get("session").unwrap();
+                    let back: BTreeMap<String, String> =
+                        serde_json::from_str(read.value()).unwrap();
+                    black_box(back.len())
+                })
+            },
+        );
+        group.bench_function(
+            BenchmarkId::from_parameter("cookie PrivateJar + serde_json"),
+            |b| {
+                b.iter(|| {
+                    let mut jar = CookieJar::new();
+                    let json = serde_json::to_string(black_box(&map)).unwrap();
+                    jar.private_mut(&cookie_key)
+                        .add(Cookie::new("session", json));
+                    let value = jar.delta().next().unwrap().value().to_owned();
+                    let mut incoming = CookieJar::new();
+                    incoming.add_original(Cookie::new("session", value));
+                    let read = incoming.private(&cookie_key).get("session").unwrap();
+                    let back: BTreeMap<String, String> =
+                        serde_json::from_str(read.value()).unwrap();
+                    black_box(back.len())
+                })
+            },
+        );
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
