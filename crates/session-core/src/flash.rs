@@ -95,8 +95,15 @@ pub struct Flash {
 /// The default bound of a flash queue.
 pub const DEFAULT_FLASH_CAPACITY: usize = 16;
 
+/// The most bytes of message text a queue holds. With it, flash messages
+/// alone can never push a cookie session past the 4096 bytes a cookie may
+/// have: a longer message is cut to this size (ending in `…`), and older
+/// messages make room for newer ones.
+pub const FLASH_MAX_BYTES: usize = 2048;
+
 /// Flash messages waiting to be read, oldest first, at most `capacity` of
-/// them: pushing onto a full queue drops the oldest.
+/// them and at most [`FLASH_MAX_BYTES`] of text: pushing onto a full queue
+/// drops the oldest.
 ///
 /// # Examples
 ///
@@ -131,10 +138,22 @@ impl FlashQueue {
         }
     }
 
-    /// Adds a message; drops the oldest if the queue is full.
-    pub fn push(&mut self, level: FlashLevel, message: String) {
-        while self.items.len() >= self.capacity {
-            self.items.pop_front();
+    /// Adds a message; drops the oldest while the queue is full.
+    pub fn push(&mut self, level: FlashLevel, mut message: String) {
+        if message.len() > FLASH_MAX_BYTES {
+            let mut end = FLASH_MAX_BYTES - '…'.len_utf8();
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        let mut bytes: usize = self.items.iter().map(|f| f.message.len()).sum();
+        while self.items.len() >= self.capacity || bytes + message.len() > FLASH_MAX_BYTES {
+            match self.items.pop_front() {
+                Some(old) => bytes -= old.message.len(),
+                None => break,
+            }
         }
         self.items.push_back(Flash { level, message });
     }
@@ -242,6 +261,21 @@ mod tests {
         }
         let left: Vec<_> = q.take_all().into_iter().map(|f| f.message).collect();
         assert_eq!(left, ["7", "8", "9"]);
+    }
+
+    #[test]
+    fn text_is_bounded_too() {
+        let mut q = FlashQueue::default();
+        q.push(FlashLevel::Info, "é".repeat(FLASH_MAX_BYTES));
+        let all = q.iter().map(|f| f.message.len()).sum::<usize>();
+        assert!(all <= FLASH_MAX_BYTES);
+        assert!(q.iter().next().unwrap().message.ends_with('…'));
+        for _ in 0..10 {
+            q.push(FlashLevel::Info, "x".repeat(500));
+        }
+        let all = q.iter().map(|f| f.message.len()).sum::<usize>();
+        assert!(all <= FLASH_MAX_BYTES, "{all}");
+        assert_eq!(q.len(), 4);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub mod token;
 pub use error::{BoxError, ConfigError, KeyError, StoreError, ValueError};
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
-pub use flash::{DEFAULT_FLASH_CAPACITY, Flash, FlashLevel, FlashQueue};
+pub use flash::{DEFAULT_FLASH_CAPACITY, FLASH_MAX_BYTES, Flash, FlashLevel, FlashQueue};
 pub use keys::{DerivedKeys, Key, KeyId, Keyring, MIN_KEY_LEN};
 pub use layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
 pub use manager::{

@@ -6,15 +6,15 @@
 //!   `session-core`: [`Session`], [`Settings`], [`FlashLevel`],
 //!   [`SessionLayer`], the [`SessionStore`] trait and the errors;
 //! - one module per backend, each with its store and a one-line
-//!   `session_layer(&settings)`: [`memory`].
+//!   `session_layer(&settings)`: [`cookie`], [`memory`].
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(feature = "axum")]
 pub use session_core::SessionRejection;
 pub use session_core::{
-    BoxError, Capabilities, ConfigError, CookieSettings, Flash, FlashLevel, FlashQueue, Key,
-    KeyError, Keyring, LazySession, ManualClock, SameSite, Session, SessionLayer, SessionManager,
-    SessionStore, Settings, SettingsBuilder, StoreError, UnixTime, ValueError,
+    BoxError, Capabilities, CommitError, ConfigError, CookieSettings, Flash, FlashLevel,
+    FlashQueue, Key, KeyError, Keyring, LazySession, ManualClock, SameSite, Session, SessionLayer,
+    SessionManager, SessionStore, Settings, SettingsBuilder, StoreError, UnixTime, ValueError,
 };
 
 /// Writing a backend of your own: the store contract's types.
@@ -23,6 +23,46 @@ pub mod store {
         Changes, Clock, Context, IdSource, Loaded, OpenedToken, RandomIds, Record, Save,
         SessionData, SessionId, SessionStore, SystemClock, Value,
     };
+}
+
+/// Sessions kept in the cookie itself ([`CookieStore`](cookie::CookieStore)),
+/// signed by default or encrypted.
+///
+/// Nothing is stored on the server. The client holds the state: a signed
+/// cookie can be read by its holder, any cookie can be replayed until it
+/// expires, and concurrent requests do not merge their changes. See
+/// `docs/security.md` for when to choose memory or Redis instead.
+#[cfg(feature = "cookie")]
+pub mod cookie {
+    pub use session_signed_cookie::{CookieStore, FORMAT_VERSION, Mode};
+
+    use session_core::{ConfigError, SessionLayer, Settings};
+
+    /// The session layer with signed cookies (HMAC-SHA256). For encrypted
+    /// cookies use `SessionLayer::new(CookieStore::encrypted(), &settings)`.
+    ///
+    /// # Errors
+    ///
+    /// None today; the signature matches the other backends', whose setup
+    /// can fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessions::cookie::{CookieStore, session_layer};
+    /// use sessions::{Key, Keyring, SessionLayer, Settings};
+    ///
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .build()?;
+    /// let signed = session_layer(&settings)?;
+    /// let encrypted = SessionLayer::new(CookieStore::encrypted(), &settings);
+    /// # let _ = (signed, encrypted);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn session_layer(settings: &Settings) -> Result<SessionLayer, ConfigError> {
+        Ok(SessionLayer::new(CookieStore::signed(), settings))
+    }
 }
 
 /// Sessions in process memory ([`MemoryStore`](memory::MemoryStore)).

@@ -431,7 +431,16 @@ async fn demo_root_flashes_and_counter_counts() {
     let root = get_with(&app, "/", None).await;
     assert_eq!(root.body, "Hello, world");
     let c = cookie(&root.token());
-    assert_eq!(get_with(&app, "/counter", Some(&c)).await.body, "counter = 1");
-    assert_eq!(get_with(&app, "/counter", Some(&c)).await.body, "counter = 2");
-    assert_eq!(get_with(&app, "/tea", Some(&c)).await.body, "Please retry again!");
+    assert_eq!(
+        get_with(&app, "/counter", Some(&c)).await.body,
+        "counter = 1"
+    );
+    assert_eq!(
+        get_with(&app, "/counter", Some(&c)).await.body,
+        "counter = 2"
+    );
+    assert_eq!(
+        get_with(&app, "/tea", Some(&c)).await.body,
+        "Please retry again!"
+    );
 }

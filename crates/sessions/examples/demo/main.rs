@@ -11,7 +11,7 @@ use sessions::{SessionLayer, Settings};
 
 mod routes;
 
-const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory]\n\
+const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory|cookie|cookie-encrypted]\n\
                      env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes)";
 
 struct Args {
@@ -40,7 +40,15 @@ fn parse_args() -> Result<Args, String> {
 fn layer(backend: &str, settings: &Settings) -> Result<SessionLayer, Box<dyn std::error::Error>> {
     match backend {
         "memory" => Ok(sessions::memory::session_layer(settings)?),
-        other => Err(format!("unknown backend {other:?}; this build has: memory").into()),
+        "cookie" => Ok(sessions::cookie::session_layer(settings)?),
+        "cookie-encrypted" => Ok(SessionLayer::new(
+            sessions::cookie::CookieStore::encrypted(),
+            settings,
+        )),
+        other => Err(format!(
+            "unknown backend {other:?}; this build has: memory, cookie, cookie-encrypted"
+        )
+        .into()),
     }
 }
 
