@@ -1,0 +1,97 @@
+//! Sessions in Redis: [`RedisStore`], on a single node or a Redis Cluster.
+//!
+//! Every instance of an application that points at the same Redis (and
+//! shares the session secret) sees the same sessions, and they outlive a
+//! restart of the application. Each session is one Redis hash: a load is one
+//! `HGETALL`, a save is one `EVALSHA` of a Lua script that applies only what
+//! the request changed, so concurrent requests changing different keys both
+//! land, and a session destroyed or expired meanwhile never comes back.
+//! `docs/redis.md` in the repository describes the layout, the script's
+//! rules and what Redis persistence means for sessions.
+//!
+//! The quickest start reads `REDIS_URL`:
+//!
+//! ```no_run
+//! use session_core::Settings;
+//!
+//! let settings = Settings::from_env()?;
+//! let layer = session_redis::session_layer(&settings)?; // router.layer(layer)
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The driver is re-exported ([`deadpool_redis`], [`redis`]), so a pool
+//! built by hand needs no separate dependency.
+//!
+//! # Layout
+//!
+//! - [`RedisStore`] (`store`): the store, its builder methods and the
+//!   [`SessionStore`](session_core::SessionStore) implementation.
+//! - `conn`: the pool behind a store (one node or a cluster), the per-call
+//!   timeout, and the mapping of driver errors to `StoreError`.
+//! - `layout`: the hash's fields, and decoding a hash into a `Record`.
+//! - `script`: the Lua script that saves, and its arguments.
+//! - [`session_layer`]: a layer on the Redis at `REDIS_URL`.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod conn;
+mod layout;
+mod script;
+mod store;
+
+pub use deadpool_redis;
+pub use deadpool_redis::redis;
+pub use store::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore};
+
+use session_core::{ConfigError, SessionLayer, Settings};
+
+/// The environment variable [`session_layer`] reads the Redis URL from.
+pub const REDIS_URL_ENV: &str = "REDIS_URL";
+
+/// The Redis [`session_layer`] uses when `REDIS_URL` is unset or empty.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A session layer keeping sessions in the Redis at `REDIS_URL` (default
+/// [`DEFAULT_REDIS_URL`]), with the default key prefix and the settings'
+/// store timeout.
+///
+/// Nothing connects yet: the pool opens connections on first use, so the
+/// application starts even while Redis is down (requests then answer 503
+/// until it is back).
+///
+/// # Errors
+///
+/// [`ConfigError::Store`] if `REDIS_URL` is not a Redis URL or not valid
+/// Unicode.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use session_core::{Session, Settings, ValueError};
+///
+/// async fn login(session: Session) -> Result<&'static str, ValueError> {
+///     session.insert("user", "alice")?;
+///     Ok("welcome")
+/// }
+///
+/// let settings = Settings::from_env()?;
+/// let app: Router = Router::new()
+///     .route("/login", get(login))
+///     .layer(session_redis::session_layer(&settings)?);
+/// # let _ = app;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn session_layer(settings: &Settings) -> Result<SessionLayer, ConfigError> {
+    let url = match std::env::var(REDIS_URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => url,
+        Ok(_) | Err(std::env::VarError::NotPresent) => DEFAULT_REDIS_URL.to_owned(),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(ConfigError::Store(
+                format!("{REDIS_URL_ENV} is not valid Unicode").into(),
+            ));
+        }
+    };
+    let store = RedisStore::from_url(url.trim())?.with_timeout(settings.store_timeout());
+    Ok(SessionLayer::new(store, settings))
+}

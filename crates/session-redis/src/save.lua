@@ -1,0 +1,74 @@
+-- Saves one session's hash in one atomic step: creates it if absent, or
+-- applies one request's changes to it if it is still alive.
+--
+-- KEYS[1]  the session's hash
+-- ARGV[1]  'create' or 'update'
+-- ARGV[2]  now, Unix seconds (the application's clock, not the server's)
+-- ARGV[3]  the new expiry, Unix seconds
+-- ARGV[4]  the TTL in seconds: garbage collection only, since loads judge
+--          expiry from the expires field
+-- ARGV[5]  creation time, Unix seconds (create only)
+-- ARGV[6]  '1' to remove every session value before the changes (cleared)
+-- ARGV[7]  flash: '' unchanged, 's' set to ARGV[8], 'd' delete
+-- ARGV[8]  the flash queue's bytes when ARGV[7] is 's'
+-- ARGV[9]  n, the number of values set
+-- ARGV[10 .. 9 + 2n]           field, value pairs to set
+-- ARGV[10 + 2n .. #ARGV]       fields to delete
+--
+-- Returns 0 saved, 1 exists (create found the key taken), 2 gone (update
+-- found no live session), 3 saved and deleted because it held nothing.
+
+local key = KEYS[1]
+
+if ARGV[1] == 'create' then
+  if redis.call('EXISTS', key) == 1 then
+    return 1
+  end
+  redis.call('HSET', key, 'created', ARGV[5])
+else
+  -- A session that is gone, or expired by the application's clock, stays
+  -- gone: writing to it would bring it back with part of its state.
+  local expires = tonumber(redis.call('HGET', key, 'expires') or '')
+  if expires == nil or expires <= tonumber(ARGV[2]) then
+    redis.call('DEL', key)
+    return 2
+  end
+end
+
+if ARGV[6] == '1' then
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(field, 1, 2) == 'd:' then
+      redis.call('HDEL', key, field)
+    end
+  end
+end
+
+local sets = tonumber(ARGV[9])
+local i = 10
+for _ = 1, sets do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HDEL', key, ARGV[i])
+  i = i + 1
+end
+
+if ARGV[7] == 's' then
+  redis.call('HSET', key, 'flash', ARGV[8])
+elseif ARGV[7] == 'd' then
+  redis.call('HDEL', key, 'flash')
+end
+redis.call('HSET', key, 'expires', ARGV[3])
+
+-- Concurrent removals can empty a session that each request saw non-empty;
+-- a session with no values and no flash messages is not kept.
+local meta = 1 + redis.call('HEXISTS', key, 'created')
+local flash = redis.call('HEXISTS', key, 'flash')
+if redis.call('HLEN', key) - meta - flash <= 0 and flash == 0 then
+  redis.call('DEL', key)
+  return 3
+end
+
+redis.call('EXPIRE', key, ARGV[4])
+return 0

@@ -1,0 +1,121 @@
+//! The Lua script that saves a session (`save.lua`) and the arguments that
+//! carry one [`Save`] to it.
+
+use std::sync::LazyLock;
+
+use deadpool_redis::redis::{Script, ScriptInvocation};
+use session_core::{Save, UnixTime};
+
+use crate::layout;
+
+/// Loaded once per process; `invoke_async` sends `EVALSHA` and loads the
+/// script only when the server answers `NOSCRIPT` (after a restart, or on a
+/// cluster node that has not seen it yet).
+static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("save.lua")));
+
+/// What the script did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The changes are stored.
+    Saved,
+    /// A create found the key taken; nothing was written.
+    Exists,
+    /// An update found no live session; nothing was written, and an
+    /// expired hash was deleted.
+    Gone,
+    /// The changes left nothing to keep, so the hash was deleted.
+    Emptied,
+}
+
+impl Outcome {
+    /// The outcome a reply of the script stands for.
+    pub(crate) fn from_reply(reply: i64) -> Option<Self> {
+        match reply {
+            0 => Some(Outcome::Saved),
+            1 => Some(Outcome::Exists),
+            2 => Some(Outcome::Gone),
+            3 => Some(Outcome::Emptied),
+            _ => None,
+        }
+    }
+}
+
+/// The script call for `save` on the hash `key`, at `now`.
+///
+/// A create writes the whole record; an update writes only the keys in
+/// `save.changes`, so a concurrent request's change to another key stays.
+pub(crate) fn invocation(key: &str, save: &Save<'_>, now: UnixTime) -> ScriptInvocation<'static> {
+    let record = save.record;
+    let create = save.token.is_none();
+    // Relative, not EXPIREAT: `now` is the application's clock, which need
+    // not agree with the server's (tests run on a clock set in the past).
+    let ttl = record.expires.saturating_since(now).as_secs().max(1);
+
+    let mut call = SAVE.prepare_invoke();
+    call.key(key)
+        .arg(if create { "create" } else { "update" })
+        .arg(now.as_secs())
+        .arg(record.expires.as_secs())
+        .arg(ttl)
+        .arg(record.created.as_secs())
+        .arg(if !create && save.changes.cleared {
+            "1"
+        } else {
+            "0"
+        });
+
+    let flash_changed = create || save.changes.flash;
+    match (flash_changed, record.flash.is_empty()) {
+        (false, _) => call.arg("").arg(""),
+        (true, true) => call.arg("d").arg(""),
+        (true, false) => call.arg("s").arg(record.flash.to_msgpack()),
+    };
+
+    let mut removed = Vec::new();
+    if create {
+        call.arg(record.data.len());
+        for (k, v) in &record.data {
+            call.arg(layout::data_field(k)).arg(v.as_bytes());
+        }
+    } else {
+        let mut set = Vec::new();
+        for (k, v) in save.changed() {
+            match v {
+                Some(v) => set.push((layout::data_field(k), v)),
+                None => removed.push(layout::data_field(k)),
+            }
+        }
+        call.arg(set.len());
+        for (field, v) in set {
+            call.arg(field).arg(v.as_bytes());
+        }
+    }
+    for field in removed {
+        call.arg(field);
+    }
+    call
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_map_to_outcomes() {
+        assert_eq!(Outcome::from_reply(0), Some(Outcome::Saved));
+        assert_eq!(Outcome::from_reply(1), Some(Outcome::Exists));
+        assert_eq!(Outcome::from_reply(2), Some(Outcome::Gone));
+        assert_eq!(Outcome::from_reply(3), Some(Outcome::Emptied));
+        assert_eq!(Outcome::from_reply(4), None);
+        assert_eq!(Outcome::from_reply(-1), None);
+    }
+
+    #[test]
+    fn the_script_names_the_fields_the_layout_names() {
+        let code = include_str!("save.lua");
+        for field in [layout::CREATED, layout::EXPIRES, layout::FLASH] {
+            assert!(code.contains(&format!("'{field}'")), "{field}");
+        }
+        assert!(code.contains(&format!("'{}'", layout::DATA_PREFIX)));
+    }
+}

@@ -1,0 +1,466 @@
+//! [`RedisStore`]: the session store on Redis, its constructors and builder
+//! methods, and its [`SessionStore`] implementation.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_redis::redis::{self, Cmd};
+use deadpool_redis::{Runtime, cluster};
+use session_core::{
+    Capabilities, ConfigError, Context, Loaded, Save, SessionId, SessionStore, StoreError,
+};
+
+use crate::conn::{self, Pool};
+use crate::layout;
+use crate::script::{self, Outcome};
+
+/// The prefix of every key a store writes, unless configured.
+pub const DEFAULT_PREFIX: &str = "session:";
+
+/// How long one store call may take, waiting for a connection included,
+/// unless configured. The same as the layer's default store timeout, so
+/// whichever is shorter decides.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sessions in Redis, one hash per session, through a deadpool-redis pool:
+/// a single node ([`from_url`](Self::from_url), [`from_pool`](Self::from_pool))
+/// or a Redis Cluster ([`cluster`](Self::cluster),
+/// [`from_cluster_pool`](Self::from_cluster_pool)).
+///
+/// - A load is one `HGETALL`; a save is one `EVALSHA` of a Lua script that
+///   creates the hash only if it is absent, updates it only while it is
+///   alive, and writes only the keys the request changed.
+/// - Expiry is judged from the `expires` field against the layer's clock;
+///   the key's Redis TTL only collects what nobody loads again.
+/// - Tokens are the layer's signed `id.mac` tokens: a forged token is
+///   refused before Redis is asked.
+/// - Stored state that does not decode is no session, logged once as a
+///   warning; never a panic or an error.
+///
+/// Cheap to clone; clones share the pool.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use session_core::{Key, Keyring, SessionLayer, Settings};
+/// use session_redis::RedisStore;
+///
+/// let store = RedisStore::from_url("redis://127.0.0.1:6379")?
+///     .with_prefix("myapp:session:")
+///     .with_pool_size(32)
+///     .with_timeout(Duration::from_millis(500));
+/// let settings = Settings::builder()
+///     .with_keyring(Keyring::new(Key::generate()?)?)
+///     .build()?;
+/// let layer = SessionLayer::new(store, &settings);
+/// # let _ = layer;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    pool: Pool,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl RedisStore {
+    /// A store on the Redis at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// or `rediss://` with a TLS feature of the driver).
+    ///
+    /// Nothing connects yet: connections open on first use, so this works
+    /// while Redis is down.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Store`] if `url` is not a Redis URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::RedisStore;
+    ///
+    /// // No server needed to build one.
+    /// let store = RedisStore::from_url("redis://127.0.0.1:1")?;
+    /// assert!(!store.is_cluster());
+    /// assert!(RedisStore::from_url("http://example.com").is_err());
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        let pool = deadpool_redis::Config::from_url(url)
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| ConfigError::Store(Box::new(e)))?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// A store on a pool built by hand, for settings [`from_url`](Self::from_url)
+    /// does not offer (connection info, pool timeouts, hooks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::{RedisStore, deadpool_redis};
+    ///
+    /// let mut config = deadpool_redis::Config::from_url("redis://127.0.0.1:6379");
+    /// config.pool = Some(deadpool_redis::PoolConfig::new(8));
+    /// let pool = config.create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+    /// let store = RedisStore::from_pool(pool);
+    /// assert_eq!(store.max_connections(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_pool(pool: deadpool_redis::Pool) -> Self {
+        Self::new(Pool::Single(pool))
+    }
+
+    /// A store on the Redis Cluster that the nodes at `urls` belong to (one
+    /// reachable node is enough to discover the rest).
+    ///
+    /// Each session is one key, so the save script touches a single hash
+    /// slot and runs on the node that owns it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Store`] if `urls` is empty or one of them is not a
+    /// Redis URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::RedisStore;
+    ///
+    /// let store = RedisStore::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])?;
+    /// assert!(store.is_cluster());
+    /// assert!(RedisStore::cluster(Vec::<String>::new()).is_err());
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn cluster<I>(urls: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let urls: Vec<String> = urls.into_iter().map(Into::into).collect();
+        if urls.is_empty() {
+            return Err(ConfigError::Store(
+                "a Redis Cluster needs the URL of at least one node".into(),
+            ));
+        }
+        let pool = cluster::Config::from_urls(urls)
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| ConfigError::Store(Box::new(e)))?;
+        Ok(Self::from_cluster_pool(pool))
+    }
+
+    /// A store on a Redis Cluster pool built by hand.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::{RedisStore, deadpool_redis::{Runtime, cluster}};
+    ///
+    /// let pool = cluster::Config::from_urls(vec!["redis://127.0.0.1:7000".to_owned()])
+    ///     .create_pool(Some(Runtime::Tokio1))?;
+    /// let store = RedisStore::from_cluster_pool(pool);
+    /// assert!(store.is_cluster());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_cluster_pool(pool: cluster::Pool) -> Self {
+        Self::new(Pool::Cluster(pool))
+    }
+
+    fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Puts every key under `prefix` instead of [`DEFAULT_PREFIX`], so that
+    /// applications sharing one Redis keep apart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::SessionId;
+    /// use session_redis::RedisStore;
+    ///
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_prefix("shop:s:");
+    /// assert_eq!(store.prefix(), "shop:s:");
+    /// assert_eq!(store.key_of(&SessionId([0; 16])), "shop:s:AAAAAAAAAAAAAAAAAAAAAA");
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Keeps at most `size` connections open (at least one; deadpool's
+    /// default is twice the number of CPUs). Connections are multiplexed,
+    /// so a few serve many concurrent requests.
+    ///
+    /// The pool is shared with every clone of this store, and with the
+    /// caller of [`from_pool`](Self::from_pool): all of them see the change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::RedisStore;
+    ///
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_pool_size(4);
+    /// assert_eq!(store.max_connections(), 4);
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn with_pool_size(self, size: usize) -> Self {
+        self.pool.resize(size.max(1));
+        self
+    }
+
+    /// Bounds each call, waiting for a connection included, by `timeout`
+    /// instead of [`DEFAULT_TIMEOUT`]; a call over it fails with
+    /// [`StoreError::Timeout`] and the request gets a 503. A zero timeout is
+    /// taken as one millisecond.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_redis::RedisStore;
+    ///
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?
+    ///     .with_timeout(Duration::from_millis(250));
+    /// assert_eq!(store.timeout(), Duration::from_millis(250));
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The prefix of every key this store writes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use session_redis::RedisStore;
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?;
+    /// assert_eq!(store.prefix(), session_redis::DEFAULT_PREFIX);
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The longest one call may take.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use session_redis::RedisStore;
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?;
+    /// assert_eq!(store.timeout(), session_redis::DEFAULT_TIMEOUT);
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The most connections the pool keeps open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use session_redis::RedisStore;
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_pool_size(3);
+    /// assert_eq!(store.max_connections(), 3);
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn max_connections(&self) -> usize {
+        self.pool.status().max_size
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use session_redis::RedisStore;
+    /// assert!(!RedisStore::from_url("redis://127.0.0.1")?.is_cluster());
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        self.pool.is_cluster()
+    }
+
+    /// The Redis key of the session with id `id`: the prefix, then the id in
+    /// base64url. For operators and tests; the id is a bearer credential, so
+    /// do not log it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::SessionId;
+    /// use session_redis::RedisStore;
+    ///
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?;
+    /// assert_eq!(store.key_of(&SessionId([255; 16])), "session:_____________________w");
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn key_of(&self, id: &SessionId) -> String {
+        let mut key = self.prefix.clone();
+        key.push_str(&id.to_base64());
+        key
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, conn::Error> {
+        self.pool.query(cmd, self.timeout).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError> {
+        let Some(opened) = cx.open_token(token) else {
+            return Ok(None);
+        };
+        let mut hgetall = redis::cmd("HGETALL");
+        hgetall.arg(self.key_of(&opened.id));
+        let fields: HashMap<Vec<u8>, Vec<u8>> = match self.query(&hgetall).await {
+            Ok(fields) => fields,
+            // Something else owns the key: not a session this store wrote.
+            Err(conn::Error::Redis(e)) if e.code() == Some("WRONGTYPE") => {
+                tracing::warn!(
+                    id = ?opened.id,
+                    prefix = %self.prefix,
+                    "stored session is not a hash; treated as no session"
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let record = match layout::decode(fields) {
+            Ok(record) => record,
+            Err(corrupt) => {
+                tracing::warn!(
+                    id = ?opened.id,
+                    prefix = %self.prefix,
+                    field = %corrupt.field,
+                    reason = corrupt.reason,
+                    "stored session is corrupt; treated as no session"
+                );
+                return Ok(None);
+            }
+        };
+        // Judged by the layer's clock, not the key's TTL (contract point 4).
+        if record.is_expired(cx.now()) {
+            return Ok(None);
+        }
+        Ok(Some(Loaded {
+            record,
+            reissue: !opened.current_key,
+        }))
+    }
+
+    async fn save(&self, save: Save<'_>, cx: &Context<'_>) -> Result<String, StoreError> {
+        let (id, token) = match save.token {
+            None => (cx.new_id()?, None),
+            Some(token) => {
+                let opened = cx.open_token(token).ok_or(StoreError::Gone)?;
+                // Issued again under the current key when an old one verified it.
+                let token = if opened.current_key {
+                    token.to_owned()
+                } else {
+                    cx.seal_token(&opened.id)
+                };
+                (opened.id, Some(token))
+            }
+        };
+        let call = script::invocation(&self.key_of(&id), &save, cx.now());
+        let reply: i64 = self.pool.invoke(&call, self.timeout).await?;
+        match Outcome::from_reply(reply) {
+            Some(Outcome::Saved | Outcome::Emptied) => {
+                Ok(token.unwrap_or_else(|| cx.seal_token(&id)))
+            }
+            Some(Outcome::Exists) => Err(StoreError::Exists),
+            Some(Outcome::Gone) => Err(StoreError::Gone),
+            None => Err(StoreError::unavailable(format!(
+                "the session save script answered {reply}, which this version does not know"
+            ))),
+        }
+    }
+
+    async fn delete(&self, token: &str, cx: &Context<'_>) -> Result<(), StoreError> {
+        let Some(opened) = cx.open_token(token) else {
+            return Ok(());
+        };
+        let mut del = redis::cmd("DEL");
+        del.arg(self.key_of(&opened.id));
+        let _removed: i64 = self.query(&del).await?;
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::SERVER
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("pool", &self.pool)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn the_store_is_shareable() {
+        assert_send_sync::<RedisStore>();
+    }
+
+    #[test]
+    fn building_needs_no_server_and_refuses_bad_urls() {
+        // Port 1: nothing listens, and nothing is asked to.
+        let store = RedisStore::from_url("redis://127.0.0.1:1/0").unwrap();
+        assert_eq!(store.prefix(), DEFAULT_PREFIX);
+        assert_eq!(store.timeout(), DEFAULT_TIMEOUT);
+        for bad in [
+            "",
+            "not a url",
+            "http://127.0.0.1",
+            "redis://127.0.0.1:notaport",
+        ] {
+            let err = RedisStore::from_url(bad).unwrap_err();
+            assert!(matches!(err, ConfigError::Store(_)), "{bad:?}: {err:?}");
+        }
+        for bad in [vec![], vec!["http://127.0.0.1:7000"]] {
+            let err = RedisStore::cluster(bad.clone()).unwrap_err();
+            assert!(matches!(err, ConfigError::Store(_)), "{bad:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn builder_methods_apply() {
+        let store = RedisStore::from_url("redis://127.0.0.1:1")
+            .unwrap()
+            .with_prefix("p:")
+            .with_pool_size(0)
+            .with_timeout(Duration::ZERO);
+        assert_eq!(store.prefix(), "p:");
+        assert_eq!(store.max_connections(), 1);
+        assert_eq!(store.timeout(), Duration::from_millis(1));
+        let shown = format!("{store:?}");
+        assert!(shown.contains("Single") && shown.contains("p:"), "{shown}");
+    }
+}
