@@ -49,7 +49,7 @@ pub use layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
 pub use manager::{
     CommitError, CookieUpdate, MAX_COOKIE_VALUE_LEN, MAX_SET_COOKIE_LEN, SessionManager,
 };
-pub use record::{Record, SessionData, Value};
+pub use record::{Record, SessionData, Value, deserialize_data};
 pub use session::Session;
 pub use settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};
 pub use store::{Capabilities, Changes, Context, Loaded, Save, SessionStore};

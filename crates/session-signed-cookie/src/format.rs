@@ -54,6 +54,7 @@ struct BodyRef<'a> {
 #[derive(Deserialize)]
 struct Body {
     created: UnixTime,
+    #[serde(deserialize_with = "session_core::deserialize_data")]
     data: SessionData,
     flash: FlashQueue,
 }
@@ -68,33 +69,53 @@ fn name_prefix(name: &str, capacity: usize) -> Vec<u8> {
 }
 
 pub(crate) fn seal(mode: Mode, record: &Record, cx: &Context<'_>) -> Result<String, StoreError> {
-    let body = rmp_serde::to_vec(&BodyRef {
-        created: record.created,
-        data: &record.data,
-        flash: &record.flash,
+    seal_with(mode, record.expires, cx, |buf| {
+        let body = BodyRef {
+            created: record.created,
+            data: &record.data,
+            flash: &record.flash,
+        };
+        rmp_serde::encode::write(buf, &body)
+            .map_err(|e| StoreError::Corrupt(format!("session could not be encoded: {e}")))
     })
-    .map_err(|e| StoreError::Corrupt(format!("session could not be encoded: {e}")))?;
-    seal_body(mode, body, record.expires, cx)
 }
 
-/// Seals an encoded body; split from [`seal`] so tests can seal bodies
-/// that do not decode.
-pub(crate) fn seal_body(
+/// Seals whatever `write_body` appends as the body; tests use it to seal
+/// bodies that do not decode.
+pub(crate) fn seal_with(
     mode: Mode,
-    body: Vec<u8>,
     expires: UnixTime,
     cx: &Context<'_>,
+    write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<String, StoreError> {
     let key = cx.keys().current();
+    // One buffer from start to end: name, header, [nonce,] body, tag; the
+    // body is encoded, sealed and tagged in place.
+    let mut buf = name_prefix(cx.cookie_name(), 512);
+    let prefix = buf.len();
+    buf.push(FORMAT_VERSION);
+    buf.push(mode_byte(mode));
+    buf.extend_from_slice(&key.id().0);
+    buf.extend_from_slice(&cx.now().as_secs().to_be_bytes());
+    buf.extend_from_slice(&expires.as_secs().to_be_bytes());
+    let header_end = buf.len();
+    if mode == Mode::Encrypted {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::SecureRandom::fill(&rand::SystemRandom::new(), &mut nonce).map_err(|_| {
+            StoreError::unavailable("the system random generator failed to make a nonce")
+        })?;
+        buf.extend_from_slice(&nonce);
+    }
+    let body_start = buf.len();
+    write_body(&mut buf)?;
 
     // Every byte of the value, base64 included, must fit in the cookie;
     // checked before any cryptography is spent on it.
-    let payload_overhead = match mode {
+    let tag_len = match mode {
         Mode::Signed => MAC_LEN,
-        Mode::Encrypted => NONCE_LEN + GCM_TAG_LEN,
+        Mode::Encrypted => GCM_TAG_LEN,
     };
-    let raw_len = HEADER_LEN + payload_overhead + body.len();
-    let value_len = (raw_len * 4).div_ceil(3);
+    let value_len = ((buf.len() - prefix + tag_len) * 4).div_ceil(3);
     if value_len > cx.max_value_len() {
         return Err(StoreError::TooLarge {
             size: value_len,
@@ -102,35 +123,21 @@ pub(crate) fn seal_body(
         });
     }
 
-    let mut buf = name_prefix(cx.cookie_name(), raw_len);
-    let prefix = buf.len();
-    buf.push(FORMAT_VERSION);
-    buf.push(mode_byte(mode));
-    buf.extend_from_slice(&key.id().0);
-    buf.extend_from_slice(&cx.now().as_secs().to_be_bytes());
-    buf.extend_from_slice(&expires.as_secs().to_be_bytes());
     match mode {
         Mode::Signed => {
-            buf.extend_from_slice(&body);
             let tag = hmac::sign(key.cookie_mac(), &buf);
             buf.extend_from_slice(tag.as_ref());
         }
         Mode::Encrypted => {
-            let mut nonce = [0u8; NONCE_LEN];
-            rand::SecureRandom::fill(&rand::SystemRandom::new(), &mut nonce).map_err(|_| {
-                StoreError::unavailable("the system random generator failed to make a nonce")
-            })?;
-            let aad_end = buf.len();
-            buf.extend_from_slice(&nonce);
-            let mut sealed = body;
-            key.cookie_aead()
-                .seal_in_place_append_tag(
-                    aead::Nonce::assume_unique_for_key(nonce),
-                    aead::Aad::from(buf.get(..aad_end).unwrap_or_default()),
-                    &mut sealed,
-                )
+            let (authenticated, body) = buf.split_at_mut(body_start);
+            let (aad, nonce) = authenticated.split_at(header_end);
+            let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
+                .map_err(|_| StoreError::Corrupt("nonce of the wrong length".into()))?;
+            let tag = key
+                .cookie_aead()
+                .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), body)
                 .map_err(|_| StoreError::Corrupt("session could not be encrypted".into()))?;
-            buf.extend_from_slice(&sealed);
+            buf.extend_from_slice(tag.as_ref());
         }
     }
     let mut value = String::with_capacity(value_len);

@@ -105,6 +105,21 @@ impl CookieStore {
     ) -> Result<String, StoreError> {
         format::seal(self.mode, record, cx)
     }
+
+    /// Seals arbitrary bytes as the body of an authentic cookie: the fuzz
+    /// target uses it to reach the decoder behind the MAC.
+    #[doc(hidden)]
+    pub fn seal_raw_body(
+        &self,
+        body: &[u8],
+        expires: session_core::UnixTime,
+        cx: &Context<'_>,
+    ) -> Result<String, StoreError> {
+        format::seal_with(self.mode, expires, cx, |buf| {
+            buf.extend_from_slice(body);
+            Ok(())
+        })
+    }
 }
 
 #[async_trait]

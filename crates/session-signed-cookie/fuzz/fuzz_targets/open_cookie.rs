@@ -1,14 +1,18 @@
-//! Feeds arbitrary cookie values to both modes of the cookie store: none may
-//! panic, and none may open without the key. A valid cookie, mutated by the
-//! fuzzer, is in the seed corpus (see `seed_corpus` in the README beside).
+//! Two ways in, chosen by the first byte:
+//! - even: the rest, as text, is a cookie value from an attacker. Nothing
+//!   may panic and nothing may open without the key.
+//! - odd: the rest is sealed as the body of an authentic cookie, so the
+//!   decoder behind the MAC meets arbitrary bytes. Nothing may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use session_core::{Context, Key, Keyring, RandomIds, UnixTime};
 use session_signed_cookie::CookieStore;
 
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = std::str::from_utf8(data) else {
+    let Some((&selector, rest)) = data.split_first() else {
         return;
     };
     let Ok(key) = Key::from_bytes(&[42; 32]) else {
@@ -16,12 +20,22 @@ fuzz_target!(|data: &[u8]| {
     };
     let Ok(keys) = Keyring::new(key) else { return };
     let ids = RandomIds::new();
-    let cx = Context::new(&keys, "session", UnixTime::from_secs(1_800_000_000), &ids);
+    let cx = Context::new(&keys, "session", NOW, &ids);
     for store in [CookieStore::signed(), CookieStore::encrypted()] {
-        // A forged cookie that opens would be a MAC or AEAD failure: abort
-        // so the fuzzer reports it as a crash.
-        if store.open(value, &cx).is_some() {
-            std::process::abort();
+        if selector % 2 == 0 {
+            let Ok(value) = std::str::from_utf8(rest) else {
+                return;
+            };
+            // A forged cookie that opens is a MAC or AEAD failure: abort so
+            // the fuzzer reports it as a crash.
+            if store.open(value, &cx).is_some() {
+                std::process::abort();
+            }
+        } else {
+            let expires = UnixTime::from_secs(NOW.as_secs() + 60);
+            if let Ok(value) = store.seal_raw_body(rest, expires, &cx) {
+                let _ = store.open(&value, &cx);
+            }
         }
     }
 });
