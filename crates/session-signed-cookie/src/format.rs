@@ -69,7 +69,12 @@ fn name_prefix(name: &str, capacity: usize) -> Vec<u8> {
 }
 
 pub(crate) fn seal(mode: Mode, record: &Record, cx: &Context<'_>) -> Result<String, StoreError> {
-    seal_with(mode, record.expires, cx, |buf| {
+    // An upper bound of the encoded body (MessagePack adds at most 5 bytes
+    // of header to a key and 5 to a value), so the buffer never regrows.
+    let data: usize = record.data.iter().map(|(k, v)| k.len() + v.len() + 10).sum();
+    let flash: usize = record.flash.iter().map(|f| f.message.len() + 8).sum();
+    let body_bound = 32 + data + flash;
+    seal_with(mode, record.expires, cx, body_bound, |buf| {
         let body = BodyRef {
             created: record.created,
             data: &record.data,
@@ -86,12 +91,16 @@ pub(crate) fn seal_with(
     mode: Mode,
     expires: UnixTime,
     cx: &Context<'_>,
+    body_bound: usize,
     write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<String, StoreError> {
     let key = cx.keys().current();
     // One buffer from start to end: name, header, [nonce,] body, tag; the
     // body is encoded, sealed and tagged in place.
-    let mut buf = name_prefix(cx.cookie_name(), 512);
+    let mut buf = name_prefix(
+        cx.cookie_name(),
+        HEADER_LEN + NONCE_LEN + body_bound + MAC_LEN,
+    );
     let prefix = buf.len();
     buf.push(FORMAT_VERSION);
     buf.push(mode_byte(mode));
@@ -171,7 +180,7 @@ pub(crate) fn open(mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> 
     if value.len() > MAX_COOKIE_VALUE_LEN {
         return None;
     }
-    let mut buf = name_prefix(cx.cookie_name(), value.len() / 4 * 3 + 3);
+    let mut buf = name_prefix(cx.cookie_name(), value.len() * 3 / 4 + 3);
     let prefix = buf.len();
     URL_SAFE_NO_PAD.decode_vec(value, &mut buf).ok()?;
 

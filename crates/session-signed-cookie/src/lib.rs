@@ -115,7 +115,7 @@ impl CookieStore {
         expires: session_core::UnixTime,
         cx: &Context<'_>,
     ) -> Result<String, StoreError> {
-        format::seal_with(self.mode, expires, cx, |buf| {
+        format::seal_with(self.mode, expires, cx, body.len(), |buf| {
             buf.extend_from_slice(body);
             Ok(())
         })
