@@ -3,8 +3,11 @@
 //! # Layout
 //!
 //! - `test_all`: every check and test, ending in `N passed, N failed`.
+//! - `redis`: a Redis and a Redis Cluster for the tests, from `REDIS_URL` and
+//!   `REDIS_CLUSTER_URLS` or started here; also `cargo xtask redis`.
 //! - `run`: running cargo and other programs, and counting test results.
 
+mod redis;
 mod run;
 mod test_all;
 
@@ -15,7 +18,12 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test-all    fmt check, clippy -D warnings, the tests of each backend alone
-              and of all features together, doctests; ends with `N passed, N failed`";
+              and of all features together, doctests; ends with `N passed, N failed`.
+              Redis: REDIS_URL and REDIS_CLUSTER_URLS if set, else redis-server
+              and a 3-node cluster started on free ports and stopped at the end
+  redis [COMMAND...]
+              runs COMMAND (default: the Redis backend's tests) with that same
+              Redis, REDIS_URL and REDIS_CLUSTER_URLS set";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -23,6 +31,7 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     let result = match command.as_deref() {
         Some("test-all") => test_all::run(&rest),
+        Some("redis") => redis::run(&rest),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

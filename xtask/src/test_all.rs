@@ -1,9 +1,11 @@
 //! `cargo xtask test-all`: formatting, lints, the tests of each backend on
 //! its own and of everything together, and doctests, in one run that ends
-//! with the line `N passed, N failed`.
+//! with the line `N passed, N failed`. Stages that talk to Redis get the
+//! one [`Redis`] of the run.
 
 use std::process::Command;
 
+use crate::redis::Redis;
 use crate::root;
 use crate::run::{self, Tally};
 
@@ -11,6 +13,8 @@ use crate::run::{self, Tally};
 struct Stage {
     name: &'static str,
     command: Command,
+    /// Needs `REDIS_URL` and `REDIS_CLUSTER_URLS`.
+    redis: bool,
 }
 
 fn stages(root: &std::path::Path) -> Vec<Stage> {
@@ -22,10 +26,12 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
     vec![
         Stage {
             name: "format",
+            redis: false,
             command: cargo(&["fmt", "--all", "--", "--check"]),
         },
         Stage {
             name: "clippy",
+            redis: false,
             command: cargo(&[
                 "clippy",
                 "--workspace",
@@ -38,10 +44,12 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         },
         Stage {
             name: "facade without default features",
+            redis: false,
             command: cargo(&["check", "-p", "sessions", "--no-default-features"]),
         },
         Stage {
             name: "core",
+            redis: false,
             command: cargo(&[
                 "test",
                 "-p",
@@ -52,10 +60,17 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         },
         Stage {
             name: "memory backend alone",
+            redis: false,
             command: cargo(&["test", "-p", "session-memory", "--all-targets"]),
         },
         Stage {
+            name: "redis backend alone",
+            redis: true,
+            command: cargo(&["test", "-p", "session-redis", "--all-targets"]),
+        },
+        Stage {
             name: "facade with the memory backend alone",
+            redis: false,
             command: cargo(&[
                 "test",
                 "-p",
@@ -68,10 +83,12 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         },
         Stage {
             name: "everything, all features",
+            redis: true,
             command: cargo(&["test", "--workspace", "--all-features", "--all-targets"]),
         },
         Stage {
             name: "doctests",
+            redis: true,
             command: cargo(&["test", "--workspace", "--all-features", "--doc"]),
         },
     ]
@@ -84,7 +101,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = root();
     let mut tally = Tally::default();
     let mut failed_stages = Vec::new();
-    for stage in stages(&root) {
+    // Started before the first stage that needs it and dropped (its
+    // servers stopped) when this function returns, by any path.
+    let mut redis: Option<Result<Redis, String>> = None;
+    for mut stage in stages(&root) {
+        if stage.redis {
+            let redis = redis.get_or_insert_with(|| {
+                println!("\n==> redis");
+                Redis::provide()
+            });
+            match redis {
+                Ok(redis) => redis.apply(&mut stage.command),
+                Err(why) => {
+                    // Never a silent skip: the stage counts as failed.
+                    println!("\n==> {}\nnot run: no Redis: {why}", stage.name);
+                    tally.failed += 1;
+                    failed_stages.push(stage.name);
+                    continue;
+                }
+            }
+        }
         println!("\n==> {}", stage.name);
         let before = tally;
         let ok = run::streamed(stage.command, &mut tally)?;
