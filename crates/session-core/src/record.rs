@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::ops::Deref;
 
+use bytes::Bytes;
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -13,8 +14,12 @@ use crate::flash::FlashQueue;
 use crate::time::UnixTime;
 
 /// One session value: MessagePack bytes, as encoded by rmp-serde.
+///
+/// Held as [`Bytes`], so cloning a session (as a memory store does on every
+/// load) shares the bytes instead of copying them, and a store that reads
+/// many values out of one buffer can hand out slices of it.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Value(Vec<u8>);
+pub struct Value(Bytes);
 
 impl Value {
     /// Encodes `value` as MessagePack.
@@ -24,7 +29,7 @@ impl Value {
     /// The encoder's error, for types MessagePack cannot represent (for
     /// example a sequence of unknown length).
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, rmp_serde::encode::Error> {
-        rmp_serde::to_vec(value).map(Value)
+        rmp_serde::to_vec(value).map(|v| Value(Bytes::from(v)))
     }
 
     /// Decodes the value as a `T`.
@@ -39,8 +44,8 @@ impl Value {
     }
 
     /// Takes bytes that are already MessagePack (as read back from a store).
-    pub fn from_msgpack(bytes: Vec<u8>) -> Self {
-        Self(bytes)
+    pub fn from_msgpack(bytes: impl Into<Bytes>) -> Self {
+        Self(bytes.into())
     }
 
     /// The MessagePack bytes.
@@ -93,20 +98,20 @@ impl Serialize for Value {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Bytes;
-        impl<'de> Visitor<'de> for Bytes {
+        struct BinVisitor;
+        impl<'de> Visitor<'de> for BinVisitor {
             type Value = Value;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("MessagePack bytes")
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
-                Ok(Value(v.to_vec()))
+                Ok(Value(Bytes::copy_from_slice(v)))
             }
             fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Value, E> {
-                Ok(Value(v))
+                Ok(Value(Bytes::from(v)))
             }
         }
-        d.deserialize_bytes(Bytes)
+        d.deserialize_bytes(BinVisitor)
     }
 }
 

@@ -15,11 +15,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use ring::{aead, hmac, rand};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use session_core::{
     Context, DerivedKeys, FlashQueue, KeyId, Loaded, MAX_COOKIE_VALUE_LEN, Record, SessionData,
-    StoreError, UnixTime,
+    StoreError, UnixTime, Value,
 };
 
 use crate::Mode;
@@ -51,12 +52,58 @@ struct BodyRef<'a> {
 }
 
 /// The body as read.
-#[derive(Deserialize)]
 struct Body {
     created: UnixTime,
-    #[serde(deserialize_with = "session_core::deserialize_data")]
     data: SessionData,
     flash: FlashQueue,
+}
+
+/// Why a body did not decode.
+#[derive(Debug)]
+struct BodyError(&'static str);
+
+/// Decodes a body written by [`seal`] without copying its values: each
+/// value is a slice of `buf`, the buffer the cookie was decoded into.
+fn decode_body(buf: &Bytes, range: std::ops::Range<usize>) -> Result<Body, BodyError> {
+    use rmp::decode;
+    let whole = buf
+        .get(range.clone())
+        .ok_or(BodyError("body out of range"))?;
+    let mut rd: &[u8] = whole;
+    let at = |rd: &[u8]| range.start + whole.len() - rd.len();
+    if decode::read_array_len(&mut rd).map_err(|_| BodyError("not an array"))? != 3 {
+        return Err(BodyError("not three fields"));
+    }
+    let created: u64 = decode::read_int(&mut rd).map_err(|_| BodyError("bad created time"))?;
+    let len = decode::read_map_len(&mut rd).map_err(|_| BodyError("data is not a map"))?;
+    // The declared length comes from the input: every entry takes at least
+    // two bytes, which bounds what is reserved.
+    let mut entries = Vec::with_capacity((len as usize).min(rd.len() / 2));
+    for _ in 0..len {
+        let key_len =
+            decode::read_str_len(&mut rd).map_err(|_| BodyError("key is not a string"))?;
+        let (key, rest) = rd
+            .split_at_checked(key_len as usize)
+            .ok_or(BodyError("key runs past the end"))?;
+        let key = std::str::from_utf8(key).map_err(|_| BodyError("key is not UTF-8"))?;
+        rd = rest;
+        let value_len =
+            decode::read_bin_len(&mut rd).map_err(|_| BodyError("value is not bytes"))?;
+        let start = at(rd);
+        let end = start + value_len as usize;
+        rd = rd
+            .get(value_len as usize..)
+            .ok_or(BodyError("value runs past the end"))?;
+        entries.push((key.to_owned(), Value::from_msgpack(buf.slice(start..end))));
+    }
+    let flash: FlashQueue =
+        rmp_serde::from_slice(rd).map_err(|_| BodyError("flash queue does not decode"))?;
+    Ok(Body {
+        created: UnixTime::from_secs(created),
+        // Sealed in key order, so this builds the tree in bulk.
+        data: entries.into_iter().collect(),
+        flash,
+    })
 }
 
 /// Starts a buffer with the authenticated cookie name.
@@ -71,7 +118,11 @@ fn name_prefix(name: &str, capacity: usize) -> Vec<u8> {
 pub(crate) fn seal(mode: Mode, record: &Record, cx: &Context<'_>) -> Result<String, StoreError> {
     // An upper bound of the encoded body (MessagePack adds at most 5 bytes
     // of header to a key and 5 to a value), so the buffer never regrows.
-    let data: usize = record.data.iter().map(|(k, v)| k.len() + v.len() + 10).sum();
+    let data: usize = record
+        .data
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 10)
+        .sum();
     let flash: usize = record.flash.iter().map(|f| f.message.len() + 8).sum();
     let body_bound = 32 + data + flash;
     seal_with(mode, record.expires, cx, body_bound, |buf| {
@@ -194,7 +245,7 @@ pub(crate) fn open(mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> 
     }
     let key: &DerivedKeys = cx.keys().by_id(header.key)?;
     let body_start = prefix + HEADER_LEN;
-    let body: &[u8] = match mode {
+    let body = match mode {
         Mode::Signed => {
             let tag_start = buf.len().checked_sub(MAC_LEN)?;
             if tag_start < body_start {
@@ -202,7 +253,7 @@ pub(crate) fn open(mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> 
             }
             let (signed, tag) = buf.split_at(tag_start);
             hmac::verify(key.cookie_mac(), signed, tag).ok()?;
-            buf.get(body_start..tag_start)?
+            body_start..tag_start
         }
         Mode::Encrypted => {
             let nonce_end = body_start + NONCE_LEN;
@@ -216,12 +267,13 @@ pub(crate) fn open(mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> 
                 .cookie_aead()
                 .open_in_place(nonce, aead::Aad::from(&*aad), sealed)
                 .ok()?;
-            &*plain
+            nonce_end..nonce_end + plain.len()
         }
     };
-    let body: Body = match rmp_serde::from_slice(body) {
+    let buf = Bytes::from(buf);
+    let body = match decode_body(&buf, body) {
         Ok(body) => body,
-        Err(error) => {
+        Err(BodyError(error)) => {
             // Authentic but undecodable: our own bug or a format change,
             // worth a log line; forgeries never get this far.
             tracing::warn!(%error, key = %header.key, "authentic session cookie did not decode");
