@@ -252,8 +252,8 @@ impl SessionManager {
             cookie: CookieUpdate::Keep,
         };
         // The token this request loaded, as verified at load.
-        let loaded_token = state.token.clone().or_else(|| state.retired.clone());
-        let cx = match (&loaded_token, state.opened) {
+        let loaded_token = state.token.as_deref().or(state.retired.as_deref());
+        let cx = match (loaded_token, state.opened) {
             (Some(t), Some(o)) => self.context(now).with_verified(t, o),
             _ => self.context(now),
         };
