@@ -423,6 +423,18 @@ async fn a_corrupt_field_gets_a_fresh_session() {
         );
         assert!(read.removes_cookie(), "{field}: {:?}", read.set_cookie);
     }
+
+    // Something that is not a hash under a session's key.
+    let cookie = log_in(&app).await;
+    let key = key_for(&cookie);
+    let _: i64 = server.query(redis::cmd("DEL").arg(&key)).await;
+    let () = server.query(redis::cmd("SET").arg(&key).arg("x")).await;
+    let read = send(&app, "/whoami", Some(&cookie)).await;
+    assert_eq!(
+        (read.status, read.body.as_str()),
+        (StatusCode::OK, "anonymous")
+    );
+    assert!(read.removes_cookie(), "{:?}", read.set_cookie);
 }
 
 #[tokio::test]
