@@ -6,7 +6,8 @@
 //!   `session-core`: [`Session`], [`Settings`], [`FlashLevel`],
 //!   [`SessionLayer`], the [`SessionStore`] trait and the errors;
 //! - one module per backend, each with its store and a one-line
-//!   `session_layer(&settings)`: [`cookie`], [`memory`].
+//!   `session_layer(&settings)`: [`cookie`], [`memory`], `redis` (feature
+//!   `redis`).
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(feature = "axum")]
@@ -97,6 +98,44 @@ pub mod memory {
     pub fn session_layer(settings: &Settings) -> Result<SessionLayer, ConfigError> {
         Ok(SessionLayer::new(MemoryStore::new(), settings))
     }
+}
+
+/// Sessions in Redis ([`RedisStore`](redis::RedisStore)): one node or a
+/// Redis Cluster, shared by every instance of the application.
+///
+/// [`session_layer`](redis::session_layer) connects to `REDIS_URL` (default
+/// `redis://127.0.0.1:6379`); the connection is made on first use, so an
+/// application starts even while Redis is down (its requests answer 503
+/// until Redis is back). The driver is re-exported as
+/// `sessions::redis::redis` and the pool as `sessions::redis::deadpool_redis`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use sessions::redis::{RedisStore, session_layer};
+/// use sessions::{Session, SessionLayer, Settings};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let settings = Settings::from_env()?; // SESSION_SECRET, shared by every instance
+/// let app: Router = Router::new()
+///     .route("/", get(|s: Session| async move { s.to_string() }))
+///     .layer(session_layer(&settings)?); // REDIS_URL
+///
+/// // Or by hand: a cluster, a prefix of your own.
+/// let store = RedisStore::cluster(["redis://redis-a:7000", "redis://redis-b:7000"])?
+///     .with_prefix("shop:session:");
+/// let layer = SessionLayer::new(store, &settings);
+/// # let _ = (app, layer);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use session_redis::{
+        DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT, REDIS_URL_ENV, RedisStore,
+        deadpool_redis, redis, session_layer,
+    };
 }
 
 /// The guide (`docs/guide.md`), here so its examples compile as doctests.

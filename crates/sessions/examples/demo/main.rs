@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run -p sessions --example demo -- --addr 127.0.0.1:8080 --backend memory
+//! cargo run -p sessions --example demo -- --backend redis   # REDIS_URL, default redis://127.0.0.1:6379
 //! ```
 
 use std::net::SocketAddr;
@@ -11,8 +12,8 @@ use sessions::{SessionLayer, Settings};
 
 mod routes;
 
-const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory|cookie|cookie-encrypted]\n\
-                     env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes)";
+const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory|cookie|cookie-encrypted|redis]\n\
+                     env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes), REDIS_URL";
 
 struct Args {
     addr: SocketAddr,
@@ -45,8 +46,11 @@ fn layer(backend: &str, settings: &Settings) -> Result<SessionLayer, Box<dyn std
             sessions::cookie::CookieStore::encrypted(),
             settings,
         )),
+        // What `sessions::redis::session_layer` is with the `redis` feature;
+        // the demo reaches it directly so it runs without feature flags.
+        "redis" => Ok(session_redis::session_layer(settings)?),
         other => Err(format!(
-            "unknown backend {other:?}; this build has: memory, cookie, cookie-encrypted"
+            "unknown backend {other:?}; choose memory, cookie, cookie-encrypted or redis"
         )
         .into()),
     }
