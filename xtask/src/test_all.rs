@@ -69,6 +69,23 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
             command: cargo(&["test", "-p", "session-redis", "--all-targets"]),
         },
         Stage {
+            name: "cookie backend alone",
+            redis: false,
+            command: cargo(&["test", "-p", "session-signed-cookie", "--all-targets"]),
+        },
+        Stage {
+            name: "facade with the cookie backend alone",
+            redis: false,
+            command: cargo(&[
+                "test",
+                "-p",
+                "sessions",
+                "--no-default-features",
+                "--features",
+                "cookie,axum",
+            ]),
+        },
+        Stage {
             name: "facade with the memory backend alone",
             redis: false,
             command: cargo(&[
@@ -78,7 +95,18 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
                 "--no-default-features",
                 "--features",
                 "memory,axum",
-                "--all-targets",
+            ]),
+        },
+        Stage {
+            name: "facade with the redis backend alone",
+            redis: true,
+            command: cargo(&[
+                "test",
+                "-p",
+                "sessions",
+                "--no-default-features",
+                "--features",
+                "redis,axum",
             ]),
         },
         Stage {

@@ -76,9 +76,7 @@ fn decode_body(buf: &Bytes, range: std::ops::Range<usize>) -> Result<Body, BodyE
     }
     let created: u64 = decode::read_int(&mut rd).map_err(|_| BodyError("bad created time"))?;
     let len = decode::read_map_len(&mut rd).map_err(|_| BodyError("data is not a map"))?;
-    // The declared length comes from the input: every entry takes at least
-    // two bytes, which bounds what is reserved.
-    let mut entries = Vec::with_capacity((len as usize).min(rd.len() / 2));
+    let mut data = SessionData::new();
     for _ in 0..len {
         let key_len =
             decode::read_str_len(&mut rd).map_err(|_| BodyError("key is not a string"))?;
@@ -94,14 +92,15 @@ fn decode_body(buf: &Bytes, range: std::ops::Range<usize>) -> Result<Body, BodyE
         rd = rd
             .get(value_len as usize..)
             .ok_or(BodyError("value runs past the end"))?;
-        entries.push((key.to_owned(), Value::from_msgpack(buf.slice(start..end))));
+        // Keys arrive in order, so each insert lands at the right edge of
+        // the tree; there are too few for a bulk build to pay off.
+        data.insert(key.to_owned(), Value::from_msgpack(buf.slice(start..end)));
     }
     let flash: FlashQueue =
         rmp_serde::from_slice(rd).map_err(|_| BodyError("flash queue does not decode"))?;
     Ok(Body {
         created: UnixTime::from_secs(created),
-        // Sealed in key order, so this builds the tree in bulk.
-        data: entries.into_iter().collect(),
+        data,
         flash,
     })
 }
@@ -231,7 +230,8 @@ pub(crate) fn open(mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> 
     if value.len() > MAX_COOKIE_VALUE_LEN {
         return None;
     }
-    let mut buf = name_prefix(cx.cookie_name(), value.len() * 3 / 4 + 3);
+    // Exactly the decoded length of unpadded base64.
+    let mut buf = name_prefix(cx.cookie_name(), value.len() * 3 / 4);
     let prefix = buf.len();
     URL_SAFE_NO_PAD.decode_vec(value, &mut buf).ok()?;
 

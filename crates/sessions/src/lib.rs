@@ -1,4 +1,10 @@
-#![doc = include_str!("../../../README.md")]
+// The README's quick start uses the memory backend and axum: without them
+// the crate is documented by the summary below instead.
+#![cfg_attr(all(feature = "memory", feature = "axum"), doc = include_str!("../../../README.md"))]
+#![cfg_attr(
+    not(all(feature = "memory", feature = "axum")),
+    doc = "HTTP sessions and flash messages for axum and any tower service; the README has the guide."
+)]
 //!
 //! # Layout
 //!

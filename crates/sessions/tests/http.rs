@@ -1,5 +1,6 @@
 //! HTTP-level behaviour of the session layer, driven with `oneshot` against
 //! the memory backend and against stores that count or fail.
+#![cfg(all(feature = "memory", feature = "axum"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
