@@ -145,6 +145,6 @@ pub mod redis {
 }
 
 /// The guide (`docs/guide.md`), here so its examples compile as doctests.
-#[cfg(all(feature = "memory", feature = "axum"))]
+#[cfg(all(feature = "memory", feature = "cookie", feature = "axum"))]
 #[doc = include_str!("../../../docs/guide.md")]
 pub mod guide {}
