@@ -8,13 +8,11 @@
 )]
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::routing::get;
-use http_body_util::BodyExt;
+use session_core::testing::http::Reply;
 use session_core::{Key, Keyring, MAX_SET_COOKIE_LEN, Session, SessionLayer, Settings, StoreError};
 use session_signed_cookie::CookieStore;
-use tower::ServiceExt;
 
 fn settings() -> Settings {
     Settings::builder()
@@ -57,33 +55,8 @@ fn app(store: CookieStore) -> Router {
         .layer(SessionLayer::new(store, &settings()))
 }
 
-struct Reply {
-    status: StatusCode,
-    set_cookie: Option<String>,
-    body: String,
-}
-
 async fn send(app: &Router, path: &str, cookie: Option<HeaderValue>) -> Reply {
-    let mut req = Request::get(path);
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, c);
-    }
-    let res = app
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let set_cookie = res
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        set_cookie,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
+    session_core::testing::http::get(app, path, cookie).await
 }
 
 fn value_of(set_cookie: &str) -> &str {
@@ -99,8 +72,8 @@ fn value_of(set_cookie: &str) -> &str {
 async fn bad_cookies_are_no_session_and_removed() {
     for store in [CookieStore::signed(), CookieStore::encrypted()] {
         let app = app(store);
-        let good = send(&app, "/fill/10", None).await.set_cookie.unwrap();
-        let good = value_of(&good).to_owned();
+        let first = send(&app, "/fill/10", None).await;
+        let good = first.cookie_value("session").unwrap().to_owned();
         let mut flipped = good.clone().into_bytes();
         flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
         let cases: Vec<(&str, HeaderValue)> = vec![
@@ -127,7 +100,7 @@ async fn bad_cookies_are_no_session_and_removed() {
             assert_eq!(r.status, StatusCode::OK, "{what}");
             assert_eq!(r.body, "{}", "{what}");
             let removal = r
-                .set_cookie
+                .set_cookie()
                 .unwrap_or_else(|| panic!("{what}: no removal cookie"));
             assert!(
                 removal.starts_with("session=;") && removal.contains("Max-Age=0"),
@@ -156,7 +129,7 @@ async fn largest_fitting_fill(app: &Router) -> (usize, String) {
         }
     }
     let r = send(app, &format!("/fill/{lo}"), None).await;
-    (lo, r.set_cookie.unwrap())
+    (lo, r.set_cookie().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -183,7 +156,7 @@ async fn the_4096_byte_edge_on_both_sides() {
         let over = send(&app, &format!("/fill/{}", fits + 1), Some(previous.clone())).await;
         assert_eq!(over.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(over.body.contains("could not be saved"), "{}", over.body);
-        assert_eq!(over.set_cookie, None);
+        assert_eq!(over.set_cookie(), None);
         let still = send(&app, "/read", Some(previous)).await;
         assert_eq!(still.body, format!("{{fill: {}}}", "x".repeat(fits)));
     }
@@ -195,7 +168,7 @@ async fn the_handler_sees_too_large_and_can_recover() {
     let r = send(&app, "/checked/10000", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, "too large: true");
-    let c = value_of(r.set_cookie.as_deref().unwrap()).to_owned();
+    let c = value_of(r.set_cookie().unwrap()).to_owned();
     let read = send(
         &app,
         "/read",
@@ -205,7 +178,7 @@ async fn the_handler_sees_too_large_and_can_recover() {
     assert_eq!(read.body, "{note: too large, kept small}");
     let small = send(&app, "/checked/10", None).await;
     assert_eq!(small.body, "saved");
-    assert!(small.set_cookie.is_some());
+    assert!(small.set_cookie().is_some());
 }
 
 #[tokio::test]
@@ -225,5 +198,5 @@ async fn flashing_alone_cannot_overflow_the_cookie() {
         .layer(SessionLayer::new(CookieStore::signed(), &settings()));
     let r = send(&app, "/flash", None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.set_cookie.unwrap().len() <= MAX_SET_COOKIE_LEN);
+    assert!(r.set_cookie().unwrap().len() <= MAX_SET_COOKIE_LEN);
 }

@@ -14,16 +14,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::routing::get;
-use http_body_util::BodyExt;
+use session_core::testing::http::Reply;
 use sessions::memory::MemoryStore;
 use sessions::store::{Context, Loaded, Save};
 use sessions::{
     Key, Keyring, ManualClock, Session, SessionLayer, SessionStore, Settings, StoreError, UnixTime,
 };
-use tower::ServiceExt;
 
 fn settings() -> Settings {
     Settings::builder()
@@ -47,45 +45,17 @@ fn app(layer: SessionLayer) -> Router {
         .layer(layer)
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn set_cookie(&self) -> Option<&str> {
-        self.headers
-            .get(header::SET_COOKIE)
-            .map(|v| v.to_str().unwrap())
-    }
-
-    /// The session cookie value this reply sets.
-    fn token(&self) -> String {
-        let set = self.set_cookie().expect("a Set-Cookie");
-        let pair = set.split(';').next().unwrap();
-        pair.strip_prefix("session=").unwrap().to_owned()
-    }
+/// The session cookie value a reply sets.
+fn token(reply: &Reply) -> String {
+    reply
+        .cookie_value("session")
+        .expect("a session cookie")
+        .to_owned()
 }
 
 async fn get_with(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
-    let mut req = Request::get(path);
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, c);
-    }
-    let res = app
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
+    let header = cookie.map(|c| HeaderValue::from_str(c).unwrap());
+    session_core::testing::http::get(app, path, header).await
 }
 
 fn cookie(token: &str) -> String {
@@ -98,7 +68,7 @@ async fn login_then_logout_prints_both_keys() {
     let login = get_with(&app, "/login", None).await;
     assert_eq!(login.status, StatusCode::OK);
     assert_eq!(login.body, "<h1>Hello, Prologue!</h1>");
-    let token = login.token();
+    let token = token(&login);
     let logout = get_with(&app, "/logout", Some(&cookie(&token))).await;
     assert_eq!(logout.body, "{flywind: 123, ordontfly: 345}");
     // Read-only: no new cookie, but the response varies on the cookie.
@@ -111,7 +81,7 @@ async fn flash_is_shown_once() {
     let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
     let hello = get_with(&app, "/hello", None).await;
     assert_eq!(hello.body, "Hello, world");
-    let c = cookie(&hello.token());
+    let c = cookie(&token(&hello));
     let first = get_with(&app, "/tea", Some(&c)).await;
     assert_eq!(first.body, "Please retry again!");
     // The session is empty once the flash is read: it is deleted.
@@ -162,7 +132,7 @@ async fn forged_or_random_token_is_a_fresh_session_without_lookup() {
         loads: Arc::default(),
     };
     let app = app(SessionLayer::new(store.clone(), &settings()));
-    let real = get_with(&app, "/login", None).await.token();
+    let real = token(&get_with(&app, "/login", None).await);
     let mut forged = real.clone().into_bytes();
     forged[3] = if forged[3] == b'x' { b'y' } else { b'x' };
     let forged = String::from_utf8(forged).unwrap();
@@ -172,7 +142,7 @@ async fn forged_or_random_token_is_a_fresh_session_without_lookup() {
             .build()
             .unwrap();
         let app2 = app_for(other);
-        get_with(&app2, "/login", None).await.token()
+        token(&get_with(&app2, "/login", None).await)
     };
     for bad in [forged.as_str(), other_key.as_str(), "random", "", "%00x"] {
         let r = get_with(&app, "/logout", Some(&format!("session={bad}"))).await;
@@ -194,7 +164,7 @@ fn app_for(settings: Settings) -> Router {
 async fn destroy_removes_cookie_with_same_scope() {
     let store = MemoryStore::new();
     let app = app(SessionLayer::new(store.clone(), &settings()));
-    let token = get_with(&app, "/login", None).await.token();
+    let token = token(&get_with(&app, "/login", None).await);
     let r = get_with(&app, "/destroy", Some(&cookie(&token))).await;
     assert_eq!(
         r.set_cookie().unwrap(),
@@ -210,9 +180,9 @@ async fn destroy_removes_cookie_with_same_scope() {
 async fn renew_issues_a_new_token_and_kills_the_old() {
     let store = MemoryStore::new();
     let app = app(SessionLayer::new(store.clone(), &settings()));
-    let old = get_with(&app, "/login", None).await.token();
+    let old = token(&get_with(&app, "/login", None).await);
     let r = get_with(&app, "/renew", Some(&cookie(&old))).await;
-    let new = r.token();
+    let new = token(&r);
     assert_ne!(new, old);
     assert!(
         r.set_cookie()
@@ -260,8 +230,8 @@ async fn set_cookie_carries_the_secure_defaults() {
 #[tokio::test]
 async fn two_cookies_with_the_session_name_take_the_first() {
     let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
-    let a = get_with(&app, "/login", None).await.token();
-    let b = get_with(&app, "/hello", None).await.token();
+    let a = token(&get_with(&app, "/login", None).await);
+    let b = token(&get_with(&app, "/hello", None).await);
     // `a` first: the login session, whichever header order.
     let r = get_with(&app, "/logout", Some(&format!("session={a}; session={b}"))).await;
     assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
@@ -294,7 +264,7 @@ async fn idle_sessions_expire_through_the_layer() {
     let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
     let layer = SessionLayer::new(MemoryStore::new(), &settings()).with_clock(clock.clone());
     let app = app(layer);
-    let token = get_with(&app, "/login", None).await.token();
+    let token = token(&get_with(&app, "/login", None).await);
     clock.advance(Duration::from_secs(29 * 60));
     let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
     assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
@@ -359,7 +329,7 @@ impl SessionStore for Flaky {
 async fn store_down_is_503_and_the_cookie_stays() {
     let store = Flaky::default();
     let app = app(SessionLayer::new(store.clone(), &settings()));
-    let token = get_with(&app, "/login", None).await.token();
+    let token = token(&get_with(&app, "/login", None).await);
     store.down.store(true, Ordering::SeqCst);
     let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -393,7 +363,7 @@ async fn store_down_is_503_and_the_cookie_stays() {
 async fn a_hanging_store_times_out_with_503() {
     let store = Flaky::default();
     let app = app(SessionLayer::new(store.clone(), &settings()));
-    let token = get_with(&app, "/login", None).await.token();
+    let token = token(&get_with(&app, "/login", None).await);
     store.hang.store(true, Ordering::SeqCst);
     let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -403,7 +373,7 @@ async fn a_hanging_store_times_out_with_503() {
 async fn a_save_after_logout_elsewhere_is_a_conflict() {
     let store = MemoryStore::new();
     let layer = SessionLayer::new(store.clone(), &settings());
-    let token = get_with(&app(layer.clone()), "/login", None).await.token();
+    let token = token(&get_with(&app(layer.clone()), "/login", None).await);
     let c = cookie(&token);
     let racing = Router::new()
         .route(
@@ -431,7 +401,7 @@ async fn demo_root_flashes_and_counter_counts() {
     let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
     let root = get_with(&app, "/", None).await;
     assert_eq!(root.body, "Hello, world");
-    let c = cookie(&root.token());
+    let c = cookie(&token(&root));
     assert_eq!(
         get_with(&app, "/counter", Some(&c)).await.body,
         "counter = 1"
