@@ -242,11 +242,13 @@ impl Inner {
             stored.data.clear();
         }
         for (key, value) in save.changed() {
-            match value {
-                Some(v) => {
+            match (value, stored.data.get_mut(key)) {
+                // Overwrite in place: no new key string for a key already there.
+                (Some(v), Some(slot)) => *slot = v.clone(),
+                (Some(v), None) => {
                     stored.data.insert(key.to_owned(), v.clone());
                 }
-                None => {
+                (None, _) => {
                     stored.data.remove(key);
                 }
             }
