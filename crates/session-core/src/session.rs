@@ -187,10 +187,14 @@ impl Session {
             Err(source) => return Err(ValueError::Encode { key, source }),
         };
         let mut s = self.lock();
-        if s.record.data.get(&key) == Some(&value) {
-            return Ok(());
+        match s.record.data.get_mut(&key) {
+            Some(old) if *old == value => return Ok(()),
+            // In place: the key string is only copied for a key that is new.
+            Some(old) => *old = value,
+            None => {
+                s.record.data.insert(key.clone(), value);
+            }
         }
-        s.record.data.insert(key.clone(), value);
         s.changes.keys.insert(key);
         Ok(())
     }
