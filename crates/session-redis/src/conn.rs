@@ -1,31 +1,65 @@
 //! The pool behind a [`RedisStore`](crate::RedisStore): one Redis node or a
-//! Redis Cluster, both from deadpool-redis, each call bounded by a timeout,
-//! and the driver's errors mapped into [`StoreError`].
+//! Redis Cluster, each call bounded by a timeout, and the driver's errors
+//! mapped into [`StoreError`].
+//!
+//! # One round trip per call
+//!
+//! deadpool-redis checks every connection it hands out with `UNWATCH` and
+//! `PING`: one extra round trip per store call. The stores this crate
+//! builds itself ([`Pool::node`], [`Pool::cluster`]) use a pool of their own
+//! instead, whose [`Lean`] manager recycles a connection without any I/O:
+//!
+//! - A multiplexed connection needs no check. Its driver task reads the
+//!   socket all the time, notices a close or a reset by itself and ends;
+//!   a command on it then fails at once with a *connection dropped* error,
+//!   before anything is sent. (If the close arrives while a command is on
+//!   its way, that command fails with the same kind of error.) A cluster
+//!   connection reconnects to its nodes by itself.
+//! - A connection that fails with an error that breaks it is taken out of
+//!   the pool ([`Object::take`]), never handed out again.
+//! - A *connection dropped* error means the server, or the way to it, went
+//!   away, so the connections opened before it are suspect too: the
+//!   manager's epoch moves on, and recycling discards every connection of an
+//!   older epoch, still without I/O. Hence after a Redis restart one call
+//!   finds out, and the next ones open new connections instead of each
+//!   failing on a dead one in turn.
+//! - A call that failed that way on a connection that had waited in the pool
+//!   is sent once more on a new connection, within the same timeout (see
+//!   [`Pool::call`] for why that is safe for every call the store makes).
+//!
+//! Pools built by hand with deadpool-redis ([`Pool::Deadpool`],
+//! [`Pool::DeadpoolCluster`]) keep deadpool-redis's check on checkout.
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::ConnectionLike;
-use deadpool_redis::redis::{
-    Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value,
-};
-use deadpool_redis::{PoolError, Status, cluster};
-use session_core::StoreError;
+use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster::ClusterClient;
+use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::{self, Cmd, FromRedisValue, RedisError, RedisResult, ScriptInvocation};
+use deadpool_redis::{Runtime, Status, cluster};
+use session_core::{ConfigError, StoreError};
+
+/// The error of getting a connection from any of the pools.
+pub(crate) type PoolError = managed::PoolError<RedisError>;
 
 /// The pool a store draws connections from.
 #[derive(Clone)]
 pub(crate) enum Pool {
-    /// One Redis server (or a proxy in front of several).
-    Single(deadpool_redis::Pool),
-    /// A Redis Cluster: commands go to the node owning their key's slot.
-    Cluster(cluster::Pool),
-}
-
-/// A connection taken from either kind of pool; back in the pool on drop.
-enum Conn {
-    Single(deadpool_redis::Connection),
-    Cluster(cluster::Connection),
+    /// One Redis server (or a proxy in front of several), through a pool
+    /// whose checkout costs no round trip.
+    Node(managed::Pool<Lean<redis::Client>>),
+    /// A Redis Cluster, through a pool whose checkout costs no round trip:
+    /// commands go to the node owning their key's slot.
+    Cluster(managed::Pool<Lean<ClusterClient>>),
+    /// A deadpool-redis pool built by the caller: it pings on checkout.
+    Deadpool(deadpool_redis::Pool),
+    /// A deadpool-redis cluster pool built by the caller: it pings on
+    /// checkout.
+    DeadpoolCluster(cluster::Pool),
 }
 
 /// Why a call failed, before it becomes a [`StoreError`].
@@ -61,37 +95,82 @@ impl From<Error> for StoreError {
     }
 }
 
+/// What one store call sends: a command, or the save script.
+#[derive(Clone, Copy)]
+pub(crate) enum Request<'a> {
+    /// One command (`HGETALL`, `DEL`).
+    Command(&'a Cmd),
+    /// A script: `EVALSHA`, then `SCRIPT LOAD` and `EVALSHA` again only if
+    /// the server answers `NOSCRIPT`.
+    Script(&'a ScriptInvocation<'a>),
+}
+
+impl Request<'_> {
+    async fn send<T, C>(self, conn: &mut C) -> RedisResult<T>
+    where
+        T: FromRedisValue,
+        C: ConnectionLike + Send,
+    {
+        match self {
+            Request::Command(cmd) => cmd.query_async(conn).await,
+            Request::Script(script) => script.invoke_async(conn).await,
+        }
+    }
+}
+
 impl Pool {
-    async fn get(&self) -> Result<Conn, PoolError> {
-        Ok(match self {
-            Pool::Single(pool) => Conn::Single(pool.get().await?),
-            Pool::Cluster(pool) => Conn::Cluster(pool.get().await?),
-        })
+    /// A pool of multiplexed connections to the Redis at `url`; nothing
+    /// connects until the first call.
+    pub(crate) fn node(url: &str) -> Result<Self, ConfigError> {
+        let client = redis::Client::open(url).map_err(|e| ConfigError::Store(Box::new(e)))?;
+        Ok(Pool::Node(lean(client)?))
     }
 
-    /// Runs one command, the wait for a connection included, within `limit`.
-    pub(crate) async fn query<T: FromRedisValue>(
+    /// A pool of connections to the Redis Cluster that the nodes at `urls`
+    /// belong to; nothing connects until the first call.
+    pub(crate) fn cluster(urls: Vec<String>) -> Result<Self, ConfigError> {
+        let client = ClusterClient::new(urls).map_err(|e| ConfigError::Store(Box::new(e)))?;
+        Ok(Pool::Cluster(lean(client)?))
+    }
+
+    /// Sends `request` and reads its reply, the wait for a connection
+    /// included, within `limit`.
+    ///
+    /// On the pools built here, a request that fails because the pooled
+    /// connection it was given had been dropped is sent once more, on a new
+    /// connection. That may run it twice: a dropped connection does not say
+    /// whether the server had received the command before it went away.
+    /// Every request the store makes stays correct if it runs twice:
+    ///
+    /// - `HGETALL` and `DEL` change nothing the second time.
+    /// - An *update* by the save script writes the same fields with the same
+    ///   values again, so the session ends as if the request had run once,
+    ///   last. It checks again that the session is alive, so it never brings
+    ///   back a session that ended in between; it then answers *gone*, which
+    ///   is also the answer when its first run had emptied and deleted the
+    ///   session (the visitor's cookie is removed either way).
+    /// - A *create* that had already run finds its own key and answers
+    ///   *exists*; the layer then creates the session again under a new id.
+    ///   The first key is left to its TTL, and no session is ever
+    ///   overwritten.
+    pub(crate) async fn call<T: FromRedisValue>(
         &self,
-        cmd: &Cmd,
+        request: Request<'_>,
         limit: Duration,
     ) -> Result<T, Error> {
         within(limit, async {
-            let mut conn = self.get().await?;
-            Ok(cmd.query_async(&mut conn).await?)
-        })
-        .await
-    }
-
-    /// Runs a script (`EVALSHA`, loading it first if the server lacks it),
-    /// the wait for a connection included, within `limit`.
-    pub(crate) async fn invoke<T: FromRedisValue>(
-        &self,
-        script: &ScriptInvocation<'_>,
-        limit: Duration,
-    ) -> Result<T, Error> {
-        within(limit, async {
-            let mut conn = self.get().await?;
-            Ok(script.invoke_async(&mut conn).await?)
+            match self {
+                Pool::Node(pool) => call_lean(pool, request).await,
+                Pool::Cluster(pool) => call_lean(pool, request).await,
+                Pool::Deadpool(pool) => {
+                    let mut conn = pool.get().await?;
+                    Ok(request.send(&mut conn).await?)
+                }
+                Pool::DeadpoolCluster(pool) => {
+                    let mut conn = pool.get().await?;
+                    Ok(request.send(&mut conn).await?)
+                }
+            }
         })
         .await
     }
@@ -99,20 +178,29 @@ impl Pool {
     /// Changes the most connections the pool keeps open.
     pub(crate) fn resize(&self, max_size: usize) {
         match self {
-            Pool::Single(pool) => pool.resize(max_size),
+            Pool::Node(pool) => pool.resize(max_size),
             Pool::Cluster(pool) => pool.resize(max_size),
+            Pool::Deadpool(pool) => pool.resize(max_size),
+            Pool::DeadpoolCluster(pool) => pool.resize(max_size),
         }
     }
 
     pub(crate) fn status(&self) -> Status {
         match self {
-            Pool::Single(pool) => pool.status(),
+            Pool::Node(pool) => pool.status(),
             Pool::Cluster(pool) => pool.status(),
+            Pool::Deadpool(pool) => pool.status(),
+            Pool::DeadpoolCluster(pool) => pool.status(),
         }
     }
 
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Pool::Cluster(_))
+        matches!(self, Pool::Cluster(_) | Pool::DeadpoolCluster(_))
+    }
+
+    /// Whether checking a connection out costs a round trip (`PING`).
+    pub(crate) fn pings_on_checkout(&self) -> bool {
+        matches!(self, Pool::Deadpool(_) | Pool::DeadpoolCluster(_))
     }
 }
 
@@ -127,6 +215,7 @@ impl fmt::Debug for Pool {
         .field("size", &status.size)
         .field("max_size", &status.max_size)
         .field("available", &status.available)
+        .field("pings_on_checkout", &self.pings_on_checkout())
         .finish()
     }
 }
@@ -143,30 +232,189 @@ async fn within<T>(
         .unwrap_or(Err(Error::Timeout(limit)))
 }
 
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
+// ------------------------------------------------------------ the lean pool
+
+/// Opens one connection: what a [`Lean`] manager pools.
+pub(crate) trait Open: Send + Sync + 'static {
+    /// The connection, multiplexed: one serves many calls at once.
+    type Conn: ConnectionLike + Send + Sync + 'static;
+
+    /// Connects (and authenticates, selects the database) as the client's
+    /// URL says.
+    fn open(&self) -> impl Future<Output = RedisResult<Self::Conn>> + Send;
+}
+
+impl Open for redis::Client {
+    type Conn = MultiplexedConnection;
+
+    async fn open(&self) -> RedisResult<MultiplexedConnection> {
+        self.get_multiplexed_async_connection().await
+    }
+}
+
+impl Open for ClusterClient {
+    type Conn = ClusterConnection;
+
+    async fn open(&self) -> RedisResult<ClusterConnection> {
+        self.get_async_connection().await
+    }
+}
+
+/// A pool manager whose checkout costs no round trip (see the module
+/// documentation): it keeps a connection unless a connection opened at the
+/// same time or later was found dropped.
+pub(crate) struct Lean<O> {
+    open: O,
+    /// Moves on when a connection is found dropped; connections opened in
+    /// an older epoch are discarded when next checked out.
+    epoch: AtomicU64,
+}
+
+/// A pooled connection and the epoch it was opened in.
+pub(crate) struct Pooled<C> {
+    conn: C,
+    epoch: u64,
+}
+
+impl<O: Open> Lean<O> {
+    /// Discards, at their next checkout, every connection opened in the
+    /// epoch of `dropped` (a connection just found dropped) or earlier.
+    /// A connection of an older epoch changes nothing: its failure was
+    /// already counted, and the connections opened since are not suspect.
+    fn dropped<C>(&self, dropped: &Pooled<C>) {
+        let _ = self.epoch.compare_exchange(
+            dropped.epoch,
+            dropped.epoch.saturating_add(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+}
+
+impl<O: Open> managed::Manager for Lean<O> {
+    type Type = Pooled<O::Conn>;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<Pooled<O::Conn>, RedisError> {
+        // Read before connecting: a drop found meanwhile discards this one
+        // too, which costs a reconnect at worst.
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let conn = self.open.open().await?;
+        Ok(Pooled { conn, epoch })
     }
 
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+    async fn recycle(&self, conn: &mut Pooled<O::Conn>, _: &Metrics) -> RecycleResult<RedisError> {
+        // No I/O: a dead multiplexed connection fails its next command at
+        // once, before sending, and that failure is handled in `call_lean`.
+        if conn.epoch < self.epoch.load(Ordering::Acquire) {
+            Err(RecycleError::message(
+                "opened before a connection to the same Redis was found dropped",
+            ))
+        } else {
+            Ok(())
         }
     }
+}
 
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+/// A pool of `O`'s connections with the default size (twice the CPUs, as
+/// deadpool-redis's).
+fn lean<O: Open>(open: O) -> Result<managed::Pool<Lean<O>>, ConfigError> {
+    let manager = Lean {
+        open,
+        epoch: AtomicU64::new(0),
+    };
+    managed::Pool::builder(manager)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| ConfigError::Store(Box::new(e)))
+}
+
+/// [`Pool::call`] on a lean pool: the request on a pooled connection, and
+/// once more on a new one if the pooled one turns out to have been dropped.
+async fn call_lean<O: Open, T: FromRedisValue>(
+    pool: &managed::Pool<Lean<O>>,
+    request: Request<'_>,
+) -> Result<T, Error> {
+    let mut conn = pool.get().await?;
+    // Waited in the pool, where its server may have gone away unseen.
+    let reused = Object::metrics(&conn).recycle_count > 0;
+    let error = match request.send(&mut conn.conn).await {
+        Ok(reply) => return Ok(reply),
+        Err(error) => error,
+    };
+    if !breaks_connection(&error) {
+        return Err(error.into());
+    }
+    discard(pool, conn, &error);
+    // A connection opened for this very call that is dropped already says
+    // the server just went away: a second try would fail the same way.
+    if !(reused && error.is_connection_dropped()) {
+        return Err(error.into());
+    }
+    tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
+    let mut conn = pool.get().await?;
+    match request.send(&mut conn.conn).await {
+        Ok(reply) => Ok(reply),
+        Err(error) => {
+            if breaks_connection(&error) {
+                discard(pool, conn, &error);
+            }
+            Err(error.into())
         }
+    }
+}
+
+/// Whether `error` leaves the connection unusable: the driver's own
+/// judgement (a dropped connection, a reply it could not parse, ...), or any
+/// I/O error but a response timeout, after which the connection still
+/// works and a late reply is discarded.
+fn breaks_connection(error: &RedisError) -> bool {
+    error.is_unrecoverable_error() || (error.is_io_error() && !error.is_timeout())
+}
+
+/// Takes `conn` out of the pool for good (it closes when dropped here) and,
+/// if it was dropped, marks the connections as old as it as suspect.
+fn discard<O: Open>(pool: &managed::Pool<Lean<O>>, conn: Object<Lean<O>>, error: &RedisError) {
+    let dead = Object::take(conn);
+    if error.is_connection_dropped() {
+        pool.manager().dropped(&dead);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+    use deadpool_redis::redis::ErrorKind;
+
+    #[test]
+    fn only_errors_that_break_a_connection_discard_it() {
+        for kind in [
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::Other,
+        ] {
+            let error = RedisError::from(io::Error::from(kind));
+            assert!(breaks_connection(&error), "{kind:?}");
+        }
+        // A slow reply: the connection still works, and the late reply is
+        // discarded.
+        let slow = RedisError::from(io::Error::from(io::ErrorKind::TimedOut));
+        assert!(!breaks_connection(&slow));
+        // The server answered: the connection is fine.
+        let answered = RedisError::from((ErrorKind::UnexpectedReturnType, "not an integer"));
+        assert!(!breaks_connection(&answered));
+    }
+
+    #[test]
+    fn building_a_pool_connects_to_nothing() {
+        let pool = Pool::node("redis://127.0.0.1:1").unwrap();
+        assert!(!pool.is_cluster() && !pool.pings_on_checkout());
+        assert_eq!(pool.status().size, 0);
+        let pool = Pool::cluster(vec!["redis://127.0.0.1:1".to_owned()]).unwrap();
+        assert!(pool.is_cluster() && !pool.pings_on_checkout());
+        assert_eq!(pool.status().size, 0);
     }
 }

@@ -20,15 +20,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Each of those is one network round trip. The stores
+//! [`RedisStore::from_url`], [`RedisStore::cluster`] and [`session_layer`]
+//! build use a pool of multiplexed connections that hands a connection out
+//! without asking Redis anything; a connection that turns out to be dead
+//! (Redis restarted, say) is replaced and the call sent once more on a new
+//! one, so the application recovers by itself.
+//!
 //! The driver is re-exported ([`deadpool_redis`], [`redis`]), so a pool
-//! built by hand needs no separate dependency.
+//! built by hand needs no separate dependency. A deadpool-redis pool
+//! ([`RedisStore::from_pool`], [`RedisStore::from_cluster_pool`]) checks
+//! each connection with a `PING` when it hands it out: one more round trip
+//! per call.
 //!
 //! # Layout
 //!
 //! - [`RedisStore`] (`store`): the store, its builder methods and the
 //!   [`SessionStore`](session_core::SessionStore) implementation.
-//! - `conn`: the pool behind a store (one node or a cluster), the per-call
-//!   timeout, and the mapping of driver errors to `StoreError`.
+//! - `conn`: the pool behind a store (one node or a cluster; checkout
+//!   without a round trip, or a deadpool-redis pool given by the caller),
+//!   the per-call timeout, the one retry on a dropped connection, and the
+//!   mapping of driver errors to `StoreError`.
 //! - `layout`: the hash's fields, and decoding a hash into a `Record`.
 //! - `script`: the Lua script that saves, and its arguments.
 //! - [`session_layer`]: a layer on the Redis at `REDIS_URL`.
@@ -57,7 +69,8 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 ///
 /// Nothing connects yet: the pool opens connections on first use, so the
 /// application starts even while Redis is down (requests then answer 503
-/// until it is back).
+/// until it is back). A load and a save are one round trip each, as with
+/// [`RedisStore::from_url`].
 ///
 /// # Errors
 ///

@@ -6,13 +6,13 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deadpool_redis::cluster;
 use deadpool_redis::redis::{self, Cmd};
-use deadpool_redis::{Runtime, cluster};
 use session_core::{
     Capabilities, ConfigError, Context, Loaded, Save, SessionId, SessionStore, StoreError,
 };
 
-use crate::conn::{self, Pool};
+use crate::conn::{self, Pool, Request};
 use crate::layout;
 use crate::script::{self, Outcome};
 
@@ -24,14 +24,17 @@ pub const DEFAULT_PREFIX: &str = "session:";
 /// whichever is shorter decides.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Sessions in Redis, one hash per session, through a deadpool-redis pool:
-/// a single node ([`from_url`](Self::from_url), [`from_pool`](Self::from_pool))
-/// or a Redis Cluster ([`cluster`](Self::cluster),
-/// [`from_cluster_pool`](Self::from_cluster_pool)).
+/// Sessions in Redis, one hash per session, through a pool of multiplexed
+/// connections: a single node ([`from_url`](Self::from_url),
+/// [`from_pool`](Self::from_pool)) or a Redis Cluster
+/// ([`cluster`](Self::cluster), [`from_cluster_pool`](Self::from_cluster_pool)).
 ///
 /// - A load is one `HGETALL`; a save is one `EVALSHA` of a Lua script that
 ///   creates the hash only if it is absent, updates it only while it is
-///   alive, and writes only the keys the request changed.
+///   alive, and writes only the keys the request changed. On the stores
+///   [`from_url`](Self::from_url) and [`cluster`](Self::cluster) build, each
+///   is one network round trip: taking a connection from their pool sends
+///   nothing.
 /// - Expiry is judged from the `expires` field against the layer's clock;
 ///   the key's Redis TTL only collects what nobody loads again.
 /// - Tokens are the layer's signed `id.mac` tokens: a forged token is
@@ -73,6 +76,12 @@ impl RedisStore {
     /// Nothing connects yet: connections open on first use, so this works
     /// while Redis is down.
     ///
+    /// The pool's connections are multiplexed, and handing one out costs no
+    /// round trip: a connection whose server went away fails at once, is
+    /// dropped from the pool, and the call is sent once more on a new
+    /// connection within the same timeout, so the application recovers by
+    /// itself when Redis is back.
+    ///
     /// # Errors
     ///
     /// [`ConfigError::Store`] if `url` is not a Redis URL.
@@ -89,14 +98,16 @@ impl RedisStore {
     /// # Ok::<(), session_core::ConfigError>(())
     /// ```
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        let pool = deadpool_redis::Config::from_url(url)
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| ConfigError::Store(Box::new(e)))?;
-        Ok(Self::from_pool(pool))
+        Ok(Self::new(Pool::node(url)?))
     }
 
-    /// A store on a pool built by hand, for settings [`from_url`](Self::from_url)
-    /// does not offer (connection info, pool timeouts, hooks).
+    /// A store on a deadpool-redis pool built by hand, for settings
+    /// [`from_url`](Self::from_url) does not offer (connection info, pool
+    /// timeouts, hooks).
+    ///
+    /// deadpool-redis checks every connection it hands out with `UNWATCH`
+    /// and `PING`, so each load and each save on this store costs one extra
+    /// round trip. [`from_url`](Self::from_url) builds a pool that does not.
     ///
     /// # Examples
     ///
@@ -111,7 +122,7 @@ impl RedisStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_pool(pool: deadpool_redis::Pool) -> Self {
-        Self::new(Pool::Single(pool))
+        Self::new(Pool::Deadpool(pool))
     }
 
     /// A store on the Redis Cluster that the nodes at `urls` belong to (one
@@ -119,6 +130,9 @@ impl RedisStore {
     ///
     /// Each session is one key, so the save script touches a single hash
     /// slot and runs on the node that owns it.
+    ///
+    /// As with [`from_url`](Self::from_url), taking a connection from the
+    /// pool costs no round trip, and nothing connects until the first call.
     ///
     /// # Errors
     ///
@@ -146,13 +160,14 @@ impl RedisStore {
                 "a Redis Cluster needs the URL of at least one node".into(),
             ));
         }
-        let pool = cluster::Config::from_urls(urls)
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| ConfigError::Store(Box::new(e)))?;
-        Ok(Self::from_cluster_pool(pool))
+        Ok(Self::new(Pool::cluster(urls)?))
     }
 
-    /// A store on a Redis Cluster pool built by hand.
+    /// A store on a deadpool-redis Redis Cluster pool built by hand.
+    ///
+    /// deadpool-redis checks every connection it hands out with a `PING`,
+    /// so each load and each save on this store costs one extra round
+    /// trip. [`cluster`](Self::cluster) builds a pool that does not.
     ///
     /// # Examples
     ///
@@ -166,7 +181,7 @@ impl RedisStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_cluster_pool(pool: cluster::Pool) -> Self {
-        Self::new(Pool::Cluster(pool))
+        Self::new(Pool::DeadpoolCluster(pool))
     }
 
     fn new(pool: Pool) -> Self {
@@ -314,7 +329,7 @@ impl RedisStore {
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, conn::Error> {
-        self.pool.query(cmd, self.timeout).await
+        self.pool.call(Request::Command(cmd), self.timeout).await
     }
 }
 
@@ -380,7 +395,12 @@ impl SessionStore for RedisStore {
             }
         };
         let call = script::invocation(&self.key_of(&id), &save, cx.now());
-        let reply: i64 = self.pool.invoke(&call, self.timeout).await?;
+        // May run twice if a pooled connection turns out dropped, and that
+        // is safe: an update writes the same fields again and still never
+        // revives an ended session; a create that already ran answers
+        // `Exists`, and the layer creates again under a new id (see
+        // `Pool::call`).
+        let reply: i64 = self.pool.call(Request::Script(&call), self.timeout).await?;
         match Outcome::from_reply(reply) {
             Some(Outcome::Saved | Outcome::Emptied) => {
                 Ok(token.unwrap_or_else(|| cx.seal_token(&id)))
