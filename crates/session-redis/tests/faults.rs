@@ -1,7 +1,9 @@
 //! What a visitor sees when Redis misbehaves: stopped, hung, restarted,
-//! flushed, holding corrupt state; and that two application instances share
-//! sessions through it. Each test starts its own `redis-server` on a free
-//! port and drives an axum router with `oneshot`.
+//! flushed, holding corrupt state; that two application instances share
+//! sessions through it; and what each request costs Redis, counted by the
+//! server itself: one command per load, one per save, no `PING`. Each test
+//! starts its own `redis-server` on a free port and drives an axum router
+//! with `oneshot`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,6 +11,7 @@
     clippy::panic
 )]
 
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -24,8 +27,8 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use session_core::{Key, Keyring, Session, SessionId, SessionLayer, Settings, ValueError, token};
-use session_redis::RedisStore;
 use session_redis::redis;
+use session_redis::{RedisStore, deadpool_redis};
 use tower::ServiceExt;
 
 /// The store's own bound on a call: what a visitor waits at most.
@@ -44,10 +47,41 @@ struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    cluster: bool,
 }
 
 impl RedisServer {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A Redis Cluster of this one node, owning every slot: a cluster no
+    /// other test uses, so its counters are this test's alone.
+    async fn start_cluster() -> Self {
+        let server = Self::start_with(true);
+        let mut conn = server.client().await;
+        let () = redis::cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(0)
+            .arg(16383)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        for _ in 0..500 {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if info.lines().any(|l| l.trim() == "cluster_state:ok") {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the one-node cluster on port {} never got ok", server.port);
+    }
+
+    fn start_with(cluster: bool) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "session-redis-faults-{}-{port}",
@@ -58,6 +92,7 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            cluster,
         };
         server.spawn();
         server
@@ -65,7 +100,11 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let log = std::fs::File::create(self.dir.join("redis.log")).unwrap();
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if self.cluster {
+            command.args(["--cluster-enabled", "yes"]);
+        }
+        let child = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
@@ -217,6 +256,13 @@ async fn login(session: Session) -> Result<&'static str, ValueError> {
     Ok("logged in")
 }
 
+/// Counts this session's visits: a load and an update on every request.
+async fn count(session: Session) -> Result<String, ValueError> {
+    let visits = session.get::<u64>("visits")?.unwrap_or(0) + 1;
+    session.insert("visits", visits)?;
+    Ok(visits.to_string())
+}
+
 async fn whoami(session: Session) -> Result<String, ValueError> {
     Ok(session
         .get::<String>("user")?
@@ -227,6 +273,7 @@ fn app(store: RedisStore) -> Router {
     Router::new()
         .route("/login", get(login))
         .route("/whoami", get(whoami))
+        .route("/count", get(count))
         .layer(SessionLayer::new(store, &settings()))
 }
 
@@ -493,4 +540,271 @@ async fn forged_tokens_cost_no_round_trip() {
         );
         assert!(read.removes_cookie(), "{:?}", read.set_cookie);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_restarted_under_idle_pooled_connections_costs_no_request() {
+    let mut server = RedisServer::start();
+    let app = app(store(&server));
+    let cookie = log_in(&app).await;
+
+    // Several requests at once, so the pool holds several connections.
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let app = app.clone();
+        let cookie = cookie.clone();
+        requests.spawn(async move { send(&app, "/whoami", Some(&cookie)).await.status });
+    }
+    while let Some(status) = requests.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    let clients: String = server.query(redis::cmd("CLIENT").arg("LIST")).await;
+    // Less the connection that asked.
+    let pooled = clients.lines().count() - 1;
+    assert!(
+        pooled >= 2,
+        "the pool should hold several connections:\n{clients}"
+    );
+
+    // Restarted with no request in between: every pooled connection is
+    // dead, and nothing has told the pool yet.
+    server.restart();
+    for path in ["/whoami", "/whoami", "/login", "/whoami"] {
+        let reply = send(&app, path, Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+    }
+    let cookie = log_in(&app).await;
+    let read = send(&app, "/whoami", Some(&cookie)).await;
+    assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "alice"));
+}
+
+// ----------------------------------------------------------------- round trips
+
+/// Requests of each kind the round-trip tests send, after the warm-up.
+const ROUNDS: u64 = 5;
+
+/// Watches what clients send a server: `MONITOR` for the commands (it
+/// tells a client's commands from those a script runs, which `INFO
+/// commandstats` counts alike), and `INFO stats` for the connections
+/// opened. It talks to the server over connections of its own, which it
+/// leaves out of what it reports.
+struct Meter {
+    conn: redis::aio::MultiplexedConnection,
+    port: u16,
+    marks: u32,
+}
+
+/// A `MONITOR` connection: from `+OK` on, the server writes it one line per
+/// command it runs, in the order it runs them.
+struct Monitor {
+    lines: std::io::BufReader<TcpStream>,
+}
+
+/// What clients made the server do between [`Meter::begin`] and
+/// [`Meter::end`].
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    /// Commands sent, by lower-case name, and how many of each.
+    commands: BTreeMap<String, u64>,
+    /// Connections opened.
+    connections: u64,
+}
+
+impl Meter {
+    async fn new(server: &RedisServer) -> Self {
+        Self {
+            conn: server.client().await,
+            port: server.port,
+            marks: 0,
+        }
+    }
+
+    /// Starts watching: a `MONITOR` connection, then the counters zeroed
+    /// (so that connection is not counted).
+    async fn begin(&mut self) -> Monitor {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).unwrap();
+        stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        let mut lines = std::io::BufReader::new(stream);
+        let mut ok = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut ok).unwrap();
+        assert_eq!(ok, "+OK\r\n");
+        let () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut self.conn)
+            .await
+            .unwrap();
+        Monitor { lines }
+    }
+
+    /// What the server was made to do since `begin`. Every request measured
+    /// has had its reply, so the server has run all it was sent; the marker
+    /// this sends runs after them, so once `MONITOR` shows the marker it has
+    /// shown them all. No waiting on time.
+    async fn end(&mut self, monitor: Monitor) -> Seen {
+        self.marks += 1;
+        let marker = format!("meter-mark-{}", self.marks);
+        let _: String = redis::cmd("ECHO")
+            .arg(&marker)
+            .query_async(&mut self.conn)
+            .await
+            .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(&mut self.conn)
+            .await
+            .unwrap();
+        let connections = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("total_connections_received:"))
+            .expect("INFO stats names total_connections_received")
+            .parse()
+            .unwrap();
+
+        let lines = tokio::task::spawn_blocking(move || monitor.until(&marker))
+            .await
+            .unwrap();
+        // The meter's own connection is the one that sent the marker.
+        let (meter, _) = lines.last().unwrap().clone();
+        let mut commands = BTreeMap::new();
+        for (client, command) in lines {
+            if client != meter && client != "lua" {
+                *commands.entry(command).or_insert(0) += 1;
+            }
+        }
+        Seen {
+            commands,
+            connections,
+        }
+    }
+}
+
+impl Monitor {
+    /// `(client, command)` for every command up to and including the
+    /// `ECHO` of `marker`. A line reads
+    /// `+1700000000.123456 [0 127.0.0.1:54321] "hgetall" "key"`, and the
+    /// client is `lua` for what a script runs.
+    fn until(mut self, marker: &str) -> Vec<(String, String)> {
+        let echo = format!("\"echo\" \"{marker}\"");
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = std::io::BufRead::read_line(&mut self.lines, &mut line).unwrap();
+            assert!(read > 0, "MONITOR ended before the marker");
+            let (_, rest) = line.split_once(" [").unwrap();
+            let (client, rest) = rest.split_once("] ").unwrap();
+            let client = client.split_once(' ').unwrap().1.to_owned();
+            let command = rest.split('"').nth(1).unwrap().to_lowercase();
+            // Commands show as the client spelled them: `ECHO`, `echo`.
+            let done = line.trim_end().to_lowercase().ends_with(&echo);
+            seen.push((client, command));
+            if done {
+                return seen;
+            }
+        }
+    }
+}
+
+fn seen(commands: &[(&str, u64)]) -> Seen {
+    Seen {
+        commands: commands
+            .iter()
+            .map(|&(name, calls)| (name.to_owned(), calls))
+            .collect(),
+        connections: 0,
+    }
+}
+
+/// Every request a visitor makes, [`ROUNDS`] times each, and what Redis
+/// saw for each kind: returned in the order read, create, update.
+async fn measure(server: &RedisServer, store: RedisStore) -> [Seen; 3] {
+    let app = app(store.with_prefix(PREFIX).with_timeout(STORE_TIMEOUT));
+    let mut meter = Meter::new(server).await;
+
+    // Warm-up: the pool opens its connection, and the first save loads the
+    // script (`EVALSHA`, `NOSCRIPT`, `SCRIPT LOAD`, `EVALSHA`).
+    let cookie = log_in(&app).await;
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "1");
+
+    let watch = meter.begin().await;
+    for _ in 0..ROUNDS {
+        let read = send(&app, "/whoami", Some(&cookie)).await;
+        assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "alice"));
+        assert_eq!(read.set_cookie, None, "a read writes nothing");
+    }
+    let reads = meter.end(watch).await;
+
+    let watch = meter.begin().await;
+    for _ in 0..ROUNDS {
+        let created = send(&app, "/login", None).await;
+        assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+        assert!(created.cookie().is_some());
+    }
+    let creates = meter.end(watch).await;
+
+    let watch = meter.begin().await;
+    for visit in 2..ROUNDS + 2 {
+        let updated = send(&app, "/count", Some(&cookie)).await;
+        assert_eq!(
+            (updated.status, updated.body),
+            (StatusCode::OK, visit.to_string())
+        );
+    }
+    let updates = meter.end(watch).await;
+    [reads, creates, updates]
+}
+
+#[tokio::test]
+async fn a_load_is_one_hgetall_and_a_save_one_evalsha_and_nothing_else() {
+    let server = RedisServer::start();
+    let [reads, creates, updates] = measure(&server, store(&server)).await;
+    // Exactly these commands and no other: no PING, no UNWATCH, and no new
+    // connection (which would cost a handshake).
+    assert_eq!(reads, seen(&[("hgetall", ROUNDS)]), "a load");
+    assert_eq!(creates, seen(&[("evalsha", ROUNDS)]), "a create");
+    assert_eq!(
+        updates,
+        seen(&[("hgetall", ROUNDS), ("evalsha", ROUNDS)]),
+        "a load and an update"
+    );
+}
+
+#[tokio::test]
+async fn on_a_cluster_too_a_load_and_a_save_are_one_command_each() {
+    let server = RedisServer::start_cluster().await;
+    let store = RedisStore::cluster([server.url()]).unwrap();
+    assert!(store.is_cluster());
+    let [reads, creates, updates] = measure(&server, store).await;
+    assert_eq!(reads, seen(&[("hgetall", ROUNDS)]), "a load");
+    assert_eq!(creates, seen(&[("evalsha", ROUNDS)]), "a create");
+    assert_eq!(
+        updates,
+        seen(&[("hgetall", ROUNDS), ("evalsha", ROUNDS)]),
+        "a load and an update"
+    );
+}
+
+/// The control: the same count sees deadpool-redis's check on checkout,
+/// which is why `from_url` does not use its pool.
+#[tokio::test]
+async fn a_hand_built_deadpool_redis_pool_pings_on_every_checkout() {
+    let server = RedisServer::start();
+    let pool = deadpool_redis::Config::from_url(server.url())
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap();
+    let [reads, creates, updates] = measure(&server, RedisStore::from_pool(pool)).await;
+    // One `UNWATCH` and `PING` before each store call: each command here.
+    let checked = |commands: &[(&str, u64)]| {
+        let calls = commands.iter().map(|&(_, n)| n).sum();
+        let mut all = vec![("ping", calls), ("unwatch", calls)];
+        all.extend_from_slice(commands);
+        seen(&all)
+    };
+    assert_eq!(reads, checked(&[("hgetall", ROUNDS)]), "a load");
+    assert_eq!(creates, checked(&[("evalsha", ROUNDS)]), "a create");
+    assert_eq!(
+        updates,
+        checked(&[("hgetall", ROUNDS), ("evalsha", ROUNDS)]),
+        "a load and an update"
+    );
 }
