@@ -1,0 +1,217 @@
+//! The bench's command line: [`Args`], read by [`Args::parse`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::variants::{Route, Variant};
+
+pub(crate) const USAGE: &str = "\
+usage: session-bench [OPTIONS]
+       (normally `cargo xtask bench [OPTIONS]`, which provides Redis and --out)
+
+options:
+  --seconds S        measured time per variant and route (default 3), split
+                     over the rounds
+  --rounds N         rounds: every variant and route is measured once per
+                     round, so a slow moment of the machine hits them all
+                     alike (default 3)
+  --warmup S         warm-up before each measurement (default 1)
+  --connections N    keep-alive connections, one visitor each (default 64)
+  --sessions N       sessions created for the bytes-per-session figures (default 1000000)
+  --out PATH         also write the report into PATH, between
+                     <!-- bench:begin --> and <!-- bench:end -->
+  --redis-url URL    the Redis for both Redis variants (default: REDIS_URL,
+                     else redis://127.0.0.1:6379)
+  --only V[,V...]    only these variants: none, cookie-signed, cookie-encrypted,
+                     memory, redis, tower-sessions-memory, tower-sessions-redis
+  --routes R[,R...]  only these routes: untouched, counter, new
+  --no-memory        skip the bytes-per-session figures
+  --command TEXT     the command line to print in the report (xtask sets it)";
+
+/// Longest measurement or warm-up accepted: the run must end by itself in
+/// minutes, not hours.
+const MAX_SECONDS: f64 = 300.0;
+/// Most rounds accepted.
+const MAX_ROUNDS: usize = 20;
+/// Most connections accepted: each is a task and a socket on this machine.
+const MAX_CONNECTIONS: usize = 4096;
+/// Most sessions accepted for the memory figures (about 1 KiB each at worst).
+const MAX_SESSIONS: usize = 20_000_000;
+
+/// What one run measures, and where it writes.
+#[derive(Debug, Clone)]
+pub(crate) struct Args {
+    pub(crate) seconds: Duration,
+    pub(crate) rounds: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) connections: usize,
+    pub(crate) sessions: usize,
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) redis_url: String,
+    pub(crate) variants: Vec<Variant>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) memory: bool,
+    pub(crate) command: String,
+}
+
+impl Args {
+    /// Reads the arguments after the program name. `Err` carries the message
+    /// to print: a mistake with the usage, or the usage alone for `--help`.
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let args: Vec<String> = args.into_iter().collect();
+        let mut parsed = Self {
+            seconds: Duration::from_secs(3),
+            rounds: 3,
+            warmup: Duration::from_secs(1),
+            connections: 64,
+            sessions: 1_000_000,
+            out: None,
+            redis_url: std::env::var("REDIS_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
+            variants: Variant::ALL.to_vec(),
+            routes: Route::ALL.to_vec(),
+            memory: true,
+            command: default_command(&args),
+        };
+        let mut it = args.into_iter();
+        while let Some(arg) = it.next() {
+            let mut value =
+                |name: &str| it.next().ok_or(format!("{name} needs a value\n\n{USAGE}"));
+            match arg.as_str() {
+                "--seconds" => parsed.seconds = seconds("--seconds", &value("--seconds")?)?,
+                "--rounds" => {
+                    parsed.rounds = count("--rounds", &value("--rounds")?, MAX_ROUNDS)?;
+                }
+                "--warmup" => parsed.warmup = seconds("--warmup", &value("--warmup")?)?,
+                "--connections" => {
+                    parsed.connections =
+                        count("--connections", &value("--connections")?, MAX_CONNECTIONS)?;
+                }
+                "--sessions" => {
+                    parsed.sessions = count("--sessions", &value("--sessions")?, MAX_SESSIONS)?;
+                }
+                "--out" => parsed.out = Some(PathBuf::from(value("--out")?)),
+                "--redis-url" => parsed.redis_url = value("--redis-url")?,
+                "--only" => parsed.variants = list("--only", &value("--only")?, Variant::parse)?,
+                "--routes" => parsed.routes = list("--routes", &value("--routes")?, Route::parse)?,
+                "--no-memory" => parsed.memory = false,
+                "--command" => parsed.command = value("--command")?,
+                "-h" | "--help" => return Err(USAGE.to_owned()),
+                other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The measured time of one round of one variant and route.
+    pub(crate) fn slice(&self) -> Duration {
+        self.seconds.div_f64(self.rounds as f64)
+    }
+
+    /// Whether any chosen variant talks to Redis, or the memory figures do.
+    pub(crate) fn needs_redis(&self) -> bool {
+        self.memory || self.variants.iter().any(|v| v.uses_redis())
+    }
+}
+
+/// The command as typed, when run directly rather than through xtask.
+fn default_command(args: &[String]) -> String {
+    let mut command = String::from("cargo run --release -p session-bench --");
+    for arg in args {
+        command.push(' ');
+        command.push_str(arg);
+    }
+    command
+}
+
+fn seconds(name: &str, text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= MAX_SECONDS => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{name} {text:?}: expected seconds above 0 and at most {MAX_SECONDS}"
+        )),
+    }
+}
+
+fn count(name: &str, text: &str, max: usize) -> Result<usize, String> {
+    match text.replace('_', "").parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{name} {text:?}: expected a whole number from 1 to {max}"
+        )),
+    }
+}
+
+fn list<T: PartialEq>(
+    name: &str,
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, String> {
+    let mut items = Vec::new();
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let item =
+            parse(word).ok_or_else(|| format!("{name}: unknown name {word:?}\n\n{USAGE}"))?;
+        if !items.contains(&item) {
+            items.push(item);
+        }
+    }
+    if items.is_empty() {
+        return Err(format!("{name} needs at least one name"));
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::parse(args.iter().map(|a| (*a).to_owned()))
+    }
+
+    #[test]
+    fn defaults_measure_everything() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.seconds, Duration::from_secs(3));
+        assert_eq!(args.slice(), Duration::from_secs(1));
+        assert_eq!(args.connections, 64);
+        assert_eq!(args.sessions, 1_000_000);
+        assert_eq!(args.variants.len(), 7);
+        assert_eq!(args.routes.len(), 3);
+        assert!(args.memory && args.needs_redis());
+        assert_eq!(args.command, "cargo run --release -p session-bench --");
+    }
+
+    #[test]
+    fn flags_are_read_and_checked() {
+        let args = parse(&[
+            "--seconds",
+            "0.5",
+            "--sessions",
+            "1_000",
+            "--rounds",
+            "1",
+            "--only",
+            "none,memory",
+            "--routes",
+            "counter",
+            "--no-memory",
+        ])
+        .unwrap();
+        assert_eq!(args.seconds, Duration::from_millis(500));
+        assert_eq!(args.sessions, 1000);
+        assert_eq!(args.slice(), Duration::from_millis(500));
+        assert_eq!(args.variants, [Variant::NoLayer, Variant::Memory]);
+        assert_eq!(args.routes, [Route::Counter]);
+        assert!(!args.needs_redis());
+
+        assert!(parse(&["--seconds", "0"]).is_err());
+        assert!(parse(&["--seconds", "1e9"]).is_err());
+        assert!(parse(&["--connections", "0"]).is_err());
+        assert!(parse(&["--only", "mongo"]).is_err());
+        assert!(parse(&["--out"]).is_err());
+        assert!(parse(&["--frobnicate"]).is_err());
+    }
+}

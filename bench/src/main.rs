@@ -1,0 +1,229 @@
+//! `session-bench`: our session layer and tower-sessions side by side.
+//! Serves the same axum routes with no session layer, with each of our
+//! backends and with tower-sessions' two stores, drives each with the load
+//! generator in `client`, measures bytes per session, and prints a
+//! [`report::Report`] (also written into `--out`, between markers). Run it
+//! through `cargo xtask bench`, which provides Redis.
+//!
+//! # Layout
+//!
+//! - `args`: the command line.
+//! - `variants`: the setups compared, their routes and handlers.
+//! - `server`: the server runtime (one worker thread) and one server per variant.
+//! - `client`: the HTTP/1.1 keep-alive load generator.
+//! - `stats`: rows summed over rounds, percentiles, CPU time of each side.
+//! - `memory`: bytes per session, in process and in Redis.
+//! - `machine`: the machine and the Redis version, for the report.
+//! - `report`: the table, the targets, the Markdown section.
+//! - `sample`: the session the memory figures use (shared with the
+//!   `session-bench-memory` binary).
+
+mod args;
+mod client;
+mod machine;
+mod memory;
+mod report;
+mod sample;
+mod server;
+mod stats;
+mod variants;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use args::Args;
+use client::{Load, Outcome};
+use report::{Memory, Report};
+use server::Servers;
+use stats::{CLIENT_THREADS, Clocks, Slice, Steal, Tally};
+use variants::{Route, Variant};
+
+/// Errors of the bench: printed, then the process fails.
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "-h" || a == "--help") {
+        println!("{}", args::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(report) if report.errors() == 0 => ExitCode::SUCCESS,
+        Ok(report) => {
+            eprintln!(
+                "session-bench: {} request(s) failed; the rows that show errors are not to be trusted",
+                report.errors()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("session-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<Report, Error> {
+    let started = Instant::now();
+    let servers = Servers::new()?;
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(CLIENT_THREADS)
+        .enable_all()
+        .build()?;
+    let machine = machine::Machine::describe();
+    let redis_version = if args.needs_redis() {
+        let version = servers
+            .runtime()
+            .block_on(machine::redis_version(&args.redis_url))
+            .map_err(|e| {
+                format!(
+                    "Redis at {}: {e}\n`cargo xtask bench` starts one; or set REDIS_URL, \
+                     or leave the Redis variants out (--only, --no-memory)",
+                    args.redis_url
+                )
+            })?;
+        Some(version)
+    } else {
+        None
+    };
+    println!("{}", machine.summary());
+    if let Some(v) = &redis_version {
+        println!("Redis {v} at {}", args.redis_url);
+    }
+
+    // Memory first: it is quick, and a missing piece fails the run before
+    // minutes of measuring rather than after.
+    let mut memory = Memory::default();
+    if args.memory {
+        for (store, slot) in [
+            ("sessions", &mut memory.ours),
+            ("tower-sessions", &mut memory.theirs),
+        ] {
+            progress(&format!(
+                "memory: {} sessions in {store}' MemoryStore",
+                args.sessions
+            ));
+            let figures = memory::in_process(store, args.sessions)?;
+            println!(" {:.0} B allocated per session", figures.allocated);
+            *slot = Some(figures);
+        }
+        progress("memory: one session in Redis from each Redis store");
+        let figures = servers
+            .runtime()
+            .block_on(memory::in_redis(&args.redis_url))?;
+        println!(" {} B ours, {} B theirs", figures.ours, figures.theirs);
+        memory.redis = Some(figures);
+    }
+
+    // Every server at once, idle but for the one measured: rounds then
+    // visit each in turn without restarting anything.
+    let mut running = Vec::new();
+    for &variant in &args.variants {
+        running.push((variant, servers.start(variant, &args.redis_url)?));
+    }
+    let mut tallies: Vec<(Variant, Route, Tally)> = Vec::new();
+    for (variant, _) in &running {
+        for &route in &args.routes {
+            tallies.push((*variant, route, Tally::default()));
+        }
+    }
+    let mut steal = Steal::default();
+    let measured = (|| -> Result<(), Error> {
+        for round in 1..=args.rounds {
+            for ((variant, route, tally), server) in tallies.iter_mut().zip(
+                running
+                    .iter()
+                    .flat_map(|(_, s)| std::iter::repeat_n(s, args.routes.len())),
+            ) {
+                progress(&format!(
+                    "round {round}/{}: {} {}",
+                    args.rounds,
+                    variant.label(),
+                    route.path()
+                ));
+                let load = Load {
+                    addr: server.addr,
+                    route: *route,
+                    connections: args.connections,
+                    warmup: args.warmup,
+                    measure: args.slice(),
+                };
+                let slice = client.block_on(measure(&load))?;
+                steal.add(&slice.before, &slice.after);
+                println!(
+                    " {:.0} req/s{}",
+                    slice.per_second(),
+                    match slice.outcome.errors {
+                        0 => String::new(),
+                        n => format!(", {n} ERRORS"),
+                    }
+                );
+                tally.add(slice);
+            }
+        }
+        Ok(())
+    })();
+    // Stopped whether or not measuring went well.
+    for (_, server) in running {
+        servers.stop(server)?;
+    }
+    measured?;
+    let rows = tallies
+        .into_iter()
+        .map(|(v, r, t)| (v, r, t.summary()))
+        .collect();
+
+    let report = Report {
+        machine,
+        redis_version,
+        command: args.command.clone(),
+        connections: args.connections,
+        warmup: args.warmup,
+        seconds: args.seconds,
+        rounds: args.rounds,
+        steal: steal.share(),
+        rows,
+        memory,
+        wall: Some(started.elapsed()),
+    };
+    println!("\n{}", report.text());
+    if let Some(out) = &args.out {
+        report::write_section(out, &report.markdown())?;
+        println!("wrote the report into {}", out.display());
+    }
+    Ok(report)
+}
+
+/// One window of one (variant, route): connects, lets the visitors run,
+/// reads the CPU clocks at the edges of the measured window.
+async fn measure(load: &Load) -> Result<Slice, Error> {
+    let (window, visitors) = client::start(load).await?;
+    tokio::time::sleep_until(window.start).await;
+    let before = Clocks::now();
+    tokio::time::sleep_until(window.end).await;
+    let after = Clocks::now();
+    let mut outcome = Outcome::default();
+    for visitor in visitors {
+        outcome.merge(visitor.await?);
+    }
+    Ok(Slice {
+        outcome,
+        length: window.end.duration_since(window.start),
+        before,
+        after,
+    })
+}
+
+/// Prints what is being measured, without ending the line.
+fn progress(what: &str) {
+    print!("{what} ...");
+    let _ = std::io::stdout().flush();
+}

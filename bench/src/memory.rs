@@ -1,0 +1,180 @@
+//! Bytes per session: in process memory (our `MemoryStore` and
+//! tower-sessions', measured by the `session-bench-memory` binary) and in
+//! Redis (`MEMORY USAGE` of one key written by each Redis store).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use sessions::redis::redis;
+use sessions::store::{
+    Changes, Clock, Context, RandomIds, Record, Save, SessionStore, SystemClock, Value,
+};
+use tower_sessions::SessionStore as _;
+use tower_sessions::cookie::time::{self, OffsetDateTime};
+
+use crate::Error;
+use crate::sample;
+use crate::variants::{self, IDLE_TIMEOUT};
+
+/// The memory binary, built beside this one.
+const MEMORY_BIN: &str = "session-bench-memory";
+/// How long a Redis command of the bench's own may take.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One store's bytes per session in process memory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InProcess {
+    /// Sessions created (and held at the end).
+    pub(crate) sessions: usize,
+    /// Growth of the bytes allocated, per session: what the program asked
+    /// the allocator for.
+    pub(crate) allocated: f64,
+    /// Growth of the resident set, per session: the allocator's own
+    /// overhead and the tables' spare room included.
+    pub(crate) resident: f64,
+}
+
+/// Measures `store` (`sessions` or `tower-sessions`) with `n` sessions, in
+/// a process of its own.
+pub(crate) fn in_process(store: &str, n: usize) -> Result<InProcess, Error> {
+    let exe = memory_binary()?;
+    let out = Command::new(&exe)
+        .args(["--store", store, "--sessions", &n.to_string()])
+        .output()
+        .map_err(|e| format!("running {}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} --store {store} failed ({}): {}",
+            exe.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: HashMap<&str, usize> = text
+        .split_whitespace()
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            Some((k, v.parse().ok()?))
+        })
+        .collect();
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("{MEMORY_BIN} printed no {name}: {text:?}"))
+    };
+    let held = field("held")?;
+    if held != n {
+        return Err(format!("{store}: {held} sessions held of the {n} created").into());
+    }
+    let per = |bytes: usize| bytes as f64 / n as f64;
+    Ok(InProcess {
+        sessions: n,
+        allocated: per(field("allocated")?),
+        resident: per(field("rss")?),
+    })
+}
+
+fn memory_binary() -> Result<PathBuf, Error> {
+    let exe = std::env::current_exe()?.with_file_name(MEMORY_BIN);
+    if exe.is_file() {
+        Ok(exe)
+    } else {
+        Err(format!(
+            "{} is missing: build it with `cargo build --release -p session-bench --bins` \
+             (`cargo xtask bench` does), or pass --no-memory",
+            exe.display()
+        )
+        .into())
+    }
+}
+
+/// `MEMORY USAGE` of one sample session in Redis, on each side.
+#[derive(Debug, Clone)]
+pub(crate) struct InRedis {
+    /// Bytes of the hash our `RedisStore` writes.
+    pub(crate) ours: u64,
+    /// Bytes of the string tower-sessions-redis-store writes.
+    pub(crate) theirs: u64,
+}
+
+/// Writes one sample session through each Redis store, reads `MEMORY
+/// USAGE` of its key, and deletes both. Runs on a runtime.
+pub(crate) async fn in_redis(url: &str) -> Result<InRedis, Error> {
+    let client = redis::Client::open(url)?;
+    let mut con = tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
+        .await
+        .map_err(|_| format!("no connection to {url} in {REDIS_TIMEOUT:?}"))??;
+    let mut usage = async |key: &str| -> Result<u64, Error> {
+        let bytes: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut con)
+            .await?;
+        bytes.ok_or_else(|| format!("MEMORY USAGE: no key {key:?}").into())
+    };
+
+    // Ours: created as the layer creates a session, by a save without a token.
+    let store = sessions::redis::RedisStore::from_url(url)?;
+    let keys = variants::keyring()?;
+    let ids = RandomIds::new();
+    let now = SystemClock.now();
+    let mut record = Record::empty(now, now + IDLE_TIMEOUT, 16);
+    for (k, key) in sample::KEYS.iter().enumerate() {
+        record
+            .data
+            .insert((*key).to_owned(), Value::encode(&sample::value(0, k + 1))?);
+    }
+    let changes = Changes {
+        cleared: false,
+        keys: sample::KEYS.iter().map(|k| (*k).to_owned()).collect(),
+        flash: false,
+    };
+    let cx = Context::new(&keys, "session", now, &ids);
+    let save = Save {
+        token: None,
+        record: &record,
+        changes: &changes,
+    };
+    let token = store.save(save, &cx).await?;
+    let opened = cx
+        .open_token(&token)
+        .ok_or("our store returned a token that does not verify")?;
+    let ours = usage(&store.key_of(&opened.id)).await;
+    store.delete(&token, &cx).await?;
+
+    // Theirs: created as its layer creates one.
+    let pool = variants::fred_pool(url).await?;
+    let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
+    let mut data = HashMap::new();
+    for (k, key) in sample::KEYS.iter().enumerate() {
+        data.insert(
+            (*key).to_owned(),
+            serde_json::Value::String(sample::value(0, k + 1)),
+        );
+    }
+    let idle = i64::try_from(IDLE_TIMEOUT.as_secs()).unwrap_or(i64::MAX);
+    let mut record = tower_sessions::session::Record {
+        id: tower_sessions::session::Id::default(),
+        data,
+        expiry_date: OffsetDateTime::now_utc() + time::Duration::seconds(idle),
+    };
+    let created = store.create(&mut record).await;
+    let theirs = match created {
+        Ok(()) => usage(&record.id.to_string()).await,
+        Err(e) => Err(format!("tower-sessions-redis-store create: {e}").into()),
+    };
+    let _ = store.delete(&record.id).await;
+    variants::Resources::with_fred(pool).close().await;
+
+    Ok(InRedis {
+        ours: ours?,
+        theirs: theirs?,
+    })
+}

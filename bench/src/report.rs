@@ -1,0 +1,533 @@
+//! The results as a [`Report`]: the table printed to the terminal, the
+//! [`TARGETS`] judged against it, and the Markdown section written between
+//! [`BEGIN`] and [`END`] in `docs/benchmarks.md` ([`write_section`]).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::Error;
+use crate::machine::Machine;
+use crate::memory::{InProcess, InRedis};
+use crate::stats::Summary;
+use crate::variants::{IDLE_TIMEOUT, REDIS_CONNECTIONS, Route, Variant};
+
+/// The marker before the section this program owns.
+pub(crate) const BEGIN: &str = "<!-- bench:begin -->";
+/// The marker after it.
+pub(crate) const END: &str = "<!-- bench:end -->";
+
+/// What a target compares a variant with.
+#[derive(Debug, Clone, Copy)]
+enum Against {
+    /// The no-layer baseline on the same route.
+    Baseline,
+    /// The variant's tower-sessions counterpart on the same route.
+    Counterpart,
+}
+
+/// One goal of the project for these figures: `variant` on `route` at
+/// least `goal` times the throughput of what it is `against`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target {
+    variant: Variant,
+    route: Route,
+    against: Against,
+    goal: f64,
+}
+
+/// The project's goals, from the benchmark issue.
+pub(crate) const TARGETS: [Target; 5] = [
+    Target {
+        variant: Variant::Memory,
+        route: Route::Counter,
+        against: Against::Counterpart,
+        goal: 1.4,
+    },
+    Target {
+        variant: Variant::CookieSigned,
+        route: Route::Counter,
+        against: Against::Counterpart,
+        goal: 1.4,
+    },
+    Target {
+        variant: Variant::Redis,
+        route: Route::Counter,
+        against: Against::Counterpart,
+        goal: 1.5,
+    },
+    Target {
+        variant: Variant::Memory,
+        route: Route::Counter,
+        against: Against::Baseline,
+        goal: 0.75,
+    },
+    Target {
+        variant: Variant::Memory,
+        route: Route::Untouched,
+        against: Against::Baseline,
+        goal: 0.97,
+    },
+];
+
+/// A target's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Verdict {
+    /// The measured ratio reaches the goal.
+    Met(f64),
+    /// It does not.
+    Missed(f64),
+    /// A row it needs has errors, so no ratio is trusted.
+    Invalid,
+    /// A row it needs was not measured (`--only`, `--routes`).
+    NotMeasured,
+}
+
+impl Verdict {
+    fn word(&self) -> &'static str {
+        match self {
+            Verdict::Met(_) => "met",
+            Verdict::Missed(_) => "missed",
+            Verdict::Invalid => "invalid: errors",
+            Verdict::NotMeasured => "not measured",
+        }
+    }
+
+    fn ratio(&self) -> String {
+        match self {
+            Verdict::Met(r) | Verdict::Missed(r) => format!("{r:.2}x"),
+            Verdict::Invalid | Verdict::NotMeasured => "-".to_owned(),
+        }
+    }
+}
+
+/// Memory figures, each present if it was measured.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Memory {
+    pub(crate) ours: Option<InProcess>,
+    pub(crate) theirs: Option<InProcess>,
+    pub(crate) redis: Option<InRedis>,
+}
+
+/// Everything one run measured, and where.
+#[derive(Debug, Clone)]
+pub(crate) struct Report {
+    pub(crate) machine: Machine,
+    pub(crate) redis_version: Option<String>,
+    pub(crate) command: String,
+    pub(crate) connections: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) seconds: Duration,
+    pub(crate) rounds: usize,
+    /// Share of CPU time stolen by the hypervisor during the windows.
+    pub(crate) steal: Option<f64>,
+    pub(crate) rows: Vec<(Variant, Route, Summary)>,
+    pub(crate) memory: Memory,
+    /// How long the whole run took, when known.
+    pub(crate) wall: Option<Duration>,
+}
+
+impl Report {
+    fn get(&self, variant: Variant, route: Route) -> Option<&Summary> {
+        self.rows
+            .iter()
+            .find(|(v, r, _)| *v == variant && *r == route)
+            .map(|(_, _, s)| s)
+    }
+
+    /// `variant`'s throughput over `other`'s on `route`.
+    fn ratio(&self, variant: Variant, other: Option<Variant>, route: Route) -> Option<f64> {
+        let ours = self.get(variant, route)?;
+        let theirs = self.get(other?, route)?;
+        (theirs.per_second > 0.0).then(|| ours.per_second / theirs.per_second)
+    }
+
+    /// Whether `target` holds in these figures.
+    pub(crate) fn judge(&self, target: &Target) -> Verdict {
+        let other = match target.against {
+            Against::Baseline => Some(Variant::NoLayer),
+            Against::Counterpart => target.variant.counterpart(),
+        };
+        let rows = [Some(target.variant), other].map(|v| v.and_then(|v| self.get(v, target.route)));
+        let [Some(a), Some(b)] = rows else {
+            return Verdict::NotMeasured;
+        };
+        if a.errors > 0 || b.errors > 0 {
+            return Verdict::Invalid;
+        }
+        match self.ratio(target.variant, other, target.route) {
+            Some(r) if r >= target.goal => Verdict::Met(r),
+            Some(r) => Verdict::Missed(r),
+            None => Verdict::Invalid,
+        }
+    }
+
+    /// Rows with errors, for the caller's exit status.
+    pub(crate) fn errors(&self) -> u64 {
+        self.rows.iter().map(|(_, _, s)| s.errors).sum()
+    }
+
+    fn cells(&self) -> Vec<[String; 11]> {
+        let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+        let cores = |c: Option<f64>| c.map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"));
+        self.rows
+            .iter()
+            .map(|(v, r, s)| {
+                let baseline = (*v != Variant::NoLayer)
+                    .then(|| self.ratio(*v, Some(Variant::NoLayer), *r))
+                    .flatten();
+                [
+                    v.label().to_owned(),
+                    r.path().to_owned(),
+                    format!("{:.0}", s.per_second),
+                    s.p50_us.to_string(),
+                    s.p99_us.to_string(),
+                    s.spread
+                        .map_or_else(|| "-".to_owned(), |x| format!("{:.0}%", x * 100.0)),
+                    ratio(baseline),
+                    ratio(self.ratio(*v, v.counterpart(), *r)),
+                    cores(s.server_cores),
+                    cores(s.client_cores),
+                    s.errors.to_string(),
+                ]
+            })
+            .collect()
+    }
+
+    /// The results as plain text for the terminal.
+    pub(crate) fn text(&self) -> String {
+        const HEAD: [&str; 11] = [
+            "variant", "route", "req/s", "p50 us", "p99 us", "spread", "vs none", "vs tower",
+            "srv cpu", "cli cpu", "errors",
+        ];
+        let rows = self.cells();
+        let mut widths = HEAD.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+            for (i, (cell, w)) in cells.zip(widths).enumerate() {
+                // Names left, numbers right.
+                if i < 2 {
+                    let _ = write!(out, "{cell:<w$}  ");
+                } else {
+                    let _ = write!(out, "{cell:>w$}  ");
+                }
+            }
+            let trimmed = out.trim_end().len();
+            out.truncate(trimmed);
+            out.push('\n');
+        };
+        line(&mut HEAD.iter().copied());
+        for row in &rows {
+            line(&mut row.iter().map(String::as_str));
+        }
+        if let Some(steal) = self.steal {
+            let _ = writeln!(
+                out,
+                "\nCPU stolen by the hypervisor in the windows: {:.1}%",
+                steal * 100.0
+            );
+        }
+        out.push_str("\ntargets:\n");
+        for t in &TARGETS {
+            let v = self.judge(t);
+            let _ = writeln!(out, "  {:<60} {:>7}  {}", describe(t), v.ratio(), v.word());
+        }
+        out.push_str(&self.memory_text());
+        for (v, r, s) in &self.rows {
+            if let Some(e) = &s.first_error {
+                let _ = writeln!(
+                    out,
+                    "errors in {} {}: {} ({e})",
+                    v.label(),
+                    r.path(),
+                    s.errors
+                );
+            }
+        }
+        out
+    }
+
+    fn memory_text(&self) -> String {
+        let mut out = String::new();
+        let m = &self.memory;
+        if m.ours.is_none() && m.theirs.is_none() && m.redis.is_none() {
+            return out;
+        }
+        out.push_str("\nmemory per session (5 keys of 8-character strings):\n");
+        for (name, fig) in [
+            ("sessions MemoryStore", m.ours),
+            ("tower-sessions MemoryStore", m.theirs),
+        ] {
+            if let Some(f) = fig {
+                let _ = writeln!(
+                    out,
+                    "  {name:<40} {:>7.0} B allocated, {:>7.0} B resident (at {} sessions)",
+                    f.allocated, f.resident, f.sessions
+                );
+            }
+        }
+        if let Some(r) = &m.redis {
+            let _ = writeln!(
+                out,
+                "  {:<40} {:>7} B (MEMORY USAGE)\n  {:<40} {:>7} B (MEMORY USAGE)",
+                "sessions RedisStore", r.ours, "tower-sessions-redis-store", r.theirs
+            );
+        }
+        out
+    }
+
+    /// The Markdown section, markers excluded.
+    pub(crate) fn markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = write!(
+            md,
+            "## HTTP, side by side with tower-sessions
+
+`cargo xtask bench` serves the same three axum routes with no session
+layer, with each backend of ours, and with tower-sessions 0.14 (its
+`MemoryStore`, and tower-sessions-redis-store 0.16 on the same Redis), and
+drives each with the load generator of the `session-bench` crate:
+
+- `/untouched` never touches the session; the client sends its session
+  cookie anyway, as a returning visitor does.
+- `/counter` reads a `u64` from the session and writes it back plus one:
+  returning visitors, each on its own keep-alive connection holding its
+  own session cookie.
+- `/new`: every request is a new visitor (no cookie) who writes one value.
+
+The baseline, \"no session layer\", serves `/untouched` alike; its
+`/counter` keeps a per-visitor counter in a `Mutex<HashMap>` keyed by a
+sequential cookie it sets itself, and its `/new` stores one value the same
+way: the least an application without a session library would do (no
+random ids, no signing, no serialization, no expiry).
+
+How: the server runs on a tokio runtime of one worker thread and the load
+generator on another, so they share the two cores (Redis, when used, runs
+beside them). {connections} connections, HTTP/1.1 keep-alive, one request
+in flight on each. Each row is measured for {seconds} s in all, in {rounds}
+rounds: every round measures every row once, after {warmup} s of warm-up on
+fresh connections, so a slow moment of the (virtual) machine falls on all
+rows alike rather than on one; \"spread\" is how far the rounds of a row
+were apart, (fastest - slowest) / rate. Every response is checked (status
+200, the counter climbing by one, a cookie for each new visitor), and a row
+with any error is reported as such. Both sides: a {idle}-minute idle
+timeout and `Secure` off (plain http on loopback); tower-sessions keeps its
+default id cookie, unsigned, while ours are signed (HMAC-SHA256);
+{REDIS_CONNECTIONS} Redis connections on each side. \"vs none\" is throughput
+over the no-layer row's, \"vs tower\" over the tower-sessions counterpart's
+(its `MemoryStore` for our memory and cookie stores, its Redis store for
+ours); \"server CPU\" and \"client CPU\" are the cores each side's threads
+used in the windows (the server near 1.00 means it, not the client, was
+the bottleneck).
+
+Measured {date} on {machine}; Redis {redis}; CPU time stolen by the
+hypervisor during the windows: {steal}. Command: `{command}`.
+
+| variant | route | req/s | p50 µs | p99 µs | spread | vs none | vs tower | server CPU | client CPU | errors |
+|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+",
+            connections = self.connections,
+            warmup = self.warmup.as_secs_f64(),
+            seconds = self.seconds.as_secs_f64(),
+            rounds = self.rounds,
+            steal = self
+                .steal
+                .map_or_else(|| "not measured".to_owned(), |s| format!("{:.1}%", s * 100.0)),
+            idle = IDLE_TIMEOUT.as_secs() / 60,
+            date = self.machine.date,
+            machine = self.machine.summary(),
+            redis = self.redis_version.as_deref().unwrap_or("not used"),
+            command = self.command,
+        );
+        for row in self.cells() {
+            let _ = writeln!(md, "| {} |", row.join(" | "));
+        }
+        md.push_str("\n### Targets\n\n| target | goal | measured | |\n|---|--:|--:|---|\n");
+        for t in &TARGETS {
+            let v = self.judge(t);
+            let _ = writeln!(
+                md,
+                "| {} | ≥ {:.2}x | {} | {} |",
+                describe(t),
+                t.goal,
+                v.ratio(),
+                v.word()
+            );
+        }
+        md.push_str(&self.memory_markdown());
+        if let Some(wall) = self.wall {
+            let _ = write!(md, "\nThe whole run took {:.0} s.\n", wall.as_secs_f64());
+        }
+        md
+    }
+
+    fn memory_markdown(&self) -> String {
+        let mut md = String::new();
+        let m = &self.memory;
+        if m.ours.is_none() && m.theirs.is_none() && m.redis.is_none() {
+            return md;
+        }
+        md.push_str(
+            "\n### Memory per session\n\nThe sample session: five keys, `k1` to `k5`, each an \
+             8-character string.\n",
+        );
+        if m.ours.is_some() || m.theirs.is_some() {
+            let n = m.ours.or(m.theirs).map_or(0, |f| f.sessions);
+            let _ = write!(
+                md,
+                "\nIn process: {n} sessions created through each store's public API (our \
+                 `SessionStore::save` without a token, as the layer creates a session; \
+                 tower-sessions' `SessionStore::create`), in a process of its own. \
+                 \"Allocated\" is the growth of the bytes asked of the allocator (a counting \
+                 global allocator); \"resident\" the growth of the resident set, the \
+                 allocator's overhead included.\n\n| store | allocated / session | resident / session |\n|---|--:|--:|\n"
+            );
+            for (name, fig) in [
+                ("sessions `MemoryStore`", m.ours),
+                ("tower-sessions `MemoryStore`", m.theirs),
+            ] {
+                if let Some(f) = fig {
+                    let _ = writeln!(
+                        md,
+                        "| {name} | {:.0} B | {:.0} B |",
+                        f.allocated, f.resident
+                    );
+                }
+            }
+        }
+        if let Some(r) = &m.redis {
+            let _ = write!(
+                md,
+                "\nIn Redis: `MEMORY USAGE key SAMPLES 0` of one session written by each \
+                 store (ours: a hash, one field per key plus `created` and `expires`; \
+                 theirs: one MessagePack string).\n\n| store | bytes |\n|---|--:|\n\
+                 | sessions `RedisStore` | {} B |\n| tower-sessions-redis-store | {} B |\n",
+                r.ours, r.theirs
+            );
+        }
+        md
+    }
+}
+
+/// A target in words: `/counter: sessions: memory vs tower-sessions: MemoryStore`.
+fn describe(t: &Target) -> String {
+    let other = match t.against {
+        Against::Baseline => Variant::NoLayer.label(),
+        Against::Counterpart => t.variant.counterpart().map_or("-", Variant::label),
+    };
+    format!(
+        "{} {} vs {other} (>= {:.2}x)",
+        t.route.path(),
+        t.variant.label(),
+        t.goal
+    )
+}
+
+/// Puts `section` between the markers in the file at `path`, leaving the
+/// rest of the file as it is. Markers that are absent are appended at the
+/// end; a file that is absent is created.
+pub(crate) fn write_section(path: &Path, section: &str) -> Result<(), Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
+        Err(e) => return Err(format!("reading {}: {e}", path.display()).into()),
+    };
+    let updated = replace_section(&text, section)?;
+    std::fs::write(path, updated).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
+
+fn replace_section(text: &str, section: &str) -> Result<String, Error> {
+    let body = format!("{BEGIN}\n{}\n{END}", section.trim());
+    match (text.find(BEGIN), text.find(END)) {
+        (Some(begin), Some(end)) if begin < end => {
+            let (before, _) = text.split_at(begin);
+            let (_, after) = text.split_at(end + END.len());
+            Ok(format!("{before}{body}{after}"))
+        }
+        (None, None) => {
+            let sep = if text.ends_with('\n') { "\n" } else { "\n\n" };
+            Ok(format!("{text}{sep}{body}\n"))
+        }
+        _ => {
+            Err(format!("the markers {BEGIN} and {END} are out of order or one is missing").into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(per_second: f64) -> Summary {
+        Summary {
+            per_second,
+            ..Summary::default()
+        }
+    }
+
+    fn report(rows: Vec<(Variant, Route, Summary)>) -> Report {
+        Report {
+            machine: Machine {
+                cpus: 2,
+                cpu_model: "test".to_owned(),
+                memory_gib: Some(1.0),
+                date: "2026-11-25".to_owned(),
+            },
+            redis_version: None,
+            command: "cargo xtask bench".to_owned(),
+            connections: 64,
+            warmup: Duration::from_secs(1),
+            seconds: Duration::from_secs(3),
+            rounds: 3,
+            steal: None,
+            rows,
+            memory: Memory::default(),
+            wall: None,
+        }
+    }
+
+    #[test]
+    fn targets_are_judged_on_ratios() {
+        let r = report(vec![
+            (Variant::NoLayer, Route::Counter, summary(1000.0)),
+            (Variant::TowerMemory, Route::Counter, summary(500.0)),
+            (Variant::Memory, Route::Counter, summary(800.0)),
+        ]);
+        let [vs_tower, _, _, vs_none, untouched] = TARGETS;
+        assert_eq!(r.judge(&vs_tower), Verdict::Met(1.6));
+        assert_eq!(r.judge(&vs_none), Verdict::Met(0.8));
+        assert_eq!(r.judge(&untouched), Verdict::NotMeasured);
+
+        let mut errors = summary(800.0);
+        errors.errors = 1;
+        let r = report(vec![
+            (Variant::TowerMemory, Route::Counter, summary(700.0)),
+            (Variant::Memory, Route::Counter, errors),
+        ]);
+        assert_eq!(r.judge(&vs_tower), Verdict::Invalid);
+        assert!(r.text().contains("invalid"));
+        assert!(
+            r.markdown()
+                .contains("| sessions: memory | /counter | 800 |")
+        );
+    }
+
+    #[test]
+    fn only_the_section_is_replaced() {
+        let doc = format!("# B\n\nkept\n\n{BEGIN}\nold\n{END}\n\nafter\n");
+        let new = replace_section(&doc, "new").unwrap();
+        assert_eq!(
+            new,
+            format!("# B\n\nkept\n\n{BEGIN}\nnew\n{END}\n\nafter\n")
+        );
+        let appended = replace_section("# B\n", "x").unwrap();
+        assert_eq!(appended, format!("# B\n\n{BEGIN}\nx\n{END}\n"));
+        assert!(replace_section(&format!("{END}{BEGIN}"), "x").is_err());
+    }
+}
