@@ -3,10 +3,13 @@
 //! # Layout
 //!
 //! - `test_all`: every check and test, ending in `N passed, N failed`.
+//! - `bench`: our session layer beside tower-sessions under the same load,
+//!   reported in `docs/benchmarks.md` (the `session-bench` crate).
 //! - `redis`: a Redis and a Redis Cluster for the tests, from `REDIS_URL` and
 //!   `REDIS_CLUSTER_URLS` or started here; also `cargo xtask redis`.
 //! - `run`: running cargo and other programs, and counting test results.
 
+mod bench;
 mod redis;
 mod run;
 mod test_all;
@@ -21,6 +24,12 @@ commands:
               and of all features together, doctests; ends with `N passed, N failed`.
               Redis: REDIS_URL and REDIS_CLUSTER_URLS if set, else redis-server
               and a 3-node cluster started on free ports and stopped at the end
+  bench [ARGS...]
+              builds `session-bench` in release and runs it: the same axum routes
+              with no session layer, each of our backends and tower-sessions,
+              under the same load, plus bytes per session; writes its section
+              of docs/benchmarks.md. Redis: REDIS_URL if set, else a redis-server
+              started on a free port. `cargo xtask bench --help` lists ARGS
   redis [COMMAND...]
               runs COMMAND (default: the Redis backend's tests) with that same
               Redis, REDIS_URL and REDIS_CLUSTER_URLS set";
@@ -31,6 +40,7 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     let result = match command.as_deref() {
         Some("test-all") => test_all::run(&rest),
+        Some("bench") => bench::run(&rest),
         Some("redis") => redis::run(&rest),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");

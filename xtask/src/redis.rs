@@ -3,7 +3,8 @@
 //! `redis-server` children started here (one node, and a three-node
 //! cluster) on free ports, stopped when the [`Redis`] is dropped.
 //!
-//! Also `cargo xtask redis [COMMAND...]`: runs one command with that Redis.
+//! Also `cargo xtask redis [COMMAND...]`: runs one command with that Redis;
+//! and [`Redis::provide_single`], the single node alone, for the benchmarks.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -48,18 +49,7 @@ impl Redis {
         }
 
         let mut servers = Vec::new();
-        let url = match url {
-            Some(url) => {
-                println!("using {URL_ENV}={url}");
-                url
-            }
-            None => {
-                let port = free_port()?;
-                servers.push(Server::start(port, &[])?);
-                println!("started redis-server on port {port}");
-                format!("redis://127.0.0.1:{port}")
-            }
-        };
+        let url = single_node(url, &mut servers)?;
         let cluster = match cluster {
             Some(urls) => {
                 println!("using {CLUSTER_ENV}={urls}");
@@ -87,6 +77,21 @@ impl Redis {
         };
         Ok(Self {
             vars: vec![(URL_ENV, url), (CLUSTER_ENV, cluster)],
+            _servers: servers,
+        })
+    }
+
+    /// Like [`provide`](Self::provide), the single node only: for runs
+    /// (the benchmarks) that need no cluster, so none is started.
+    pub(crate) fn provide_single() -> Result<Self, String> {
+        let url = std::env::var(URL_ENV).ok().filter(|v| !v.trim().is_empty());
+        if url.is_none() {
+            require("redis-server")?;
+        }
+        let mut servers = Vec::new();
+        let url = single_node(url, &mut servers)?;
+        Ok(Self {
+            vars: vec![(URL_ENV, url)],
             _servers: servers,
         })
     }
@@ -125,6 +130,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{shown} failed: {status}"))
+    }
+}
+
+/// The URL of the single node: `given` (from `REDIS_URL`), else a
+/// `redis-server` started here and added to `servers`.
+fn single_node(given: Option<String>, servers: &mut Vec<Server>) -> Result<String, String> {
+    match given {
+        Some(url) => {
+            println!("using {URL_ENV}={url}");
+            Ok(url)
+        }
+        None => {
+            let port = free_port()?;
+            servers.push(Server::start(port, &[])?);
+            println!("started redis-server on port {port}");
+            Ok(format!("redis://127.0.0.1:{port}"))
+        }
     }
 }
 

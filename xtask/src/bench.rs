@@ -1,0 +1,66 @@
+//! `cargo xtask bench [ARGS...]`: the side-by-side benchmark of the
+//! `session-bench` crate, built in release and run with a Redis provided as
+//! for the tests (`REDIS_URL` if set, else a `redis-server` started here),
+//! writing its section of `docs/benchmarks.md`. `ARGS` go to the bench
+//! (`--seconds`, `--rounds`, `--sessions`, ...; `--help` lists them).
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::redis::Redis;
+use crate::root;
+use crate::run;
+
+/// The file the report goes into, relative to the workspace root.
+const OUT: &str = "docs/benchmarks.md";
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let started = Instant::now();
+    let root = root();
+    // Both binaries: `cargo run` builds only the one it runs, and the bench
+    // runs `session-bench-memory` from beside itself.
+    let mut build = run::cargo(&root);
+    build.args(["build", "--release", "-p", "session-bench", "--bins"]);
+    status(build)?;
+
+    let help = args.iter().any(|a| a == "-h" || a == "--help");
+    // One node is all the bench uses: no cluster is started.
+    let redis = if help {
+        None
+    } else {
+        Some(Redis::provide_single()?)
+    };
+    let mut shown = String::from("cargo xtask bench");
+    for arg in args {
+        shown.push(' ');
+        shown.push_str(arg);
+    }
+    let mut bench = run::cargo(&root);
+    bench
+        .args(["run", "--release", "--quiet", "-p", "session-bench", "--"])
+        .args(["--out", OUT, "--command", &shown])
+        // After ours, so the caller's `--out` wins.
+        .args(args);
+    if let Some(redis) = &redis {
+        redis.apply(&mut bench);
+    }
+    let result = status(bench);
+    println!(
+        "cargo xtask bench: {:.0} s in all, build included",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}
+
+/// Runs `cmd` with inherited output; fails unless it succeeds.
+fn status(mut cmd: Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed: {status}"))
+    }
+}
