@@ -10,12 +10,12 @@ usage: session-bench [OPTIONS]
        (normally `cargo xtask bench [OPTIONS]`, which provides Redis and --out)
 
 options:
-  --seconds S        measured time per variant and route (default 3), split
-                     over the rounds
-  --rounds N         rounds: every variant and route is measured once per
-                     round, so a slow moment of the machine hits them all
-                     alike (default 3)
-  --warmup S         warm-up before each measurement (default 1)
+  --seconds S        measured time per variant and route (default 3)
+  --warmup S         warm-up per variant and route (default 1)
+  --rounds N         rounds (default 5): every variant and route is measured
+                     once per round, for its share of --seconds after its
+                     share of --warmup on fresh connections, so a slow
+                     moment of the machine falls on all of them alike
   --connections N    keep-alive connections, one visitor each (default 64)
   --sessions N       sessions created for the bytes-per-session figures (default 1000000)
   --out PATH         also write the report into PATH, between
@@ -26,6 +26,8 @@ options:
                      memory, redis, tower-sessions-memory, tower-sessions-redis
   --routes R[,R...]  only these routes: untouched, counter, new
   --no-memory        skip the bytes-per-session figures
+  --no-pin           let the scheduler place the server and the load
+                     generator (default: one core each, the first two)
   --command TEXT     the command line to print in the report (xtask sets it)";
 
 /// Longest measurement or warm-up accepted: the run must end by itself in
@@ -51,6 +53,7 @@ pub(crate) struct Args {
     pub(crate) variants: Vec<Variant>,
     pub(crate) routes: Vec<Route>,
     pub(crate) memory: bool,
+    pub(crate) pin: bool,
     pub(crate) command: String,
 }
 
@@ -61,7 +64,7 @@ impl Args {
         let args: Vec<String> = args.into_iter().collect();
         let mut parsed = Self {
             seconds: Duration::from_secs(3),
-            rounds: 3,
+            rounds: 5,
             warmup: Duration::from_secs(1),
             connections: 64,
             sessions: 1_000_000,
@@ -73,6 +76,7 @@ impl Args {
             variants: Variant::ALL.to_vec(),
             routes: Route::ALL.to_vec(),
             memory: true,
+            pin: true,
             command: default_command(&args),
         };
         let mut it = args.into_iter();
@@ -97,6 +101,7 @@ impl Args {
                 "--only" => parsed.variants = list("--only", &value("--only")?, Variant::parse)?,
                 "--routes" => parsed.routes = list("--routes", &value("--routes")?, Route::parse)?,
                 "--no-memory" => parsed.memory = false,
+                "--no-pin" => parsed.pin = false,
                 "--command" => parsed.command = value("--command")?,
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
@@ -108,6 +113,11 @@ impl Args {
     /// The measured time of one round of one variant and route.
     pub(crate) fn slice(&self) -> Duration {
         self.seconds.div_f64(self.rounds as f64)
+    }
+
+    /// The warm-up before each round of one variant and route.
+    pub(crate) fn slice_warmup(&self) -> Duration {
+        self.warmup.div_f64(self.rounds as f64)
     }
 
     /// Whether any chosen variant talks to Redis, or the memory figures do.
@@ -175,7 +185,8 @@ mod tests {
     fn defaults_measure_everything() {
         let args = parse(&[]).unwrap();
         assert_eq!(args.seconds, Duration::from_secs(3));
-        assert_eq!(args.slice(), Duration::from_secs(1));
+        assert_eq!(args.slice(), Duration::from_millis(600));
+        assert_eq!(args.slice_warmup(), Duration::from_millis(200));
         assert_eq!(args.connections, 64);
         assert_eq!(args.sessions, 1_000_000);
         assert_eq!(args.variants.len(), 7);

@@ -72,10 +72,20 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<Report, Error> {
     let started = Instant::now();
-    let servers = Servers::new()?;
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (server_core, client_core) = match (args.pin, cores.as_slice()) {
+        (true, [server, client, ..]) => (Some(*server), Some(*client)),
+        _ => (None, None),
+    };
+    let servers = Servers::new(server_core)?;
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name(CLIENT_THREADS)
+        .on_thread_start(move || {
+            if let Some(core) = client_core {
+                core_affinity::set_for_current(core);
+            }
+        })
         .enable_all()
         .build()?;
     let machine = machine::Machine::describe();
@@ -137,6 +147,20 @@ fn run(args: &Args) -> Result<Report, Error> {
     }
     let mut steal = Steal::default();
     let measured = (|| -> Result<(), Error> {
+        // A first window runs slow (fresh threads, caches, the memory
+        // figures' processes just gone): one is run and thrown away.
+        if let (Some((_, server)), Some(&route)) = (running.first(), args.routes.first()) {
+            progress("warming up the machine");
+            let load = Load {
+                addr: server.addr,
+                route,
+                connections: args.connections,
+                warmup: args.slice_warmup(),
+                measure: args.slice(),
+            };
+            client.block_on(measure(&load))?;
+            println!(" done");
+        }
         for round in 1..=args.rounds {
             for ((variant, route, tally), server) in tallies.iter_mut().zip(
                 running
@@ -153,7 +177,7 @@ fn run(args: &Args) -> Result<Report, Error> {
                     addr: server.addr,
                     route: *route,
                     connections: args.connections,
-                    warmup: args.warmup,
+                    warmup: args.slice_warmup(),
                     measure: args.slice(),
                 };
                 let slice = client.block_on(measure(&load))?;

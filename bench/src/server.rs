@@ -35,10 +35,15 @@ pub(crate) struct Running {
 
 impl Servers {
     /// Builds the runtime.
-    pub(crate) fn new() -> Result<Self, Error> {
+    pub(crate) fn new(core: Option<core_affinity::CoreId>) -> Result<Self, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name(SERVER_THREADS)
+            .on_thread_start(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+            })
             .enable_all()
             .build()?;
         Ok(Self { runtime })
