@@ -26,8 +26,9 @@ options:
                      memory, redis, tower-sessions-memory, tower-sessions-redis
   --routes R[,R...]  only these routes: untouched, counter, new
   --no-memory        skip the bytes-per-session figures
-  --no-pin           let the scheduler place the server and the load
-                     generator (default: one core each, the first two)
+  --pin              pin the server to the first core and the load generator
+                     to the second (default: the scheduler places them; pinned,
+                     a Redis beside them is starved of the core it is woken on)
   --command TEXT     the command line to print in the report (xtask sets it)";
 
 /// Longest measurement or warm-up accepted: the run must end by itself in
@@ -76,7 +77,7 @@ impl Args {
             variants: Variant::ALL.to_vec(),
             routes: Route::ALL.to_vec(),
             memory: true,
-            pin: true,
+            pin: false,
             command: default_command(&args),
         };
         let mut it = args.into_iter();
@@ -101,7 +102,7 @@ impl Args {
                 "--only" => parsed.variants = list("--only", &value("--only")?, Variant::parse)?,
                 "--routes" => parsed.routes = list("--routes", &value("--routes")?, Route::parse)?,
                 "--no-memory" => parsed.memory = false,
-                "--no-pin" => parsed.pin = false,
+                "--pin" => parsed.pin = true,
                 "--command" => parsed.command = value("--command")?,
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),

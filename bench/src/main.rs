@@ -213,6 +213,7 @@ fn run(args: &Args) -> Result<Report, Error> {
         warmup: args.warmup,
         seconds: args.seconds,
         rounds: args.rounds,
+        pinned: server_core.is_some(),
         steal: steal.share(),
         rows,
         memory,

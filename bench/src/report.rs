@@ -119,6 +119,8 @@ pub(crate) struct Report {
     pub(crate) warmup: Duration,
     pub(crate) seconds: Duration,
     pub(crate) rounds: usize,
+    /// The server and the client were pinned to a core each.
+    pub(crate) pinned: bool,
     /// Share of CPU time stolen by the hypervisor during the windows.
     pub(crate) steal: Option<f64>,
     pub(crate) rows: Vec<(Variant, Route, Summary)>,
@@ -235,7 +237,14 @@ impl Report {
         out.push_str("\ntargets:\n");
         for t in &TARGETS {
             let v = self.judge(t);
-            let _ = writeln!(out, "  {:<60} {:>7}  {}", describe(t), v.ratio(), v.word());
+            let _ = writeln!(
+                out,
+                "  {:<64} >= {:.2}x  {:>6}  {}",
+                describe(t),
+                t.goal,
+                v.ratio(),
+                v.word()
+            );
         }
         out.push_str(&self.memory_text());
         for (v, r, s) in &self.rows {
@@ -307,7 +316,7 @@ way: the least an application without a session library would do (no
 random ids, no signing, no serialization, no expiry).
 
 How: the server runs on a tokio runtime of one worker thread and the load
-generator on another, so they share the two cores (Redis, when used, runs
+generator on another, so they share the two cores{placement} (Redis, when used, runs
 beside them). {connections} connections, HTTP/1.1 keep-alive, one request
 in flight on each. Each row is measured for {seconds} s in all after {warmup} s of
 warm-up, both split over {rounds} rounds: every round measures every row once, on
@@ -335,6 +344,11 @@ hypervisor during the windows: {steal}. Command: `{command}`.
             warmup = self.warmup.as_secs_f64(),
             seconds = self.seconds.as_secs_f64(),
             rounds = self.rounds,
+            placement = if self.pinned {
+                ", the server pinned to one and the load generator to the other"
+            } else {
+                " as the scheduler places them"
+            },
             steal = self
                 .steal
                 .map_or_else(|| "not measured".to_owned(), |s| format!("{:.1}%", s * 100.0)),
@@ -483,6 +497,7 @@ mod tests {
             warmup: Duration::from_secs(1),
             seconds: Duration::from_secs(3),
             rounds: 3,
+            pinned: false,
             steal: None,
             rows,
             memory: Memory::default(),
