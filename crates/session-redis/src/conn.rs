@@ -15,12 +15,15 @@
 //!   before anything is sent. (If the close arrives while a command is on
 //!   its way, that command fails with the same kind of error.) A cluster
 //!   connection reconnects to its nodes by itself.
-//! - A connection that fails with an error that breaks it is taken out of
-//!   the pool ([`Object::take`]), never handed out again.
-//! - A *connection dropped* error means the server, or the way to it, went
-//!   away, so the connections opened before it are suspect too: the
-//!   manager's epoch moves on, and recycling discards every connection of an
-//!   older epoch, still without I/O. Hence after a Redis restart one call
+//! - A call does not keep its connection checked out: it clones the
+//!   multiplexed connection (a handle to the same socket) and gives the
+//!   pooled one back at once, so concurrent calls pipeline on the pool's
+//!   few connections instead of queueing for one each.
+//! - A connection that fails with an error that breaks it, above all a
+//!   *connection dropped* error (the server, or the way to it, went away),
+//!   makes the connections opened as early as it suspect: the manager's
+//!   epoch moves on, and recycling discards every connection of an older
+//!   epoch, still without I/O. Hence after a Redis restart one call
 //!   finds out, and the next ones open new connections instead of each
 //!   failing on a dead one in turn.
 //! - A call that failed that way on a connection that had waited in the pool
@@ -237,7 +240,7 @@ async fn within<T>(
 /// Opens one connection: what a [`Lean`] manager pools.
 pub(crate) trait Open: Send + Sync + 'static {
     /// The connection, multiplexed: one serves many calls at once.
-    type Conn: ConnectionLike + Send + Sync + 'static;
+    type Conn: ConnectionLike + Clone + Send + Sync + 'static;
 
     /// Connects (and authenticates, selects the database) as the client's
     /// URL says.
@@ -277,14 +280,14 @@ pub(crate) struct Pooled<C> {
 }
 
 impl<O: Open> Lean<O> {
-    /// Discards, at their next checkout, every connection opened in the
-    /// epoch of `dropped` (a connection just found dropped) or earlier.
-    /// A connection of an older epoch changes nothing: its failure was
-    /// already counted, and the connections opened since are not suspect.
-    fn dropped<C>(&self, dropped: &Pooled<C>) {
+    /// Discards, at their next checkout, every connection opened in
+    /// `epoch` (that of a connection just found broken) or earlier. An
+    /// older epoch changes nothing: its failure was already counted, and the
+    /// connections opened since are not suspect.
+    fn retire(&self, epoch: u64) {
         let _ = self.epoch.compare_exchange(
-            dropped.epoch,
-            dropped.epoch.saturating_add(1),
+            epoch,
+            epoch.saturating_add(1),
             Ordering::AcqRel,
             Ordering::Acquire,
         );
@@ -335,33 +338,41 @@ async fn call_lean<O: Open, T: FromRedisValue>(
     pool: &managed::Pool<Lean<O>>,
     request: Request<'_>,
 ) -> Result<T, Error> {
-    let mut conn = pool.get().await?;
-    // Waited in the pool, where its server may have gone away unseen.
-    let reused = Object::metrics(&conn).recycle_count > 0;
-    let error = match request.send(&mut conn.conn).await {
+    let (mut conn, epoch, reused) = checkout(pool).await?;
+    let error = match request.send(&mut conn).await {
         Ok(reply) => return Ok(reply),
         Err(error) => error,
     };
     if !breaks_connection(&error) {
         return Err(error.into());
     }
-    discard(pool, conn, &error);
+    pool.manager().retire(epoch);
     // A connection opened for this very call that is dropped already says
     // the server just went away: a second try would fail the same way.
     if !(reused && error.is_connection_dropped()) {
         return Err(error.into());
     }
     tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
-    let mut conn = pool.get().await?;
-    match request.send(&mut conn.conn).await {
+    let (mut conn, epoch, _) = checkout(pool).await?;
+    match request.send(&mut conn).await {
         Ok(reply) => Ok(reply),
         Err(error) => {
             if breaks_connection(&error) {
-                discard(pool, conn, &error);
+                pool.manager().retire(epoch);
             }
             Err(error.into())
         }
     }
+}
+
+/// A handle on a pooled connection, its epoch, and whether it had waited
+/// in the pool. The pooled connection goes back at once: a multiplexed
+/// connection serves many calls at a time, and holding it for one call
+/// would cap the calls in flight at the pool's size.
+async fn checkout<O: Open>(pool: &managed::Pool<Lean<O>>) -> Result<(O::Conn, u64, bool), Error> {
+    let pooled = pool.get().await?;
+    let reused = Object::metrics(&pooled).recycle_count > 0;
+    Ok((pooled.conn.clone(), pooled.epoch, reused))
 }
 
 /// Whether `error` leaves the connection unusable: the driver's own
@@ -370,15 +381,6 @@ async fn call_lean<O: Open, T: FromRedisValue>(
 /// works and a late reply is discarded.
 fn breaks_connection(error: &RedisError) -> bool {
     error.is_unrecoverable_error() || (error.is_io_error() && !error.is_timeout())
-}
-
-/// Takes `conn` out of the pool for good (it closes when dropped here) and,
-/// if it was dropped, marks the connections as old as it as suspect.
-fn discard<O: Open>(pool: &managed::Pool<Lean<O>>, conn: Object<Lean<O>>, error: &RedisError) {
-    let dead = Object::take(conn);
-    if error.is_connection_dropped() {
-        pool.manager().dropped(&dead);
-    }
 }
 
 #[cfg(test)]
