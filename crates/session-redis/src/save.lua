@@ -20,11 +20,19 @@
 
 local key = KEYS[1]
 
+-- Fields to set, written with as few HSET calls as possible: every call
+-- inside the script is time Redis spends on this session alone.
+local fields = {}
+local function set(field, value)
+  fields[#fields + 1] = field
+  fields[#fields + 1] = value
+end
+
 if ARGV[1] == 'create' then
   if redis.call('EXISTS', key) == 1 then
     return 1
   end
-  redis.call('HSET', key, 'created', ARGV[5])
+  set('created', ARGV[5])
 else
   -- A session that is gone, or expired by the application's clock, stays
   -- gone: writing to it would bring it back with part of its state.
@@ -35,7 +43,8 @@ else
   end
 end
 
-if ARGV[6] == '1' then
+local cleared = ARGV[6] == '1'
+if cleared then
   for _, field in ipairs(redis.call('HKEYS', key)) do
     if string.sub(field, 1, 2) == 'd:' then
       redis.call('HDEL', key, field)
@@ -46,28 +55,38 @@ end
 local sets = tonumber(ARGV[9])
 local i = 10
 for _ = 1, sets do
-  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  set(ARGV[i], ARGV[i + 1])
   i = i + 2
 end
+local removes = i <= #ARGV
 while i <= #ARGV do
   redis.call('HDEL', key, ARGV[i])
   i = i + 1
 end
 
 if ARGV[7] == 's' then
-  redis.call('HSET', key, 'flash', ARGV[8])
+  set('flash', ARGV[8])
 elseif ARGV[7] == 'd' then
   redis.call('HDEL', key, 'flash')
 end
-redis.call('HSET', key, 'expires', ARGV[3])
+set('expires', ARGV[3])
+
+-- unpack() takes a bounded number of values: large sessions go in chunks.
+local chunk = 1000
+for first = 1, #fields, chunk do
+  redis.call('HSET', key, unpack(fields, first, math.min(first + chunk - 1, #fields)))
+end
 
 -- Concurrent removals can empty a session that each request saw non-empty;
--- a session with no values and no flash messages is not kept.
-local meta = 1 + redis.call('HEXISTS', key, 'created')
-local flash = redis.call('HEXISTS', key, 'flash')
-if redis.call('HLEN', key) - meta - flash <= 0 and flash == 0 then
-  redis.call('DEL', key)
-  return 3
+-- a session with no values and no flash messages is not kept. Only a save
+-- that removed something can leave it empty.
+if cleared or removes or ARGV[7] == 'd' then
+  local meta = 1 + redis.call('HEXISTS', key, 'created')
+  local flash = redis.call('HEXISTS', key, 'flash')
+  if redis.call('HLEN', key) - meta - flash <= 0 and flash == 0 then
+    redis.call('DEL', key)
+    return 3
+  end
 end
 
 redis.call('EXPIRE', key, ARGV[4])

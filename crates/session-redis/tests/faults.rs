@@ -548,7 +548,9 @@ async fn a_redis_restarted_under_idle_pooled_connections_costs_no_request() {
     let app = app(store(&server));
     let cookie = log_in(&app).await;
 
-    // Several requests at once, so the pool holds several connections.
+    // Several requests at once. A call hands its pooled connection back as
+    // soon as it has cloned it (calls pipeline on it), so the pool may hold
+    // one connection or a few: whichever, none may fail after the restart.
     let mut requests = tokio::task::JoinSet::new();
     for _ in 0..32 {
         let app = app.clone();
@@ -561,10 +563,7 @@ async fn a_redis_restarted_under_idle_pooled_connections_costs_no_request() {
     let clients: String = server.query(redis::cmd("CLIENT").arg("LIST")).await;
     // Less the connection that asked.
     let pooled = clients.lines().count() - 1;
-    assert!(
-        pooled >= 2,
-        "the pool should hold several connections:\n{clients}"
-    );
+    assert!(pooled >= 1, "the pool should hold a connection:\n{clients}");
 
     // Restarted with no request in between: every pooled connection is
     // dead, and nothing has told the pool yet.
