@@ -4,7 +4,6 @@
 //! writing its section of `docs/benchmarks.md`. `ARGS` go to the bench
 //! (`--seconds`, `--rounds`, `--sessions`, ...; `--help` lists them).
 
-use std::process::Command;
 use std::time::Instant;
 
 use crate::redis::Redis;
@@ -21,7 +20,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // runs `session-bench-memory` from beside itself.
     let mut build = run::cargo(&root);
     build.args(["build", "--release", "-p", "session-bench", "--bins"]);
-    status(build)?;
+    run::checked(build)?;
 
     let help = args.iter().any(|a| a == "-h" || a == "--help");
     // One node is all the bench uses: no cluster is started.
@@ -44,23 +43,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(redis) = &redis {
         redis.apply(&mut bench);
     }
-    let result = status(bench);
+    let result = run::checked(bench);
     println!(
         "cargo xtask bench: {:.0} s in all, build included",
         started.elapsed().as_secs_f64()
     );
     result
-}
-
-/// Runs `cmd` with inherited output; fails unless it succeeds.
-fn status(mut cmd: Command) -> Result<(), String> {
-    let shown = format!("{cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("could not start {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed: {status}"))
-    }
 }

@@ -122,15 +122,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     };
     redis.apply(&mut cmd);
-    let shown = format!("{cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("could not start {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed: {status}"))
-    }
+    crate::run::checked(cmd)
 }
 
 /// The URL of the single node: `given` (from `REDIS_URL`), else a

@@ -43,6 +43,19 @@ pub(crate) fn streamed(mut cmd: Command, tally: &mut Tally) -> Result<bool, Stri
     Ok(status.success())
 }
 
+/// Runs `cmd` with its output shown as it comes; fails unless it succeeds.
+pub(crate) fn checked(mut cmd: Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed: {status}"))
+    }
+}
+
 /// `test result: ok. 12 passed; 1 failed; ...` as (12, 1).
 fn parse_summary(line: &str) -> Option<(u64, u64)> {
     let rest = line.trim().strip_prefix("test result: ")?;
