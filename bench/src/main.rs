@@ -78,16 +78,7 @@ fn run(args: &Args) -> Result<Report, Error> {
         _ => (None, None),
     };
     let servers = Servers::new(server_core)?;
-    let client = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name(CLIENT_THREADS)
-        .on_thread_start(move || {
-            if let Some(core) = client_core {
-                core_affinity::set_for_current(core);
-            }
-        })
-        .enable_all()
-        .build()?;
+    let client = server::one_thread_runtime(CLIENT_THREADS, client_core)?;
     let machine = machine::Machine::describe();
     let redis_version = if args.needs_redis() {
         let version = servers

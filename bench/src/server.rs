@@ -33,20 +33,30 @@ pub(crate) struct Running {
     resources: Resources,
 }
 
+/// A tokio runtime of one worker thread named `name`, pinned to `core` if
+/// given: the server and the load generator each run on one.
+pub(crate) fn one_thread_runtime(
+    name: &'static str,
+    core: Option<core_affinity::CoreId>,
+) -> Result<Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(name)
+        .on_thread_start(move || {
+            if let Some(core) = core {
+                core_affinity::set_for_current(core);
+            }
+        })
+        .enable_all()
+        .build()?)
+}
+
 impl Servers {
     /// Builds the runtime.
     pub(crate) fn new(core: Option<core_affinity::CoreId>) -> Result<Self, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(SERVER_THREADS)
-            .on_thread_start(move || {
-                if let Some(core) = core {
-                    core_affinity::set_for_current(core);
-                }
-            })
-            .enable_all()
-            .build()?;
-        Ok(Self { runtime })
+        Ok(Self {
+            runtime: one_thread_runtime(SERVER_THREADS, core)?,
+        })
     }
 
     /// The runtime, for store-level work that must run where servers run.
