@@ -11,11 +11,18 @@ use crate::run::{self, Tally};
 
 /// One step of the run.
 struct Stage {
-    name: &'static str,
+    name: String,
     command: Command,
     /// Needs `REDIS_URL` and `REDIS_CLUSTER_URLS`.
     redis: bool,
 }
+
+/// Each backend: its facade feature, its crate, and whether it needs Redis.
+const BACKENDS: [(&str, &str, bool); 3] = [
+    ("memory", "session-memory", false),
+    ("redis", "session-redis", true),
+    ("cookie", "session-signed-cookie", false),
+];
 
 fn stages(root: &std::path::Path) -> Vec<Stage> {
     let cargo = |args: &[&str]| {
@@ -23,14 +30,14 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         cmd.args(args);
         cmd
     };
-    vec![
+    let mut stages = vec![
         Stage {
-            name: "format",
+            name: "format".into(),
             redis: false,
             command: cargo(&["fmt", "--all", "--", "--check"]),
         },
         Stage {
-            name: "clippy",
+            name: "clippy".into(),
             redis: false,
             command: cargo(&[
                 "clippy",
@@ -43,12 +50,12 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
             ]),
         },
         Stage {
-            name: "facade without default features",
+            name: "facade without default features".into(),
             redis: false,
             command: cargo(&["check", "-p", "sessions", "--no-default-features"]),
         },
         Stage {
-            name: "core",
+            name: "core".into(),
             redis: false,
             command: cargo(&[
                 "test",
@@ -59,67 +66,42 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
             ]),
         },
         Stage {
-            name: "memory backend alone",
-            redis: false,
-            command: cargo(&["test", "-p", "session-memory", "--all-targets"]),
-        },
-        Stage {
-            name: "redis backend alone",
-            redis: true,
-            command: cargo(&["test", "-p", "session-redis", "--all-targets"]),
-        },
-        Stage {
-            name: "cookie backend alone",
-            redis: false,
-            command: cargo(&["test", "-p", "session-signed-cookie", "--all-targets"]),
-        },
-        Stage {
-            name: "facade with the cookie backend alone",
-            redis: false,
-            command: cargo(&[
-                "test",
-                "-p",
-                "sessions",
-                "--no-default-features",
-                "--features",
-                "cookie,axum",
-            ]),
-        },
-        Stage {
-            name: "facade with the memory backend alone",
-            redis: false,
-            command: cargo(&[
-                "test",
-                "-p",
-                "sessions",
-                "--no-default-features",
-                "--features",
-                "memory,axum",
-            ]),
-        },
-        Stage {
-            name: "facade with the redis backend alone",
-            redis: true,
-            command: cargo(&[
-                "test",
-                "-p",
-                "sessions",
-                "--no-default-features",
-                "--features",
-                "redis,axum",
-            ]),
-        },
-        Stage {
-            name: "everything, all features",
+            name: "everything, all features".into(),
             redis: true,
             command: cargo(&["test", "--workspace", "--all-features", "--all-targets"]),
         },
         Stage {
-            name: "doctests",
+            name: "doctests".into(),
             redis: true,
             command: cargo(&["test", "--workspace", "--all-features", "--doc"]),
         },
-    ]
+    ];
+    // Each backend alone, in its own crate and through the facade, before
+    // everything together.
+    let together = stages.len() - 2;
+    let alone = BACKENDS.iter().flat_map(|&(feature, package, redis)| {
+        [
+            Stage {
+                name: format!("{feature} backend alone"),
+                redis,
+                command: cargo(&["test", "-p", package, "--all-targets"]),
+            },
+            Stage {
+                name: format!("facade with the {feature} backend alone"),
+                redis,
+                command: cargo(&[
+                    "test",
+                    "-p",
+                    "sessions",
+                    "--no-default-features",
+                    "--features",
+                    &format!("{feature},axum"),
+                ]),
+            },
+        ]
+    });
+    stages.splice(together..together, alone);
+    stages
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -144,7 +126,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     // Never a silent skip: the stage counts as failed.
                     println!("\n==> {}\nnot run: no Redis: {why}", stage.name);
                     tally.failed += 1;
-                    failed_stages.push(stage.name);
+                    failed_stages.push(stage.name.clone());
                     continue;
                 }
             }
@@ -158,7 +140,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             if tally.failed == before.failed {
                 tally.failed += 1;
             }
-            failed_stages.push(stage.name);
+            failed_stages.push(stage.name.clone());
         }
     }
     println!();
