@@ -15,13 +15,28 @@ use crate::time::UnixTime;
 
 /// One session value: MessagePack bytes, as encoded by rmp-serde.
 ///
-/// Held as [`Bytes`], so cloning a session (as a memory store does on every
-/// load) shares the bytes instead of copying them, and a store that reads
-/// many values out of one buffer can hand out slices of it.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Value(Bytes);
+/// A short value (a number, a flag, an id of up to about twenty
+/// characters) is held inside the `Value` itself, so it costs no heap
+/// allocation to make, clone or drop. A longer one is held as [`Bytes`], so
+/// cloning a session (as a memory store does on every load) shares the
+/// bytes instead of copying them, and a store that reads many values out of
+/// one buffer can hand out slices of it.
+#[derive(Clone)]
+pub struct Value(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline {
+        len: u8,
+        bytes: [u8; Value::INLINE_CAPACITY],
+    },
+    Shared(Bytes),
+}
 
 impl Value {
+    /// The longest value held without a heap allocation.
+    pub const INLINE_CAPACITY: usize = 22;
+
     /// Encodes `value` as MessagePack.
     ///
     /// # Errors
@@ -29,7 +44,9 @@ impl Value {
     /// The encoder's error, for types MessagePack cannot represent (for
     /// example a sequence of unknown length).
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, rmp_serde::encode::Error> {
-        rmp_serde::to_vec(value).map(|v| Value(Bytes::from(v)))
+        let mut out = ValueWriter::default();
+        rmp_serde::encode::write(&mut out, value)?;
+        Ok(out.finish())
     }
 
     /// Decodes the value as a `T`.
@@ -38,19 +55,105 @@ impl Value {
     ///
     /// The decoder's error if the bytes are not a `T`.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, rmp_serde::decode::Error> {
-        let mut de = rmp_serde::Deserializer::from_read_ref(&self.0);
+        let mut de = rmp_serde::Deserializer::from_read_ref(self.as_bytes());
         de.set_max_depth(MAX_DECODE_DEPTH);
         T::deserialize(&mut de)
     }
 
     /// Takes bytes that are already MessagePack (as read back from a store).
     pub fn from_msgpack(bytes: impl Into<Bytes>) -> Self {
-        Self(bytes.into())
+        let bytes = bytes.into();
+        Self::inline(&bytes).unwrap_or(Self(Repr::Shared(bytes)))
+    }
+
+    /// Copies bytes that are already MessagePack.
+    pub fn copy_from_msgpack(bytes: &[u8]) -> Self {
+        Self::inline(bytes).unwrap_or_else(|| Self(Repr::Shared(Bytes::copy_from_slice(bytes))))
+    }
+
+    /// `bytes` held inline, if short enough.
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len()).ok()?;
+        let mut inline = [0; Self::INLINE_CAPACITY];
+        inline.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Self(Repr::Inline { len, bytes: inline }))
     }
 
     /// The MessagePack bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl Default for Value {
+    /// No bytes: not valid MessagePack, so it decodes to nothing.
+    fn default() -> Self {
+        Self(Repr::Inline {
+            len: 0,
+            bytes: [0; Self::INLINE_CAPACITY],
+        })
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Value {}
+
+/// Where [`Value::encode`] writes: inline until the value outgrows
+/// [`Value::INLINE_CAPACITY`], then a vector.
+#[derive(Default)]
+struct ValueWriter {
+    len: usize,
+    inline: [u8; Value::INLINE_CAPACITY],
+    spilled: Option<Vec<u8>>,
+}
+
+impl ValueWriter {
+    fn finish(self) -> Value {
+        match self.spilled {
+            // Exactly sized: a long-lived session keeps no spare capacity.
+            Some(vec) => Value(Repr::Shared(Bytes::from(vec.into_boxed_slice()))),
+            None => {
+                Value::inline(self.inline.get(..self.len).unwrap_or_default()).unwrap_or_default()
+            }
+        }
+    }
+}
+
+impl std::io::Write for ValueWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let spilled = match &mut self.spilled {
+            Some(vec) => vec,
+            None => {
+                let end = self.len + buf.len();
+                if let Some(room) = self.inline.get_mut(self.len..end) {
+                    room.copy_from_slice(buf);
+                    self.len = end;
+                    return Ok(());
+                }
+                let mut vec = Vec::with_capacity(end.max(4 * Value::INLINE_CAPACITY));
+                vec.extend_from_slice(self.inline.get(..self.len).unwrap_or_default());
+                self.spilled.insert(vec)
+            }
+        };
+        spilled.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -58,7 +161,7 @@ impl Deref for Value {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
@@ -73,7 +176,7 @@ impl fmt::Debug for Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = String::new();
-        let mut de = rmp_serde::Deserializer::from_read_ref(&self.0);
+        let mut de = rmp_serde::Deserializer::from_read_ref(self.as_bytes());
         de.set_max_depth(MAX_DECODE_DEPTH);
         match de::Deserializer::deserialize_any(
             &mut de,
@@ -92,7 +195,7 @@ impl fmt::Display for Value {
 /// numbers.
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
+        s.serialize_bytes(self.as_bytes())
     }
 }
 
@@ -105,10 +208,10 @@ impl<'de> Deserialize<'de> for Value {
                 f.write_str("MessagePack bytes")
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
-                Ok(Value(Bytes::copy_from_slice(v)))
+                Ok(Value::copy_from_msgpack(v))
             }
             fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Value, E> {
-                Ok(Value(Bytes::from(v)))
+                Ok(Value::from_msgpack(v))
             }
         }
         d.deserialize_bytes(BinVisitor)
@@ -340,6 +443,36 @@ mod tests {
 
     fn shown<T: Serialize>(v: T) -> String {
         Value::encode(&v).unwrap().to_string()
+    }
+
+    #[test]
+    fn a_value_is_as_small_as_bytes() {
+        assert_eq!(std::mem::size_of::<Value>(), std::mem::size_of::<Bytes>());
+    }
+
+    #[test]
+    fn encoding_matches_rmp_serde_on_both_sides_of_the_inline_edge() {
+        // A string of n characters encodes to n + 1 bytes up to 31.
+        for n in [0, 1, 20, 21, 22, 23, 40, 300, 70_000] {
+            let text = "x".repeat(n);
+            let value = Value::encode(&text).unwrap();
+            assert_eq!(value.as_bytes(), rmp_serde::to_vec(&text).unwrap(), "{n}");
+            assert_eq!(value.decode::<String>().unwrap(), text);
+            assert_eq!(
+                matches!(value.0, Repr::Inline { .. }),
+                n < Value::INLINE_CAPACITY,
+                "{n}"
+            );
+            // However it was made, the same bytes are the same value.
+            assert_eq!(Value::from_msgpack(value.as_bytes().to_vec()), value);
+            assert_eq!(Value::copy_from_msgpack(value.as_bytes()), value);
+        }
+        let nested = (1u8, vec!["a"; 40], Some(2.5f64));
+        assert_eq!(
+            Value::encode(&nested).unwrap().as_bytes(),
+            rmp_serde::to_vec(&nested).unwrap()
+        );
+        assert!(Value::default().as_bytes().is_empty());
     }
 
     #[test]
