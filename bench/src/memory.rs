@@ -129,11 +129,11 @@ pub(crate) async fn in_redis(url: &str) -> Result<InRedis, Error> {
     for (k, key) in sample::KEYS.iter().enumerate() {
         record
             .data
-            .insert((*key).to_owned(), Value::encode(&sample::value(0, k + 1))?);
+            .insert((*key).into(), Value::encode(&sample::value(0, k + 1))?);
     }
     let changes = Changes {
         cleared: false,
-        keys: sample::KEYS.iter().map(|k| (*k).to_owned()).collect(),
+        keys: sample::KEYS.iter().map(|k| (*k).into()).collect(),
         flash: false,
     };
     let cx = Context::new(&keys, "session", now, &ids);

@@ -107,7 +107,7 @@ async fn ours(n: usize) -> Result<(usize, usize, usize), Error> {
     let store = MemoryStore::new();
     let changes = Changes {
         cleared: false,
-        keys: sample::KEYS.iter().map(|k| (*k).to_owned()).collect(),
+        keys: sample::KEYS.iter().map(|k| (*k).into()).collect(),
         flash: false,
     };
     let before = usage()?;
@@ -117,7 +117,7 @@ async fn ours(n: usize) -> Result<(usize, usize, usize), Error> {
         for (k, key) in sample::KEYS.iter().enumerate() {
             record
                 .data
-                .insert((*key).to_owned(), Value::encode(&sample::value(i, k + 1))?);
+                .insert((*key).into(), Value::encode(&sample::value(i, k + 1))?);
         }
         let cx = Context::new(&keys, "session", now, &ids);
         let save = Save {

@@ -11,6 +11,7 @@
 //! - [`session`](Session): the handle handlers use, and its change log.
 //! - `flash`: [`FlashLevel`], [`Flash`], the bounded [`FlashQueue`].
 //! - `record`: [`Record`], what a store keeps; [`Value`], one MessagePack value.
+//! - `data_key`: [`DataKey`], the name a value is stored under.
 //! - `settings`: [`Settings`] and its builder; cookie attributes are checked there.
 //! - `keys`: [`Key`], [`Keyring`] and the HKDF sub-keys ([`DerivedKeys`]).
 //! - `token`: `id.mac` tokens of server-side stores ([`SessionId`]).
@@ -24,6 +25,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod cookies;
+mod data_key;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
@@ -40,6 +42,7 @@ pub mod testing;
 mod time;
 pub mod token;
 
+pub use data_key::DataKey;
 pub use error::{BoxError, ConfigError, KeyError, StoreError, ValueError};
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;

@@ -281,11 +281,10 @@ impl SessionManager {
                     } else {
                         let previous = state.record.expires;
                         state.record.expires = deadline;
-                        let changes = state.changes.to_changes();
                         let save = Save {
                             token: Some(token),
                             record: &state.record,
-                            changes: &changes,
+                            changes: &state.changes,
                         };
                         match self.timed(self.store.save(save, &cx)).await {
                             Ok(value) => {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::data_key::DataKey;
 use crate::error::ValueError;
 use crate::flash::FlashQueue;
 use crate::time::UnixTime;
@@ -347,7 +348,7 @@ impl<'de> de::DeserializeSeed<'de> for Seed<'_> {
 }
 
 /// The session map: keys in sorted order, so printing and encoding are stable.
-pub type SessionData = BTreeMap<String, Value>;
+pub type SessionData = BTreeMap<DataKey, Value>;
 
 /// Deserializes a [`SessionData`] written in key order (as serializing one
 /// writes it) by building the tree in bulk: one comparison per entry instead
@@ -369,7 +370,7 @@ pub fn deserialize_data<'de, D: Deserializer<'de>>(d: D) -> Result<SessionData, 
             // The size hint comes from the input: cap it so a forged length
             // cannot reserve unbounded memory.
             let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(256));
-            while let Some(entry) = map.next_entry::<String, Value>()? {
+            while let Some(entry) = map.next_entry::<DataKey, Value>()? {
                 entries.push(entry);
             }
             // Stable sort, then bulk build: for sorted input both are linear.

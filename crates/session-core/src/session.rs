@@ -1,13 +1,13 @@
 //! The [`Session`] handle that handlers use: typed values, flash messages,
 //! the lifecycle verbs, and the record of what changed.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::data_key::DataKey;
 use crate::error::ValueError;
 use crate::flash::{Flash, FlashLevel};
 use crate::manager::{CommitError, CookieUpdate, SessionManager};
@@ -50,7 +50,7 @@ pub(crate) struct State {
     pub(crate) token: Option<String>,
     /// A token to delete when the request ends (after `renew` or `destroy`).
     pub(crate) retired: Option<String>,
-    pub(crate) changes: ChangeLog,
+    pub(crate) changes: Changes,
     /// The cookie verified under a verify-only key: issue it again.
     pub(crate) reissue: bool,
     /// The loaded token as the layer verified it (signed-token stores).
@@ -66,34 +66,13 @@ pub(crate) struct State {
 }
 
 /// What changed, in the form a store applies.
-#[derive(Debug, Default)]
-pub(crate) struct ChangeLog {
-    pub(crate) cleared: bool,
-    pub(crate) keys: BTreeSet<String>,
-    pub(crate) flash: bool,
-}
-
-impl ChangeLog {
-    pub(crate) fn is_empty(&self) -> bool {
-        !self.cleared && self.keys.is_empty() && !self.flash
-    }
-
-    pub(crate) fn to_changes(&self) -> Changes {
-        Changes {
-            cleared: self.cleared,
-            keys: self.keys.iter().cloned().collect(),
-            flash: self.flash,
-        }
-    }
-}
-
 impl State {
     pub(crate) fn new(record: Record, token: Option<String>, flash_min: FlashLevel) -> Self {
         Self {
             record,
             token,
             retired: None,
-            changes: ChangeLog::default(),
+            changes: Changes::default(),
             reissue: false,
             opened: None,
             stale_cookie: false,
@@ -179,23 +158,31 @@ impl Session {
     ///
     /// [`ValueError::Encode`] if the value cannot be encoded; the session is
     /// then unchanged.
-    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), ValueError> {
+    pub fn insert<T: Serialize>(
+        &self,
+        key: impl Into<DataKey>,
+        value: T,
+    ) -> Result<(), ValueError> {
         let key = key.into();
         // Encode before locking: user `Serialize` code never runs under the lock.
         let value = match Value::encode(&value) {
             Ok(v) => v,
-            Err(source) => return Err(ValueError::Encode { key, source }),
+            Err(source) => {
+                return Err(ValueError::Encode {
+                    key: key.into(),
+                    source,
+                });
+            }
         };
         let mut s = self.lock();
-        match s.record.data.get_mut(&key) {
+        match s.record.data.get_mut(key.as_str()) {
             Some(old) if *old == value => return Ok(()),
-            // In place: the key string is only copied for a key that is new.
             Some(old) => *old = value,
             None => {
                 s.record.data.insert(key.clone(), value);
             }
         }
-        s.changes.keys.insert(key);
+        s.changes.mark(key);
         Ok(())
     }
 
@@ -219,7 +206,7 @@ impl Session {
         if s.record.data.remove(key).is_none() {
             return false;
         }
-        s.changes.keys.insert(key.to_owned());
+        s.changes.mark(key.into());
         true
     }
 
@@ -240,7 +227,12 @@ impl Session {
 
     /// The keys, in sorted order.
     pub fn keys(&self) -> Vec<String> {
-        self.lock().record.data.keys().cloned().collect()
+        self.lock()
+            .record
+            .data
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .collect()
     }
 
     /// Removes every value and every flash message. The session keeps its
@@ -277,7 +269,7 @@ impl Session {
         }
         s.record.data.clear();
         s.record.flash.take_all();
-        s.changes = ChangeLog::default();
+        s.changes = Changes::default();
         // The client's cookie goes even if it named no live session.
         s.stale_cookie = true;
     }

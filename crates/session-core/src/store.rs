@@ -22,6 +22,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::data_key::DataKey;
 use crate::error::StoreError;
 use crate::keys::Keyring;
 use crate::record::{Record, Value};
@@ -136,7 +137,7 @@ pub struct Changes {
     pub cleared: bool,
     /// Keys set or removed: each is set to its value in the record, or
     /// removed if the record does not have it. Sorted, no duplicates.
-    pub keys: Vec<String>,
+    pub keys: Vec<DataKey>,
     /// The flash queue changed: write the record's queue whole.
     pub flash: bool,
 }
@@ -145,6 +146,14 @@ impl Changes {
     /// Whether nothing at all changed.
     pub fn is_empty(&self) -> bool {
         !self.cleared && self.keys.is_empty() && !self.flash
+    }
+
+    /// Records that `key` was set or removed, keeping `keys` sorted and
+    /// free of duplicates.
+    pub fn mark(&mut self, key: DataKey) {
+        if let Err(at) = self.keys.binary_search(&key) {
+            self.keys.insert(at, key);
+        }
     }
 }
 
@@ -166,7 +175,7 @@ impl<'a> Save<'a> {
         self.changes
             .keys
             .iter()
-            .map(move |k| (k.as_str(), data.get(k)))
+            .map(move |k| (k.as_str(), data.get(k.as_str())))
     }
 }
 

@@ -246,7 +246,7 @@ impl Inner {
                 // Overwrite in place: no new key string for a key already there.
                 (Some(v), Some(slot)) => *slot = v.clone(),
                 (Some(v), None) => {
-                    stored.data.insert(key.to_owned(), v.clone());
+                    stored.data.insert(key.into(), v.clone());
                 }
                 (None, _) => {
                     stored.data.remove(key);

@@ -80,7 +80,7 @@ where
             if !is_one_msgpack_value(&value) {
                 return Err(Corrupt::new(&name, "value is not MessagePack"));
             }
-            data.insert(key.to_owned(), Value::from_msgpack(value));
+            data.insert(key.into(), Value::from_msgpack(value));
         } else if name == CREATED.as_bytes() {
             created = Some(timestamp(&name, &value)?);
         } else if name == EXPIRES.as_bytes() {

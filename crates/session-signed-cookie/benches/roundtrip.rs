@@ -32,7 +32,7 @@ fn data(bytes: usize) -> BTreeMap<String, String> {
 fn record(map: &BTreeMap<String, String>) -> Record {
     let mut r = Record::empty(NOW, NOW + std::time::Duration::from_secs(3600), 16);
     for (k, v) in map {
-        r.data.insert(k.clone(), Value::encode(v).unwrap());
+        r.data.insert(k.into(), Value::encode(v).unwrap());
     }
     r
 }

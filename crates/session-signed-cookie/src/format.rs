@@ -20,8 +20,8 @@ use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
 use ring::{aead, hmac, rand};
 use session_core::{
-    Context, DerivedKeys, FlashQueue, KeyId, Loaded, MAX_COOKIE_VALUE_LEN, Record, SessionData,
-    StoreError, UnixTime, Value,
+    Context, DataKey, DerivedKeys, FlashQueue, KeyId, Loaded, MAX_COOKIE_VALUE_LEN, Record,
+    SessionData, StoreError, UnixTime, Value,
 };
 
 use crate::Mode;
@@ -86,7 +86,7 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
             .split_at_checked(value_len)
             .ok_or(BodyError("value runs past the end"))?;
         rd = rest;
-        entries.push((key.to_owned(), Value::copy_from_msgpack(bytes)));
+        entries.push((DataKey::from(key), Value::copy_from_msgpack(bytes)));
     }
     let data = SessionData::from_iter(entries);
     let flash: FlashQueue =

@@ -280,7 +280,7 @@ mod property {
             let store = if encrypted { CookieStore::encrypted() } else { CookieStore::signed() };
             let mut r = Record::empty(NOW, NOW + Duration::from_secs(60), 16);
             for (k, v) in &entries {
-                r.data.insert(k.clone(), Value::encode(v).unwrap());
+                r.data.insert(k.into(), Value::encode(v).unwrap());
             }
             for f in &flashes {
                 r.flash.push(session_core::FlashLevel::Warning, f.clone());

@@ -27,7 +27,7 @@ pub use session_core::{
 /// Writing a backend of your own: the store contract's types.
 pub mod store {
     pub use session_core::{
-        Changes, Clock, Context, IdSource, Loaded, OpenedToken, RandomIds, Record, Save,
+        Changes, Clock, Context, DataKey, IdSource, Loaded, OpenedToken, RandomIds, Record, Save,
         SessionData, SessionId, SessionStore, SystemClock, Value,
     };
 }
