@@ -5,12 +5,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
 use http::{HeaderMap, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
-use tokio::sync::OnceCell;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -102,12 +101,16 @@ pub struct LazySession {
 
 struct Slot {
     manager: Arc<SessionManager>,
-    session: OnceCell<Session>,
+    session: OnceLock<Session>,
 }
 
 impl LazySession {
     /// The request's session, loaded from the store on the first call and
     /// shared by every later one.
+    ///
+    /// Two loads of one request that run at the same time (a handler that
+    /// spawns its own extraction) may both read the store; the first to
+    /// finish is the request's session, and both callers get it.
     ///
     /// # Errors
     ///
@@ -115,13 +118,12 @@ impl LazySession {
     /// 503, and the client's cookie is left alone.
     pub async fn load(&self, headers: &HeaderMap) -> Result<Session, StoreError> {
         let slot = &self.slot;
-        slot.session
-            .get_or_try_init(|| {
-                let cookie = cookies::find_cookie(headers, &slot.manager.settings().cookie().name);
-                slot.manager.load(cookie)
-            })
-            .await
-            .cloned()
+        if let Some(session) = slot.session.get() {
+            return Ok(session.clone());
+        }
+        let cookie = cookies::find_cookie(headers, &slot.manager.settings().cookie().name);
+        let loaded = slot.manager.load(cookie).await?;
+        Ok(slot.session.get_or_init(|| loaded).clone())
     }
 
     /// The session if it has been loaded.
@@ -133,7 +135,7 @@ impl LazySession {
 impl fmt::Debug for LazySession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LazySession")
-            .field("loaded", &self.slot.session.initialized())
+            .field("loaded", &self.slot.session.get().is_some())
             .finish()
     }
 }
@@ -155,7 +157,7 @@ where
         let lazy = LazySession {
             slot: Arc::new(Slot {
                 manager: self.manager.clone(),
-                session: OnceCell::new(),
+                session: OnceLock::new(),
             }),
         };
         req.extensions_mut().insert(lazy.clone());

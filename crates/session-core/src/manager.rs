@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::error::StoreError;
@@ -136,11 +137,23 @@ impl SessionManager {
         .with_max_value_len(self.max_value_len)
     }
 
+    /// Runs a store call under the store timeout. The timer is armed only
+    /// if the call has to wait: a store that answers at once (memory,
+    /// cookie) costs no timer, and one that waits on the network is cut
+    /// off `store_timeout` after it first had to.
     async fn timed<T>(
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let limit = self.settings.store_timeout();
+        let mut call = std::pin::pin!(call);
+        let first = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
+            Poll::Ready(done) => Poll::Ready(Some(done)),
+            Poll::Pending => Poll::Ready(None),
+        });
+        if let Some(done) = first.await {
+            return done;
+        }
         match tokio::time::timeout(limit, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Timeout(limit)),
@@ -230,7 +243,8 @@ impl SessionManager {
     /// cookie anyway.
     pub async fn commit(&self, session: &Session) -> Result<CookieUpdate, CommitError> {
         let mut state = session.take_state();
-        self.commit_state(&mut state).await
+        self.commit_state(&mut state).await?;
+        Ok(std::mem::replace(&mut state.cookie, CookieUpdate::Keep))
     }
 
     /// Saves now, on behalf of [`Session::save`]: the state goes back into
@@ -239,13 +253,13 @@ impl SessionManager {
         let mut state = session.take_state();
         let result = self.commit_state(&mut state).await;
         session.put_state(state);
-        result.map(|_| ())
+        result
     }
 
     /// Commits `state`. On success the state describes what is now stored
     /// and `state.cookie` what to send; on failure it is as it was, so the
     /// caller can change it and try again.
-    async fn commit_state(&self, state: &mut State) -> Result<CookieUpdate, CommitError> {
+    async fn commit_state(&self, state: &mut State) -> Result<(), CommitError> {
         let now = self.clock.now();
         let keep = |error| CommitError {
             error,
@@ -349,8 +363,8 @@ impl SessionManager {
             CookieUpdate::Set { value, .. } => {
                 if state.token.as_deref() != Some(value) {
                     state.opened = None;
+                    state.token = Some(value.clone());
                 }
-                state.token = Some(value.clone());
             }
             CookieUpdate::Remove => {
                 state.token = None;
@@ -365,7 +379,7 @@ impl SessionManager {
         if update != CookieUpdate::Keep {
             state.cookie = update;
         }
-        Ok(state.cookie.clone())
+        Ok(())
     }
 
     async fn create(&self, record: &Record, now: UnixTime) -> Result<String, StoreError> {
