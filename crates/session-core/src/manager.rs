@@ -165,6 +165,14 @@ impl SessionManager {
         State::new(record, None, self.settings.flash_min_level())
     }
 
+    /// How long the browser keeps the cookie of a session created at
+    /// `created`: until its absolute deadline. Idle expiry is the server's
+    /// alone, so the cookie need not be sent again when a request only
+    /// moves the idle deadline.
+    fn cookie_max_age(&self, created: UnixTime, now: UnixTime) -> Duration {
+        (created + self.settings.absolute_lifetime()).saturating_since(now)
+    }
+
     /// The end of a session created at `created`, active at `now`.
     fn deadline(&self, created: UnixTime, now: UnixTime) -> UnixTime {
         (now + self.settings.idle_timeout()).min(created + self.settings.absolute_lifetime())
@@ -303,9 +311,15 @@ impl SessionManager {
                         match self.timed(self.store.save(save, &cx)).await {
                             Ok(value) => {
                                 expires = deadline;
-                                CookieUpdate::Set {
-                                    value,
-                                    max_age: deadline.saturating_since(now),
+                                // A server-side store keeps its token: the
+                                // client's cookie is still right.
+                                if value == *token {
+                                    CookieUpdate::Keep
+                                } else {
+                                    CookieUpdate::Set {
+                                        value,
+                                        max_age: self.cookie_max_age(state.record.created, now),
+                                    }
                                 }
                             }
                             Err(error) => {
@@ -330,7 +344,7 @@ impl SessionManager {
                         expires = state.record.expires;
                         CookieUpdate::Set {
                             value,
-                            max_age: expires.saturating_since(now),
+                            max_age: self.cookie_max_age(stored, now),
                         }
                     }
                     Err(error) => {

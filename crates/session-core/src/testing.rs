@@ -101,6 +101,16 @@ impl<S: SessionStore + Clone> Rig<S> {
         }
     }
 
+    /// Commits and returns the cookie value the client holds afterwards:
+    /// the one set, or `token` if the cookie was kept.
+    async fn commit_kept(&self, session: &Session, token: String) -> String {
+        match self.commit(session).await {
+            CookieUpdate::Set { value, .. } => value,
+            CookieUpdate::Keep => token,
+            CookieUpdate::Remove => panic!("a session with values was removed"),
+        }
+    }
+
     /// A stored session holding `key = value`, and its token.
     async fn create(&self, key: &str, value: &str) -> String {
         let s = self.load(None).await;
@@ -152,11 +162,7 @@ pub async fn round_trip<H: Harness>(h: &H) {
         (FlashLevel::Error, "second")
     );
     // Reading the flashes is a change: they are gone on the next load.
-    let token = match rig.commit(&back).await {
-        CookieUpdate::Set { value, .. } => value,
-        CookieUpdate::Keep => token,
-        CookieUpdate::Remove => panic!("a session with values was removed"),
-    };
+    let token = rig.commit_kept(&back, token).await;
     assert!(rig.load(Some(&token)).await.take_flashes().is_empty());
 }
 
@@ -362,7 +368,7 @@ pub async fn absolute_expiry<H: Harness>(h: &H) {
         let s = rig.load(Some(&token)).await;
         assert_eq!(s.len(), 1, "ended early, after {elapsed:?}");
         s.insert("k", elapsed.as_secs()).unwrap();
-        token = rig.commit_token(&s).await;
+        token = rig.commit_kept(&s, token).await;
     }
     let keys = keyring(1);
     let ids = FixedIds::new(&[]);
@@ -381,23 +387,36 @@ pub async fn absolute_expiry<H: Harness>(h: &H) {
 }
 
 /// A read-only request writes nothing until a quarter of the idle window
-/// has passed; then it extends the session.
+/// has passed; then it extends the session. A cookie is sent only if its
+/// value changed, and it lives until the absolute deadline.
 pub async fn refresh_is_throttled<H: Harness>(h: &H) {
     let rig = Rig::new(h.store().await);
-    let token = rig.create("k", "v").await;
+    let early = rig.create("k", "v").await;
     rig.clock.advance(IDLE / 8);
-    let s = rig.load(Some(&token)).await;
+    let due = rig.create("k", "v").await;
+    // `early` is read before the threshold: nothing is written, so it
+    // still ends at its first idle deadline.
+    let s = rig.load(Some(&early)).await;
     assert_eq!(s.len(), 1);
     assert_eq!(rig.commit(&s).await, CookieUpdate::Keep);
+    // `due` is read a quarter of the idle window after it was made.
     rig.clock.advance(IDLE / 4);
-    let s = rig.load(Some(&token)).await;
-    let CookieUpdate::Set { value, max_age } = rig.commit(&s).await else {
-        panic!("refresh not written");
+    let s = rig.load(Some(&due)).await;
+    assert_eq!(s.len(), 1);
+    let due = match rig.commit(&s).await {
+        CookieUpdate::Keep => due,
+        CookieUpdate::Set { value, max_age } => {
+            assert_ne!(value, due, "the same cookie was sent again");
+            assert_eq!(max_age, ABSOLUTE - IDLE / 4);
+            value
+        }
+        CookieUpdate::Remove => panic!("a live session was removed"),
     };
-    assert_eq!(max_age, IDLE);
-    // Extended: alive past the first idle deadline.
+    // At `due`'s first idle deadline (and past `early`'s): `early` is
+    // gone, `due` lives on only if the refresh was written.
     rig.clock.advance(IDLE - IDLE / 4);
-    assert_eq!(rig.load(Some(&value)).await.len(), 1);
+    assert!(rig.load(Some(&early)).await.is_empty(), "a throttled read wrote");
+    assert_eq!(rig.load(Some(&due)).await.len(), 1, "the refresh was not written");
 }
 
 /// Corrupt stored state loads as no session, never a panic or an error.
