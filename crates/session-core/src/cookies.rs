@@ -17,16 +17,30 @@ use crate::settings::CookieSettings;
 /// back empty, which names no session.
 pub fn find_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get_all(COOKIE).iter().find_map(|header| {
-        header.as_bytes().split(|&b| b == b';').find_map(|pair| {
-            let pair = pair.trim_ascii();
-            let eq = pair.iter().position(|&b| b == b'=')?;
-            let (n, v) = pair.split_at(eq);
-            if n.trim_ascii() != name.as_bytes() {
-                return None;
-            }
-            let v = v.get(1..).unwrap_or_default().trim_ascii();
-            Some(std::str::from_utf8(v).unwrap_or_default())
+        // Header values are bytes; a cookie value that is not UTF-8 reads
+        // as empty, which no store accepts.
+        let text = match std::str::from_utf8(header.as_bytes()) {
+            Ok(text) => text,
+            Err(_) => return find_in_bytes(header.as_bytes(), name),
+        };
+        text.split(';').find_map(|pair| {
+            let (n, v) = pair.split_once('=')?;
+            let blank = |c| c == ' ' || c == '\t';
+            (n.trim_matches(blank) == name).then(|| v.trim_matches(blank))
         })
+    })
+}
+
+/// [`find_cookie`] for a header that is not UTF-8.
+fn find_in_bytes<'h>(header: &'h [u8], name: &str) -> Option<&'h str> {
+    header.split(|&b| b == b';').find_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let (n, v) = pair.split_at(eq);
+        if n.trim_ascii() != name.as_bytes() {
+            return None;
+        }
+        let v = v.get(1..).unwrap_or_default().trim_ascii();
+        Some(std::str::from_utf8(v).unwrap_or_default())
     })
 }
 

@@ -415,8 +415,15 @@ pub async fn refresh_is_throttled<H: Harness>(h: &H) {
     // At `due`'s first idle deadline (and past `early`'s): `early` is
     // gone, `due` lives on only if the refresh was written.
     rig.clock.advance(IDLE - IDLE / 4);
-    assert!(rig.load(Some(&early)).await.is_empty(), "a throttled read wrote");
-    assert_eq!(rig.load(Some(&due)).await.len(), 1, "the refresh was not written");
+    assert!(
+        rig.load(Some(&early)).await.is_empty(),
+        "a throttled read wrote"
+    );
+    assert_eq!(
+        rig.load(Some(&due)).await.len(),
+        1,
+        "the refresh was not written"
+    );
 }
 
 /// Corrupt stored state loads as no session, never a panic or an error.

@@ -21,8 +21,16 @@ pub const TOKEN_LEN: usize = ID_B64_LEN + 1 + MAC_B64_LEN;
 /// The id under which a server-side store keeps a session.
 ///
 /// Its `Debug` shows only a short prefix: an id is a bearer credential.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SessionId(pub [u8; ID_LEN]);
+
+/// Hashes the id's bytes in one write, with no length prefix, so a hasher
+/// made for random ids can take them as they are.
+impl std::hash::Hash for SessionId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
+}
 
 impl SessionId {
     /// The id's bytes.

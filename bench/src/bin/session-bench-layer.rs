@@ -1,0 +1,100 @@
+//! `session-bench-layer`: one variant's routes served in process, without
+//! sockets, for counting the instructions a request costs under
+//! `valgrind --tool=callgrind`: a figure that does not move with the load
+//! on the machine, unlike the HTTP bench's requests per second.
+//!
+//! ```text
+//! valgrind --tool=callgrind session-bench-layer --variant memory --route counter --requests 20000
+//! ```
+//!
+//! The request is what a returning visitor sends (its session cookie, got
+//! from a first request); every response is checked as the load generator
+//! checks it. Subtracting the run of `--requests 0` (setup only) and
+//! dividing by the count gives instructions per request.
+
+use std::process::ExitCode;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use tower::ServiceExt as _;
+
+#[allow(dead_code)]
+#[path = "../variants.rs"]
+mod variants;
+
+use variants::{Route, Variant};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const USAGE: &str =
+    "usage: session-bench-layer --variant V --route untouched|counter|new --requests N";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("session-bench-layer: {e}\n{USAGE}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let mut variant = None;
+    let mut route = None;
+    let mut requests = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--variant" => variant = Variant::parse(&value),
+            "--route" => route = Route::parse(&value),
+            "--requests" => requests = value.parse::<u64>().ok(),
+            _ => return Err(format!("unknown option {flag}").into()),
+        }
+    }
+    let (Some(variant), Some(route), Some(requests)) = (variant, route, requests) else {
+        return Err("--variant, --route and --requests are all needed".into());
+    };
+    if variant.uses_redis() {
+        return Err("Redis variants talk to a server: use the HTTP bench".into());
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(variant, route, requests))
+}
+
+async fn serve(variant: Variant, route: Route, requests: u64) -> Result<(), Error> {
+    let (router, resources) = variants::router(variant, "").await?;
+    // A returning visitor: the cookie its first visit was given.
+    let first = router.clone().oneshot(get(Route::Counter, None)?).await?;
+    let cookie = first
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .ok_or("the first visit got no cookie")?;
+    let cookie = (route != Route::New).then_some(cookie);
+    for _ in 0..requests {
+        let response = router
+            .clone()
+            .oneshot(get(route, cookie.as_deref())?)
+            .await?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("{} answered {}", route.path(), response.status()).into());
+        }
+        axum::body::to_bytes(response.into_body(), 1024).await?;
+    }
+    resources.close().await;
+    Ok(())
+}
+
+fn get(route: Route, cookie: Option<&str>) -> Result<Request<Body>, Error> {
+    let mut request = Request::get(route.path());
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    Ok(request.body(Body::empty())?)
+}
