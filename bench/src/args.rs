@@ -26,6 +26,10 @@ options:
                      memory, redis, tower-sessions-memory, tower-sessions-redis
   --routes R[,R...]  only these routes: untouched, counter, new
   --no-memory        skip the bytes-per-session figures
+  --instructions N   requests counted by callgrind per variant and route
+                     for the instructions-per-request figures (default 2000)
+  --no-instructions  skip the instructions-per-request figures (they need
+                     valgrind)
   --pin              pin the server to the first core and the load generator
                      to the second (default: the scheduler places them; pinned,
                      a Redis beside them is starved of the core it is woken on)
@@ -38,6 +42,9 @@ const MAX_SECONDS: f64 = 300.0;
 const MAX_ROUNDS: usize = 20;
 /// Most connections accepted: each is a task and a socket on this machine.
 const MAX_CONNECTIONS: usize = 4096;
+/// Most requests counted under callgrind per variant and route (about
+/// 20 µs each there).
+const MAX_COUNTED: usize = 1_000_000;
 /// Most sessions accepted for the memory figures (about 1 KiB each at worst).
 const MAX_SESSIONS: usize = 20_000_000;
 
@@ -54,6 +61,9 @@ pub(crate) struct Args {
     pub(crate) variants: Vec<Variant>,
     pub(crate) routes: Vec<Route>,
     pub(crate) memory: bool,
+    /// Requests counted per variant and route for the instruction
+    /// figures; `None` skips them.
+    pub(crate) instructions: Option<u64>,
     pub(crate) pin: bool,
     pub(crate) command: String,
 }
@@ -77,6 +87,7 @@ impl Args {
             variants: Variant::ALL.to_vec(),
             routes: Route::ALL.to_vec(),
             memory: true,
+            instructions: Some(2000),
             pin: false,
             command: default_command(&args),
         };
@@ -102,6 +113,11 @@ impl Args {
                 "--only" => parsed.variants = list("--only", &value("--only")?, Variant::parse)?,
                 "--routes" => parsed.routes = list("--routes", &value("--routes")?, Route::parse)?,
                 "--no-memory" => parsed.memory = false,
+                "--instructions" => {
+                    let n = count("--instructions", &value("--instructions")?, MAX_COUNTED)?;
+                    parsed.instructions = Some(n as u64);
+                }
+                "--no-instructions" => parsed.instructions = None,
                 "--pin" => parsed.pin = true,
                 "--command" => parsed.command = value("--command")?,
                 "-h" | "--help" => return Err(USAGE.to_owned()),

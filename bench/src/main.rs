@@ -13,6 +13,8 @@
 //! - `client`: the HTTP/1.1 keep-alive load generator.
 //! - `stats`: rows summed over rounds, percentiles, CPU time of each side.
 //! - `memory`: bytes per session, in process and in Redis.
+//! - `instructions`: instructions per request, counted by callgrind on the
+//!   in-process `session-bench-layer` binary.
 //! - `machine`: the machine and the Redis version, for the report.
 //! - `report`: the table, the targets, the Markdown section.
 //! - `sample`: the session the memory figures use (shared with the
@@ -20,6 +22,7 @@
 
 mod args;
 mod client;
+mod instructions;
 mod machine;
 mod memory;
 mod report;
@@ -124,6 +127,24 @@ fn run(args: &Args) -> Result<Report, Error> {
         memory.redis = Some(figures);
     }
 
+    // Instruction counts next: minutes under valgrind, but nothing on the
+    // machine moves them.
+    let mut counted = Vec::new();
+    if let Some(requests) = args.instructions {
+        for &variant in args.variants.iter().filter(|v| !v.uses_redis()) {
+            for &route in &args.routes {
+                progress(&format!(
+                    "instructions: {} {} ({requests} requests under callgrind)",
+                    variant.label(),
+                    route.path()
+                ));
+                let per = instructions::per_request(variant, route, requests)?;
+                println!(" {per:.0} per request");
+                counted.push((variant, route, per));
+            }
+        }
+    }
+
     // Every server at once, idle but for the one measured: rounds then
     // visit each in turn without restarting anything.
     let mut running = Vec::new();
@@ -207,6 +228,7 @@ fn run(args: &Args) -> Result<Report, Error> {
         pinned: server_core.is_some(),
         steal: steal.share(),
         rows,
+        instructions: counted,
         memory,
         wall: Some(started.elapsed()),
     };

@@ -124,6 +124,8 @@ pub(crate) struct Report {
     /// Share of CPU time stolen by the hypervisor during the windows.
     pub(crate) steal: Option<f64>,
     pub(crate) rows: Vec<(Variant, Route, Summary)>,
+    /// Instructions per request, from callgrind, where counted.
+    pub(crate) instructions: Vec<(Variant, Route, f64)>,
     pub(crate) memory: Memory,
     /// How long the whole run took, when known.
     pub(crate) wall: Option<Duration>,
@@ -246,6 +248,7 @@ impl Report {
                 v.word()
             );
         }
+        out.push_str(&self.instructions_text());
         out.push_str(&self.memory_text());
         for (v, r, s) in &self.rows {
             if let Some(e) = &s.first_error {
@@ -259,6 +262,79 @@ impl Report {
             }
         }
         out
+    }
+
+    /// Instructions per request, and the ratios as for throughput: fewer
+    /// instructions is a higher ratio.
+    fn instruction_cells(&self) -> Vec<[String; 5]> {
+        let count = |variant: Variant, route: Route| {
+            self.instructions
+                .iter()
+                .find(|(v, r, _)| *v == variant && *r == route)
+                .map(|(_, _, n)| *n)
+        };
+        let ratio = |other: Option<f64>, ours: f64| {
+            other.map_or_else(|| "-".to_owned(), |o| format!("{:.2}x", o / ours))
+        };
+        self.instructions
+            .iter()
+            .map(|&(variant, route, n)| {
+                let none = (variant != Variant::NoLayer)
+                    .then(|| count(Variant::NoLayer, route))
+                    .flatten();
+                let tower = variant.counterpart().and_then(|c| count(c, route));
+                [
+                    variant.label().to_owned(),
+                    route.path().to_owned(),
+                    format!("{n:.0}"),
+                    ratio(none, n),
+                    ratio(tower, n),
+                ]
+            })
+            .collect()
+    }
+
+    fn instructions_text(&self) -> String {
+        let mut out = String::new();
+        if self.instructions.is_empty() {
+            return out;
+        }
+        out.push_str(
+            "
+instructions per request (callgrind, in process):
+",
+        );
+        for [v, r, n, none, tower] in self.instruction_cells() {
+            let _ = writeln!(
+                out,
+                "  {v:<28} {r:<11} {n:>7}  vs none {none:>6}  vs tower {tower:>6}"
+            );
+        }
+        out
+    }
+
+    fn instructions_markdown(&self) -> String {
+        let mut md = String::new();
+        if self.instructions.is_empty() {
+            return md;
+        }
+        md.push_str(
+            "\n### Instructions per request\n\nThe same routes served in process (the \
+             `session-bench-layer` binary: the router called as a tower service, no sockets, \
+             no kernel), each variant's requests counted by `valgrind --tool=callgrind`. \
+             Unlike requests per second on a shared virtual machine, the count is the same \
+             from run to run, so it says which way a change went. It leaves out what every \
+             variant pays alike (the kernel's socket path, hyper's parsing and writing), so \
+             its ratios are wider than the HTTP ones. Under valgrind, ring computes SHA-256 \
+             with AVX instead of the CPU's SHA extensions, which counts HMAC-SHA256 (every \
+             request of ours verifies a MAC) several times heavier than it runs. \"vs none\" \
+             and \"vs tower\" are the other row's count over this one's, as for throughput.\n\n\
+             | variant | route | instructions | vs none | vs tower |\n|---|---|--:|--:|--:|\n",
+        );
+        for row in self.instruction_cells() {
+            let _ = writeln!(md, "| {} |", row.join(" | "));
+        }
+        md
     }
 
     fn memory_text(&self) -> String {
@@ -376,6 +452,7 @@ hypervisor during the windows: {steal}. Command: `{command}`.
                 v.word()
             );
         }
+        md.push_str(&self.instructions_markdown());
         md.push_str(&self.memory_markdown());
         if let Some(wall) = self.wall {
             let _ = write!(md, "\nThe whole run took {:.0} s.\n", wall.as_secs_f64());
@@ -500,6 +577,7 @@ mod tests {
             pinned: false,
             steal: None,
             rows,
+            instructions: Vec::new(),
             memory: Memory::default(),
             wall: None,
         }

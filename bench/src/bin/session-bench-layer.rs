@@ -4,13 +4,15 @@
 //! on the machine, unlike the HTTP bench's requests per second.
 //!
 //! ```text
-//! valgrind --tool=callgrind session-bench-layer --variant memory --route counter --requests 20000
+//! valgrind --tool=callgrind --toggle-collect=session_bench_layer::measured \
+//!     session-bench-layer --variant memory --route counter --requests 2000
 //! ```
 //!
 //! The request is what a returning visitor sends (its session cookie, got
 //! from a first request); every response is checked as the load generator
-//! checks it. Subtracting the run of `--requests 0` (setup only) and
-//! dividing by the count gives instructions per request.
+//! checks it. Only [`measured`] runs the requests, so collecting in it
+//! alone and dividing by the count gives instructions per request, the
+//! setup left out.
 
 use std::process::ExitCode;
 
@@ -59,13 +61,20 @@ fn run() -> Result<(), Error> {
     if variant.uses_redis() {
         return Err("Redis variants talk to a server: use the HTTP bench".into());
     }
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?
-        .block_on(serve(variant, route, requests))
+        .build()?;
+    let (router, resources, cookie) = runtime.block_on(setup(variant, route))?;
+    measured(&runtime, router, route, cookie.as_deref(), requests)?;
+    runtime.block_on(resources.close());
+    Ok(())
 }
 
-async fn serve(variant: Variant, route: Route, requests: u64) -> Result<(), Error> {
+/// The variant's routes, and the cookie a returning visitor sends.
+async fn setup(
+    variant: Variant,
+    route: Route,
+) -> Result<(axum::Router, variants::Resources, Option<String>), Error> {
     let (router, resources) = variants::router(variant, "").await?;
     // A returning visitor: the cookie its first visit was given.
     let first = router.clone().oneshot(get(Route::Counter, None)?).await?;
@@ -76,18 +85,35 @@ async fn serve(variant: Variant, route: Route, requests: u64) -> Result<(), Erro
         .and_then(|v| v.split(';').next())
         .map(str::to_owned)
         .ok_or("the first visit got no cookie")?;
-    let cookie = (route != Route::New).then_some(cookie);
+    Ok((router, resources, (route != Route::New).then_some(cookie)))
+}
+
+/// `requests` requests to `route`, each answer checked: all that is
+/// counted. Never inlined, so callgrind can collect in it by name.
+#[inline(never)]
+fn measured(
+    runtime: &tokio::runtime::Runtime,
+    router: axum::Router,
+    route: Route,
+    cookie: Option<&str>,
+    requests: u64,
+) -> Result<(), Error> {
+    runtime.block_on(requests_to(router, route, cookie, requests))
+}
+
+async fn requests_to(
+    router: axum::Router,
+    route: Route,
+    cookie: Option<&str>,
+    requests: u64,
+) -> Result<(), Error> {
     for _ in 0..requests {
-        let response = router
-            .clone()
-            .oneshot(get(route, cookie.as_deref())?)
-            .await?;
+        let response = router.clone().oneshot(get(route, cookie)?).await?;
         if response.status() != StatusCode::OK {
             return Err(format!("{} answered {}", route.path(), response.status()).into());
         }
         axum::body::to_bytes(response.into_body(), 1024).await?;
     }
-    resources.close().await;
     Ok(())
 }
 
