@@ -1,8 +1,6 @@
 //! Reading the session cookie from a request and writing `Set-Cookie`,
 //! `Vary` and `Cache-Control` on the response.
 
-use std::fmt::Write as _;
-
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
@@ -52,26 +50,54 @@ pub fn set_cookie_value(settings: &CookieSettings, update: &CookieUpdate) -> Opt
         CookieUpdate::Set { value, max_age } => (value.as_str(), max_age.as_secs()),
         CookieUpdate::Remove => ("", 0),
     };
-    let mut out = String::with_capacity(settings.name.len() + value.len() + 96);
-    let _ = write!(out, "{}={}; Path={}", settings.name, value, settings.path);
-    if let Some(domain) = &settings.domain {
-        let _ = write!(out, "; Domain={domain}");
-    }
-    let _ = write!(out, "; Max-Age={max_age}");
-    if max_age == 0 {
+    let mut digits = [0u8; 20];
+    let parts = [
+        settings.name.as_str(),
+        "=",
+        value,
+        "; Path=",
+        settings.path.as_str(),
+        if settings.domain.is_some() {
+            "; Domain="
+        } else {
+            ""
+        },
+        settings.domain.as_deref().unwrap_or_default(),
+        "; Max-Age=",
+        decimal(max_age, &mut digits),
         // For clients that predate Max-Age (RFC 6265 section 5.3 step 3).
-        out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+        if max_age == 0 {
+            "; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        } else {
+            ""
+        },
+        if settings.http_only { "; HttpOnly" } else { "" },
+        if settings.secure { "; Secure" } else { "" },
+        "; SameSite=",
+        settings.same_site.as_str(),
+    ];
+    // Sized exactly, so the header takes the buffer as it is.
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
     }
-    if settings.http_only {
-        out.push_str("; HttpOnly");
-    }
-    if settings.secure {
-        out.push_str("; Secure");
-    }
-    let _ = write!(out, "; SameSite={}", settings.same_site.as_str());
     // Names, paths and domains were checked when the settings were built,
     // and store tokens are base64url, so this only fails on a faulty store.
     HeaderValue::try_from(out).ok()
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut start = buf.len();
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(buf.get(start..).unwrap_or_default()).unwrap_or_default()
 }
 
 /// Marks a response that depended on the session cookie: `Vary: Cookie`,
@@ -122,6 +148,13 @@ mod tests {
         );
         assert_eq!(find_cookie(&headers(&["session"]), "session"), None);
         assert_eq!(find_cookie(&headers(&["session="]), "session"), Some(""));
+    }
+
+    #[test]
+    fn max_age_is_written_in_decimal() {
+        for n in [0, 7, 10, 1800, 43_200, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
     }
 
     #[test]
