@@ -199,8 +199,32 @@ impl FlashQueue {
 
     /// Encodes the messages as MessagePack (an array of `[level, text]`).
     pub fn to_msgpack(&self) -> Vec<u8> {
-        // A sequence of known length of (u8, String) always encodes.
-        rmp_serde::to_vec(&self.items).unwrap_or_default()
+        let mut out = Vec::with_capacity(
+            1 + self
+                .items
+                .iter()
+                .map(|f| f.message.len() + 8)
+                .sum::<usize>(),
+        );
+        self.write_msgpack(&mut out);
+        out
+    }
+
+    /// Appends the messages to `out` as [`to_msgpack`](Self::to_msgpack)
+    /// encodes them: the same bytes as serializing the queue with
+    /// rmp-serde.
+    pub fn write_msgpack(&self, out: &mut Vec<u8>) {
+        use rmp::encode;
+        // Writing to a vector cannot fail, and a queue never holds more
+        // than u32::MAX messages or a message of more than u32::MAX bytes
+        // (both are bounded far lower).
+        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let _ = encode::write_array_len(out, len(self.items.len()));
+        for flash in &self.items {
+            let _ = encode::write_array_len(out, 2);
+            let _ = encode::write_uint(out, u64::from(flash.level.as_u8()));
+            let _ = encode::write_str(out, &flash.message);
+        }
     }
 
     /// Decodes messages written by [`to_msgpack`](Self::to_msgpack), keeping
@@ -208,9 +232,37 @@ impl FlashQueue {
     ///
     /// # Errors
     ///
-    /// The decoder's error if `bytes` are not such messages.
+    /// What is wrong with `bytes` if they are not such messages, or if
+    /// anything follows them.
     pub fn from_msgpack(bytes: &[u8], capacity: usize) -> Result<Self, rmp_serde::decode::Error> {
-        let items: VecDeque<Flash> = rmp_serde::from_slice(bytes)?;
+        use rmp::decode;
+        let bad = |what: &str| rmp_serde::decode::Error::Syntax(format!("flash queue: {what}"));
+        let mut rd = bytes;
+        let n = decode::read_array_len(&mut rd).map_err(|_| bad("not an array"))?;
+        // Every message takes at least 3 bytes: never reserve for more.
+        let mut items = VecDeque::with_capacity((n as usize).min(rd.len() / 3));
+        for _ in 0..n {
+            if decode::read_array_len(&mut rd).map_err(|_| bad("message is not an array"))? != 2 {
+                return Err(bad("message is not [level, text]"));
+            }
+            let level: u8 =
+                decode::read_int(&mut rd).map_err(|_| bad("level is not a small number"))?;
+            let level = FlashLevel::from_u8(level).ok_or_else(|| bad("unknown level"))?;
+            let text_len =
+                decode::read_str_len(&mut rd).map_err(|_| bad("text is not a string"))?;
+            let (text, rest) = rd
+                .split_at_checked(text_len as usize)
+                .ok_or_else(|| bad("text runs past the end"))?;
+            let text = std::str::from_utf8(text).map_err(|_| bad("text is not UTF-8"))?;
+            rd = rest;
+            items.push_back(Flash {
+                level,
+                message: text.to_owned(),
+            });
+        }
+        if !rd.is_empty() {
+            return Err(bad("bytes after the last message"));
+        }
         let mut q = Self { items, capacity };
         q.set_capacity(capacity);
         Ok(q)
@@ -284,9 +336,20 @@ mod tests {
         for level in FlashLevel::ALL {
             q.push(level, level.to_string());
         }
+        // The same bytes as rmp-serde's, so either side can read the other.
+        assert_eq!(q.to_msgpack(), rmp_serde::to_vec(&q).unwrap());
         let back = FlashQueue::from_msgpack(&q.to_msgpack(), 16).unwrap();
         assert_eq!(back, q);
         assert!(FlashQueue::from_msgpack(&[0x91, 0x92, 9, 0xa0], 16).is_err());
         assert!(FlashQueue::from_msgpack(b"\xff", 16).is_err());
+        // Trailing bytes, an unknown level, text that is not UTF-8, and a
+        // length far beyond the input (refused without reserving for it).
+        assert!(FlashQueue::from_msgpack(&[0x90, 0x90], 16).is_err());
+        assert!(FlashQueue::from_msgpack(&[0x91, 0x92, 5, 0xa0], 16).is_err());
+        assert!(FlashQueue::from_msgpack(&[0x91, 0x92, 1, 0xa1, 0xff], 16).is_err());
+        assert!(FlashQueue::from_msgpack(&[0xdd, 0xff, 0xff, 0xff, 0xff], 16).is_err());
+        // The newest messages are kept when the capacity is smaller.
+        let two = FlashQueue::from_msgpack(&q.to_msgpack(), 2).unwrap();
+        assert_eq!(two.len(), 2);
     }
 }

@@ -20,8 +20,8 @@ use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
 use ring::{aead, hmac, rand};
 use session_core::{
-    Context, DataKey, DerivedKeys, FlashQueue, KeyId, Loaded, MAX_COOKIE_VALUE_LEN, Record,
-    SessionData, StoreError, UnixTime, Value,
+    Context, DEFAULT_FLASH_CAPACITY, DataKey, DerivedKeys, FlashQueue, KeyId, Loaded,
+    MAX_COOKIE_VALUE_LEN, Record, SessionData, StoreError, UnixTime, Value,
 };
 
 use crate::Mode;
@@ -89,8 +89,9 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
         entries.push((DataKey::from(key), Value::copy_from_msgpack(bytes)));
     }
     let data = SessionData::from_iter(entries);
-    let flash: FlashQueue =
-        rmp_serde::from_slice(rd).map_err(|_| BodyError("flash queue does not decode"))?;
+    // The layer applies its own capacity after loading.
+    let flash = FlashQueue::from_msgpack(rd, DEFAULT_FLASH_CAPACITY)
+        .map_err(|_| BodyError("flash queue does not decode"))?;
     Ok(Body {
         created: UnixTime::from_secs(created),
         data,
@@ -137,7 +138,8 @@ fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
         encode::write_str(buf, key).map_err(error)?;
         encode::write_bin(buf, value.as_bytes()).map_err(error)?;
     }
-    rmp_serde::encode::write(buf, &record.flash).map_err(|e| e.to_string())
+    record.flash.write_msgpack(buf);
+    Ok(())
 }
 
 /// Seals whatever `write_body` appends as the body; tests use it to seal
