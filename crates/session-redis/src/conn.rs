@@ -42,9 +42,14 @@ use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::ClusterClient;
 use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::{self, Cmd, FromRedisValue, RedisError, RedisResult, ScriptInvocation};
+use deadpool_redis::redis::{
+    self, Cmd, ConnectionAddr, FromRedisValue, RedisError, RedisResult, Value,
+};
 use deadpool_redis::{Runtime, Status, cluster};
 use session_core::{ConfigError, StoreError};
+
+use crate::pipe::Pipe;
+use crate::script::ScriptCall;
 
 /// The error of getting a connection from any of the pools.
 pub(crate) type PoolError = managed::PoolError<RedisError>;
@@ -103,21 +108,68 @@ impl From<Error> for StoreError {
 pub(crate) enum Request<'a> {
     /// One command (`HGETALL`, `DEL`).
     Command(&'a Cmd),
-    /// A script: `EVALSHA`, then `SCRIPT LOAD` and `EVALSHA` again only if
-    /// the server answers `NOSCRIPT`.
-    Script(&'a ScriptInvocation<'a>),
+    /// A script: `EVALSHA`, then `EVAL` (which also loads it) only if the
+    /// server answers `NOSCRIPT`.
+    Script(&'a ScriptCall),
 }
 
 impl Request<'_> {
-    async fn send<T, C>(self, conn: &mut C) -> RedisResult<T>
-    where
-        T: FromRedisValue,
-        C: ConnectionLike + Send,
-    {
+    /// The reply, a server's error reply included as a value.
+    async fn send<C: Link>(self, conn: &mut C) -> RedisResult<Value> {
         match self {
-            Request::Command(cmd) => cmd.query_async(conn).await,
-            Request::Script(script) => script.invoke_async(conn).await,
+            Request::Command(cmd) => conn.send(cmd).await,
+            Request::Script(call) => {
+                let reply = conn.send(call.evalsha()).await;
+                if is_noscript(&reply) {
+                    conn.send(&call.eval()).await
+                } else {
+                    reply
+                }
+            }
         }
+    }
+}
+
+/// Whether the server does not know the script (after a restart, or on a
+/// cluster node that has not run it yet).
+fn is_noscript(reply: &RedisResult<Value>) -> bool {
+    match reply {
+        Ok(Value::ServerError(e)) => e.code() == "NOSCRIPT",
+        Ok(_) => false,
+        Err(e) => e.code() == Some("NOSCRIPT"),
+    }
+}
+
+/// A connection a store call can send a command on.
+pub(crate) trait Link: Send {
+    /// Sends `cmd` and reads its reply.
+    fn send(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
+}
+
+impl Link for NodeConn {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        match self {
+            NodeConn::Pipe(pipe) => pipe.send(cmd).await,
+            NodeConn::Multiplexed(conn) => conn.req_packed_command(cmd).await,
+        }
+    }
+}
+
+impl Link for ClusterConnection {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.req_packed_command(cmd).await
+    }
+}
+
+impl Link for deadpool_redis::Connection {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.req_packed_command(cmd).await
+    }
+}
+
+impl Link for cluster::Connection {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.req_packed_command(cmd).await
     }
 }
 
@@ -161,7 +213,7 @@ impl Pool {
         request: Request<'_>,
         limit: Duration,
     ) -> Result<T, Error> {
-        within(limit, async {
+        let reply = within(limit, async {
             match self {
                 Pool::Node(pool) => call_lean(pool, request).await,
                 Pool::Cluster(pool) => call_lean(pool, request).await,
@@ -175,7 +227,8 @@ impl Pool {
                 }
             }
         })
-        .await
+        .await?;
+        Ok(redis::from_redis_value(reply.extract_error()?).map_err(RedisError::from)?)
     }
 
     /// Changes the most connections the pool keeps open.
@@ -240,18 +293,37 @@ async fn within<T>(
 /// Opens one connection: what a [`Lean`] manager pools.
 pub(crate) trait Open: Send + Sync + 'static {
     /// The connection, multiplexed: one serves many calls at once.
-    type Conn: ConnectionLike + Clone + Send + Sync + 'static;
+    type Conn: Link + Clone + Send + Sync + 'static;
 
     /// Connects (and authenticates, selects the database) as the client's
     /// URL says.
     fn open(&self) -> impl Future<Output = RedisResult<Self::Conn>> + Send;
 }
 
-impl Open for redis::Client {
-    type Conn = MultiplexedConnection;
+/// A connection to one Redis node: a [`Pipe`] on plain TCP, which writes
+/// the commands of concurrent calls together, else (TLS, Unix socket) the
+/// driver's multiplexed connection.
+#[derive(Clone)]
+pub(crate) enum NodeConn {
+    /// Plain TCP.
+    Pipe(Pipe),
+    /// Any other kind of address the driver knows.
+    Multiplexed(MultiplexedConnection),
+}
 
-    async fn open(&self) -> RedisResult<MultiplexedConnection> {
-        self.get_multiplexed_async_connection().await
+impl Open for redis::Client {
+    type Conn = NodeConn;
+
+    async fn open(&self) -> RedisResult<NodeConn> {
+        let info = self.get_connection_info();
+        match info.addr() {
+            ConnectionAddr::Tcp(host, port) => Ok(NodeConn::Pipe(
+                Pipe::connect(host, *port, info.redis_settings()).await?,
+            )),
+            _ => Ok(NodeConn::Multiplexed(
+                self.get_multiplexed_async_connection().await?,
+            )),
+        }
     }
 }
 
@@ -334,10 +406,10 @@ fn lean<O: Open>(open: O) -> Result<managed::Pool<Lean<O>>, ConfigError> {
 
 /// [`Pool::call`] on a lean pool: the request on a pooled connection, and
 /// once more on a new one if the pooled one turns out to have been dropped.
-async fn call_lean<O: Open, T: FromRedisValue>(
+async fn call_lean<O: Open>(
     pool: &managed::Pool<Lean<O>>,
     request: Request<'_>,
-) -> Result<T, Error> {
+) -> Result<Value, Error> {
     let (mut conn, epoch, reused) = checkout(pool).await?;
     let error = match request.send(&mut conn).await {
         Ok(reply) => return Ok(reply),

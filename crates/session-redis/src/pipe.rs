@@ -1,0 +1,444 @@
+//! [`Pipe`]: one TCP connection to a Redis node that many calls share at
+//! once, and that sends the commands of every call made in the same pass of
+//! the scheduler with a single write.
+//!
+//! # Why not the driver's multiplexed connection
+//!
+//! A call on redis-rs's multiplexed connection wakes its driver task, which
+//! the scheduler runs right after the calling task: each command then goes
+//! out in a write of its own, and a write on a socket costs the sender the
+//! whole TCP path of the loopback or network stack and a wake-up of the
+//! server. Under load that was most of what a store call cost.
+//!
+//! Here a call appends its encoded command to a shared buffer and wakes the
+//! writer task only if the buffer was empty. The writer first yields to the
+//! scheduler, which runs every other task that is ready (other requests
+//! appending their commands) before it, then writes the whole buffer at
+//! once. Redis answers in order, so the reader task hands the replies to the
+//! waiting calls in the order their commands were appended. A lone call pays
+//! one extra pass of the scheduler, a few microseconds at most.
+//!
+//! # Failures
+//!
+//! The first read or write error, or end of stream, breaks the pipe for
+//! good: every call waiting for a reply fails with it, and every later call
+//! fails at once, before anything is sent, with a *connection dropped*
+//! error (see `conn::call_lean`, which then opens a new connection).
+//!
+//! Only plain TCP: a TLS or Unix socket URL goes through redis-rs's own
+//! multiplexed connection (see `conn`).
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use deadpool_redis::redis::{self, Cmd, RedisError, RedisResult, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+/// How much the reader asks the socket for at least, per read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Deepest nesting of arrays accepted in a reply. The store's commands
+/// answer flat arrays at most; a deeper reply means the stream is not what
+/// it should be.
+const MAX_DEPTH: usize = 8;
+
+/// A shared connection to one Redis node. Cheap to clone; the connection
+/// closes when the last clone is dropped.
+#[derive(Clone)]
+pub(crate) struct Pipe {
+    shared: Arc<Shared>,
+    _tasks: Arc<Tasks>,
+}
+
+/// What the calls and the two tasks share.
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer when the buffer goes from empty to not empty, or the
+    /// pipe breaks.
+    wake_writer: Notify,
+}
+
+struct State {
+    /// Encoded commands not yet written.
+    out: Vec<u8>,
+    /// One sender per command appended and not yet answered, in order.
+    waiting: VecDeque<oneshot::Sender<RedisResult<Value>>>,
+    /// Why the pipe broke, once it has.
+    broken: Option<io::ErrorKind>,
+}
+
+/// The writer and reader tasks, stopped when the last [`Pipe`] clone goes.
+struct Tasks {
+    writer: AbortHandle,
+    reader: AbortHandle,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        // No call is waiting: each holds a clone while it waits.
+        self.writer.abort();
+        self.reader.abort();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something did, the
+        // state is still consistent (each step leaves it so).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Breaks the pipe: every waiting call gets `error`, later calls fail
+    /// at once.
+    fn break_with(&self, error: &io::Error) {
+        let waiting = {
+            let mut state = self.lock();
+            if state.broken.is_none() {
+                state.broken = Some(error.kind());
+            }
+            state.out.clear();
+            std::mem::take(&mut state.waiting)
+        };
+        for sender in waiting {
+            let _ = sender.send(Err(io_error(error.kind(), "the Redis connection broke")));
+        }
+        self.wake_writer.notify_one();
+    }
+}
+
+/// An I/O error as the driver reports it, so that `is_connection_dropped`,
+/// `is_io_error` and the rest judge it as they judge the driver's own.
+fn io_error(kind: io::ErrorKind, what: &'static str) -> RedisError {
+    RedisError::from(io::Error::new(kind, what))
+}
+
+impl Pipe {
+    /// Connects to `host:port`, then authenticates and selects the
+    /// database as `info` says.
+    pub(crate) async fn connect(
+        host: &str,
+        port: u16,
+        info: &redis::RedisConnectionInfo,
+    ) -> RedisResult<Pipe> {
+        let stream = TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        let (read, write) = stream.into_split();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                out: Vec::with_capacity(READ_CHUNK),
+                waiting: VecDeque::new(),
+                broken: None,
+            }),
+            wake_writer: Notify::new(),
+        });
+        let writer = tokio::spawn(write_loop(Arc::clone(&shared), write)).abort_handle();
+        let reader = tokio::spawn(read_loop(Arc::clone(&shared), read)).abort_handle();
+        let pipe = Pipe {
+            shared,
+            _tasks: Arc::new(Tasks { writer, reader }),
+        };
+        pipe.handshake(info).await?;
+        Ok(pipe)
+    }
+
+    async fn handshake(&self, info: &redis::RedisConnectionInfo) -> RedisResult<()> {
+        if let Some(password) = info.password() {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(username) = info.username() {
+                auth.arg(username);
+            }
+            auth.arg(password);
+            self.send(&auth).await?.extract_error()?;
+        }
+        if info.db() != 0 {
+            self.send(redis::cmd("SELECT").arg(info.db()))
+                .await?
+                .extract_error()?;
+        }
+        Ok(())
+    }
+
+    /// Sends `cmd` and waits for its reply. An error reply of the server is
+    /// an `Ok(Value::ServerError)`, as on the driver's connections.
+    pub(crate) async fn send(&self, cmd: &Cmd) -> RedisResult<Value> {
+        let (sender, reply) = oneshot::channel();
+        {
+            let mut state = self.shared.lock();
+            if let Some(kind) = state.broken {
+                return Err(io_error(
+                    dropped_kind(kind),
+                    "the Redis connection was dropped",
+                ));
+            }
+            let first = state.out.is_empty();
+            cmd.write_packed_command(&mut state.out);
+            state.waiting.push_back(sender);
+            if first {
+                self.shared.wake_writer.notify_one();
+            }
+        }
+        // The sender is only dropped unanswered if the tasks are gone.
+        reply.await.unwrap_or_else(|_| {
+            Err(io_error(
+                io::ErrorKind::BrokenPipe,
+                "the Redis connection was dropped",
+            ))
+        })
+    }
+}
+
+/// How a call on a pipe broken by `kind` fails: as a dropped connection,
+/// unless the stream broke because its bytes made no sense.
+fn dropped_kind(kind: io::ErrorKind) -> io::ErrorKind {
+    match kind {
+        io::ErrorKind::InvalidData => io::ErrorKind::InvalidData,
+        _ => io::ErrorKind::BrokenPipe,
+    }
+}
+
+/// Writes what calls append, one write per pass of the scheduler.
+async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf) {
+    let mut batch = Vec::with_capacity(READ_CHUNK);
+    loop {
+        shared.wake_writer.notified().await;
+        // Every task ready now runs before this one resumes: the requests
+        // among them append their commands to this same write.
+        tokio::task::yield_now().await;
+        {
+            let mut state = shared.lock();
+            if state.broken.is_some() {
+                return;
+            }
+            std::mem::swap(&mut state.out, &mut batch);
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        if let Err(e) = socket.write_all(&batch).await {
+            shared.break_with(&e);
+            return;
+        }
+        batch.clear();
+    }
+}
+
+/// Reads replies and hands each to the call waiting longest.
+async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut replies = Vec::new();
+    let mut senders = Vec::new();
+    loop {
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        match socket.read_buf(&mut buf).await {
+            Ok(0) => {
+                let eof =
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection");
+                shared.break_with(&eof);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                shared.break_with(&e);
+                return;
+            }
+        }
+        let mut used = 0;
+        loop {
+            match parse(buf.get(used..).unwrap_or_default(), 0) {
+                Ok(Some((value, len))) => {
+                    replies.push(value);
+                    used += len;
+                }
+                Ok(None) => break,
+                Err(why) => {
+                    shared.break_with(&io::Error::new(io::ErrorKind::InvalidData, why));
+                    return;
+                }
+            }
+        }
+        buf.drain(..used);
+        if replies.is_empty() {
+            continue;
+        }
+        {
+            let mut state = shared.lock();
+            for _ in 0..replies.len() {
+                match state.waiting.pop_front() {
+                    Some(sender) => senders.push(sender),
+                    None => break,
+                }
+            }
+        }
+        if senders.len() < replies.len() {
+            let unasked = io::Error::new(io::ErrorKind::InvalidData, "a reply nobody asked for");
+            for (sender, value) in senders.drain(..).zip(replies.drain(..)) {
+                let _ = sender.send(Ok(value));
+            }
+            shared.break_with(&unasked);
+            return;
+        }
+        // A call that gave up (timed out) dropped its receiver: its reply
+        // is discarded here.
+        for (sender, value) in senders.drain(..).zip(replies.drain(..)) {
+            let _ = sender.send(Ok(value));
+        }
+    }
+}
+
+/// One reply at the start of `buf` and its length in bytes; `None` if it
+/// has not fully arrived yet.
+///
+/// RESP2, which a connection speaks unless it asks for RESP3 (this one
+/// never does).
+fn parse(buf: &[u8], depth: usize) -> Result<Option<(Value, usize)>, &'static str> {
+    let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return Ok(None);
+    };
+    let Some((&kind, line)) = buf.get(..end).and_then(<[u8]>::split_first) else {
+        return Err("an empty line where a reply was due");
+    };
+    let after = end + 2;
+    match kind {
+        b'+' => {
+            let value = if line == b"OK" {
+                Value::Okay
+            } else {
+                Value::SimpleString(String::from_utf8_lossy(line).into_owned())
+            };
+            Ok(Some((value, after)))
+        }
+        b'-' => {
+            // The driver's own parser makes the error value, so that codes
+            // and kinds come out exactly as on its connections.
+            let value = buf
+                .get(..after)
+                .map(redis::parse_redis_value)
+                .and_then(Result::ok)
+                .ok_or("an error reply that does not parse")?;
+            Ok(Some((value, after)))
+        }
+        b':' => Ok(Some((Value::Int(number(line)?), after))),
+        b'$' => {
+            let len = number(line)?;
+            if len < 0 {
+                return Ok(Some((Value::Nil, after)));
+            }
+            let len = usize::try_from(len).map_err(|_| "a bulk string too long")?;
+            let end = after.checked_add(len).ok_or("a bulk string too long")?;
+            let next = end.checked_add(2).ok_or("a bulk string too long")?;
+            match (buf.get(after..end), buf.get(end..next)) {
+                (Some(bytes), Some(b"\r\n")) => Ok(Some((Value::BulkString(bytes.to_vec()), next))),
+                (Some(_), Some(_)) => Err("a bulk string not followed by CRLF"),
+                _ => Ok(None),
+            }
+        }
+        b'*' => {
+            let count = number(line)?;
+            if count < 0 {
+                return Ok(Some((Value::Nil, after)));
+            }
+            if depth >= MAX_DEPTH {
+                return Err("a reply nested too deep");
+            }
+            let count = usize::try_from(count).map_err(|_| "an array too long")?;
+            // Each element takes at least 3 bytes: no allocation beyond what
+            // has arrived.
+            let mut items = Vec::with_capacity(count.min(buf.len() / 3));
+            let mut at = after;
+            for _ in 0..count {
+                match parse(buf.get(at..).unwrap_or_default(), depth + 1)? {
+                    Some((item, len)) => {
+                        items.push(item);
+                        at += len;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some((Value::Array(items), at)))
+        }
+        _ => Err("a reply of a type this client does not speak"),
+    }
+}
+
+/// The decimal integer of a reply's header line.
+fn number(line: &[u8]) -> Result<i64, &'static str> {
+    std::str::from_utf8(line)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or("a length or integer that is not a number")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(bytes: &[u8]) -> Value {
+        let (value, len) = parse(bytes, 0).unwrap().unwrap();
+        assert_eq!(len, bytes.len(), "{bytes:?}");
+        value
+    }
+
+    #[test]
+    fn every_reply_the_store_meets_parses() {
+        assert_eq!(whole(b"+OK\r\n"), Value::Okay);
+        assert_eq!(whole(b"+PONG\r\n"), Value::SimpleString("PONG".into()));
+        assert_eq!(whole(b":-42\r\n"), Value::Int(-42));
+        assert_eq!(whole(b"$-1\r\n"), Value::Nil);
+        assert_eq!(whole(b"*-1\r\n"), Value::Nil);
+        assert_eq!(whole(b"$0\r\n\r\n"), Value::BulkString(vec![]));
+        assert_eq!(
+            whole(b"$4\r\na\r\nb\r\n"),
+            Value::BulkString(b"a\r\nb".to_vec())
+        );
+        assert_eq!(
+            whole(b"*2\r\n$1\r\nk\r\n*1\r\n:1\r\n"),
+            Value::Array(vec![
+                Value::BulkString(b"k".to_vec()),
+                Value::Array(vec![Value::Int(1)])
+            ])
+        );
+        let error = whole(b"-WRONGTYPE Operation against a key\r\n")
+            .extract_error()
+            .unwrap_err();
+        assert_eq!(error.code(), Some("WRONGTYPE"));
+        let error = whole(b"-NOSCRIPT No matching script\r\n")
+            .extract_error()
+            .unwrap_err();
+        assert_eq!(error.code(), Some("NOSCRIPT"));
+    }
+
+    #[test]
+    fn a_reply_cut_anywhere_waits_for_the_rest() {
+        let reply = b"*3\r\n$5\r\nhello\r\n:7\r\n$-1\r\n";
+        for cut in 0..reply.len() {
+            assert_eq!(parse(&reply[..cut], 0), Ok(None), "cut at {cut}");
+        }
+        assert!(parse(reply, 0).unwrap().is_some());
+        // The next reply's bytes are left alone.
+        let (_, len) = parse(b":1\r\n:2\r\n", 0).unwrap().unwrap();
+        assert_eq!(len, 4);
+    }
+
+    #[test]
+    fn a_stream_that_is_not_resp_is_refused() {
+        for bad in [
+            &b"?1\r\n"[..],
+            b"\r\n",
+            b":x\r\n",
+            b"$2\r\nabcd\r\n",
+            b"$nope\r\n",
+            b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+        ] {
+            assert!(parse(bad, 0).is_err(), "{bad:?}");
+        }
+        // A huge announced array allocates nothing up front.
+        assert_eq!(parse(b"*9223372036854775807\r\n", 0), Ok(None));
+    }
+}
