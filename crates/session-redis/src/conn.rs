@@ -38,7 +38,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
+use deadpool::managed::{self, Metrics, Object, QueueMode, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::ClusterClient;
 use deadpool_redis::redis::cluster_async::ClusterConnection;
@@ -400,6 +400,11 @@ fn lean<O: Open>(open: O) -> Result<managed::Pool<Lean<O>>, ConfigError> {
     };
     managed::Pool::builder(manager)
         .runtime(Runtime::Tokio1)
+        // A call hands its connection back at once (see `checkout`): with
+        // the last one returned handed out first, concurrent calls share one
+        // connection and its writes, and the others open only if that one
+        // is checked out at the very moment.
+        .queue_mode(QueueMode::Lifo)
         .build()
         .map_err(|e| ConfigError::Store(Box::new(e)))
 }
