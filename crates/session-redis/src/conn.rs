@@ -36,6 +36,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, Object, QueueMode, RecycleError, RecycleResult};
@@ -338,11 +339,15 @@ impl Open for ClusterClient {
 /// A pool manager whose checkout costs no round trip (see the module
 /// documentation): it keeps a connection unless a connection opened at the
 /// same time or later was found dropped.
-pub(crate) struct Lean<O> {
+pub(crate) struct Lean<O: Open> {
     open: O,
     /// Moves on when a connection is found dropped; connections opened in
     /// an older epoch are discarded when next checked out.
     epoch: AtomicU64,
+    /// The connection the last checkout from the pool handed out, and its
+    /// epoch: what the next calls use without going through the pool, as
+    /// long as its epoch is current.
+    hot: Mutex<Option<(O::Conn, u64)>>,
 }
 
 /// A pooled connection and the epoch it was opened in.
@@ -352,6 +357,21 @@ pub(crate) struct Pooled<C> {
 }
 
 impl<O: Open> Lean<O> {
+    /// The hot connection, if its epoch is still current.
+    fn hot(&self) -> Option<(O::Conn, u64)> {
+        let hot = self.hot.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*hot {
+            Some((conn, epoch)) if *epoch >= self.epoch.load(Ordering::Acquire) => {
+                Some((conn.clone(), *epoch))
+            }
+            _ => None,
+        }
+    }
+
+    fn set_hot(&self, conn: &O::Conn, epoch: u64) {
+        *self.hot.lock().unwrap_or_else(PoisonError::into_inner) = Some((conn.clone(), epoch));
+    }
+
     /// Discards, at their next checkout, every connection opened in
     /// `epoch` (that of a connection just found broken) or earlier. An
     /// older epoch changes nothing: its failure was already counted, and the
@@ -397,6 +417,7 @@ fn lean<O: Open>(open: O) -> Result<managed::Pool<Lean<O>>, ConfigError> {
     let manager = Lean {
         open,
         epoch: AtomicU64::new(0),
+        hot: Mutex::new(None),
     };
     managed::Pool::builder(manager)
         .runtime(Runtime::Tokio1)
@@ -442,13 +463,23 @@ async fn call_lean<O: Open>(
     }
 }
 
-/// A handle on a pooled connection, its epoch, and whether it had waited
-/// in the pool. The pooled connection goes back at once: a multiplexed
+/// A handle on a pooled connection, its epoch, and whether it had been used
+/// before. The pooled connection goes back at once: a multiplexed
 /// connection serves many calls at a time, and holding it for one call
 /// would cap the calls in flight at the pool's size.
+///
+/// The connection handed out last is kept at hand and handed out again
+/// without asking the pool, until a connection of its epoch is found
+/// broken: one lock and a clone instead of the pool's bookkeeping on every
+/// call.
 async fn checkout<O: Open>(pool: &managed::Pool<Lean<O>>) -> Result<(O::Conn, u64, bool), Error> {
+    let manager = pool.manager();
+    if let Some((conn, epoch)) = manager.hot() {
+        return Ok((conn, epoch, true));
+    }
     let pooled = pool.get().await?;
     let reused = Object::metrics(&pooled).recycle_count > 0;
+    manager.set_hot(&pooled.conn, pooled.epoch);
     Ok((pooled.conn.clone(), pooled.epoch, reused))
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_redis::cluster;
-use deadpool_redis::redis::{self, Cmd};
+use deadpool_redis::redis::{self, Cmd, Value};
 use session_core::{
     Capabilities, ConfigError, Context, Loaded, Save, SessionId, SessionStore, StoreError,
 };
@@ -333,6 +333,39 @@ impl RedisStore {
     }
 }
 
+/// A hash's field, value pairs.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The field, value pairs of an `HGETALL` reply, as they came: a flat
+/// array of bulk strings (RESP2) taken apart without copying, anything else
+/// (a RESP3 map) through the driver's conversion.
+fn hash_fields(reply: Value) -> Result<Fields, conn::Error> {
+    let items = match reply {
+        Value::Array(items) => items,
+        other => {
+            let map: HashMap<Vec<u8>, Vec<u8>> =
+                redis::from_redis_value(other).map_err(redis::RedisError::from)?;
+            return Ok(map.into_iter().collect());
+        }
+    };
+    let mut fields = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let Some(name) = items.next() {
+        match (name, items.next()) {
+            (Value::BulkString(name), Some(Value::BulkString(value))) => {
+                fields.push((name, value));
+            }
+            _ => {
+                return Err(conn::Error::Redis(redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "HGETALL answered something other than field, value pairs",
+                ))));
+            }
+        }
+    }
+    Ok(fields)
+}
+
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError> {
@@ -341,7 +374,7 @@ impl SessionStore for RedisStore {
         };
         let mut hgetall = redis::cmd("HGETALL");
         hgetall.arg(self.key_of(&opened.id));
-        let fields: HashMap<Vec<u8>, Vec<u8>> = match self.query(&hgetall).await {
+        let fields = match self.query::<Value>(&hgetall).await.and_then(hash_fields) {
             Ok(fields) => fields,
             // Something else owns the key: not a session this store wrote.
             Err(conn::Error::Redis(e)) if e.code() == Some("WRONGTYPE") => {
@@ -467,6 +500,27 @@ mod tests {
         for bad in [vec![], vec!["http://127.0.0.1:7000"]] {
             let err = RedisStore::cluster(bad.clone()).unwrap_err();
             assert!(matches!(err, ConfigError::Store(_)), "{bad:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn hgetall_replies_become_pairs() {
+        let bulk = |b: &[u8]| Value::BulkString(b.to_vec());
+        let flat = Value::Array(vec![bulk(b"a"), bulk(b"1"), bulk(b"b"), bulk(b"2")]);
+        let pairs = vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"b".to_vec(), b"2".to_vec()),
+        ];
+        assert_eq!(hash_fields(flat).unwrap(), pairs);
+        assert!(hash_fields(Value::Array(vec![])).unwrap().is_empty());
+        let map = Value::Map(vec![(bulk(b"a"), bulk(b"1"))]);
+        assert_eq!(hash_fields(map).unwrap(), pairs[..1]);
+        for bad in [
+            Value::Array(vec![bulk(b"a")]),
+            Value::Array(vec![bulk(b"a"), Value::Int(1)]),
+            Value::Int(3),
+        ] {
+            assert!(hash_fields(bad).is_err());
         }
     }
 

@@ -496,6 +496,39 @@ async fn two_instances_share_sessions_through_redis() {
     assert_eq!(read.set_cookie, None, "a read changes nothing");
 }
 
+/// Many visitors at once share the store's connection, their commands
+/// written together: each still gets the replies to its own commands, in
+/// its own order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_visitors_each_get_their_own_replies() {
+    const VISITORS: usize = 64;
+    const VISITS: u64 = 20;
+    let server = RedisServer::start();
+    let app = app(store(&server));
+    let mut cookies = Vec::new();
+    for _ in 0..VISITORS {
+        cookies.push(log_in(&app).await);
+    }
+    let visitors: Vec<_> = cookies
+        .into_iter()
+        .map(|cookie| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for visit in 1..=VISITS {
+                    let reply = send(&app, "/count", Some(&cookie)).await;
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                    assert_eq!(reply.body, visit.to_string());
+                    let read = send(&app, "/whoami", Some(&cookie)).await;
+                    assert_eq!(read.body, "alice");
+                }
+            })
+        })
+        .collect();
+    for visitor in visitors {
+        visitor.await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn visitors_who_never_write_leave_nothing_in_redis() {
     let server = RedisServer::start();
