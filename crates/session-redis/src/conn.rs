@@ -18,7 +18,11 @@
 //! - A call does not keep its connection checked out: it clones the
 //!   multiplexed connection (a handle to the same socket) and gives the
 //!   pooled one back at once, so concurrent calls pipeline on the pool's
-//!   few connections instead of queueing for one each.
+//!   few connections instead of queueing for one each. The connection
+//!   handed out last is kept at hand and used by the next calls without
+//!   asking the pool, until a connection of its epoch is found dropped:
+//!   concurrent calls share one connection, and on a [`Pipe`] (a single
+//!   node on plain TCP) their commands share its writes.
 //! - A connection that fails with an error that breaks it, above all a
 //!   *connection dropped* error (the server, or the way to it, went away),
 //!   makes the connections opened as early as it suspect: the manager's

@@ -83,10 +83,17 @@ impl Outcome {
     }
 }
 
+/// The most values the common save (an update that only sets values)
+/// carries in its short form: the script passes them to `HSET` with one
+/// `unpack()`, which takes a bounded number of values. Larger saves take
+/// the general form, which writes in chunks.
+const FAST_MAX_SETS: usize = 500;
+
 /// The script call for `save` on the hash `key`, at `now`.
 ///
 /// A create writes the whole record; an update writes only the keys in
 /// `save.changes`, so a concurrent request's change to another key stays.
+/// An update that only sets values takes the script's short form.
 pub(crate) fn invocation(key: &str, save: &Save<'_>, now: UnixTime) -> ScriptCall {
     let record = save.record;
     let create = save.token.is_none();
@@ -95,6 +102,26 @@ pub(crate) fn invocation(key: &str, save: &Save<'_>, now: UnixTime) -> ScriptCal
     let ttl = record.expires.saturating_since(now).as_secs().max(1);
 
     let mut call = ScriptCall::new(key);
+    if !create && !save.changes.cleared && !save.changes.flash {
+        let mut sets = 0;
+        let only_sets = save.changed().all(|(_, v)| {
+            sets += 1;
+            v.is_some()
+        });
+        if only_sets && sets <= FAST_MAX_SETS {
+            call.arg("u")
+                .arg(now.as_secs())
+                .arg(ttl)
+                .arg(record.expires.as_secs());
+            for (k, v) in save.changed() {
+                if let Some(v) = v {
+                    call.arg(layout::data_field(k)).arg(v.as_bytes());
+                }
+            }
+            return call;
+        }
+    }
+
     call.arg(if create { "create" } else { "update" })
         .arg(now.as_secs())
         .arg(record.expires.as_secs())

@@ -496,6 +496,46 @@ async fn two_instances_share_sessions_through_redis() {
     assert_eq!(read.set_cookie, None, "a read changes nothing");
 }
 
+/// An update that sets more values than the script's short form carries
+/// takes its general form, and lands whole all the same; so does one that
+/// sets a few.
+#[tokio::test]
+async fn updates_large_and_small_land_whole() {
+    async fn fill(session: Session) -> Result<String, ValueError> {
+        for i in 0..600 {
+            session.insert(format!("k{i}"), i)?;
+        }
+        Ok("filled".into())
+    }
+    async fn sum(session: Session) -> Result<String, ValueError> {
+        let mut total = 0;
+        for i in 0..600 {
+            total += session.get::<u64>(&format!("k{i}"))?.unwrap_or(0);
+        }
+        Ok(total.to_string())
+    }
+    let server = RedisServer::start();
+    let app = Router::new()
+        .route("/login", get(login))
+        .route("/whoami", get(whoami))
+        .route("/count", get(count))
+        .route("/fill", get(fill))
+        .route("/sum", get(sum))
+        .layer(SessionLayer::new(store(&server), &settings()));
+    let cookie = log_in(&app).await;
+    assert_eq!(
+        send(&app, "/fill", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, "/sum", Some(&cookie)).await.body,
+        (0..600).sum::<u64>().to_string()
+    );
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "1");
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "2");
+    assert_eq!(send(&app, "/whoami", Some(&cookie)).await.body, "alice");
+}
+
 /// Many visitors at once share the store's connection, their commands
 /// written together: each still gets the replies to its own commands, in
 /// its own order.
