@@ -222,12 +222,13 @@ impl Pool {
             match self {
                 Pool::Node(pool) => call_lean(pool, request).await,
                 Pool::Cluster(pool) => call_lean(pool, request).await,
+                // Boxed for the size of the pool's future (see `checkout`).
                 Pool::Deadpool(pool) => {
-                    let mut conn = pool.get().await?;
+                    let mut conn = Box::pin(pool.get()).await?;
                     Ok(request.send(&mut conn).await?)
                 }
                 Pool::DeadpoolCluster(pool) => {
-                    let mut conn = pool.get().await?;
+                    let mut conn = Box::pin(pool.get()).await?;
                     Ok(request.send(&mut conn).await?)
                 }
             }
@@ -481,7 +482,10 @@ async fn checkout<O: Open>(pool: &managed::Pool<Lean<O>>) -> Result<(O::Conn, u6
     if let Some((conn, epoch)) = manager.hot() {
         return Ok((conn, epoch, true));
     }
-    let pooled = pool.get().await?;
+    // Boxed: the pool's future is several kilobytes, and each store call's
+    // future, which holds this one, is allocated and moved whole on every
+    // call, also when the hot connection makes it unneeded.
+    let pooled = Box::pin(pool.get()).await?;
     let reused = Object::metrics(&pooled).recycle_count > 0;
     manager.set_hot(&pooled.conn, pooled.epoch);
     Ok((pooled.conn.clone(), pooled.epoch, reused))
