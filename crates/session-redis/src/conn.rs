@@ -43,6 +43,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use deadpool::managed::{self, Metrics, Object, QueueMode, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::ClusterClient;
@@ -218,10 +220,17 @@ impl Pool {
         request: Request<'_>,
         limit: Duration,
     ) -> Result<T, Error> {
-        let reply = within(limit, async {
+        let deadline = Instant::now() + limit;
+        if let Pool::Node(pool) = self
+            && let Some((NodeConn::Pipe(pipe), epoch)) = pool.manager().hot()
+        {
+            let reply = call_pipe(pool, &pipe, epoch, request, deadline, limit).await?;
+            return Ok(redis::from_redis_value(reply.extract_error()?).map_err(RedisError::from)?);
+        }
+        let reply = within(deadline, limit, async {
             match self {
-                Pool::Node(pool) => call_lean(pool, request).await,
-                Pool::Cluster(pool) => call_lean(pool, request).await,
+                Pool::Node(pool) => call_lean(pool, request, true).await,
+                Pool::Cluster(pool) => call_lean(pool, request, true).await,
                 // Boxed for the size of the pool's future (see `checkout`).
                 Pool::Deadpool(pool) => {
                     let mut conn = Box::pin(pool.get()).await?;
@@ -282,16 +291,58 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// `Err(Timeout)` if `call` has not finished after `limit`. Dropping the
-/// call is safe: a connection taken meanwhile goes back to the pool, and a
-/// reply that arrives later is discarded by the multiplexer.
+/// `Err(Timeout(limit))` if `call` has not finished at `deadline`.
+/// Dropping the call is safe: a connection taken meanwhile goes back to the
+/// pool, and a reply that arrives later is discarded by the multiplexer.
 async fn within<T>(
+    deadline: Instant,
     limit: Duration,
     call: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    tokio::time::timeout(limit, call)
+    tokio::time::timeout_at(deadline, call)
         .await
         .unwrap_or(Err(Error::Timeout(limit)))
+}
+
+/// A pipe whose calls give up at a deadline: the pipe's own timer bounds
+/// them, and no timer per call is needed.
+struct Until<'a> {
+    pipe: &'a Pipe,
+    deadline: Instant,
+}
+
+impl Link for Until<'_> {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.pipe.send_by(cmd, Some(self.deadline)).await
+    }
+}
+
+/// [`Pool::call`] on the hot connection of a single node's pool when it is a
+/// [`Pipe`]: the request, bounded by the pipe's timer, and if the pipe turns
+/// out dropped, once more on a new connection, as [`call_lean`] does, within
+/// what is left of `limit`.
+async fn call_pipe(
+    pool: &managed::Pool<Lean<redis::Client>>,
+    pipe: &Pipe,
+    epoch: u64,
+    request: Request<'_>,
+    deadline: Instant,
+    limit: Duration,
+) -> Result<Value, Error> {
+    let error = match request.send(&mut Until { pipe, deadline }).await {
+        Ok(reply) => return Ok(reply),
+        Err(error) if error.is_timeout() => return Err(Error::Timeout(limit)),
+        Err(error) => error,
+    };
+    if !breaks_connection(&error) {
+        return Err(error.into());
+    }
+    pool.manager().retire(epoch);
+    if !error.is_connection_dropped() {
+        return Err(error.into());
+    }
+    tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
+    within(deadline, limit, call_lean(pool, request, false)).await
 }
 
 // ------------------------------------------------------------ the lean pool
@@ -435,11 +486,13 @@ fn lean<O: Open>(open: O) -> Result<managed::Pool<Lean<O>>, ConfigError> {
         .map_err(|e| ConfigError::Store(Box::new(e)))
 }
 
-/// [`Pool::call`] on a lean pool: the request on a pooled connection, and
-/// once more on a new one if the pooled one turns out to have been dropped.
+/// [`Pool::call`] on a lean pool: the request on a pooled connection, and,
+/// if `retry`, once more on a new one if the pooled one turns out to have
+/// been dropped.
 async fn call_lean<O: Open>(
     pool: &managed::Pool<Lean<O>>,
     request: Request<'_>,
+    retry: bool,
 ) -> Result<Value, Error> {
     let (mut conn, epoch, reused) = checkout(pool).await?;
     let error = match request.send(&mut conn).await {
@@ -452,7 +505,7 @@ async fn call_lean<O: Open>(
     pool.manager().retire(epoch);
     // A connection opened for this very call that is dropped already says
     // the server just went away: a second try would fail the same way.
-    if !(reused && error.is_connection_dropped()) {
+    if !(retry && reused && error.is_connection_dropped()) {
         return Err(error.into());
     }
     tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");

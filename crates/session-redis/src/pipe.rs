@@ -31,6 +31,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use deadpool_redis::redis::{self, Cmd, RedisError, RedisResult, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,6 +39,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
 /// How much the reader asks the socket for at least, per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -61,15 +63,30 @@ struct Shared {
     /// Wakes the writer when the buffer goes from empty to not empty, or the
     /// pipe breaks.
     wake_writer: Notify,
+    /// Wakes the reader when a call with a deadline finds no call waiting,
+    /// so that it sets its timer.
+    wake_reader: Notify,
 }
 
 struct State {
     /// Encoded commands not yet written.
     out: Vec<u8>,
-    /// One sender per command appended and not yet answered, in order.
-    waiting: VecDeque<oneshot::Sender<RedisResult<Value>>>,
+    /// One entry per command appended and not yet answered, in order.
+    waiting: VecDeque<Waiter>,
     /// Why the pipe broke, once it has.
     broken: Option<io::ErrorKind>,
+    /// The deadline the reader's timer is set for, or is about to be: a
+    /// call with an earlier one wakes the reader to set it again.
+    timer: Option<Instant>,
+}
+
+/// A call waiting for its reply.
+struct Waiter {
+    /// Taken when the call's deadline passes: its reply, when it comes, is
+    /// then discarded.
+    sender: Option<oneshot::Sender<RedisResult<Value>>>,
+    /// When the call gives up waiting, if ever.
+    deadline: Option<Instant>,
 }
 
 /// The writer and reader tasks, stopped when the last [`Pipe`] clone goes.
@@ -86,11 +103,40 @@ impl Drop for Tasks {
     }
 }
 
+impl State {
+    /// The earliest deadline of the calls still waiting for their reply.
+    fn earliest_deadline(&self) -> Option<Instant> {
+        self.waiting
+            .iter()
+            .filter(|w| w.sender.is_some())
+            .filter_map(|w| w.deadline)
+            .min()
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; if something did, the
         // state is still consistent (each step leaves it so).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Fails every waiting call whose deadline is `now` or past.
+    fn expire(&self, now: Instant) {
+        let mut expired = Vec::new();
+        for waiter in self.lock().waiting.iter_mut() {
+            if waiter.deadline.is_some_and(|at| at <= now)
+                && let Some(sender) = waiter.sender.take()
+            {
+                expired.push(sender);
+            }
+        }
+        for sender in expired {
+            let _ = sender.send(Err(io_error(
+                io::ErrorKind::TimedOut,
+                "no reply from Redis within the store's timeout",
+            )));
+        }
     }
 
     /// Breaks the pipe: every waiting call gets `error`, later calls fail
@@ -104,7 +150,7 @@ impl Shared {
             state.out.clear();
             std::mem::take(&mut state.waiting)
         };
-        for sender in waiting {
+        for sender in waiting.into_iter().filter_map(|w| w.sender) {
             let _ = sender.send(Err(io_error(error.kind(), "the Redis connection broke")));
         }
         self.wake_writer.notify_one();
@@ -133,8 +179,10 @@ impl Pipe {
                 out: Vec::with_capacity(READ_CHUNK),
                 waiting: VecDeque::new(),
                 broken: None,
+                timer: None,
             }),
             wake_writer: Notify::new(),
+            wake_reader: Notify::new(),
         });
         let writer = tokio::spawn(write_loop(Arc::clone(&shared), write)).abort_handle();
         let reader = tokio::spawn(read_loop(Arc::clone(&shared), read)).abort_handle();
@@ -166,6 +214,17 @@ impl Pipe {
     /// Sends `cmd` and waits for its reply. An error reply of the server is
     /// an `Ok(Value::ServerError)`, as on the driver's connections.
     pub(crate) async fn send(&self, cmd: &Cmd) -> RedisResult<Value> {
+        self.send_by(cmd, None).await
+    }
+
+    /// [`send`](Self::send), giving up at `deadline` with an I/O error of
+    /// kind `TimedOut` (`is_timeout`). The connection stays usable, and the
+    /// reply is discarded when it comes.
+    ///
+    /// The reader task keeps one timer for all the calls waiting, set to
+    /// the earliest deadline: cheaper than a timer per call, which is what
+    /// a timeout around the call would cost.
+    pub(crate) async fn send_by(&self, cmd: &Cmd, deadline: Option<Instant>) -> RedisResult<Value> {
         let (sender, reply) = oneshot::channel();
         {
             let mut state = self.shared.lock();
@@ -177,9 +236,20 @@ impl Pipe {
             }
             let first = state.out.is_empty();
             cmd.write_packed_command(&mut state.out);
-            state.waiting.push_back(sender);
+            state.waiting.push_back(Waiter {
+                sender: Some(sender),
+                deadline,
+            });
             if first {
                 self.shared.wake_writer.notify_one();
+            }
+            // Calls come in deadline order when they share one timeout:
+            // the reader is woken once per timer, not once per call.
+            if let Some(at) = deadline
+                && state.timer.is_none_or(|timer| at < timer)
+            {
+                state.timer = Some(at);
+                self.shared.wake_reader.notify_one();
             }
         }
         // The sender is only dropped unanswered if the tasks are gone.
@@ -227,16 +297,47 @@ async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf) {
     }
 }
 
-/// Reads replies and hands each to the call waiting longest.
+/// Reads replies and hands each to the call waiting longest; fails the
+/// calls whose deadline passed.
 async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut replies = Vec::new();
     let mut senders = Vec::new();
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut timer_at = None;
     loop {
+        let earliest = {
+            let mut state = shared.lock();
+            state.timer = state.earliest_deadline();
+            state.timer
+        };
+        // Also when replies keep coming and the timer branch below is not
+        // reached.
+        if earliest.is_some_and(|at| at <= Instant::now()) {
+            shared.expire(Instant::now());
+            continue;
+        }
+        if earliest != timer_at {
+            if let Some(at) = earliest {
+                timer.as_mut().reset(at);
+            }
+            timer_at = earliest;
+        }
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
-        match socket.read_buf(&mut buf).await {
+        let read = tokio::select! {
+            biased;
+            read = socket.read_buf(&mut buf) => read,
+            () = &mut timer, if timer_at.is_some() => {
+                shared.expire(Instant::now());
+                timer_at = None;
+                continue;
+            }
+            () = shared.wake_reader.notified() => continue,
+        };
+        match read {
             Ok(0) => {
                 let eof =
                     io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection");
@@ -267,27 +368,31 @@ async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
         if replies.is_empty() {
             continue;
         }
+        let mut unasked = false;
         {
             let mut state = shared.lock();
             for _ in 0..replies.len() {
                 match state.waiting.pop_front() {
-                    Some(sender) => senders.push(sender),
-                    None => break,
+                    Some(waiter) => senders.push(waiter.sender),
+                    None => {
+                        unasked = true;
+                        break;
+                    }
                 }
             }
         }
-        if senders.len() < replies.len() {
-            let unasked = io::Error::new(io::ErrorKind::InvalidData, "a reply nobody asked for");
-            for (sender, value) in senders.drain(..).zip(replies.drain(..)) {
+        // A call that gave up (its deadline passed, or it was dropped) no
+        // longer takes its reply: the reply is discarded here.
+        for (sender, value) in senders.drain(..).zip(replies.drain(..)) {
+            if let Some(sender) = sender {
                 let _ = sender.send(Ok(value));
             }
+        }
+        replies.clear();
+        if unasked {
+            let unasked = io::Error::new(io::ErrorKind::InvalidData, "a reply nobody asked for");
             shared.break_with(&unasked);
             return;
-        }
-        // A call that gave up (timed out) dropped its receiver: its reply
-        // is discarded here.
-        for (sender, value) in senders.drain(..).zip(replies.drain(..)) {
-            let _ = sender.send(Ok(value));
         }
     }
 }
