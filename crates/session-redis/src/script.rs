@@ -44,9 +44,10 @@ impl ScriptCall {
         eval
     }
 
-    fn new(key: &str) -> Self {
-        let mut evalsha = redis::cmd("EVALSHA");
-        evalsha.arg(SAVE.get_hash()).arg(1).arg(key);
+    fn new(key: impl redis::ToRedisArgs) -> Self {
+        // Room for the common save's arguments without growing.
+        let mut evalsha = Cmd::with_capacity(12, 256);
+        evalsha.arg("EVALSHA").arg(SAVE.get_hash()).arg(1).arg(key);
         Self { evalsha }
     }
 
@@ -94,7 +95,11 @@ const FAST_MAX_SETS: usize = 500;
 /// A create writes the whole record; an update writes only the keys in
 /// `save.changes`, so a concurrent request's change to another key stays.
 /// An update that only sets values takes the script's short form.
-pub(crate) fn invocation(key: &str, save: &Save<'_>, now: UnixTime) -> ScriptCall {
+pub(crate) fn invocation(
+    key: impl redis::ToRedisArgs,
+    save: &Save<'_>,
+    now: UnixTime,
+) -> ScriptCall {
     let record = save.record;
     let create = save.token.is_none();
     // Relative, not EXPIREAT: `now` is the application's clock, which need
@@ -115,7 +120,7 @@ pub(crate) fn invocation(key: &str, save: &Save<'_>, now: UnixTime) -> ScriptCal
                 .arg(record.expires.as_secs());
             for (k, v) in save.changed() {
                 if let Some(v) = v {
-                    call.arg(layout::data_field(k)).arg(v.as_bytes());
+                    call.arg(layout::DataField(k)).arg(v.as_bytes());
                 }
             }
             return call;
@@ -144,14 +149,14 @@ pub(crate) fn invocation(key: &str, save: &Save<'_>, now: UnixTime) -> ScriptCal
     if create {
         call.arg(record.data.len());
         for (k, v) in &record.data {
-            call.arg(layout::data_field(k)).arg(v.as_bytes());
+            call.arg(layout::DataField(k)).arg(v.as_bytes());
         }
     } else {
         let mut set = Vec::new();
         for (k, v) in save.changed() {
             match v {
-                Some(v) => set.push((layout::data_field(k), v)),
-                None => removed.push(layout::data_field(k)),
+                Some(v) => set.push((layout::DataField(k), v)),
+                None => removed.push(layout::DataField(k)),
             }
         }
         call.arg(set.len());

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Write;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -323,13 +324,40 @@ impl RedisStore {
     /// # Ok::<(), session_core::ConfigError>(())
     /// ```
     pub fn key_of(&self, id: &SessionId) -> String {
-        let mut key = self.prefix.clone();
-        key.push_str(&id.to_base64());
+        let id = id.to_base64();
+        let mut key = String::with_capacity(self.prefix.len() + id.len());
+        key.push_str(&self.prefix);
+        key.push_str(&id);
         key
+    }
+
+    /// [`key_of`](Self::key_of) as a command argument, written straight
+    /// into the command.
+    fn key_arg<'a>(&'a self, id: &'a SessionId) -> KeyArg<'a> {
+        KeyArg {
+            prefix: &self.prefix,
+            id,
+        }
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, conn::Error> {
         self.pool.call(Request::Command(cmd), self.timeout).await
+    }
+}
+
+/// A session's key as a command argument: the prefix, then the id in
+/// base64url.
+struct KeyArg<'a> {
+    prefix: &'a str,
+    id: &'a SessionId,
+}
+
+impl redis::ToRedisArgs for KeyArg<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into a command's buffer cannot fail.
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.id.to_base64().as_bytes());
     }
 }
 
@@ -372,8 +400,8 @@ impl SessionStore for RedisStore {
         let Some(opened) = cx.open_token(token) else {
             return Ok(None);
         };
-        let mut hgetall = redis::cmd("HGETALL");
-        hgetall.arg(self.key_of(&opened.id));
+        let mut hgetall = Cmd::with_capacity(2, 64);
+        hgetall.arg("HGETALL").arg(self.key_arg(&opened.id));
         let fields = match self.query::<Value>(&hgetall).await.and_then(hash_fields) {
             Ok(fields) => fields,
             // Something else owns the key: not a session this store wrote.
@@ -427,7 +455,7 @@ impl SessionStore for RedisStore {
                 (opened.id, Some(token))
             }
         };
-        let call = script::invocation(&self.key_of(&id), &save, cx.now());
+        let call = script::invocation(self.key_arg(&id), &save, cx.now());
         // May run twice if a pooled connection turns out dropped, and that
         // is safe: an update writes the same fields again and still never
         // revives an ended session; a create that already ran answers
@@ -451,7 +479,7 @@ impl SessionStore for RedisStore {
             return Ok(());
         };
         let mut del = redis::cmd("DEL");
-        del.arg(self.key_of(&opened.id));
+        del.arg(self.key_arg(&opened.id));
         let _removed: i64 = self.query(&del).await?;
         Ok(())
     }
@@ -501,6 +529,18 @@ mod tests {
             let err = RedisStore::cluster(bad.clone()).unwrap_err();
             assert!(matches!(err, ConfigError::Store(_)), "{bad:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn the_key_argument_is_the_key() {
+        let store = RedisStore::from_url("redis://127.0.0.1:1")
+            .unwrap()
+            .with_prefix("p:");
+        let id = SessionId([9; 16]);
+        assert_eq!(
+            redis::ToRedisArgs::to_redis_args(&store.key_arg(&id)),
+            vec![store.key_of(&id).into_bytes()]
+        );
     }
 
     #[test]
