@@ -80,8 +80,8 @@ struct Shared {
     /// Wakes the writer when the buffer goes from empty to not empty, or the
     /// pipe breaks.
     wake_writer: Notify,
-    /// Wakes the reader when a call with a deadline finds no call waiting,
-    /// so that it sets its timer.
+    /// Wakes the reader when a call's deadline is earlier than the one its
+    /// timer is set for (or it has none), so that it sets it again.
     wake_reader: Notify,
 }
 
