@@ -18,7 +18,11 @@
 //! - A call does not keep its connection checked out: it clones the
 //!   multiplexed connection (a handle to the same socket) and gives the
 //!   pooled one back at once, so concurrent calls pipeline on the pool's
-//!   few connections instead of queueing for one each.
+//!   few connections instead of queueing for one each. The connection
+//!   handed out last is kept at hand and used by the next calls without
+//!   asking the pool, until a connection of its epoch is found dropped:
+//!   concurrent calls share one connection, and on a [`Pipe`] (a single
+//!   node on plain TCP) their commands share its writes.
 //! - A connection that fails with an error that breaks it, above all a
 //!   *connection dropped* error (the server, or the way to it, went away),
 //!   makes the connections opened as early as it suspect: the manager's
@@ -36,15 +40,23 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
+use tokio::time::Instant;
+
+use deadpool::managed::{self, Metrics, Object, QueueMode, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::ClusterClient;
 use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::{self, Cmd, FromRedisValue, RedisError, RedisResult, ScriptInvocation};
+use deadpool_redis::redis::{
+    self, Cmd, ConnectionAddr, FromRedisValue, RedisError, RedisResult, Value,
+};
 use deadpool_redis::{Runtime, Status, cluster};
 use session_core::{ConfigError, StoreError};
+
+use crate::pipe::Pipe;
+use crate::script::ScriptCall;
 
 /// The error of getting a connection from any of the pools.
 pub(crate) type PoolError = managed::PoolError<RedisError>;
@@ -103,21 +115,68 @@ impl From<Error> for StoreError {
 pub(crate) enum Request<'a> {
     /// One command (`HGETALL`, `DEL`).
     Command(&'a Cmd),
-    /// A script: `EVALSHA`, then `SCRIPT LOAD` and `EVALSHA` again only if
-    /// the server answers `NOSCRIPT`.
-    Script(&'a ScriptInvocation<'a>),
+    /// A script: `EVALSHA`, then `EVAL` (which also loads it) only if the
+    /// server answers `NOSCRIPT`.
+    Script(&'a ScriptCall),
 }
 
 impl Request<'_> {
-    async fn send<T, C>(self, conn: &mut C) -> RedisResult<T>
-    where
-        T: FromRedisValue,
-        C: ConnectionLike + Send,
-    {
+    /// The reply, a server's error reply included as a value.
+    async fn send<C: Link>(self, conn: &mut C) -> RedisResult<Value> {
         match self {
-            Request::Command(cmd) => cmd.query_async(conn).await,
-            Request::Script(script) => script.invoke_async(conn).await,
+            Request::Command(cmd) => conn.send(cmd).await,
+            Request::Script(call) => {
+                let reply = conn.send(call.evalsha()).await;
+                if is_noscript(&reply) {
+                    conn.send(&call.eval()).await
+                } else {
+                    reply
+                }
+            }
         }
+    }
+}
+
+/// Whether the server does not know the script (after a restart, or on a
+/// cluster node that has not run it yet).
+fn is_noscript(reply: &RedisResult<Value>) -> bool {
+    match reply {
+        Ok(Value::ServerError(e)) => e.code() == "NOSCRIPT",
+        Ok(_) => false,
+        Err(e) => e.code() == Some("NOSCRIPT"),
+    }
+}
+
+/// A connection a store call can send a command on.
+pub(crate) trait Link: Send {
+    /// Sends `cmd` and reads its reply.
+    fn send(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
+}
+
+impl Link for NodeConn {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        match self {
+            NodeConn::Pipe(pipe) => pipe.send(cmd).await,
+            NodeConn::Multiplexed(conn) => conn.req_packed_command(cmd).await,
+        }
+    }
+}
+
+impl Link for ClusterConnection {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.req_packed_command(cmd).await
+    }
+}
+
+impl Link for deadpool_redis::Connection {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.req_packed_command(cmd).await
+    }
+}
+
+impl Link for cluster::Connection {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.req_packed_command(cmd).await
     }
 }
 
@@ -161,21 +220,30 @@ impl Pool {
         request: Request<'_>,
         limit: Duration,
     ) -> Result<T, Error> {
-        within(limit, async {
+        let deadline = Instant::now() + limit;
+        if let Pool::Node(pool) = self
+            && let Some((NodeConn::Pipe(pipe), epoch)) = pool.manager().hot()
+        {
+            let reply = call_pipe(pool, &pipe, epoch, request, deadline, limit).await?;
+            return Ok(redis::from_redis_value(reply.extract_error()?).map_err(RedisError::from)?);
+        }
+        let reply = within(deadline, limit, async {
             match self {
-                Pool::Node(pool) => call_lean(pool, request).await,
-                Pool::Cluster(pool) => call_lean(pool, request).await,
+                Pool::Node(pool) => call_lean(pool, request, true).await,
+                Pool::Cluster(pool) => call_lean(pool, request, true).await,
+                // Boxed for the size of the pool's future (see `checkout`).
                 Pool::Deadpool(pool) => {
-                    let mut conn = pool.get().await?;
+                    let mut conn = Box::pin(pool.get()).await?;
                     Ok(request.send(&mut conn).await?)
                 }
                 Pool::DeadpoolCluster(pool) => {
-                    let mut conn = pool.get().await?;
+                    let mut conn = Box::pin(pool.get()).await?;
                     Ok(request.send(&mut conn).await?)
                 }
             }
         })
-        .await
+        .await?;
+        Ok(redis::from_redis_value(reply.extract_error()?).map_err(RedisError::from)?)
     }
 
     /// Changes the most connections the pool keeps open.
@@ -223,16 +291,58 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// `Err(Timeout)` if `call` has not finished after `limit`. Dropping the
-/// call is safe: a connection taken meanwhile goes back to the pool, and a
-/// reply that arrives later is discarded by the multiplexer.
+/// `Err(Timeout(limit))` if `call` has not finished at `deadline`.
+/// Dropping the call is safe: a connection taken meanwhile goes back to the
+/// pool, and a reply that arrives later is discarded by the multiplexer.
 async fn within<T>(
+    deadline: Instant,
     limit: Duration,
     call: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    tokio::time::timeout(limit, call)
+    tokio::time::timeout_at(deadline, call)
         .await
         .unwrap_or(Err(Error::Timeout(limit)))
+}
+
+/// A pipe whose calls give up at a deadline: the pipe's own timer bounds
+/// them, and no timer per call is needed.
+struct Until<'a> {
+    pipe: &'a Pipe,
+    deadline: Instant,
+}
+
+impl Link for Until<'_> {
+    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.pipe.send_by(cmd, Some(self.deadline)).await
+    }
+}
+
+/// [`Pool::call`] on the hot connection of a single node's pool when it is a
+/// [`Pipe`]: the request, bounded by the pipe's timer, and if the pipe turns
+/// out dropped, once more on a new connection, as [`call_lean`] does, within
+/// what is left of `limit`.
+async fn call_pipe(
+    pool: &managed::Pool<Lean<redis::Client>>,
+    pipe: &Pipe,
+    epoch: u64,
+    request: Request<'_>,
+    deadline: Instant,
+    limit: Duration,
+) -> Result<Value, Error> {
+    let error = match request.send(&mut Until { pipe, deadline }).await {
+        Ok(reply) => return Ok(reply),
+        Err(error) if error.is_timeout() => return Err(Error::Timeout(limit)),
+        Err(error) => error,
+    };
+    if !breaks_connection(&error) {
+        return Err(error.into());
+    }
+    pool.manager().retire(epoch);
+    if !error.is_connection_dropped() {
+        return Err(error.into());
+    }
+    tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
+    within(deadline, limit, call_lean(pool, request, false)).await
 }
 
 // ------------------------------------------------------------ the lean pool
@@ -240,18 +350,37 @@ async fn within<T>(
 /// Opens one connection: what a [`Lean`] manager pools.
 pub(crate) trait Open: Send + Sync + 'static {
     /// The connection, multiplexed: one serves many calls at once.
-    type Conn: ConnectionLike + Clone + Send + Sync + 'static;
+    type Conn: Link + Clone + Send + Sync + 'static;
 
     /// Connects (and authenticates, selects the database) as the client's
     /// URL says.
     fn open(&self) -> impl Future<Output = RedisResult<Self::Conn>> + Send;
 }
 
-impl Open for redis::Client {
-    type Conn = MultiplexedConnection;
+/// A connection to one Redis node: a [`Pipe`] on plain TCP, which writes
+/// the commands of concurrent calls together, else (TLS, Unix socket) the
+/// driver's multiplexed connection.
+#[derive(Clone)]
+pub(crate) enum NodeConn {
+    /// Plain TCP.
+    Pipe(Pipe),
+    /// Any other kind of address the driver knows.
+    Multiplexed(MultiplexedConnection),
+}
 
-    async fn open(&self) -> RedisResult<MultiplexedConnection> {
-        self.get_multiplexed_async_connection().await
+impl Open for redis::Client {
+    type Conn = NodeConn;
+
+    async fn open(&self) -> RedisResult<NodeConn> {
+        let info = self.get_connection_info();
+        match info.addr() {
+            ConnectionAddr::Tcp(host, port) => Ok(NodeConn::Pipe(
+                Pipe::connect(host, *port, info.redis_settings()).await?,
+            )),
+            _ => Ok(NodeConn::Multiplexed(
+                self.get_multiplexed_async_connection().await?,
+            )),
+        }
     }
 }
 
@@ -266,11 +395,15 @@ impl Open for ClusterClient {
 /// A pool manager whose checkout costs no round trip (see the module
 /// documentation): it keeps a connection unless a connection opened at the
 /// same time or later was found dropped.
-pub(crate) struct Lean<O> {
+pub(crate) struct Lean<O: Open> {
     open: O,
     /// Moves on when a connection is found dropped; connections opened in
     /// an older epoch are discarded when next checked out.
     epoch: AtomicU64,
+    /// The connection the last checkout from the pool handed out, and its
+    /// epoch: what the next calls use without going through the pool, as
+    /// long as its epoch is current.
+    hot: Mutex<Option<(O::Conn, u64)>>,
 }
 
 /// A pooled connection and the epoch it was opened in.
@@ -280,6 +413,21 @@ pub(crate) struct Pooled<C> {
 }
 
 impl<O: Open> Lean<O> {
+    /// The hot connection, if its epoch is still current.
+    fn hot(&self) -> Option<(O::Conn, u64)> {
+        let hot = self.hot.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*hot {
+            Some((conn, epoch)) if *epoch >= self.epoch.load(Ordering::Acquire) => {
+                Some((conn.clone(), *epoch))
+            }
+            _ => None,
+        }
+    }
+
+    fn set_hot(&self, conn: &O::Conn, epoch: u64) {
+        *self.hot.lock().unwrap_or_else(PoisonError::into_inner) = Some((conn.clone(), epoch));
+    }
+
     /// Discards, at their next checkout, every connection opened in
     /// `epoch` (that of a connection just found broken) or earlier. An
     /// older epoch changes nothing: its failure was already counted, and the
@@ -325,19 +473,27 @@ fn lean<O: Open>(open: O) -> Result<managed::Pool<Lean<O>>, ConfigError> {
     let manager = Lean {
         open,
         epoch: AtomicU64::new(0),
+        hot: Mutex::new(None),
     };
     managed::Pool::builder(manager)
         .runtime(Runtime::Tokio1)
+        // A call hands its connection back at once (see `checkout`): with
+        // the last one returned handed out first, concurrent calls share one
+        // connection and its writes, and the others open only if that one
+        // is checked out at the very moment.
+        .queue_mode(QueueMode::Lifo)
         .build()
         .map_err(|e| ConfigError::Store(Box::new(e)))
 }
 
-/// [`Pool::call`] on a lean pool: the request on a pooled connection, and
-/// once more on a new one if the pooled one turns out to have been dropped.
-async fn call_lean<O: Open, T: FromRedisValue>(
+/// [`Pool::call`] on a lean pool: the request on a pooled connection, and,
+/// if `retry`, once more on a new one if the pooled one turns out to have
+/// been dropped.
+async fn call_lean<O: Open>(
     pool: &managed::Pool<Lean<O>>,
     request: Request<'_>,
-) -> Result<T, Error> {
+    retry: bool,
+) -> Result<Value, Error> {
     let (mut conn, epoch, reused) = checkout(pool).await?;
     let error = match request.send(&mut conn).await {
         Ok(reply) => return Ok(reply),
@@ -349,7 +505,7 @@ async fn call_lean<O: Open, T: FromRedisValue>(
     pool.manager().retire(epoch);
     // A connection opened for this very call that is dropped already says
     // the server just went away: a second try would fail the same way.
-    if !(reused && error.is_connection_dropped()) {
+    if !(retry && reused && error.is_connection_dropped()) {
         return Err(error.into());
     }
     tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
@@ -365,13 +521,26 @@ async fn call_lean<O: Open, T: FromRedisValue>(
     }
 }
 
-/// A handle on a pooled connection, its epoch, and whether it had waited
-/// in the pool. The pooled connection goes back at once: a multiplexed
+/// A handle on a pooled connection, its epoch, and whether it had been used
+/// before. The pooled connection goes back at once: a multiplexed
 /// connection serves many calls at a time, and holding it for one call
 /// would cap the calls in flight at the pool's size.
+///
+/// The connection handed out last is kept at hand and handed out again
+/// without asking the pool, until a connection of its epoch is found
+/// broken: one lock and a clone instead of the pool's bookkeeping on every
+/// call.
 async fn checkout<O: Open>(pool: &managed::Pool<Lean<O>>) -> Result<(O::Conn, u64, bool), Error> {
-    let pooled = pool.get().await?;
+    let manager = pool.manager();
+    if let Some((conn, epoch)) = manager.hot() {
+        return Ok((conn, epoch, true));
+    }
+    // Boxed: the pool's future is several kilobytes, and each store call's
+    // future, which holds this one, is allocated and moved whole on every
+    // call, also when the hot connection makes it unneeded.
+    let pooled = Box::pin(pool.get()).await?;
     let reused = Object::metrics(&pooled).recycle_count > 0;
+    manager.set_hot(&pooled.conn, pooled.epoch);
     Ok((pooled.conn.clone(), pooled.epoch, reused))
 }
 

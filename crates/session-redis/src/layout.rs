@@ -11,7 +11,9 @@
 //! Session keys carry the `d:` prefix so that no key a handler chooses can
 //! be mistaken for, or overwrite, the metadata.
 
-use std::io::Cursor;
+use std::io::{Cursor, Write};
+
+use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
 use serde::Deserialize;
 use session_core::{FlashQueue, Record, SessionData, UnixTime, Value};
@@ -31,11 +33,26 @@ pub(crate) const DATA_PREFIX: &str = "d:";
 const MAX_DEPTH: usize = 64;
 
 /// The field holding session key `key`.
-pub(crate) fn data_field(key: &str) -> String {
+#[cfg(test)]
+fn data_field(key: &str) -> String {
     let mut field = String::with_capacity(DATA_PREFIX.len() + key.len());
     field.push_str(DATA_PREFIX);
     field.push_str(key);
     field
+}
+
+/// The field holding session key `key` (`d:<key>`), written straight into
+/// a command's argument, without a `String` of its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataField<'a>(pub(crate) &'a str);
+
+impl ToRedisArgs for DataField<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into a command's buffer cannot fail.
+        let _ = arg.write_all(DATA_PREFIX.as_bytes());
+        let _ = arg.write_all(self.0.as_bytes());
+    }
 }
 
 /// Why a stored hash is not a session.
@@ -235,6 +252,16 @@ mod tests {
             decode(fields).unwrap_err().reason,
             "value is not MessagePack"
         );
+    }
+
+    #[test]
+    fn a_data_field_argument_is_the_data_field() {
+        for key in ["counter", "", "d:x", "\u{e9}t\u{e9}"] {
+            assert_eq!(
+                DataField(key).to_redis_args(),
+                vec![data_field(key).into_bytes()]
+            );
+        }
     }
 
     #[test]

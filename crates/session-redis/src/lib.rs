@@ -48,6 +48,7 @@
 
 mod conn;
 mod layout;
+mod pipe;
 mod script;
 mod store;
 

@@ -3,15 +3,59 @@
 
 use std::sync::LazyLock;
 
-use deadpool_redis::redis::{Script, ScriptInvocation};
+use deadpool_redis::redis::{self, Arg, Cmd, Script};
 use session_core::{Save, UnixTime};
 
 use crate::layout;
 
-/// Loaded once per process; `invoke_async` sends `EVALSHA` and loads the
-/// script only when the server answers `NOSCRIPT` (after a restart, or on a
-/// cluster node that has not seen it yet).
-static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("save.lua")));
+/// The script's source.
+const SAVE_CODE: &str = include_str!("save.lua");
+
+/// The script and its SHA-1, computed once per process. A save sends
+/// `EVALSHA`, and the whole script (`EVAL`, which also loads it) only when
+/// the server answers `NOSCRIPT` (after a restart, or on a cluster node that
+/// has not run it yet).
+static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_CODE));
+
+/// One run of the save script: its `EVALSHA`, and the `EVAL` to fall back
+/// on.
+#[derive(Debug)]
+pub(crate) struct ScriptCall {
+    evalsha: Cmd,
+}
+
+impl ScriptCall {
+    /// `EVALSHA sha 1 key args...`.
+    pub(crate) fn evalsha(&self) -> &Cmd {
+        &self.evalsha
+    }
+
+    /// `EVAL script 1 key args...`: the same call for a server that does
+    /// not know the script yet.
+    pub(crate) fn eval(&self) -> Cmd {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(SAVE_CODE);
+        // Past `EVALSHA` and the hash: the key count, the key, the args.
+        for arg in self.evalsha.args_iter().skip(2) {
+            if let Arg::Simple(bytes) = arg {
+                eval.arg(bytes);
+            }
+        }
+        eval
+    }
+
+    fn new(key: impl redis::ToRedisArgs) -> Self {
+        // Room for the common save's arguments without growing.
+        let mut evalsha = Cmd::with_capacity(12, 256);
+        evalsha.arg("EVALSHA").arg(SAVE.get_hash()).arg(1).arg(key);
+        Self { evalsha }
+    }
+
+    fn arg<T: redis::ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        self.evalsha.arg(arg);
+        self
+    }
+}
 
 /// What the script did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,20 +84,50 @@ impl Outcome {
     }
 }
 
+/// The most values the common save (an update that only sets values)
+/// carries in its short form: the script passes them to `HSET` with one
+/// `unpack()`, which takes a bounded number of values. Larger saves take
+/// the general form, which writes in chunks.
+const FAST_MAX_SETS: usize = 500;
+
 /// The script call for `save` on the hash `key`, at `now`.
 ///
 /// A create writes the whole record; an update writes only the keys in
 /// `save.changes`, so a concurrent request's change to another key stays.
-pub(crate) fn invocation(key: &str, save: &Save<'_>, now: UnixTime) -> ScriptInvocation<'static> {
+/// An update that only sets values takes the script's short form.
+pub(crate) fn invocation(
+    key: impl redis::ToRedisArgs,
+    save: &Save<'_>,
+    now: UnixTime,
+) -> ScriptCall {
     let record = save.record;
     let create = save.token.is_none();
     // Relative, not EXPIREAT: `now` is the application's clock, which need
     // not agree with the server's (tests run on a clock set in the past).
     let ttl = record.expires.saturating_since(now).as_secs().max(1);
 
-    let mut call = SAVE.prepare_invoke();
-    call.key(key)
-        .arg(if create { "create" } else { "update" })
+    let mut call = ScriptCall::new(key);
+    if !create && !save.changes.cleared && !save.changes.flash {
+        let mut sets = 0;
+        let only_sets = save.changed().all(|(_, v)| {
+            sets += 1;
+            v.is_some()
+        });
+        if only_sets && sets <= FAST_MAX_SETS {
+            call.arg("u")
+                .arg(now.as_secs())
+                .arg(ttl)
+                .arg(record.expires.as_secs());
+            for (k, v) in save.changed() {
+                if let Some(v) = v {
+                    call.arg(layout::DataField(k)).arg(v.as_bytes());
+                }
+            }
+            return call;
+        }
+    }
+
+    call.arg(if create { "create" } else { "update" })
         .arg(now.as_secs())
         .arg(record.expires.as_secs())
         .arg(ttl)
@@ -75,14 +149,14 @@ pub(crate) fn invocation(key: &str, save: &Save<'_>, now: UnixTime) -> ScriptInv
     if create {
         call.arg(record.data.len());
         for (k, v) in &record.data {
-            call.arg(layout::data_field(k)).arg(v.as_bytes());
+            call.arg(layout::DataField(k)).arg(v.as_bytes());
         }
     } else {
         let mut set = Vec::new();
         for (k, v) in save.changed() {
             match v {
-                Some(v) => set.push((layout::data_field(k), v)),
-                None => removed.push(layout::data_field(k)),
+                Some(v) => set.push((layout::DataField(k), v)),
+                None => removed.push(layout::DataField(k)),
             }
         }
         call.arg(set.len());

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Write;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_redis::cluster;
-use deadpool_redis::redis::{self, Cmd};
+use deadpool_redis::redis::{self, Cmd, Value};
 use session_core::{
     Capabilities, ConfigError, Context, Loaded, Save, SessionId, SessionStore, StoreError,
 };
@@ -323,14 +324,74 @@ impl RedisStore {
     /// # Ok::<(), session_core::ConfigError>(())
     /// ```
     pub fn key_of(&self, id: &SessionId) -> String {
-        let mut key = self.prefix.clone();
-        key.push_str(&id.to_base64());
+        let id = id.to_base64();
+        let mut key = String::with_capacity(self.prefix.len() + id.len());
+        key.push_str(&self.prefix);
+        key.push_str(&id);
         key
+    }
+
+    /// [`key_of`](Self::key_of) as a command argument, written straight
+    /// into the command.
+    fn key_arg<'a>(&'a self, id: &'a SessionId) -> KeyArg<'a> {
+        KeyArg {
+            prefix: &self.prefix,
+            id,
+        }
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, conn::Error> {
         self.pool.call(Request::Command(cmd), self.timeout).await
     }
+}
+
+/// A session's key as a command argument: the prefix, then the id in
+/// base64url.
+struct KeyArg<'a> {
+    prefix: &'a str,
+    id: &'a SessionId,
+}
+
+impl redis::ToRedisArgs for KeyArg<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into a command's buffer cannot fail.
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.id.to_base64().as_bytes());
+    }
+}
+
+/// A hash's field, value pairs.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The field, value pairs of an `HGETALL` reply, as they came: a flat
+/// array of bulk strings (RESP2) taken apart without copying, anything else
+/// (a RESP3 map) through the driver's conversion.
+fn hash_fields(reply: Value) -> Result<Fields, conn::Error> {
+    let items = match reply {
+        Value::Array(items) => items,
+        other => {
+            let map: HashMap<Vec<u8>, Vec<u8>> =
+                redis::from_redis_value(other).map_err(redis::RedisError::from)?;
+            return Ok(map.into_iter().collect());
+        }
+    };
+    let mut fields = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let Some(name) = items.next() {
+        match (name, items.next()) {
+            (Value::BulkString(name), Some(Value::BulkString(value))) => {
+                fields.push((name, value));
+            }
+            _ => {
+                return Err(conn::Error::Redis(redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "HGETALL answered something other than field, value pairs",
+                ))));
+            }
+        }
+    }
+    Ok(fields)
 }
 
 #[async_trait]
@@ -339,9 +400,9 @@ impl SessionStore for RedisStore {
         let Some(opened) = cx.open_token(token) else {
             return Ok(None);
         };
-        let mut hgetall = redis::cmd("HGETALL");
-        hgetall.arg(self.key_of(&opened.id));
-        let fields: HashMap<Vec<u8>, Vec<u8>> = match self.query(&hgetall).await {
+        let mut hgetall = Cmd::with_capacity(2, 64);
+        hgetall.arg("HGETALL").arg(self.key_arg(&opened.id));
+        let fields = match self.query::<Value>(&hgetall).await.and_then(hash_fields) {
             Ok(fields) => fields,
             // Something else owns the key: not a session this store wrote.
             Err(conn::Error::Redis(e)) if e.code() == Some("WRONGTYPE") => {
@@ -394,7 +455,7 @@ impl SessionStore for RedisStore {
                 (opened.id, Some(token))
             }
         };
-        let call = script::invocation(&self.key_of(&id), &save, cx.now());
+        let call = script::invocation(self.key_arg(&id), &save, cx.now());
         // May run twice if a pooled connection turns out dropped, and that
         // is safe: an update writes the same fields again and still never
         // revives an ended session; a create that already ran answers
@@ -418,7 +479,7 @@ impl SessionStore for RedisStore {
             return Ok(());
         };
         let mut del = redis::cmd("DEL");
-        del.arg(self.key_of(&opened.id));
+        del.arg(self.key_arg(&opened.id));
         let _removed: i64 = self.query(&del).await?;
         Ok(())
     }
@@ -467,6 +528,39 @@ mod tests {
         for bad in [vec![], vec!["http://127.0.0.1:7000"]] {
             let err = RedisStore::cluster(bad.clone()).unwrap_err();
             assert!(matches!(err, ConfigError::Store(_)), "{bad:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn the_key_argument_is_the_key() {
+        let store = RedisStore::from_url("redis://127.0.0.1:1")
+            .unwrap()
+            .with_prefix("p:");
+        let id = SessionId([9; 16]);
+        assert_eq!(
+            redis::ToRedisArgs::to_redis_args(&store.key_arg(&id)),
+            vec![store.key_of(&id).into_bytes()]
+        );
+    }
+
+    #[test]
+    fn hgetall_replies_become_pairs() {
+        let bulk = |b: &[u8]| Value::BulkString(b.to_vec());
+        let flat = Value::Array(vec![bulk(b"a"), bulk(b"1"), bulk(b"b"), bulk(b"2")]);
+        let pairs = vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"b".to_vec(), b"2".to_vec()),
+        ];
+        assert_eq!(hash_fields(flat).unwrap(), pairs);
+        assert!(hash_fields(Value::Array(vec![])).unwrap().is_empty());
+        let map = Value::Map(vec![(bulk(b"a"), bulk(b"1"))]);
+        assert_eq!(hash_fields(map).unwrap(), pairs[..1]);
+        for bad in [
+            Value::Array(vec![bulk(b"a")]),
+            Value::Array(vec![bulk(b"a"), Value::Int(1)]),
+            Value::Int(3),
+        ] {
+            assert!(hash_fields(bad).is_err());
         }
     }
 

@@ -496,6 +496,79 @@ async fn two_instances_share_sessions_through_redis() {
     assert_eq!(read.set_cookie, None, "a read changes nothing");
 }
 
+/// An update that sets more values than the script's short form carries
+/// takes its general form, and lands whole all the same; so does one that
+/// sets a few.
+#[tokio::test]
+async fn updates_large_and_small_land_whole() {
+    async fn fill(session: Session) -> Result<String, ValueError> {
+        for i in 0..600 {
+            session.insert(format!("k{i}"), i)?;
+        }
+        Ok("filled".into())
+    }
+    async fn sum(session: Session) -> Result<String, ValueError> {
+        let mut total = 0;
+        for i in 0..600 {
+            total += session.get::<u64>(&format!("k{i}"))?.unwrap_or(0);
+        }
+        Ok(total.to_string())
+    }
+    let server = RedisServer::start();
+    let app = Router::new()
+        .route("/login", get(login))
+        .route("/whoami", get(whoami))
+        .route("/count", get(count))
+        .route("/fill", get(fill))
+        .route("/sum", get(sum))
+        .layer(SessionLayer::new(store(&server), &settings()));
+    let cookie = log_in(&app).await;
+    assert_eq!(
+        send(&app, "/fill", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, "/sum", Some(&cookie)).await.body,
+        (0..600).sum::<u64>().to_string()
+    );
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "1");
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "2");
+    assert_eq!(send(&app, "/whoami", Some(&cookie)).await.body, "alice");
+}
+
+/// Many visitors at once share the store's connection, their commands
+/// written together: each still gets the replies to its own commands, in
+/// its own order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_visitors_each_get_their_own_replies() {
+    const VISITORS: usize = 64;
+    const VISITS: u64 = 20;
+    let server = RedisServer::start();
+    let app = app(store(&server));
+    let mut cookies = Vec::new();
+    for _ in 0..VISITORS {
+        cookies.push(log_in(&app).await);
+    }
+    let visitors: Vec<_> = cookies
+        .into_iter()
+        .map(|cookie| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for visit in 1..=VISITS {
+                    let reply = send(&app, "/count", Some(&cookie)).await;
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                    assert_eq!(reply.body, visit.to_string());
+                    let read = send(&app, "/whoami", Some(&cookie)).await;
+                    assert_eq!(read.body, "alice");
+                }
+            })
+        })
+        .collect();
+    for visitor in visitors {
+        visitor.await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn visitors_who_never_write_leave_nothing_in_redis() {
     let server = RedisServer::start();

@@ -1,0 +1,617 @@
+//! [`Pipe`]: one TCP connection to a Redis node that many calls share at
+//! once, and that sends the commands of every call made in the same pass of
+//! the scheduler with a single write.
+//!
+//! # Why not the driver's multiplexed connection
+//!
+//! A call on redis-rs's multiplexed connection wakes its driver task, which
+//! the scheduler runs right after the calling task: each command then goes
+//! out in a write of its own, and a write on a socket costs the sender the
+//! whole TCP path of the loopback or network stack and a wake-up of the
+//! server. Under load that was most of what a store call cost.
+//!
+//! Here a call appends its encoded command to a shared buffer and wakes the
+//! writer task only if the buffer was empty. The writer first yields to the
+//! scheduler, which runs every other task that is ready (other requests
+//! appending their commands) before it, then writes the whole buffer at
+//! once. Redis answers in order, so the reader task hands the replies to the
+//! waiting calls in the order their commands were appended. A lone call pays
+//! one extra pass of the scheduler, a few microseconds at most.
+//!
+//! A pass can be long under load (dozens of requests). Holding every
+//! command until its end would leave Redis idle meanwhile, then this thread
+//! idle while Redis works through the whole batch; so the call that appends
+//! the [`FLUSH_AT`]th command of a batch writes the batch itself, at once,
+//! and Redis works on it while this thread goes on. Writes happen under the
+//! buffer's lock, so commands go out in the order they were appended.
+//!
+//! # Failures
+//!
+//! The first read or write error, or end of stream, breaks the pipe for
+//! good: every call waiting for a reply fails with it, and every later call
+//! fails at once, before anything is sent, with a *connection dropped*
+//! error (see `conn::call_lean`, which then opens a new connection).
+//!
+//! Only plain TCP: a TLS or Unix socket URL goes through redis-rs's own
+//! multiplexed connection (see `conn`).
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, Cmd, RedisError, RedisResult, Value};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+/// How many commands appended in one pass of the scheduler make the call
+/// that appends the last of them write them at once, instead of leaving
+/// them to the writer task at the end of the pass.
+///
+/// Tuned on the benchmark (64 concurrent visitors on one server thread):
+/// 8 and 16 gave 5 to 10% fewer requests per second than 32; without it,
+/// about 15% fewer.
+const FLUSH_AT: usize = 32;
+
+/// How much the reader asks the socket for at least, per read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Deepest nesting of arrays accepted in a reply. The store's commands
+/// answer flat arrays at most; a deeper reply means the stream is not what
+/// it should be.
+const MAX_DEPTH: usize = 8;
+
+/// A shared connection to one Redis node. Cheap to clone; the connection
+/// closes when the last clone is dropped.
+#[derive(Clone)]
+pub(crate) struct Pipe {
+    shared: Arc<Shared>,
+    _tasks: Arc<Tasks>,
+}
+
+/// What the calls and the two tasks share.
+struct Shared {
+    /// Read by the reader task only; written by whoever holds the state's
+    /// lock, so that commands go out in the order they were appended.
+    stream: TcpStream,
+    state: Mutex<State>,
+    /// Wakes the writer when the buffer goes from empty to not empty, or the
+    /// pipe breaks.
+    wake_writer: Notify,
+    /// Wakes the reader when a call's deadline is earlier than the one its
+    /// timer is set for (or it has none), so that it sets it again.
+    wake_reader: Notify,
+}
+
+struct State {
+    /// Encoded commands not yet written.
+    out: Vec<u8>,
+    /// How many commands were appended to `out` since it was last empty.
+    queued: usize,
+    /// One entry per command appended and not yet answered, in order.
+    waiting: VecDeque<Waiter>,
+    /// Why the pipe broke, once it has.
+    broken: Option<io::ErrorKind>,
+    /// The deadline the reader's timer is set for, or is about to be: a
+    /// call with an earlier one wakes the reader to set it again.
+    timer: Option<Instant>,
+}
+
+/// A call waiting for its reply.
+struct Waiter {
+    /// Taken when the call's deadline passes: its reply, when it comes, is
+    /// then discarded.
+    sender: Option<oneshot::Sender<RedisResult<Value>>>,
+    /// When the call gives up waiting, if ever.
+    deadline: Option<Instant>,
+}
+
+/// The writer and reader tasks, stopped when the last [`Pipe`] clone goes.
+struct Tasks {
+    writer: AbortHandle,
+    reader: AbortHandle,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        // No call is waiting: each holds a clone while it waits.
+        self.writer.abort();
+        self.reader.abort();
+    }
+}
+
+impl State {
+    /// Writes as much of `out` as the socket takes without waiting. `Ok`
+    /// with bytes left means the socket is full: the writer task waits for
+    /// it and writes the rest.
+    fn write_out(&mut self, stream: &TcpStream) -> io::Result<()> {
+        while !self.out.is_empty() {
+            match stream.try_write(&self.out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) if n >= self.out.len() => self.out.clear(),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        self.queued = 0;
+        Ok(())
+    }
+
+    /// The earliest deadline of the calls still waiting for their reply.
+    fn earliest_deadline(&self) -> Option<Instant> {
+        self.waiting
+            .iter()
+            .filter(|w| w.sender.is_some())
+            .filter_map(|w| w.deadline)
+            .min()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something did, the
+        // state is still consistent (each step leaves it so).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Fails every waiting call whose deadline is `now` or past.
+    fn expire(&self, now: Instant) {
+        let mut expired = Vec::new();
+        for waiter in self.lock().waiting.iter_mut() {
+            if waiter.deadline.is_some_and(|at| at <= now)
+                && let Some(sender) = waiter.sender.take()
+            {
+                expired.push(sender);
+            }
+        }
+        for sender in expired {
+            let _ = sender.send(Err(io_error(
+                io::ErrorKind::TimedOut,
+                "no reply from Redis within the store's timeout",
+            )));
+        }
+    }
+
+    /// Breaks the pipe: every waiting call gets `error`, later calls fail
+    /// at once.
+    fn break_with(&self, error: &io::Error) {
+        let waiting = {
+            let mut state = self.lock();
+            if state.broken.is_none() {
+                state.broken = Some(error.kind());
+            }
+            state.out.clear();
+            std::mem::take(&mut state.waiting)
+        };
+        for sender in waiting.into_iter().filter_map(|w| w.sender) {
+            let _ = sender.send(Err(io_error(error.kind(), "the Redis connection broke")));
+        }
+        self.wake_writer.notify_one();
+    }
+}
+
+/// An I/O error as the driver reports it, so that `is_connection_dropped`,
+/// `is_io_error` and the rest judge it as they judge the driver's own.
+fn io_error(kind: io::ErrorKind, what: &'static str) -> RedisError {
+    RedisError::from(io::Error::new(kind, what))
+}
+
+impl Pipe {
+    /// Connects to `host:port`, then authenticates and selects the
+    /// database as `info` says.
+    pub(crate) async fn connect(
+        host: &str,
+        port: u16,
+        info: &redis::RedisConnectionInfo,
+    ) -> RedisResult<Pipe> {
+        let stream = TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        let shared = Arc::new(Shared {
+            stream,
+            state: Mutex::new(State {
+                out: Vec::with_capacity(READ_CHUNK),
+                queued: 0,
+                waiting: VecDeque::new(),
+                broken: None,
+                timer: None,
+            }),
+            wake_writer: Notify::new(),
+            wake_reader: Notify::new(),
+        });
+        let writer = tokio::spawn(write_loop(Arc::clone(&shared))).abort_handle();
+        let reader = tokio::spawn(read_loop(Arc::clone(&shared))).abort_handle();
+        let pipe = Pipe {
+            shared,
+            _tasks: Arc::new(Tasks { writer, reader }),
+        };
+        pipe.handshake(info).await?;
+        Ok(pipe)
+    }
+
+    async fn handshake(&self, info: &redis::RedisConnectionInfo) -> RedisResult<()> {
+        if let Some(password) = info.password() {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(username) = info.username() {
+                auth.arg(username);
+            }
+            auth.arg(password);
+            self.send(&auth).await?.extract_error()?;
+        }
+        if info.db() != 0 {
+            self.send(redis::cmd("SELECT").arg(info.db()))
+                .await?
+                .extract_error()?;
+        }
+        Ok(())
+    }
+
+    /// Sends `cmd` and waits for its reply. An error reply of the server is
+    /// an `Ok(Value::ServerError)`, as on the driver's connections.
+    pub(crate) async fn send(&self, cmd: &Cmd) -> RedisResult<Value> {
+        self.send_by(cmd, None).await
+    }
+
+    /// [`send`](Self::send), giving up at `deadline` with an I/O error of
+    /// kind `TimedOut` (`is_timeout`). The connection stays usable, and the
+    /// reply is discarded when it comes.
+    ///
+    /// The reader task keeps one timer for all the calls waiting, set to
+    /// the earliest deadline: cheaper than a timer per call, which is what
+    /// a timeout around the call would cost.
+    pub(crate) async fn send_by(&self, cmd: &Cmd, deadline: Option<Instant>) -> RedisResult<Value> {
+        let (sender, reply) = oneshot::channel();
+        let failed = {
+            let mut state = self.shared.lock();
+            if let Some(kind) = state.broken {
+                return Err(io_error(
+                    dropped_kind(kind),
+                    "the Redis connection was dropped",
+                ));
+            }
+            let first = state.out.is_empty();
+            cmd.write_packed_command(&mut state.out);
+            state.waiting.push_back(Waiter {
+                sender: Some(sender),
+                deadline,
+            });
+            state.queued += 1;
+            // Enough for one write: sent now rather than at the end of the
+            // scheduler's pass, so that Redis works on these while this
+            // thread goes on with the other tasks.
+            let failed = if state.queued >= FLUSH_AT {
+                state.write_out(&self.shared.stream).err()
+            } else {
+                None
+            };
+            if first || !state.out.is_empty() {
+                self.shared.wake_writer.notify_one();
+            }
+            // Calls come in deadline order when they share one timeout:
+            // the reader is woken once per timer, not once per call.
+            if let Some(at) = deadline
+                && state.timer.is_none_or(|timer| at < timer)
+            {
+                state.timer = Some(at);
+                self.shared.wake_reader.notify_one();
+            }
+            failed
+        };
+        if let Some(error) = failed {
+            self.shared.break_with(&error);
+        }
+        // The sender is only dropped unanswered if the tasks are gone.
+        reply.await.unwrap_or_else(|_| {
+            Err(io_error(
+                io::ErrorKind::BrokenPipe,
+                "the Redis connection was dropped",
+            ))
+        })
+    }
+}
+
+/// How a call on a pipe broken by `kind` fails: as a dropped connection,
+/// unless the stream broke because its bytes made no sense.
+fn dropped_kind(kind: io::ErrorKind) -> io::ErrorKind {
+    match kind {
+        io::ErrorKind::InvalidData => io::ErrorKind::InvalidData,
+        _ => io::ErrorKind::BrokenPipe,
+    }
+}
+
+/// Writes what calls append and did not write themselves, at the end of
+/// the scheduler's pass.
+async fn write_loop(shared: Arc<Shared>) {
+    loop {
+        shared.wake_writer.notified().await;
+        // Every task ready now runs before this one resumes: the requests
+        // among them append their commands to this same write.
+        tokio::task::yield_now().await;
+        loop {
+            let written = {
+                let mut state = shared.lock();
+                if state.broken.is_some() {
+                    return;
+                }
+                state
+                    .write_out(&shared.stream)
+                    .map(|()| state.out.is_empty())
+            };
+            match written {
+                Ok(true) => break,
+                // The socket is full: wait until Redis has read some.
+                Ok(false) => {
+                    if let Err(e) = shared.stream.writable().await {
+                        shared.break_with(&e);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    shared.break_with(&e);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads replies and hands each to the call waiting longest; fails the
+/// calls whose deadline passed.
+async fn read_loop(shared: Arc<Shared>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut replies = Vec::new();
+    let mut senders = Vec::new();
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut timer_at = None;
+    loop {
+        let earliest = {
+            let mut state = shared.lock();
+            state.timer = state.earliest_deadline();
+            state.timer
+        };
+        // Also when replies keep coming and the timer branch below is not
+        // reached.
+        if earliest.is_some_and(|at| at <= Instant::now()) {
+            shared.expire(Instant::now());
+            continue;
+        }
+        if earliest != timer_at {
+            if let Some(at) = earliest {
+                timer.as_mut().reset(at);
+            }
+            timer_at = earliest;
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let read = tokio::select! {
+            biased;
+            ready = shared.stream.readable() => match ready {
+                Ok(()) => match shared.stream.try_read_buf(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    read => read,
+                },
+                Err(e) => Err(e),
+            },
+            () = &mut timer, if timer_at.is_some() => {
+                shared.expire(Instant::now());
+                timer_at = None;
+                continue;
+            }
+            () = shared.wake_reader.notified() => continue,
+        };
+        match read {
+            Ok(0) => {
+                let eof =
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection");
+                shared.break_with(&eof);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                shared.break_with(&e);
+                return;
+            }
+        }
+        let mut used = 0;
+        loop {
+            match parse(buf.get(used..).unwrap_or_default(), 0) {
+                Ok(Some((value, len))) => {
+                    replies.push(value);
+                    used += len;
+                }
+                Ok(None) => break,
+                Err(why) => {
+                    shared.break_with(&io::Error::new(io::ErrorKind::InvalidData, why));
+                    return;
+                }
+            }
+        }
+        buf.drain(..used);
+        if replies.is_empty() {
+            continue;
+        }
+        let mut unasked = false;
+        {
+            let mut state = shared.lock();
+            for _ in 0..replies.len() {
+                match state.waiting.pop_front() {
+                    Some(waiter) => senders.push(waiter.sender),
+                    None => {
+                        unasked = true;
+                        break;
+                    }
+                }
+            }
+        }
+        // A call that gave up (its deadline passed, or it was dropped) no
+        // longer takes its reply: the reply is discarded here.
+        for (sender, value) in senders.drain(..).zip(replies.drain(..)) {
+            if let Some(sender) = sender {
+                let _ = sender.send(Ok(value));
+            }
+        }
+        replies.clear();
+        if unasked {
+            let unasked = io::Error::new(io::ErrorKind::InvalidData, "a reply nobody asked for");
+            shared.break_with(&unasked);
+            return;
+        }
+    }
+}
+
+/// One reply at the start of `buf` and its length in bytes; `None` if it
+/// has not fully arrived yet.
+///
+/// RESP2, which a connection speaks unless it asks for RESP3 (this one
+/// never does).
+fn parse(buf: &[u8], depth: usize) -> Result<Option<(Value, usize)>, &'static str> {
+    let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return Ok(None);
+    };
+    let Some((&kind, line)) = buf.get(..end).and_then(<[u8]>::split_first) else {
+        return Err("an empty line where a reply was due");
+    };
+    let after = end + 2;
+    match kind {
+        b'+' => {
+            let value = if line == b"OK" {
+                Value::Okay
+            } else {
+                Value::SimpleString(String::from_utf8_lossy(line).into_owned())
+            };
+            Ok(Some((value, after)))
+        }
+        b'-' => {
+            // The driver's own parser makes the error value, so that codes
+            // and kinds come out exactly as on its connections.
+            let value = buf
+                .get(..after)
+                .map(redis::parse_redis_value)
+                .and_then(Result::ok)
+                .ok_or("an error reply that does not parse")?;
+            Ok(Some((value, after)))
+        }
+        b':' => Ok(Some((Value::Int(number(line)?), after))),
+        b'$' => {
+            let len = number(line)?;
+            if len < 0 {
+                return Ok(Some((Value::Nil, after)));
+            }
+            let len = usize::try_from(len).map_err(|_| "a bulk string too long")?;
+            let end = after.checked_add(len).ok_or("a bulk string too long")?;
+            let next = end.checked_add(2).ok_or("a bulk string too long")?;
+            match (buf.get(after..end), buf.get(end..next)) {
+                (Some(bytes), Some(b"\r\n")) => Ok(Some((Value::BulkString(bytes.to_vec()), next))),
+                (Some(_), Some(_)) => Err("a bulk string not followed by CRLF"),
+                _ => Ok(None),
+            }
+        }
+        b'*' => {
+            let count = number(line)?;
+            if count < 0 {
+                return Ok(Some((Value::Nil, after)));
+            }
+            if depth >= MAX_DEPTH {
+                return Err("a reply nested too deep");
+            }
+            let count = usize::try_from(count).map_err(|_| "an array too long")?;
+            // Each element takes at least 3 bytes: no allocation beyond what
+            // has arrived.
+            let mut items = Vec::with_capacity(count.min(buf.len() / 3));
+            let mut at = after;
+            for _ in 0..count {
+                match parse(buf.get(at..).unwrap_or_default(), depth + 1)? {
+                    Some((item, len)) => {
+                        items.push(item);
+                        at += len;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some((Value::Array(items), at)))
+        }
+        _ => Err("a reply of a type this client does not speak"),
+    }
+}
+
+/// The decimal integer of a reply's header line.
+fn number(line: &[u8]) -> Result<i64, &'static str> {
+    std::str::from_utf8(line)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or("a length or integer that is not a number")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(bytes: &[u8]) -> Value {
+        let (value, len) = parse(bytes, 0).unwrap().unwrap();
+        assert_eq!(len, bytes.len(), "{bytes:?}");
+        value
+    }
+
+    #[test]
+    fn every_reply_the_store_meets_parses() {
+        assert_eq!(whole(b"+OK\r\n"), Value::Okay);
+        assert_eq!(whole(b"+PONG\r\n"), Value::SimpleString("PONG".into()));
+        assert_eq!(whole(b":-42\r\n"), Value::Int(-42));
+        assert_eq!(whole(b"$-1\r\n"), Value::Nil);
+        assert_eq!(whole(b"*-1\r\n"), Value::Nil);
+        assert_eq!(whole(b"$0\r\n\r\n"), Value::BulkString(vec![]));
+        assert_eq!(
+            whole(b"$4\r\na\r\nb\r\n"),
+            Value::BulkString(b"a\r\nb".to_vec())
+        );
+        assert_eq!(
+            whole(b"*2\r\n$1\r\nk\r\n*1\r\n:1\r\n"),
+            Value::Array(vec![
+                Value::BulkString(b"k".to_vec()),
+                Value::Array(vec![Value::Int(1)])
+            ])
+        );
+        let error = whole(b"-WRONGTYPE Operation against a key\r\n")
+            .extract_error()
+            .unwrap_err();
+        assert_eq!(error.code(), Some("WRONGTYPE"));
+        let error = whole(b"-NOSCRIPT No matching script\r\n")
+            .extract_error()
+            .unwrap_err();
+        assert_eq!(error.code(), Some("NOSCRIPT"));
+    }
+
+    #[test]
+    fn a_reply_cut_anywhere_waits_for_the_rest() {
+        let reply = b"*3\r\n$5\r\nhello\r\n:7\r\n$-1\r\n";
+        for cut in 0..reply.len() {
+            assert_eq!(parse(&reply[..cut], 0), Ok(None), "cut at {cut}");
+        }
+        assert!(parse(reply, 0).unwrap().is_some());
+        // The next reply's bytes are left alone.
+        let (_, len) = parse(b":1\r\n:2\r\n", 0).unwrap().unwrap();
+        assert_eq!(len, 4);
+    }
+
+    #[test]
+    fn a_stream_that_is_not_resp_is_refused() {
+        for bad in [
+            &b"?1\r\n"[..],
+            b"\r\n",
+            b":x\r\n",
+            b"$2\r\nabcd\r\n",
+            b"$nope\r\n",
+            b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+        ] {
+            assert!(parse(bad, 0).is_err(), "{bad:?}");
+        }
+        // A huge announced array allocates nothing up front.
+        assert_eq!(parse(b"*9223372036854775807\r\n", 0), Ok(None));
+    }
+}
