@@ -3,7 +3,6 @@
 //! without sockets. The count does not move with the load on the machine,
 //! so it settles what the requests per second of a noisy machine cannot.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use crate::Error;
@@ -18,7 +17,7 @@ const MEASURED_FN: &str = "session_bench_layer::measured";
 /// Instructions one request to `route` costs on `variant`, over `requests`
 /// requests.
 pub(crate) fn per_request(variant: Variant, route: Route, requests: u64) -> Result<f64, Error> {
-    let exe = layer_binary()?;
+    let exe = crate::sibling_binary(LAYER_BIN, "--no-instructions")?;
     let out = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--toggle-collect={MEASURED_FN}"))
@@ -61,20 +60,6 @@ fn collected(stderr: &str) -> Option<u64> {
         let (_, count) = line.split_once("Collected :")?;
         count.trim().parse().ok()
     })
-}
-
-fn layer_binary() -> Result<PathBuf, Error> {
-    let exe = std::env::current_exe()?.with_file_name(LAYER_BIN);
-    if exe.is_file() {
-        Ok(exe)
-    } else {
-        Err(format!(
-            "{} is missing: build it with `cargo build --release -p session-bench --bins` \
-             (`cargo xtask bench` does), or pass --no-instructions",
-            exe.display()
-        )
-        .into())
-    }
 }
 
 #[cfg(test)]

@@ -260,6 +260,22 @@ async fn measure(load: &Load) -> Result<Slice, Error> {
     })
 }
 
+/// The path of the bench's binary `name`, built beside this one; `skip` is
+/// the flag that leaves out what it measures.
+pub(crate) fn sibling_binary(name: &str, skip: &str) -> Result<std::path::PathBuf, Error> {
+    let exe = std::env::current_exe()?.with_file_name(name);
+    if exe.is_file() {
+        Ok(exe)
+    } else {
+        Err(format!(
+            "{} is missing: build it with `cargo build --release -p session-bench --bins` \
+             (`cargo xtask bench` does), or pass {skip}",
+            exe.display()
+        )
+        .into())
+    }
+}
+
 /// Prints what is being measured, without ending the line.
 fn progress(what: &str) {
     print!("{what} ...");

@@ -3,7 +3,6 @@
 //! Redis (`MEMORY USAGE` of one key written by each Redis store).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -39,7 +38,7 @@ pub(crate) struct InProcess {
 /// Measures `store` (`sessions` or `tower-sessions`) with `n` sessions, in
 /// a process of its own.
 pub(crate) fn in_process(store: &str, n: usize) -> Result<InProcess, Error> {
-    let exe = memory_binary()?;
+    let exe = crate::sibling_binary(MEMORY_BIN, "--no-memory")?;
     let out = Command::new(&exe)
         .args(["--store", store, "--sessions", &n.to_string()])
         .output()
@@ -77,20 +76,6 @@ pub(crate) fn in_process(store: &str, n: usize) -> Result<InProcess, Error> {
         allocated: per(field("allocated")?),
         resident: per(field("rss")?),
     })
-}
-
-fn memory_binary() -> Result<PathBuf, Error> {
-    let exe = std::env::current_exe()?.with_file_name(MEMORY_BIN);
-    if exe.is_file() {
-        Ok(exe)
-    } else {
-        Err(format!(
-            "{} is missing: build it with `cargo build --release -p session-bench --bins` \
-             (`cargo xtask bench` does), or pass --no-memory",
-            exe.display()
-        )
-        .into())
-    }
 }
 
 /// `MEMORY USAGE` of one sample session in Redis, on each side.
