@@ -25,8 +25,36 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert_eq!(DataKey::from("user"), "user");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, Hash)]
 pub struct DataKey(CompactString);
+
+/// Compared byte by byte, as `str` compares: names are short, and a map
+/// of them (built on every load) compares neighbours many times, where a
+/// call to `memcmp` per comparison costs more than the bytes.
+impl PartialEq for DataKey {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.as_bytes(), other.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+impl Eq for DataKey {}
+
+impl PartialOrd for DataKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for DataKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let (a, b) = (self.as_bytes(), other.as_bytes());
+        a.iter()
+            .zip(b)
+            .find(|(x, y)| x != y)
+            .map_or_else(|| a.len().cmp(&b.len()), |(x, y)| x.cmp(y))
+    }
+}
 
 impl DataKey {
     /// The name as a `str`.
