@@ -13,6 +13,7 @@
 //! The cookie name is authenticated without being sent, so a value minted
 //! for one cookie is refused under another.
 
+use std::cell::RefCell;
 use std::sync::LazyLock;
 
 use base64::Engine;
@@ -49,6 +50,11 @@ fn mode_byte(mode: Mode) -> u8 {
     }
 }
 
+/// Up to this many keys, appending each to the map costs less than
+/// building the map in bulk: they fit one node of std's B-tree, and the
+/// bulk build pays for a vector, a sort check and a deduplication pass.
+const APPEND_UP_TO: usize = 11;
+
 /// The body as read.
 struct Body {
     created: UnixTime,
@@ -69,9 +75,16 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
     }
     let created: u64 = decode::read_int(&mut rd).map_err(|_| BodyError("bad created time"))?;
     let len = decode::read_map_len(&mut rd).map_err(|_| BodyError("data is not a map"))?;
-    // Keys arrive sorted, so the map is built in one pass from a vector
-    // rather than by a search per key; never more entries than bytes left.
-    let mut entries = Vec::with_capacity((len as usize).min(rd.len() / 2));
+    // Keys arrive sorted. A map that fits one node of the tree is built by
+    // appending to it; a larger one in bulk from a vector, one pass rather
+    // than a search per key (never more entries than bytes left).
+    let bulk = len as usize > APPEND_UP_TO;
+    let mut data = SessionData::new();
+    let mut entries = Vec::with_capacity(if bulk {
+        (len as usize).min(rd.len() / 2)
+    } else {
+        0
+    });
     for _ in 0..len {
         let key_len =
             decode::read_str_len(&mut rd).map_err(|_| BodyError("key is not a string"))?;
@@ -86,9 +99,16 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
             .split_at_checked(value_len)
             .ok_or(BodyError("value runs past the end"))?;
         rd = rest;
-        entries.push((DataKey::from(key), Value::copy_from_msgpack(bytes)));
+        let (key, value) = (DataKey::from(key), Value::copy_from_msgpack(bytes));
+        if bulk {
+            entries.push((key, value));
+        } else {
+            data.insert(key, value);
+        }
     }
-    let data = SessionData::from_iter(entries);
+    if bulk {
+        data = SessionData::from_iter(entries);
+    }
     // The layer applies its own capacity after loading.
     let flash = FlashQueue::from_msgpack(rd, DEFAULT_FLASH_CAPACITY)
         .map_err(|_| BodyError("flash queue does not decode"))?;
@@ -99,13 +119,42 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
     })
 }
 
-/// Starts a buffer with the authenticated cookie name.
-fn name_prefix(name: &str, capacity: usize) -> Vec<u8> {
-    let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
-    let mut buf = Vec::with_capacity(2 + name.len() + capacity);
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(name.as_bytes());
-    buf
+thread_local! {
+    /// The working buffer of [`seal_with`] and [`open`] on this thread: a
+    /// cookie is a few KiB at most, so one buffer serves every request
+    /// instead of an allocation for each seal and each open.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer larger than this (grown by a session far over the cookie
+/// limit, which sealing then refuses) is not kept for the next request.
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+/// Runs `f` on this thread's scratch buffer, which starts with the
+/// authenticated cookie name.
+fn with_scratch<R>(name: &str, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let start = |buf: &mut Vec<u8>| {
+        buf.clear();
+        let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(name.as_bytes());
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            start(&mut buf);
+            let result = f(&mut buf);
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            result
+        }
+        // Only if `f` itself seals or opens a cookie: it gets its own.
+        Err(_) => {
+            let mut buf = Vec::new();
+            start(&mut buf);
+            f(&mut buf)
+        }
+    })
 }
 
 pub(crate) fn seal(mode: Mode, record: &Record, cx: &Context<'_>) -> Result<String, StoreError> {
@@ -151,13 +200,23 @@ pub(crate) fn seal_with(
     body_bound: usize,
     write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<String, StoreError> {
+    with_scratch(cx.cookie_name(), |buf| {
+        buf.reserve(HEADER_LEN + NONCE_LEN + body_bound + MAC_LEN);
+        seal_into(buf, mode, expires, cx, write_body)
+    })
+}
+
+/// Seals into `buf`, which holds the authenticated cookie name: one buffer
+/// from start to end (name, header, [nonce,] body, tag), the body encoded,
+/// sealed and tagged in place.
+fn seal_into(
+    buf: &mut Vec<u8>,
+    mode: Mode,
+    expires: UnixTime,
+    cx: &Context<'_>,
+    write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+) -> Result<String, StoreError> {
     let key = cx.keys().current();
-    // One buffer from start to end: name, header, [nonce,] body, tag; the
-    // body is encoded, sealed and tagged in place.
-    let mut buf = name_prefix(
-        cx.cookie_name(),
-        HEADER_LEN + NONCE_LEN + body_bound + MAC_LEN,
-    );
     let prefix = buf.len();
     buf.push(FORMAT_VERSION);
     buf.push(mode_byte(mode));
@@ -173,7 +232,7 @@ pub(crate) fn seal_with(
         buf.extend_from_slice(&nonce);
     }
     let body_start = buf.len();
-    write_body(&mut buf)?;
+    write_body(buf)?;
 
     // Every byte of the value, base64 included, must fit in the cookie;
     // checked before any cryptography is spent on it.
@@ -191,7 +250,7 @@ pub(crate) fn seal_with(
 
     match mode {
         Mode::Signed => {
-            let tag = hmac::sign(key.cookie_mac(), &buf);
+            let tag = hmac::sign(key.cookie_mac(), buf);
             buf.extend_from_slice(tag.as_ref());
         }
         Mode::Encrypted => {
@@ -237,10 +296,13 @@ pub(crate) fn open(mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> 
     if value.len() > MAX_COOKIE_VALUE_LEN {
         return None;
     }
-    // Exactly the decoded length of unpadded base64.
-    let mut buf = name_prefix(cx.cookie_name(), value.len() * 3 / 4);
+    with_scratch(cx.cookie_name(), |buf| open_from(buf, mode, value, cx))
+}
+
+/// Opens `value` by way of `buf`, which holds the authenticated cookie name.
+fn open_from(buf: &mut Vec<u8>, mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> {
     let prefix = buf.len();
-    BASE64.decode_vec(value, &mut buf).ok()?;
+    BASE64.decode_vec(value, buf).ok()?;
 
     let header = read_header(buf.get(prefix..)?, mode)?;
     let now = cx.now().as_secs();
