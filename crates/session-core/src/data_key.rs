@@ -25,8 +25,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert_eq!(DataKey::from("user"), "user");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Default, Hash)]
+#[derive(Clone, Default)]
 pub struct DataKey(CompactString);
+
+/// Hashes as the `str` it holds, as [`Borrow<str>`] requires.
+impl std::hash::Hash for DataKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
 
 /// Compared byte by byte, as `str` compares: names are short, and a map
 /// of them (built on every load) compares neighbours many times, where a
@@ -182,6 +189,12 @@ mod tests {
         assert_eq!(map.keys().map(DataKey::as_str).collect::<Vec<_>>(), sorted);
         for (i, n) in names.iter().enumerate() {
             assert_eq!(map.get(*n), Some(&i));
+        }
+        // Hashes as its str too: a hash map keyed by it is found by &str.
+        let hashed: std::collections::HashMap<DataKey, usize> =
+            map.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(hashed.get(*n), Some(&i));
         }
     }
 
