@@ -199,15 +199,20 @@ impl FlashQueue {
 
     /// Encodes the messages as MessagePack (an array of `[level, text]`).
     pub fn to_msgpack(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            1 + self
-                .items
-                .iter()
-                .map(|f| f.message.len() + 8)
-                .sum::<usize>(),
-        );
+        let mut out = Vec::with_capacity(self.msgpack_len_bound());
         self.write_msgpack(&mut out);
         out
+    }
+
+    /// At most how many bytes [`write_msgpack`](Self::write_msgpack)
+    /// appends: at most 5 of array header, and per message at most 8 of
+    /// framing besides its text.
+    pub fn msgpack_len_bound(&self) -> usize {
+        5 + self
+            .items
+            .iter()
+            .map(|f| f.message.len() + 8)
+            .sum::<usize>()
     }
 
     /// Appends the messages to `out` as [`to_msgpack`](Self::to_msgpack)
@@ -338,6 +343,7 @@ mod tests {
         }
         // The same bytes as rmp-serde's, so either side can read the other.
         assert_eq!(q.to_msgpack(), rmp_serde::to_vec(&q).unwrap());
+        assert!(q.to_msgpack().len() <= q.msgpack_len_bound());
         let back = FlashQueue::from_msgpack(&q.to_msgpack(), 16).unwrap();
         assert_eq!(back, q);
         assert!(FlashQueue::from_msgpack(&[0x91, 0x92, 9, 0xa0], 16).is_err());

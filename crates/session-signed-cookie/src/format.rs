@@ -165,8 +165,7 @@ pub(crate) fn seal(mode: Mode, record: &Record, cx: &Context<'_>) -> Result<Stri
         .iter()
         .map(|(k, v)| k.len() + v.len() + 10)
         .sum();
-    let flash: usize = record.flash.iter().map(|f| f.message.len() + 8).sum();
-    let body_bound = 32 + data + flash;
+    let body_bound = 32 + data + record.flash.msgpack_len_bound();
     seal_with(mode, record.expires, cx, body_bound, |buf| {
         encode_body(buf, record)
             .map_err(|e| StoreError::Corrupt(format!("session could not be encoded: {e}")))
