@@ -12,6 +12,7 @@
 //! - `flash`: [`FlashLevel`], [`Flash`], the bounded [`FlashQueue`].
 //! - `record`: [`Record`], what a store keeps; [`Value`], one MessagePack value.
 //! - `data_key`: [`DataKey`], the name a value is stored under.
+//! - `session_data`: [`SessionData`], a session's values in key order.
 //! - `settings`: [`Settings`] and its builder; cookie attributes are checked there.
 //! - `keys`: [`Key`], [`Keyring`] and the HKDF sub-keys ([`DerivedKeys`]).
 //! - `token`: `id.mac` tokens of server-side stores ([`SessionId`]).
@@ -35,6 +36,7 @@ mod layer;
 mod manager;
 mod record;
 mod session;
+mod session_data;
 mod settings;
 mod store;
 #[cfg(feature = "testing")]
@@ -52,8 +54,9 @@ pub use layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
 pub use manager::{
     CommitError, CookieUpdate, MAX_COOKIE_VALUE_LEN, MAX_SET_COOKIE_LEN, SessionManager,
 };
-pub use record::{Record, SessionData, Value, deserialize_data};
+pub use record::{Record, Value};
 pub use session::Session;
+pub use session_data::SessionData;
 pub use settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};
 pub use store::{Capabilities, Changes, Context, Loaded, Save, SessionStore};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};

@@ -1,7 +1,6 @@
 //! What a store keeps of a session: the [`Record`], its map of [`Value`]s,
 //! its flash queue and its two timestamps.
 
-use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::ops::Deref;
 
@@ -9,9 +8,9 @@ use bytes::Bytes;
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::data_key::DataKey;
 use crate::error::ValueError;
 use crate::flash::FlashQueue;
+use crate::session_data::SessionData;
 use crate::time::UnixTime;
 
 /// One session value: MessagePack bytes, as encoded by rmp-serde.
@@ -347,44 +346,10 @@ impl<'de> de::DeserializeSeed<'de> for Seed<'_> {
     }
 }
 
-/// The session map: keys in sorted order, so printing and encoding are stable.
-pub type SessionData = BTreeMap<DataKey, Value>;
-
-/// Deserializes a [`SessionData`] written in key order (as serializing one
-/// writes it) by building the tree in bulk: one comparison per entry instead
-/// of a search per insert. Input in any other order is still accepted.
-///
-/// For `#[serde(deserialize_with = "session_core::deserialize_data")]`.
-///
-/// # Errors
-///
-/// The deserializer's error if the input is not a map of strings to bytes.
-pub fn deserialize_data<'de, D: Deserializer<'de>>(d: D) -> Result<SessionData, D::Error> {
-    struct Entries;
-    impl<'de> Visitor<'de> for Entries {
-        type Value = SessionData;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a map of session values")
-        }
-        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<SessionData, A::Error> {
-            // The size hint comes from the input: cap it so a forged length
-            // cannot reserve unbounded memory.
-            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(256));
-            while let Some(entry) = map.next_entry::<DataKey, Value>()? {
-                entries.push(entry);
-            }
-            // Stable sort, then bulk build: for sorted input both are linear.
-            Ok(entries.into_iter().collect())
-        }
-    }
-    d.deserialize_map(Entries)
-}
-
 /// Everything a store keeps of one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// The key-value map.
-    #[serde(deserialize_with = "deserialize_data")]
     pub data: SessionData,
     /// Flash messages not yet read.
     pub flash: FlashQueue,
@@ -485,7 +450,7 @@ mod tests {
         assert_eq!(shown(Option::<u8>::None), "null");
         assert_eq!(shown(vec![1, 2, 3]), "[1, 2, 3]");
         assert_eq!(shown(Vec::<u8>::new()), "[]");
-        let mut m = BTreeMap::new();
+        let mut m = std::collections::BTreeMap::new();
         m.insert("a", vec!["x"]);
         assert_eq!(shown(m), "{a: [x]}");
         assert_eq!(Value::from_msgpack(vec![0xc1]).to_string(), "<invalid>");

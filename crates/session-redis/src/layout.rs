@@ -16,7 +16,7 @@ use std::io::{Cursor, Write};
 use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
 use serde::Deserialize;
-use session_core::{FlashQueue, Record, SessionData, UnixTime, Value};
+use session_core::{FlashQueue, Record, UnixTime, Value};
 
 /// Field holding the creation time.
 pub(crate) const CREATED: &str = "created";
@@ -84,7 +84,8 @@ pub(crate) fn decode<I>(fields: I) -> Result<Record, Corrupt>
 where
     I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
 {
-    let mut data = SessionData::new();
+    // In the hash's order: sorted once at the end.
+    let mut data = Vec::new();
     let mut created = None;
     let mut expires = None;
     // The layer applies its own capacity after loading; keeping every stored
@@ -97,7 +98,7 @@ where
             if !is_one_msgpack_value(&value) {
                 return Err(Corrupt::new(&name, "value is not MessagePack"));
             }
-            data.insert(key.into(), Value::from_msgpack(value));
+            data.push((key.into(), Value::from_msgpack(value)));
         } else if name == CREATED.as_bytes() {
             created = Some(timestamp(&name, &value)?);
         } else if name == EXPIRES.as_bytes() {
@@ -112,7 +113,7 @@ where
     let created = created.ok_or_else(|| Corrupt::new(CREATED.as_bytes(), "missing"))?;
     let expires = expires.ok_or_else(|| Corrupt::new(EXPIRES.as_bytes(), "missing"))?;
     Ok(Record {
-        data,
+        data: data.into_iter().collect(),
         flash,
         created,
         expires,
@@ -165,7 +166,10 @@ mod tests {
         assert_eq!(record.created, UnixTime::from_secs(1_700_000_000));
         assert_eq!(record.expires, UnixTime::from_secs(1_700_000_600));
         assert_eq!(record.data.keys().collect::<Vec<_>>(), ["d:nested", "user"]);
-        assert_eq!(record.data["user"].decode::<String>().unwrap(), "alice");
+        assert_eq!(
+            record.data.get("user").unwrap().decode::<String>().unwrap(),
+            "alice"
+        );
         let flashes: Vec<_> = record.flash.iter().collect();
         assert_eq!(flashes.len(), 1);
         assert_eq!(flashes[0].level, FlashLevel::Warning);

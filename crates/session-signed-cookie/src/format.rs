@@ -50,11 +50,6 @@ fn mode_byte(mode: Mode) -> u8 {
     }
 }
 
-/// Up to this many keys, appending each to the map costs less than
-/// building the map in bulk: they fit one node of std's B-tree, and the
-/// bulk build pays for a vector, a sort check and a deduplication pass.
-const APPEND_UP_TO: usize = 11;
-
 /// The body as read.
 struct Body {
     created: UnixTime,
@@ -75,16 +70,9 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
     }
     let created: u64 = decode::read_int(&mut rd).map_err(|_| BodyError("bad created time"))?;
     let len = decode::read_map_len(&mut rd).map_err(|_| BodyError("data is not a map"))?;
-    // Keys arrive sorted. A map that fits one node of the tree is built by
-    // appending to it; a larger one in bulk from a vector, one pass rather
-    // than a search per key (never more entries than bytes left).
-    let bulk = len as usize > APPEND_UP_TO;
-    let mut data = SessionData::new();
-    let mut entries = Vec::with_capacity(if bulk {
-        (len as usize).min(rd.len() / 2)
-    } else {
-        0
-    });
+    // Keys arrive sorted, so each insert appends. Never more entries
+    // than bytes left: a forged length reserves nothing more.
+    let mut data = SessionData::with_capacity((len as usize).min(rd.len() / 2));
     for _ in 0..len {
         let key_len =
             decode::read_str_len(&mut rd).map_err(|_| BodyError("key is not a string"))?;
@@ -99,15 +87,7 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
             .split_at_checked(value_len)
             .ok_or(BodyError("value runs past the end"))?;
         rd = rest;
-        let (key, value) = (DataKey::from(key), Value::copy_from_msgpack(bytes));
-        if bulk {
-            entries.push((key, value));
-        } else {
-            data.insert(key, value);
-        }
-    }
-    if bulk {
-        data = SessionData::from_iter(entries);
+        data.insert(DataKey::from(key), Value::copy_from_msgpack(bytes));
     }
     // The layer applies its own capacity after loading.
     let flash = FlashQueue::from_msgpack(rd, DEFAULT_FLASH_CAPACITY)
