@@ -2,7 +2,9 @@
 //! - even: the rest, as text, is a cookie value from an attacker. Nothing
 //!   may panic and nothing may open without the key.
 //! - odd: the rest is sealed as the body of an authentic cookie, so the
-//!   decoder behind the MAC meets arbitrary bytes. Nothing may panic.
+//!   decoder behind the MAC meets arbitrary bytes. Nothing may panic, and
+//!   a body that opens (keys in any order, repeated or not) must seal and
+//!   open again to the same data and flash messages.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -33,8 +35,21 @@ fuzz_target!(|data: &[u8]| {
             }
         } else {
             let expires = UnixTime::from_secs(NOW.as_secs() + 60);
-            if let Ok(value) = store.seal_raw_body(rest, expires, &cx) {
-                let _ = store.open(&value, &cx);
+            let Ok(value) = store.seal_raw_body(rest, expires, &cx) else {
+                continue;
+            };
+            let Some(opened) = store.open(&value, &cx) else {
+                continue;
+            };
+            let again = store
+                .seal(&opened.record, &cx)
+                .ok()
+                .and_then(|value| store.open(&value, &cx));
+            match again {
+                Some(again)
+                    if again.record.data == opened.record.data
+                        && again.record.flash == opened.record.flash => {}
+                _ => std::process::abort(),
             }
         }
     }
