@@ -4,42 +4,37 @@
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
-use crate::manager::CookieUpdate;
+use crate::changes::CookieUpdate;
 use crate::settings::CookieSettings;
 
-/// The value of the first cookie called `name`, in header order.
+/// The values of every cookie called `name`, in header order.
 ///
 /// Browsers send the cookie with the longest matching path first (RFC 6265
-/// section 5.4), so the first is the most specific; taking it, and never
-/// merging, makes the choice deterministic. A value that is not UTF-8 comes
-/// back empty, which names no session.
-pub fn find_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get_all(COOKIE).iter().find_map(|header| {
-        // Header values are bytes; a cookie value that is not UTF-8 reads
-        // as empty, which no store accepts.
-        let text = match std::str::from_utf8(header.as_bytes()) {
-            Ok(text) => text,
-            Err(_) => return find_in_bytes(header.as_bytes(), name),
-        };
-        text.split(';').find_map(|pair| {
-            let (n, v) = pair.split_once('=')?;
-            let blank = |c| c == ' ' || c == '\t';
-            (n.trim_matches(blank) == name).then(|| v.trim_matches(blank))
+/// section 5.4), but a sibling subdomain can plant a cookie of the same
+/// name that comes first; the manager takes the first value that verifies.
+/// A value that is not UTF-8 comes back empty, which names no session.
+pub fn session_cookies<'h>(
+    headers: &'h HeaderMap,
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> + 'h {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(|header| header.as_bytes().split(|&b| b == b';'))
+        .filter_map(move |pair| {
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (n, v) = pair.split_at(eq);
+            if n.trim_ascii() != name.as_bytes() {
+                return None;
+            }
+            let v = v.get(1..).unwrap_or_default().trim_ascii();
+            Some(std::str::from_utf8(v).unwrap_or_default())
         })
-    })
 }
 
-/// [`find_cookie`] for a header that is not UTF-8.
-fn find_in_bytes<'h>(header: &'h [u8], name: &str) -> Option<&'h str> {
-    header.split(|&b| b == b';').find_map(|pair| {
-        let eq = pair.iter().position(|&b| b == b'=')?;
-        let (n, v) = pair.split_at(eq);
-        if n.trim_ascii() != name.as_bytes() {
-            return None;
-        }
-        let v = v.get(1..).unwrap_or_default().trim_ascii();
-        Some(std::str::from_utf8(v).unwrap_or_default())
-    })
+/// The value of the first cookie called `name`, in header order.
+pub fn find_cookie<'h>(headers: &'h HeaderMap, name: &'h str) -> Option<&'h str> {
+    session_cookies(headers, name).next()
 }
 
 /// The `Set-Cookie` value for an update, or `None` for
@@ -148,6 +143,13 @@ mod tests {
         );
         assert_eq!(find_cookie(&headers(&["session"]), "session"), None);
         assert_eq!(find_cookie(&headers(&["session="]), "session"), Some(""));
+    }
+
+    #[test]
+    fn every_named_cookie_is_a_candidate_in_order() {
+        let h = headers(&["session=junk; a=1; session=good", "session=third"]);
+        let all: Vec<_> = session_cookies(&h, "session").collect();
+        assert_eq!(all, ["junk", "good", "third"]);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The errors of the crate boundary: [`StoreError`] for stores,
 //! [`ValueError`] for reading and writing session values, [`ConfigError`]
-//! and [`KeyError`] for configuration.
+//! for configuration (key errors are `keys::KeyError`).
 
 use std::time::Duration;
 
-use crate::keys::KeyId;
+use crate::keys::KeyError;
 
 /// Boxed source error of a backend.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -68,29 +68,6 @@ pub enum ValueError {
         #[source]
         source: rmp_serde::decode::Error,
     },
-}
-
-/// A secret key was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The secret is shorter than the minimum.
-    #[error("session key is {len} bytes; at least {min} random bytes are required")]
-    TooShort {
-        /// Length given.
-        len: usize,
-        /// Length required.
-        min: usize,
-    },
-    /// Two keys in one keyring derive the same id (the same secret twice).
-    #[error("key {0} is already in the keyring")]
-    DuplicateId(KeyId),
-    /// The system's random generator failed.
-    #[error("the system random generator failed")]
-    Random,
-    /// HKDF refused to derive a sub-key.
-    #[error("sub-key derivation failed")]
-    Derive,
 }
 
 /// A setting was refused when the settings were built.

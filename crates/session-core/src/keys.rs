@@ -1,11 +1,11 @@
 //! Secret keys: a [`Keyring`] of one signing [`Key`] and any number of
-//! verify-only keys, and the purpose-bound sub-keys derived from each.
+//! verify-only keys, and the purpose-bound sub-keys derived from each
+//! ([`TrustedKey`]).
 
 use std::fmt;
 
-use ring::{aead, hkdf, hmac, rand};
+use ring::{hmac, rand};
 
-use crate::error::KeyError;
 
 /// The shortest secret accepted, in bytes (256 bits: HMAC-SHA256's block
 /// strength and AES-256's key size).
@@ -81,75 +81,87 @@ impl fmt::Display for KeyId {
     }
 }
 
-/// The sub-keys derived from one [`Key`] with HKDF-SHA256, one per purpose,
-/// so no two uses ever share key material.
-pub struct DerivedKeys {
+/// One trusted key, ready for use: its public [`KeyId`] and the root from
+/// which each purpose derives a sub-key of its own, so no two uses ever
+/// share key material.
+///
+/// Sub-keys are HKDF-SHA256 (RFC 5869) outputs of 32 bytes: the core
+/// derives the key of its session tokens here, and a backend derives its
+/// own with [`sub_key`](Self::sub_key) (the cookie backend: one to sign,
+/// one to encrypt).
+pub struct TrustedKey {
     id: KeyId,
+    /// HKDF's pseudorandom key, as the HMAC key of the expand step.
+    prk: hmac::Key,
     token_mac: hmac::Key,
-    cookie_mac: hmac::Key,
-    cookie_aead: aead::LessSafeKey,
 }
 
-/// A length, for HKDF outputs that are not keys of a ring algorithm.
-struct OutputLen(usize);
+/// A 32-byte secret derived for one purpose. `Debug` never prints it.
+#[derive(Clone)]
+pub struct SubKey([u8; SUB_KEY_LEN]);
 
-impl hkdf::KeyType for OutputLen {
-    fn len(&self) -> usize {
-        self.0
+/// Bytes in a [`SubKey`]: one block of HKDF-SHA256.
+pub const SUB_KEY_LEN: usize = 32;
+
+impl SubKey {
+    /// The secret bytes, to build the key of an algorithm from.
+    pub fn as_bytes(&self) -> &[u8; SUB_KEY_LEN] {
+        &self.0
     }
 }
 
-impl DerivedKeys {
-    fn derive(key: &Key) -> Result<Self, KeyError> {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(&key.0);
-        let mut id = [0u8; 4];
-        prk.expand(&[b"key-id"], OutputLen(id.len()))
-            .and_then(|okm| okm.fill(&mut id))
-            .map_err(|_| KeyError::Derive)?;
-        let token_mac = prk
-            .expand(&[b"token-mac"], hmac::HMAC_SHA256)
-            .map_err(|_| KeyError::Derive)?
-            .into();
-        let cookie_mac = prk
-            .expand(&[b"cookie-mac"], hmac::HMAC_SHA256)
-            .map_err(|_| KeyError::Derive)?
-            .into();
-        let unbound: aead::UnboundKey = prk
-            .expand(&[b"cookie-aead"], &aead::AES_256_GCM)
-            .map_err(|_| KeyError::Derive)?
-            .into();
-        Ok(Self {
-            id: KeyId(id),
+impl fmt::Debug for SubKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubKey(REDACTED)")
+    }
+}
+
+impl TrustedKey {
+    fn derive(key: &Key) -> Self {
+        // HKDF-Extract: PRK = HMAC(salt, secret).
+        let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, HKDF_SALT), &key.0);
+        let prk = hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref());
+        let id_block = expand(&prk, b"key-id");
+        let [a, b, c, d, ..] = id_block.0;
+        let token_mac = hmac::Key::new(hmac::HMAC_SHA256, &expand(&prk, b"token-mac").0);
+        Self {
+            id: KeyId([a, b, c, d]),
+            prk,
             token_mac,
-            cookie_mac,
-            cookie_aead: aead::LessSafeKey::new(unbound),
-        })
+        }
     }
 
-    /// The public name of the key these were derived from.
+    /// The public name of this key.
     pub fn id(&self) -> KeyId {
         self.id
     }
 
-    /// HMAC-SHA256 key for server-side session tokens.
-    pub fn token_mac(&self) -> &hmac::Key {
+    /// HMAC-SHA256 key of the session tokens of server-side stores.
+    pub(crate) fn token_mac(&self) -> &hmac::Key {
         &self.token_mac
     }
 
-    /// HMAC-SHA256 key for signed cookies.
-    pub fn cookie_mac(&self) -> &hmac::Key {
-        &self.cookie_mac
-    }
-
-    /// AES-256-GCM key for encrypted cookies.
-    pub fn cookie_aead(&self) -> &aead::LessSafeKey {
-        &self.cookie_aead
+    /// The sub-key for `purpose`, a label no other use shares.
+    pub fn sub_key(&self, purpose: &[u8]) -> SubKey {
+        expand(&self.prk, purpose)
     }
 }
 
-impl fmt::Debug for DerivedKeys {
+/// HKDF-Expand (RFC 5869 section 2.3) of one block: `T(1) = HMAC(PRK, info
+/// || 0x01)`, which is the whole output for any length up to 32 bytes, and
+/// its prefix for shorter ones.
+fn expand(prk: &hmac::Key, info: &[u8]) -> SubKey {
+    let mut ctx = hmac::Context::with_key(prk);
+    ctx.update(info);
+    ctx.update(&[1]);
+    let mut out = [0u8; SUB_KEY_LEN];
+    out.copy_from_slice(ctx.sign().as_ref());
+    SubKey(out)
+}
+
+impl fmt::Debug for TrustedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DerivedKeys")
+        f.debug_struct("TrustedKey")
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
@@ -174,9 +186,9 @@ impl fmt::Debug for DerivedKeys {
 /// ```
 #[derive(Debug)]
 pub struct Keyring {
-    current: DerivedKeys,
+    current: TrustedKey,
     /// In the order they were added.
-    verify_only: Vec<DerivedKeys>,
+    verify_only: Vec<TrustedKey>,
 }
 
 impl Keyring {
@@ -184,10 +196,11 @@ impl Keyring {
     ///
     /// # Errors
     ///
-    /// [`KeyError::Derive`] if sub-key derivation fails.
+    /// None today; kept fallible so that a check of the key can be added
+    /// without breaking callers.
     pub fn new(current: Key) -> Result<Self, KeyError> {
         Ok(Self {
-            current: DerivedKeys::derive(&current)?,
+            current: TrustedKey::derive(&current),
             verify_only: Vec::new(),
         })
     }
@@ -196,10 +209,9 @@ impl Keyring {
     ///
     /// # Errors
     ///
-    /// [`KeyError::Derive`] if sub-key derivation fails, and
     /// [`KeyError::DuplicateId`] if the key's id equals one already present.
     pub fn with_verify_only(mut self, key: Key) -> Result<Self, KeyError> {
-        let derived = DerivedKeys::derive(&key)?;
+        let derived = TrustedKey::derive(&key);
         if self.all().any(|k| k.id == derived.id) {
             return Err(KeyError::DuplicateId(derived.id));
         }
@@ -208,24 +220,44 @@ impl Keyring {
     }
 
     /// The key that signs everything new.
-    pub fn current(&self) -> &DerivedKeys {
+    pub fn current(&self) -> &TrustedKey {
         &self.current
     }
 
     /// Every trusted key, current first.
-    pub fn all(&self) -> impl Iterator<Item = &DerivedKeys> {
+    pub fn all(&self) -> impl Iterator<Item = &TrustedKey> {
         std::iter::once(&self.current).chain(&self.verify_only)
     }
 
     /// The trusted key with this id, if any.
-    pub fn by_id(&self, id: KeyId) -> Option<&DerivedKeys> {
+    pub fn by_id(&self, id: KeyId) -> Option<&TrustedKey> {
         self.all().find(|k| k.id == id)
     }
 
     /// Whether `key` is the current key.
-    pub fn is_current(&self, key: &DerivedKeys) -> bool {
+    pub fn is_current(&self, key: &TrustedKey) -> bool {
         self.current.id == key.id
     }
+}
+
+/// A secret key was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The secret is shorter than the minimum.
+    #[error("session key is {len} bytes; at least {min} random bytes are required")]
+    TooShort {
+        /// Length given.
+        len: usize,
+        /// Length required.
+        min: usize,
+    },
+    /// Two keys in one keyring derive the same id (the same secret twice).
+    #[error("key {0} is already in the keyring")]
+    DuplicateId(KeyId),
+    /// The system's random generator failed.
+    #[error("the system random generator failed")]
+    Random,
 }
 
 #[cfg(test)]
@@ -234,18 +266,42 @@ mod tests {
 
     #[test]
     fn sub_keys_differ_per_purpose_and_per_key() {
-        let a = DerivedKeys::derive(&Key::from_bytes(&[1; 32]).unwrap()).unwrap();
-        let b = DerivedKeys::derive(&Key::from_bytes(&[2; 32]).unwrap()).unwrap();
-        let tag = |k: &hmac::Key| hmac::sign(k, b"x").as_ref().to_vec();
-        assert_ne!(tag(a.token_mac()), tag(a.cookie_mac()));
-        assert_ne!(tag(a.token_mac()), tag(b.token_mac()));
+        let a = TrustedKey::derive(&Key::from_bytes(&[1; 32]).unwrap());
+        let b = TrustedKey::derive(&Key::from_bytes(&[2; 32]).unwrap());
+        assert_ne!(a.sub_key(b"token-mac").0, a.sub_key(b"cookie-mac").0);
+        assert_ne!(a.sub_key(b"token-mac").0, b.sub_key(b"token-mac").0);
         assert_ne!(a.id(), b.id());
     }
 
     #[test]
+    fn sub_keys_are_hkdf_sha256() {
+        struct Len(usize);
+        impl ring::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                self.0
+            }
+        }
+        let secret = [5u8; 48];
+        let key = TrustedKey::derive(&Key::from_bytes(&secret).unwrap());
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, HKDF_SALT).extract(&secret);
+        let hkdf = |info: &[u8], len: usize| {
+            let mut out = vec![0u8; len];
+            prk.expand(&[info], Len(len)).unwrap().fill(&mut out).unwrap();
+            out
+        };
+        assert_eq!(key.sub_key(b"cookie-aead").0.to_vec(), hkdf(b"cookie-aead", 32));
+        assert_eq!(key.id().0.to_vec(), hkdf(b"key-id", 4));
+        let token_mac = hmac::Key::new(hmac::HMAC_SHA256, &hkdf(b"token-mac", 32));
+        assert_eq!(
+            hmac::sign(key.token_mac(), b"x").as_ref(),
+            hmac::sign(&token_mac, b"x").as_ref()
+        );
+    }
+
+    #[test]
     fn derivation_is_deterministic() {
-        let a = DerivedKeys::derive(&Key::from_bytes(&[9; 40]).unwrap()).unwrap();
-        let b = DerivedKeys::derive(&Key::from_bytes(&[9; 40]).unwrap()).unwrap();
+        let a = TrustedKey::derive(&Key::from_bytes(&[9; 40]).unwrap());
+        let b = TrustedKey::derive(&Key::from_bytes(&[9; 40]).unwrap());
         assert_eq!(a.id(), b.id());
         assert_eq!(
             hmac::sign(a.token_mac(), b"x").as_ref(),

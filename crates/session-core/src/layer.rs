@@ -15,10 +15,10 @@ use tower_service::Service;
 
 use crate::cookies;
 use crate::error::StoreError;
-use crate::manager::SessionManager;
+use crate::manager::{Backend, SessionManager};
 use crate::session::Session;
 use crate::settings::Settings;
-use crate::store::SessionStore;
+use crate::store::{CookieCodec, SessionStore};
 use crate::time::Clock;
 
 /// Adds sessions to a service.
@@ -27,12 +27,15 @@ use crate::time::Clock;
 ///
 /// ```
 /// use session_core::{SessionLayer, Settings, Key, Keyring};
-/// # use session_core::{SessionStore, Context, Loaded, Save, StoreError};
+/// # use session_core::StoreError;
+/// # use session_core::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update};
 /// # #[derive(Debug)] struct MyStore;
 /// # #[async_trait::async_trait] impl SessionStore for MyStore {
-/// #   async fn load(&self, _: &str, _: &Context<'_>) -> Result<Option<Loaded>, StoreError> { Ok(None) }
-/// #   async fn save(&self, _: Save<'_>, _: &Context<'_>) -> Result<String, StoreError> { Err(StoreError::Gone) }
-/// #   async fn delete(&self, _: &str, _: &Context<'_>) -> Result<(), StoreError> { Ok(()) }
+/// #   async fn load(&self, _: &SessionId, _: UnixTime) -> Result<Option<Loaded>, StoreError> { Ok(None) }
+/// #   async fn create(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> { Ok(()) }
+/// #   async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<(), StoreError> { Err(StoreError::Gone) }
+/// #   async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime) -> Result<(), StoreError> { Err(StoreError::Gone) }
+/// #   async fn delete(&self, _: &SessionId) -> Result<(), StoreError> { Ok(()) }
 /// # }
 ///
 /// let settings = Settings::builder()
@@ -48,9 +51,15 @@ pub struct SessionLayer {
 }
 
 impl SessionLayer {
-    /// A layer keeping sessions in `store`, configured by `settings`.
+    /// A layer keeping sessions in a server-side `store`, configured by
+    /// `settings`.
     pub fn new(store: impl SessionStore, settings: &Settings) -> Self {
-        Self::from_manager(SessionManager::new(store, settings))
+        Self::from_manager(SessionManager::new(Backend::server(store), settings))
+    }
+
+    /// A layer keeping each session in its cookie, sealed by `codec`.
+    pub fn in_cookie(codec: impl CookieCodec, settings: &Settings) -> Self {
+        Self::from_manager(SessionManager::new(Backend::cookie(codec), settings))
     }
 
     /// A layer around a manager built by hand.
@@ -121,8 +130,7 @@ impl LazySession {
         if let Some(session) = slot.session.get() {
             return Ok(session.clone());
         }
-        let cookie = cookies::find_cookie(headers, &slot.manager.settings().cookie().name);
-        let loaded = slot.manager.load(cookie).await?;
+        let loaded = slot.manager.load(headers).await?;
         Ok(slot.session.get_or_init(|| loaded).clone())
     }
 
@@ -243,11 +251,11 @@ async fn commit<B: From<&'static str>>(
             cookies::mark_response(response.headers_mut(), set_cookie);
             response
         }
-        Err(failure) => {
-            let (status, body) = match failure.error {
+        Err(error) => {
+            let (status, body) = match error {
                 StoreError::Gone => (
                     StatusCode::CONFLICT,
-                    "Your session ended while this request ran; nothing was saved. Please sign in or try again.",
+                    "Your session ended or was renewed while this request ran; nothing was saved. Please try again.",
                 ),
                 StoreError::TooLarge { .. } | StoreError::Corrupt(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -259,14 +267,15 @@ async fn commit<B: From<&'static str>>(
                 ),
             };
             tracing::error!(
-                error = %failure.error,
+                %error,
                 status = status.as_u16(),
                 "session not saved; the handler's response was replaced"
             );
             let mut error_response = Response::new(B::from(body));
             *error_response.status_mut() = status;
-            let set_cookie = cookies::set_cookie_value(cookie_settings, &failure.cookie);
-            cookies::mark_response(error_response.headers_mut(), set_cookie);
+            // The client's cookie is left as it is: it still names the
+            // session as stored, or a session that is gone for good.
+            cookies::mark_response(error_response.headers_mut(), None);
             error_response
         }
     }

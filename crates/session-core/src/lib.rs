@@ -1,63 +1,58 @@
 //! The core of `sessions`: the [`Session`] handle and its flash messages,
-//! [`Settings`] and [`Keyring`], the [`SessionStore`] contract every backend
-//! implements, and the tower [`SessionLayer`] (with an axum extractor
-//! behind the `axum` feature).
+//! [`Settings`] and [`Keyring`], the store contract ([`store`]), and the
+//! tower [`SessionLayer`] (with an axum extractor behind the `axum`
+//! feature).
 //!
 //! Most applications use the facade crate `sessions`, which picks a
 //! backend; this crate is for writing backends and for the layer itself.
 //!
 //! # Layout
 //!
-//! - [`session`](Session): the handle handlers use, and its change log.
-//! - `flash`: [`FlashLevel`], [`Flash`], the bounded [`FlashQueue`].
-//! - `record`: [`Record`], what a store keeps; [`Value`], one MessagePack value.
-//! - `data_key`: [`DataKey`], the name a value is stored under.
-//! - `session_data`: [`SessionData`], a session's values in key order.
-//! - `settings`: [`Settings`] and its builder; cookie attributes are checked there.
-//! - `keys`: [`Key`], [`Keyring`] and the HKDF sub-keys ([`DerivedKeys`]).
-//! - `token`: `id.mac` tokens of server-side stores ([`SessionId`]).
-//! - `store`: the [`SessionStore`] trait and its five-point contract.
-//! - `manager`: [`SessionManager`], load and commit with expiry and timeouts.
-//! - `cookies`: reading the cookie, writing `Set-Cookie`, `Vary`, `Cache-Control`.
-//! - `layer`: [`SessionLayer`], [`SessionService`], [`LazySession`].
-//! - `extract` (feature `axum`): the `Session` extractor, [`SessionRejection`].
-//! - [`testing`] (feature `testing`): the conformance suite for stores.
-//! - `time`: [`UnixTime`], [`Clock`], [`ManualClock`].
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+//! One request runs top to bottom through these:
+//!
+//! - `layer`: [`SessionLayer`], [`SessionService`], [`LazySession`]; and
+//!   `cookies`, which reads the session cookies and writes `Set-Cookie`,
+//!   `Vary` and `Cache-Control`; `extract` (feature `axum`): the extractor.
+//! - `manager`: [`SessionManager`] turns cookies into a session (tokens are
+//!   verified here, stores see ids) and executes the commit plan.
+//! - `plan`: the pure decision of what a finished request does.
+//! - `token`: the `id.mac` cookie of server-side stores.
+//! - [`store`]: the [`SessionStore`] trait on ids and records, and the
+//!   [`CookieCodec`](store::CookieCodec) of the cookie backend.
+//! - `session`: the [`Session`] handle and what changed (`changes`), on the
+//!   session's data: `record`, `session_data`, `data_key`, `flash`, `id`.
+//! - `settings`, `keys`, `time`, `error`: configuration and the ground
+//!   everything stands on.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod changes;
 pub mod cookies;
 mod data_key;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod flash;
+mod id;
 mod keys;
 mod layer;
 mod manager;
+mod plan;
 mod record;
 mod session;
 mod session_data;
 mod settings;
-mod store;
-#[cfg(feature = "testing")]
-pub mod testing;
+pub mod store;
 mod time;
-pub mod token;
+mod token;
 
-pub use data_key::DataKey;
-pub use error::{BoxError, ConfigError, KeyError, StoreError, ValueError};
+pub use changes::CookieUpdate;
+pub use error::{BoxError, ConfigError, StoreError, ValueError};
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
 pub use flash::{DEFAULT_FLASH_CAPACITY, FLASH_MAX_BYTES, Flash, FlashLevel, FlashQueue};
-pub use keys::{DerivedKeys, Key, KeyId, Keyring, MIN_KEY_LEN};
+pub use keys::{Key, KeyError, KeyId, Keyring, MIN_KEY_LEN, SUB_KEY_LEN, SubKey, TrustedKey};
 pub use layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
-pub use manager::{
-    CommitError, CookieUpdate, MAX_COOKIE_VALUE_LEN, MAX_SET_COOKIE_LEN, SessionManager,
-};
-pub use record::{Record, Value};
+pub use manager::{Backend, MAX_COOKIE_VALUE_LEN, MAX_SET_COOKIE_LEN, SessionManager};
 pub use session::Session;
-pub use session_data::SessionData;
 pub use settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};
-pub use store::{Capabilities, Changes, Context, Loaded, Save, SessionStore};
 pub use time::{Clock, ManualClock, SystemClock, UnixTime};
-pub use token::{IdSource, OpenedToken, RandomIds, SessionId};

@@ -1,19 +1,26 @@
-//! The [`SessionManager`]: loads a session for a request and commits what
-//! the request changed, with expiry, refresh throttling and a timeout
-//! around every store call. The layer is its HTTP face.
+//! The [`SessionManager`]: turns the request's cookie into a [`Session`]
+//! (verifying tokens, asking the store by id) and executes the commit
+//! [`plan`](crate::plan) when the request is done, with a timeout around
+//! every store call. It owns the tokens: stores only ever see ids.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
+use http::HeaderMap;
+
+use crate::changes::{Changes, CookieUpdate};
+use crate::cookies;
 use crate::error::StoreError;
+use crate::id::{IdSource, RandomIds, SessionId};
+use crate::plan::{self, Action, CookiePlan, Kind, Lifetimes, Plan};
 use crate::record::Record;
-use crate::session::{Session, State};
+use crate::session::{Lifecycle, Origin, SaveHook, Session, State};
 use crate::settings::Settings;
-use crate::store::{Context, Save, SessionStore};
+use crate::store::{CookieCodec, Loaded, SessionStore, Update};
 use crate::time::{Clock, SystemClock, UnixTime};
-use crate::token::{self, IdSource, RandomIds};
+use crate::token;
 
 /// No browser sends a cookie longer than this (RFC 6265 section 6.1 asks
 /// for at least 4096 bytes per cookie, and browsers stop there); a longer
@@ -27,79 +34,72 @@ pub const MAX_SET_COOKIE_LEN: usize = 4096;
 /// How often a create retries when its random id is already taken.
 const CREATE_ATTEMPTS: usize = 3;
 
-/// The room left for the value in a `Set-Cookie` of at most
-/// [`MAX_SET_COOKIE_LEN`] bytes, counting `Max-Age` at its longest.
-fn max_value_len(settings: &Settings) -> usize {
-    let longest = CookieUpdate::Set {
-        value: String::new(),
-        max_age: settings.absolute_lifetime(),
-    };
-    let overhead = crate::cookies::set_cookie_value(settings.cookie(), &longest)
-        .map_or(MAX_SET_COOKIE_LEN, |v| v.len());
-    MAX_SET_COOKIE_LEN.saturating_sub(overhead)
+/// At most this many cookies of the session's name are tried per request,
+/// so a request stuffed with forged cookies costs a bounded number of MACs.
+const MAX_CANDIDATES: usize = 8;
+
+/// Where sessions live: a server-side store, keyed by id, or the cookie.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A [`SessionStore`]: the cookie holds a signed id.
+    Server(Arc<dyn SessionStore>),
+    /// A [`CookieCodec`]: the cookie holds the session.
+    Cookie(Arc<dyn CookieCodec>),
 }
 
-/// What the response must do with the session cookie.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CookieUpdate {
-    /// Leave the client's cookie as it is.
-    Keep,
-    /// Set the cookie to this value, living this long.
-    Set {
-        /// The cookie value.
-        value: String,
-        /// Its `Max-Age`.
-        max_age: Duration,
-    },
-    /// Expire the cookie.
-    Remove,
+impl Backend {
+    /// A server-side store.
+    pub fn server(store: impl SessionStore) -> Self {
+        Self::Server(Arc::new(store))
+    }
+
+    /// A cookie codec.
+    pub fn cookie(codec: impl CookieCodec) -> Self {
+        Self::Cookie(Arc::new(codec))
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Backend::Server(_) => Kind::Server,
+            Backend::Cookie(_) => Kind::Cookie,
+        }
+    }
 }
 
-/// A commit that failed, and what to do with the cookie all the same.
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-pub struct CommitError {
-    /// Why.
-    #[source]
-    pub error: StoreError,
-    /// [`CookieUpdate::Remove`] when the session is gone for good;
-    /// [`CookieUpdate::Keep`] when the client's cookie is still right.
-    pub cookie: CookieUpdate,
-}
-
-/// Loads and commits sessions for one store and one set of settings.
+/// Loads and commits sessions for one backend and one set of settings.
 #[derive(Debug, Clone)]
 pub struct SessionManager {
-    store: Arc<dyn SessionStore>,
-    /// The store's tokens are `id.mac` tokens, verified here.
-    signed_tokens: bool,
+    backend: Backend,
+    settings: Settings,
+    lifetimes: Lifetimes,
     /// The longest cookie value that keeps `Set-Cookie` within
     /// [`MAX_SET_COOKIE_LEN`] with these settings' attributes.
     max_value_len: usize,
-    settings: Settings,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
 }
 
 impl SessionManager {
-    /// A manager for `store`, with the system clock and random ids.
-    pub fn new(store: impl SessionStore, settings: &Settings) -> Self {
-        Self::from_arc(Arc::new(store), settings)
-    }
-
-    /// A manager for a shared store.
-    pub fn from_arc(store: Arc<dyn SessionStore>, settings: &Settings) -> Self {
+    /// A manager for `backend`, with the system clock and random ids.
+    pub fn new(backend: Backend, settings: &Settings) -> Self {
         Self {
-            signed_tokens: store.capabilities().signed_tokens,
+            backend,
+            lifetimes: Lifetimes {
+                idle: settings.idle_timeout(),
+                absolute: settings.absolute_lifetime(),
+                refresh_after: settings
+                    .idle_timeout()
+                    .mul_f64(settings.refresh_fraction()),
+            },
             max_value_len: max_value_len(settings),
-            store,
             settings: settings.clone(),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds::new()),
         }
     }
 
-    /// Uses `clock` for the time (tests move a [`ManualClock`](crate::ManualClock)).
+    /// Uses `clock` for the time (tests move a
+    /// [`ManualClock`](crate::ManualClock)).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -117,9 +117,9 @@ impl SessionManager {
         &self.settings
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.store
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// The current time on this manager's clock.
@@ -127,20 +127,260 @@ impl SessionManager {
         self.clock.now()
     }
 
-    fn context(&self, now: UnixTime) -> Context<'_> {
-        Context::new(
-            self.settings.keyring(),
-            &self.settings.cookie().name,
-            now,
-            self.ids.as_ref(),
-        )
-        .with_max_value_len(self.max_value_len)
+    /// The request's session, from the first of its session cookies that
+    /// verifies; a fresh empty session when none does or it names no live
+    /// session.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when it cannot answer; the caller answers 503 and
+    /// leaves the client's cookie alone.
+    pub async fn load(self: &Arc<Self>, headers: &HeaderMap) -> Result<Session, StoreError> {
+        let name = &self.settings.cookie().name;
+        self.load_values(cookies::session_cookies(headers, name))
+            .await
+    }
+
+    /// [`load`](Self::load) for cookie values already taken from a request,
+    /// in header order.
+    ///
+    /// # Errors
+    ///
+    /// As for [`load`](Self::load).
+    pub async fn load_values<'v>(
+        self: &Arc<Self>,
+        values: impl IntoIterator<Item = &'v str>,
+    ) -> Result<Session, StoreError> {
+        let now = self.clock.now();
+        let mut candidates = values
+            .into_iter()
+            .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE_LEN)
+            .take(MAX_CANDIDATES);
+        let found = match &self.backend {
+            Backend::Server(store) => {
+                let keys = self.settings.keyring();
+                match candidates.find_map(|v| token::open(keys, v)) {
+                    None => None,
+                    Some(opened) => {
+                        let reissue = !opened.current_key;
+                        match self.timed(store.load(&opened.id, now)).await? {
+                            Some(Loaded::Live(record)) => Some((
+                                record,
+                                Origin::Stored {
+                                    id: Some(opened.id),
+                                    reissue,
+                                },
+                            )),
+                            Some(Loaded::Renewed) => {
+                                return Ok(self.session(self.empty(now), Origin::Renewed));
+                            }
+                            None => None,
+                        }
+                    }
+                }
+            }
+            Backend::Cookie(codec) => candidates.find_map(|v| codec.open(v, now)).map(|o| {
+                let origin = Origin::Stored {
+                    id: None,
+                    reissue: !o.current_key,
+                };
+                (o.record, origin)
+            }),
+        };
+        Ok(match found {
+            // The store enforces expiry; checking again costs nothing and
+            // keeps a faulty store from extending a session.
+            Some((mut record, origin)) if !record.is_expired(now) => {
+                record.flash.set_capacity(self.settings.flash_capacity());
+                self.session(record, origin)
+            }
+            _ => self.session(self.empty(now), Origin::New),
+        })
+    }
+
+    /// [`load_values`](Self::load_values) for one cookie value, or none.
+    ///
+    /// # Errors
+    ///
+    /// As for [`load`](Self::load).
+    pub async fn load_cookie(self: &Arc<Self>, cookie: Option<&str>) -> Result<Session, StoreError> {
+        self.load_values(cookie).await
+    }
+
+    fn empty(&self, now: UnixTime) -> Record {
+        Record::empty(now, now, self.settings.flash_capacity())
+    }
+
+    fn session(self: &Arc<Self>, record: Record, origin: Origin) -> Session {
+        let state = State::new(record, origin, self.settings.flash_min_level());
+        Session::new(state, Some(self.clone() as Arc<dyn SaveHook>))
+    }
+
+    /// Executes what the request's session asks for and says what to do
+    /// with the cookie. If the handler saved earlier with
+    /// [`Session::save`], that save's cookie is sent unless this commit
+    /// sets another.
+    ///
+    /// # Errors
+    ///
+    /// The store's error; [`StoreError::Gone`] when the session ended or
+    /// was renewed by another request while this one ran. The client's
+    /// cookie is then left as it is.
+    pub async fn commit(&self, session: &Session) -> Result<CookieUpdate, StoreError> {
+        let mut state = session.take_state();
+        self.commit_state(&mut state).await?;
+        Ok(std::mem::take(&mut state.cookie))
+    }
+
+    /// Plans and executes. On success the state describes what is now
+    /// stored, and `state.cookie` what to send; on failure nothing in it
+    /// changed that a retry depends on.
+    async fn commit_state(&self, state: &mut State) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let plan = plan::plan(state, now, &self.lifetimes, self.backend.kind());
+        if plan.action == Action::Refuse {
+            return Err(StoreError::Gone);
+        }
+        if matches!(plan.action, Action::Create | Action::Renew | Action::Replace) {
+            // A new record: it is stored with the plan's times.
+            state.record.created = plan.created;
+            state.record.expires = plan.expires;
+        }
+        let stored = match &self.backend {
+            Backend::Server(store) => self.execute(store.as_ref(), &plan, state, now).await?,
+            Backend::Cookie(_) => match plan.action {
+                Action::Nothing | Action::Refuse => state.origin,
+                Action::Delete => Origin::New,
+                _ => Origin::Stored {
+                    id: None,
+                    reissue: false,
+                },
+            },
+        };
+        let cookie = match plan.cookie {
+            CookiePlan::Keep => CookieUpdate::Keep,
+            CookiePlan::Remove => CookieUpdate::Remove,
+            CookiePlan::Send => {
+                state.record.expires = plan.expires;
+                let value = match (&self.backend, stored) {
+                    (Backend::Cookie(codec), _) => codec.seal(&state.record, now)?,
+                    (Backend::Server(_), Origin::Stored { id: Some(id), .. }) => {
+                        token::seal(self.settings.keyring(), &id)
+                    }
+                    (Backend::Server(_), _) => {
+                        return Err(StoreError::Corrupt(
+                            "a commit that sends a cookie stored no session".into(),
+                        ));
+                    }
+                };
+                if value.len() > self.max_value_len {
+                    return Err(StoreError::TooLarge {
+                        size: value.len(),
+                        limit: self.max_value_len,
+                    });
+                }
+                CookieUpdate::Set {
+                    value,
+                    max_age: self.lifetimes.max_age(plan.created, now),
+                }
+            }
+        };
+
+        // Everything is stored: the state now says so.
+        state.record.expires = plan.expires;
+        state.origin = match (plan.action, stored) {
+            (Action::Delete, _) => Origin::New,
+            (_, Origin::Stored { id, .. }) => Origin::Stored { id, reissue: false },
+            (_, other) => other,
+        };
+        state.changes = Changes::default();
+        state.lifecycle = Lifecycle::Keep;
+        if cookie != CookieUpdate::Keep {
+            state.cookie = cookie;
+        }
+        Ok(())
+    }
+
+    /// Runs the plan's store calls; returns where the session is stored
+    /// afterwards.
+    async fn execute(
+        &self,
+        store: &dyn SessionStore,
+        plan: &Plan,
+        state: &State,
+        now: UnixTime,
+    ) -> Result<Origin, StoreError> {
+        let id = match state.origin {
+            Origin::Stored { id: Some(id), .. } => Some(id),
+            _ => None,
+        };
+        let stored = |id| Origin::Stored {
+            id: Some(id),
+            reissue: false,
+        };
+        match (plan.action, id) {
+            (Action::Nothing | Action::Refuse, _) => Ok(state.origin),
+            (Action::Create, _) => Ok(stored(self.create(store, &state.record).await?)),
+            (Action::Update, Some(id)) => {
+                let update = Update {
+                    record: &state.record,
+                    changes: &state.changes,
+                    expires: plan.expires,
+                    now,
+                };
+                self.timed(store.update(&id, update)).await?;
+                Ok(stored(id))
+            }
+            (Action::Renew, Some(old)) => {
+                // The new id first: if anything fails, the old session is
+                // still there and nothing is lost.
+                let new = self.create(store, &state.record).await?;
+                if let Err(error) = self.timed(store.retire(&old, now, plan.expires)).await {
+                    // Nobody holds the new id's token yet; if this delete
+                    // fails too, the orphan expires with `plan.expires`.
+                    let _ = self.timed(store.delete(&new)).await;
+                    return Err(error);
+                }
+                Ok(stored(new))
+            }
+            (Action::Delete, Some(id)) => {
+                self.timed(store.delete(&id)).await?;
+                Ok(Origin::New)
+            }
+            (Action::Replace, Some(old)) => {
+                // The old session ends first: a logout must hold even if
+                // storing the new values fails.
+                self.timed(store.delete(&old)).await?;
+                Ok(stored(self.create(store, &state.record).await?))
+            }
+            (Action::Delete | Action::Replace, None) => Ok(Origin::New),
+            (Action::Update | Action::Renew, None) => Err(StoreError::Corrupt(
+                "the plan asked to change a session that has no id".into(),
+            )),
+        }
+    }
+
+    /// Stores `record` under a new id, trying again if the id is taken.
+    async fn create(
+        &self,
+        store: &dyn SessionStore,
+        record: &Record,
+    ) -> Result<SessionId, StoreError> {
+        for _ in 0..CREATE_ATTEMPTS {
+            let id = self.ids.next_id()?;
+            match self.timed(store.create(&id, record)).await {
+                Err(StoreError::Exists) => continue,
+                Err(error) => return Err(error),
+                Ok(()) => return Ok(id),
+            }
+        }
+        Err(StoreError::Exists)
     }
 
     /// Runs a store call under the store timeout. The timer is armed only
-    /// if the call has to wait: a store that answers at once (memory,
-    /// cookie) costs no timer, and one that waits on the network is cut
-    /// off `store_timeout` after it first had to.
+    /// if the call has to wait: a store that answers at once (memory)
+    /// costs no timer, and one that waits on the network is cut off
+    /// `store_timeout` after it first had to.
     async fn timed<T>(
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
@@ -159,257 +399,25 @@ impl SessionManager {
             Err(_) => Err(StoreError::Timeout(limit)),
         }
     }
+}
 
-    fn fresh_state(&self, now: UnixTime) -> State {
-        let record = Record::empty(now, self.deadline(now, now), self.settings.flash_capacity());
-        State::new(record, None, self.settings.flash_min_level())
+impl SaveHook for SessionManager {
+    fn save<'a>(
+        &'a self,
+        state: &'a mut State,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
+        Box::pin(self.commit_state(state))
     }
+}
 
-    /// How long the browser keeps the cookie of a session created at
-    /// `created`: until its absolute deadline. Idle expiry is the server's
-    /// alone, so the cookie need not be sent again when a request only
-    /// moves the idle deadline.
-    fn cookie_max_age(&self, created: UnixTime, now: UnixTime) -> Duration {
-        (created + self.settings.absolute_lifetime()).saturating_since(now)
-    }
-
-    /// The end of a session created at `created`, active at `now`.
-    fn deadline(&self, created: UnixTime, now: UnixTime) -> UnixTime {
-        (now + self.settings.idle_timeout()).min(created + self.settings.absolute_lifetime())
-    }
-
-    /// The session the cookie value names, or a fresh empty one when there
-    /// is no cookie or it names no live session.
-    ///
-    /// # Errors
-    ///
-    /// The store's error when it cannot answer; the caller answers 503 and
-    /// leaves the client's cookie alone.
-    pub async fn load(self: &Arc<Self>, cookie: Option<&str>) -> Result<Session, StoreError> {
-        let now = self.clock.now();
-        let Some(token) = cookie else {
-            return Ok(self.session(self.fresh_state(now)));
-        };
-        let mut opened = None;
-        let loaded = if token.is_empty() || token.len() > MAX_COOKIE_VALUE_LEN {
-            None
-        } else if self.signed_tokens {
-            // Verified here, once, so a forged token never reaches the store.
-            opened = token::open(self.settings.keyring(), token);
-            match opened {
-                Some(o) => {
-                    let cx = self.context(now).with_verified(token, o);
-                    self.timed(self.store.load(token, &cx)).await?
-                }
-                None => None,
-            }
-        } else {
-            self.timed(self.store.load(token, &self.context(now)))
-                .await?
-        };
-        let state = match loaded {
-            // The store enforces expiry; checking again costs nothing and
-            // keeps a faulty store from extending a session.
-            Some(loaded) if !loaded.record.is_expired(now) => {
-                let mut record = loaded.record;
-                record.flash.set_capacity(self.settings.flash_capacity());
-                let mut state = State::new(
-                    record,
-                    Some(token.to_owned()),
-                    self.settings.flash_min_level(),
-                );
-                state.reissue = loaded.reissue;
-                state.opened = opened;
-                state
-            }
-            _ => {
-                let mut state = self.fresh_state(now);
-                state.stale_cookie = true;
-                state
-            }
-        };
-        Ok(self.session(state))
-    }
-
-    fn session(self: &Arc<Self>, mut state: State) -> Session {
-        state.manager = Some(self.clone());
-        Session::from_state(state)
-    }
-
-    /// Saves what the request changed and says what to do with the cookie.
-    ///
-    /// Nothing changed: no store call, and the cookie is kept, unless the
-    /// idle refresh is due or the cookie must be issued under the current
-    /// key. An empty session is never written; a stored one that became
-    /// empty is deleted. If the handler already saved with
-    /// [`Session::save`], the cookie of that save is sent unless this
-    /// commit sets another.
-    ///
-    /// # Errors
-    ///
-    /// A [`CommitError`] with the store's error and what to do with the
-    /// cookie anyway.
-    pub async fn commit(&self, session: &Session) -> Result<CookieUpdate, CommitError> {
-        let mut state = session.take_state();
-        self.commit_state(&mut state).await?;
-        Ok(std::mem::replace(&mut state.cookie, CookieUpdate::Keep))
-    }
-
-    /// Saves now, on behalf of [`Session::save`]: the state goes back into
-    /// the session, marked as saved on success and unchanged on failure.
-    pub(crate) async fn save_now(&self, session: &Session) -> Result<(), CommitError> {
-        let mut state = session.take_state();
-        let result = self.commit_state(&mut state).await;
-        session.put_state(state);
-        result
-    }
-
-    /// Commits `state`. On success the state describes what is now stored
-    /// and `state.cookie` what to send; on failure it is as it was, so the
-    /// caller can change it and try again.
-    async fn commit_state(&self, state: &mut State) -> Result<(), CommitError> {
-        let now = self.clock.now();
-        let keep = |error| CommitError {
-            error,
-            cookie: CookieUpdate::Keep,
-        };
-        // The token this request loaded, as verified at load.
-        let loaded_token = state.token.as_deref().or(state.retired.as_deref());
-        let cx = match (loaded_token, state.opened) {
-            (Some(t), Some(o)) => self.context(now).with_verified(t, o),
-            _ => self.context(now),
-        };
-
-        let mut stored = state.record.created;
-        let mut expires = state.record.expires;
-        let update = match &state.token {
-            Some(token) => {
-                let deadline = self.deadline(state.record.created, now);
-                if state.record.is_empty() || deadline <= now {
-                    self.timed(self.store.delete(token, &cx))
-                        .await
-                        .map_err(keep)?;
-                    CookieUpdate::Remove
-                } else {
-                    let extension = deadline.saturating_since(state.record.expires);
-                    let refresh_due = !extension.is_zero()
-                        && extension
-                            >= self
-                                .settings
-                                .idle_timeout()
-                                .mul_f64(self.settings.refresh_fraction());
-                    if state.changes.is_empty() && !refresh_due && !state.reissue {
-                        CookieUpdate::Keep
-                    } else {
-                        let previous = state.record.expires;
-                        state.record.expires = deadline;
-                        let save = Save {
-                            token: Some(token),
-                            record: &state.record,
-                            changes: &state.changes,
-                        };
-                        match self.timed(self.store.save(save, &cx)).await {
-                            Ok(value) => {
-                                expires = deadline;
-                                // A server-side store keeps its token: the
-                                // client's cookie is still right.
-                                if value == *token {
-                                    CookieUpdate::Keep
-                                } else {
-                                    CookieUpdate::Set {
-                                        value,
-                                        max_age: self.cookie_max_age(state.record.created, now),
-                                    }
-                                }
-                            }
-                            Err(error) => {
-                                state.record.expires = previous;
-                                let cookie = match error {
-                                    StoreError::Gone => CookieUpdate::Remove,
-                                    _ => CookieUpdate::Keep,
-                                };
-                                return Err(CommitError { error, cookie });
-                            }
-                        }
-                    }
-                }
-            }
-            None if !state.record.is_empty() => {
-                let previous = (state.record.created, state.record.expires);
-                state.record.created = now;
-                state.record.expires = self.deadline(now, now);
-                match self.create(&state.record, now).await {
-                    Ok(value) => {
-                        stored = state.record.created;
-                        expires = state.record.expires;
-                        CookieUpdate::Set {
-                            value,
-                            max_age: self.cookie_max_age(stored, now),
-                        }
-                    }
-                    Err(error) => {
-                        (state.record.created, state.record.expires) = previous;
-                        return Err(keep(error));
-                    }
-                }
-            }
-            None => CookieUpdate::Keep,
-        };
-
-        let mut update = update;
-        if let Some(old) = &state.retired {
-            // After the create above, so a failure here loses no data.
-            self.timed(self.store.delete(old, &cx))
-                .await
-                .map_err(keep)?;
-            if update == CookieUpdate::Keep {
-                update = CookieUpdate::Remove;
-            }
-        }
-        if state.stale_cookie && update == CookieUpdate::Keep {
-            update = CookieUpdate::Remove;
-        }
-
-        // Everything is stored: the state now says so.
-        state.record.created = stored;
-        state.record.expires = expires;
-        match &update {
-            CookieUpdate::Set { value, .. } => {
-                if state.token.as_deref() != Some(value) {
-                    state.opened = None;
-                    state.token = Some(value.clone());
-                }
-            }
-            CookieUpdate::Remove => {
-                state.token = None;
-                state.opened = None;
-            }
-            CookieUpdate::Keep => {}
-        }
-        state.retired = None;
-        state.changes = Default::default();
-        state.reissue = false;
-        state.stale_cookie = false;
-        if update != CookieUpdate::Keep {
-            state.cookie = update;
-        }
-        Ok(())
-    }
-
-    async fn create(&self, record: &Record, now: UnixTime) -> Result<String, StoreError> {
-        let changes = crate::store::Changes::default();
-        let save = Save {
-            token: None,
-            record,
-            changes: &changes,
-        };
-        let mut last = StoreError::Exists;
-        for _ in 0..CREATE_ATTEMPTS {
-            match self.timed(self.store.save(save, &self.context(now))).await {
-                Err(StoreError::Exists) => last = StoreError::Exists,
-                other => return other,
-            }
-        }
-        Err(last)
-    }
+/// The room left for the value in a `Set-Cookie` of at most
+/// [`MAX_SET_COOKIE_LEN`] bytes, counting `Max-Age` at its longest.
+fn max_value_len(settings: &Settings) -> usize {
+    let longest = CookieUpdate::Set {
+        value: String::new(),
+        max_age: settings.absolute_lifetime(),
+    };
+    let overhead = cookies::set_cookie_value(settings.cookie(), &longest)
+        .map_or(MAX_SET_COOKIE_LEN, |v| v.len());
+    MAX_SET_COOKIE_LEN.saturating_sub(overhead)
 }

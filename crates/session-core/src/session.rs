@@ -1,19 +1,21 @@
 //! The [`Session`] handle that handlers use: typed values, flash messages,
-//! the lifecycle verbs, and the record of what changed.
+//! the lifecycle verbs, and the record of what changed. It knows nothing
+//! of stores: the layer loads it before the handler and commits it after.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::changes::{Changes, CookieUpdate};
 use crate::data_key::DataKey;
-use crate::error::ValueError;
+use crate::error::{StoreError, ValueError};
 use crate::flash::{Flash, FlashLevel};
-use crate::manager::{CommitError, CookieUpdate, SessionManager};
+use crate::id::SessionId;
 use crate::record::{self, Record, Value};
-use crate::store::Changes;
-use crate::token::OpenedToken;
 
 /// One request's session: a cheap handle, clone it freely.
 ///
@@ -38,55 +40,89 @@ use crate::token::OpenedToken;
 /// ```
 #[derive(Clone)]
 pub struct Session {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
     // std Mutex, not tokio's: nothing awaits while it is held.
-    inner: Arc<Mutex<State>>,
+    state: Mutex<State>,
+    /// Where [`Session::save`] saves; `None` when detached.
+    saver: Option<Arc<dyn SaveHook>>,
+}
+
+/// Where the request's session came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// No session cookie verified, or it named no live session: a new
+    /// session, stored only if the request writes to it.
+    New,
+    /// A live session: under `id` in a server-side store, or (`id` is
+    /// `None`) in the cookie itself.
+    Stored {
+        id: Option<SessionId>,
+        /// A verify-only key verified the cookie: issue it again under the
+        /// current key.
+        reissue: bool,
+    },
+    /// The cookie named a session that another request renewed: this
+    /// request may read nothing and change nothing.
+    Renewed,
+}
+
+/// What the handler asked of the session's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// Nothing.
+    Keep,
+    /// A new id for the same data; `restart` also starts a new absolute
+    /// lifetime.
+    Renew { restart: bool },
+    /// The session ends; values set afterwards start a new one.
+    Destroy,
 }
 
 /// A session's state and what happened to it during the request.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) record: Record,
-    /// The token it was loaded under; `None` until it is stored.
-    pub(crate) token: Option<String>,
-    /// A token to delete when the request ends (after `renew` or `destroy`).
-    pub(crate) retired: Option<String>,
+    pub(crate) origin: Origin,
     pub(crate) changes: Changes,
-    /// The cookie verified under a verify-only key: issue it again.
-    pub(crate) reissue: bool,
-    /// The loaded token as the layer verified it (signed-token stores).
-    pub(crate) opened: Option<OpenedToken>,
-    /// The request carried a session cookie that named no live session.
-    pub(crate) stale_cookie: bool,
+    pub(crate) lifecycle: Lifecycle,
     /// What an earlier [`Session::save`] asks the response to send.
     pub(crate) cookie: CookieUpdate,
     pub(crate) flash_min: FlashLevel,
-    /// The manager that loaded it, for [`Session::save`]; `None` when
-    /// detached.
-    pub(crate) manager: Option<Arc<SessionManager>>,
 }
 
-/// What changed, in the form a store applies.
 impl State {
-    pub(crate) fn new(record: Record, token: Option<String>, flash_min: FlashLevel) -> Self {
+    pub(crate) fn new(record: Record, origin: Origin, flash_min: FlashLevel) -> Self {
         Self {
             record,
-            token,
-            retired: None,
+            origin,
             changes: Changes::default(),
-            reissue: false,
-            opened: None,
-            stale_cookie: false,
+            lifecycle: Lifecycle::Keep,
             cookie: CookieUpdate::Keep,
             flash_min,
-            manager: None,
         }
     }
 }
 
+/// What [`Session::save`] calls: the layer's commit of a state, which it
+/// leaves describing what is now stored on success and unchanged on
+/// failure.
+pub(crate) trait SaveHook: Send + Sync + 'static {
+    fn save<'a>(
+        &'a self,
+        state: &'a mut State,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+}
+
 impl Session {
-    pub(crate) fn from_state(state: State) -> Self {
+    pub(crate) fn new(state: State, saver: Option<Arc<dyn SaveHook>>) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(state)),
+            inner: Arc::new(Shared {
+                state: Mutex::new(state),
+                saver,
+            }),
         }
     }
 
@@ -98,34 +134,31 @@ impl Session {
             Default::default(),
             crate::flash::DEFAULT_FLASH_CAPACITY,
         );
-        Self::from_state(State::new(record, None, FlashLevel::Debug))
+        Self::new(State::new(record, Origin::New, FlashLevel::Debug), None)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while the lock was held cannot leave the state half
         // written: every change below is a single map or queue operation.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands the state to the layer for saving, leaving an empty one.
+    /// Takes the state for the end-of-request commit, leaving an empty one.
     pub(crate) fn take_state(&self) -> State {
         let mut guard = self.lock();
-        let mut empty = State::new(
+        let empty = State::new(
             Record::empty(
                 guard.record.created,
                 guard.record.expires,
                 guard.record.flash.capacity(),
             ),
-            None,
+            Origin::New,
             guard.flash_min,
         );
-        empty.manager = guard.manager.clone();
         std::mem::replace(&mut *guard, empty)
-    }
-
-    /// Puts back a state taken with [`take_state`](Self::take_state).
-    pub(crate) fn put_state(&self, state: State) {
-        *self.lock() = state;
     }
 
     /// Saves the session now instead of when the response is ready, so the
@@ -133,21 +166,30 @@ impl Session {
     /// would be too large) and can react to it.
     ///
     /// On success, later changes are saved as usual when the response is
-    /// ready, and the response carries the cookie. On failure the session
-    /// is as it was before the call. Do not change the session from another
-    /// task while this runs. A detached session has nowhere to save to and
-    /// returns `Ok`.
+    /// ready, and the response carries the cookie. On failure, what this
+    /// call tried to save is dropped from the end-of-request commit: the
+    /// handler has seen the error, so its own response goes out as it is,
+    /// and the stored session stays as it was. The values stay readable in
+    /// this request. Do not change the session from another task while
+    /// this runs. A detached session has nowhere to save to and returns
+    /// `Ok`.
     ///
     /// # Errors
     ///
-    /// A [`CommitError`] holding the store's error, for example
+    /// The store's error, for example
     /// [`StoreError::TooLarge`](crate::StoreError::TooLarge).
-    pub async fn save(&self) -> Result<(), CommitError> {
-        let manager = self.lock().manager.clone();
-        match manager {
-            Some(manager) => manager.save_now(self).await,
-            None => Ok(()),
+    pub async fn save(&self) -> Result<(), StoreError> {
+        let Some(saver) = self.inner.saver.clone() else {
+            return Ok(());
+        };
+        let mut state = self.take_state();
+        let result = saver.save(&mut state).await;
+        if result.is_err() {
+            state.changes = Changes::default();
+            state.lifecycle = Lifecycle::Keep;
         }
+        *self.lock() = state;
+        result
     }
 
     /// Sets `key` to `value`, encoded as MessagePack.
@@ -250,13 +292,29 @@ impl Session {
         }
     }
 
-    /// Gives the session a new id and keeps its data; the old id is deleted
-    /// when the request ends. Call it when privileges change (at login), so
-    /// an id planted before login is worthless after it (session fixation).
+    /// Gives the session a new id and keeps its data; the old id stops
+    /// working when the request ends. Its absolute deadline stays as it
+    /// was, so renewing never makes a session live longer.
+    ///
+    /// Call [`renew_on_login`](Self::renew_on_login) instead when the user
+    /// has just proven who they are.
     pub fn renew(&self) {
         let mut s = self.lock();
-        if let Some(old) = s.token.take() {
-            s.retired = Some(old);
+        if s.lifecycle == Lifecycle::Keep {
+            s.lifecycle = Lifecycle::Renew { restart: false };
+        }
+    }
+
+    /// Renews the session at (re)authentication: a new id, the same data,
+    /// and a new absolute lifetime from now. Call it right after checking
+    /// the user's credentials, before storing who they are: an id planted
+    /// before login is then worthless after it (session fixation).
+    ///
+    /// This is the only call that starts a new absolute lifetime.
+    pub fn renew_on_login(&self) {
+        let mut s = self.lock();
+        if s.lifecycle != Lifecycle::Destroy {
+            s.lifecycle = Lifecycle::Renew { restart: true };
         }
     }
 
@@ -264,14 +322,10 @@ impl Session {
     /// when the request ends. Values set after this start a new session.
     pub fn destroy(&self) {
         let mut s = self.lock();
-        if let Some(old) = s.token.take() {
-            s.retired = Some(old);
-        }
+        s.lifecycle = Lifecycle::Destroy;
         s.record.data.clear();
         s.record.flash.take_all();
         s.changes = Changes::default();
-        // The client's cookie goes even if it named no live session.
-        s.stale_cookie = true;
     }
 
     /// Adds an `Info` flash message.
@@ -311,7 +365,7 @@ impl Session {
     /// Whether anything changed that the store must be told of.
     pub fn is_modified(&self) -> bool {
         let s = self.lock();
-        !s.changes.is_empty() || s.retired.is_some()
+        !s.changes.is_empty() || s.lifecycle != Lifecycle::Keep
     }
 }
 
@@ -329,7 +383,7 @@ impl fmt::Debug for Session {
         f.debug_struct("Session")
             .field("keys", &s.record.data.keys().collect::<Vec<_>>())
             .field("flashes", &s.record.flash.len())
-            .field("stored", &s.token.is_some())
+            .field("stored", &matches!(s.origin, Origin::Stored { .. }))
             .finish()
     }
 }
@@ -365,14 +419,14 @@ mod tests {
         let _ = s.take_state();
         let mut state = State::new(
             Record::empty(Default::default(), Default::default(), 4),
-            None,
+            Origin::New,
             FlashLevel::Debug,
         );
         state
             .record
             .data
             .insert("a".into(), Value::encode("1").unwrap());
-        let s = Session::from_state(state);
+        let s = Session::new(state, None);
         s.insert("a", "1").unwrap();
         assert!(!s.is_modified());
         s.insert("a", "2").unwrap();
@@ -404,10 +458,10 @@ mod tests {
     fn flash_min_level_drops_lower() {
         let state = State::new(
             Record::empty(Default::default(), Default::default(), 4),
-            None,
+            Origin::New,
             FlashLevel::Warning,
         );
-        let s = Session::from_state(state);
+        let s = Session::new(state, None);
         s.flash("info is dropped");
         s.flash_with(FlashLevel::Error, "kept");
         assert!(s.flashed(FlashLevel::Info).is_none());

@@ -1,174 +1,70 @@
-//! The store contract: the [`SessionStore`] trait that every backend
-//! implements, and the values passed across it ([`Context`], [`Save`],
-//! [`Loaded`], [`Capabilities`]).
+//! Everything a store author needs: the [`SessionStore`] trait, on session
+//! ids and records, the values that cross it, and the [`CookieCodec`] of a
+//! backend that keeps sessions in the cookie. Tokens, MACs and keys never reach a store: the
+//! manager verifies the cookie and hands the store the id it names.
 //!
-//! Every store holds to these five points; the conformance suite (feature
-//! `testing`) checks them:
+//! Every store holds to these points; the conformance suite (crate
+//! `session-conformance`) checks them:
 //!
-//! 1. **Deltas, not snapshots.** A save writes only what changed, so two
-//!    requests changing different keys of one session both land. A store
-//!    that keeps state on the client cannot, and says so in
-//!    [`Capabilities::concurrent_deltas`].
-//! 2. **No resurrection.** An update of a session that was destroyed or
-//!    expired meanwhile fails with [`StoreError::Gone`].
-//! 3. **Atomic create.** A create never overwrites: it fails with
-//!    [`StoreError::Exists`] and the caller tries a new id.
+//! 1. **Deltas, not snapshots.** [`update`](SessionStore::update) writes
+//!    only the keys in [`Changes`], so two requests changing different keys
+//!    of one session both land.
+//! 2. **No resurrection.** An update of a session that was destroyed,
+//!    expired or renewed meanwhile fails with [`StoreError::Gone`] and
+//!    writes nothing; so does a [`retire`](SessionStore::retire).
+//! 3. **Atomic create.** [`create`](SessionStore::create) never overwrites:
+//!    it fails with [`StoreError::Exists`] and the caller tries a new id.
 //! 4. **Server-side expiry.** A record at or past its
 //!    [`expires`](Record::expires) time is never returned.
-//! 5. **Typed errors.** Backend failures are [`StoreError`]s; corrupt state
-//!    is logged and loads as no session.
+//! 5. **Renewed ids are remembered.** A retired id loads as
+//!    [`Loaded::Renewed`] until the time given to `retire`, so a request
+//!    still carrying it neither sees the session nor replaces its cookie.
+//! 6. **Typed errors.** Backend failures are [`StoreError`]s; stored state
+//!    that does not decode is logged and loads as no session.
 
 use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::data_key::DataKey;
-use crate::error::StoreError;
-use crate::keys::Keyring;
-use crate::record::{Record, Value};
-use crate::time::UnixTime;
-use crate::token::{self, IdSource, OpenedToken, SessionId};
+pub use crate::changes::Changes;
+pub use crate::data_key::DataKey;
+pub use crate::error::{BoxError, StoreError};
+pub use crate::id::{ID_LEN, IdSource, RandomIds, SessionId};
+pub use crate::record::{Record, Value};
+pub use crate::session_data::SessionData;
+pub use crate::time::UnixTime;
 
-/// What a store is told about the request it serves.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    keys: &'a Keyring,
-    cookie_name: &'a str,
-    now: UnixTime,
-    ids: &'a dyn IdSource,
-    /// A token the layer has already verified, so the store need not again.
-    verified: Option<(&'a str, OpenedToken)>,
-    max_value_len: usize,
-}
-
-impl<'a> Context<'a> {
-    /// A context for one store call.
-    pub fn new(
-        keys: &'a Keyring,
-        cookie_name: &'a str,
-        now: UnixTime,
-        ids: &'a dyn IdSource,
-    ) -> Self {
-        Self {
-            keys,
-            cookie_name,
-            now,
-            ids,
-            verified: None,
-            max_value_len: crate::manager::MAX_COOKIE_VALUE_LEN,
-        }
-    }
-
-    /// Sets the longest cookie value the response can carry.
-    pub fn with_max_value_len(mut self, len: usize) -> Self {
-        self.max_value_len = len;
-        self
-    }
-
-    /// The longest cookie value the response can carry: 4096 bytes for the
-    /// whole `Set-Cookie` (name, value and attributes, RFC 6265 section
-    /// 6.1) less the name and attributes. A store whose token is longer
-    /// fails with [`StoreError::TooLarge`].
-    pub fn max_value_len(&self) -> usize {
-        self.max_value_len
-    }
-
-    /// Records that `token` was verified as `opened`, so
-    /// [`open_token`](Self::open_token) answers it without another HMAC.
-    pub fn with_verified(mut self, token: &'a str, opened: OpenedToken) -> Self {
-        self.verified = Some((token, opened));
-        self
-    }
-
-    /// The trusted keys.
-    pub fn keys(&self) -> &'a Keyring {
-        self.keys
-    }
-
-    /// The session cookie's name (cookie stores bind their value to it).
-    pub fn cookie_name(&self) -> &'a str {
-        self.cookie_name
-    }
-
-    /// The current time: expiry is judged against this, never the system
-    /// clock, so tests can move it.
-    pub fn now(&self) -> UnixTime {
-        self.now
-    }
-
-    /// A new random session id.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] if the system generator fails.
-    pub fn new_id(&self) -> Result<SessionId, StoreError> {
-        self.ids.next_id()
-    }
-
-    /// The `id.mac` token of a session id, signed with the current key.
-    pub fn seal_token(&self, id: &SessionId) -> String {
-        token::seal(self.keys, id)
-    }
-
-    /// The session id a token names, if its MAC verifies under a trusted key.
-    pub fn open_token(&self, token: &str) -> Option<OpenedToken> {
-        match self.verified {
-            Some((known, opened)) if known == token => Some(opened),
-            _ => token::open(self.keys, token),
-        }
-    }
-}
-
-/// A session found by [`SessionStore::load`].
+/// What [`SessionStore::load`] found under an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Loaded {
-    /// Its state.
-    pub record: Record,
-    /// True when a verify-only key verified the cookie: the next response
-    /// carries a cookie issued under the current key.
-    pub reissue: bool,
+pub enum Loaded {
+    /// A live session.
+    Live(Record),
+    /// The id was renewed: its session lives on under another id, which
+    /// this request must not learn.
+    Renewed,
 }
 
-/// The keys a save changes, and how.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// Every key was removed before the changes below (the session was
-    /// cleared).
-    pub cleared: bool,
-    /// Keys set or removed: each is set to its value in the record, or
-    /// removed if the record does not have it. Sorted, no duplicates.
-    pub keys: Vec<DataKey>,
-    /// The flash queue changed: write the record's queue whole.
-    pub flash: bool,
-}
-
-impl Changes {
-    /// Whether nothing at all changed.
-    pub fn is_empty(&self) -> bool {
-        !self.cleared && self.keys.is_empty() && !self.flash
-    }
-
-    /// Records that `key` was set or removed, keeping `keys` sorted and
-    /// free of duplicates.
-    pub fn mark(&mut self, key: DataKey) {
-        if let Err(at) = self.keys.binary_search(&key) {
-            self.keys.insert(at, key);
-        }
-    }
-}
-
-/// One save: the session as it is now and what changed since it was loaded.
+/// One update of a stored session: the changed keys and flash queue, and
+/// the new expiry.
+///
+/// `record.expires` is the expiry the request loaded; write
+/// [`expires`](Self::expires).
 #[derive(Debug, Clone, Copy)]
-pub struct Save<'a> {
-    /// The token the session was loaded under; `None` creates a new session.
-    pub token: Option<&'a str>,
-    /// The whole state after the request, with the new expiry.
+pub struct Update<'a> {
+    /// The whole state after the request; only what `changes` names is
+    /// written from it.
     pub record: &'a Record,
-    /// What changed; empty when the save only extends the expiry.
+    /// What changed; empty when the update only extends the expiry.
     pub changes: &'a Changes,
+    /// The new expiry: the session is gone at this time unless updated
+    /// again.
+    pub expires: UnixTime,
+    /// The time of the request: a session expired at `now` is
+    /// [`Gone`](StoreError::Gone).
+    pub now: UnixTime,
 }
 
-impl<'a> Save<'a> {
+impl<'a> Update<'a> {
     /// The changed keys with their new values; `None` means removed.
     pub fn changed(&self) -> impl Iterator<Item = (&'a str, Option<&'a Value>)> + 'a {
         let data = &self.record.data;
@@ -179,74 +75,89 @@ impl<'a> Save<'a> {
     }
 }
 
-/// What a store can promise beyond the contract's common ground.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capabilities {
-    /// Concurrent saves changing different keys both land (point 1). False
-    /// for a store that keeps state on the client: the last response wins.
-    pub concurrent_deltas: bool,
-    /// A destroyed or renewed session's old token is dead at once. False for
-    /// a store that keeps state on the client: an old cookie stays valid
-    /// until it expires.
-    pub revocation: bool,
-    /// Tokens are the layer's signed `id.mac` tokens ([`Context::seal_token`]):
-    /// the layer verifies them before calling the store, so a forged or
-    /// random token never costs a store round trip.
-    pub signed_tokens: bool,
-}
-
-impl Capabilities {
-    /// A server-side store: everything.
-    pub const SERVER: Capabilities = Capabilities {
-        concurrent_deltas: true,
-        revocation: true,
-        signed_tokens: true,
-    };
-}
-
-/// A place where sessions live.
+/// A place on the server where sessions live, keyed by [`SessionId`].
 ///
-/// The layer calls these with a timeout around each; an implementation
-/// need not add its own. `token` is the session cookie's value, opaque to
-/// the layer: server-side stores use [`Context::open_token`] and
-/// [`Context::seal_token`]; a cookie store keeps the state in it.
+/// The layer wraps every call in its store timeout; an implementation need
+/// not add its own. Each call touches one id, so a store can spread ids
+/// over shards or cluster nodes freely. The module docs list the contract;
+/// `crates/sessions/examples/custom_store.rs` is a complete store in about
+/// a hundred lines.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
-    /// The session a token names, if it exists and has not expired at
-    /// `cx.now()`.
-    ///
-    /// A token that does not verify, or state that does not decode, is
-    /// `Ok(None)`: the request goes on with a fresh session.
+    /// The session stored under `id`, if any, unless it has expired at
+    /// `now`.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] when the
-    /// backend cannot answer.
-    async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError>;
+    /// backend cannot answer. State that does not decode is `Ok(None)`.
+    async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError>;
 
-    /// Writes a session and returns its token (the cookie value to send).
-    ///
-    /// With `save.token == None` this creates a session under a new id and
-    /// never overwrites one; otherwise it applies `save.changes` and the new
-    /// expiry to the existing session only.
+    /// Stores `record` under `id`, which must be free.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Gone`] if the session no longer exists,
-    /// [`StoreError::Exists`] if a create found its id taken,
-    /// [`StoreError::TooLarge`] if the store cannot hold it, and the backend
-    /// errors.
-    async fn save(&self, save: Save<'_>, cx: &Context<'_>) -> Result<String, StoreError>;
+    /// [`StoreError::Exists`] if anything is stored under `id` (a live
+    /// session or a renewed id), [`StoreError::TooLarge`] if the store
+    /// cannot hold it, and the backend errors.
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError>;
 
-    /// Deletes a session; deleting one that does not exist is not an error.
+    /// Applies `update` to the live session under `id`: clears it if
+    /// `changes.cleared`, sets or removes each changed key, replaces the
+    /// flash queue if `changes.flash`, and sets the new expiry. A session
+    /// left with no values and no flash messages is deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Gone`] if no live session is under `id` (never stored,
+    /// deleted, expired at `update.now`, or renewed), and the backend
+    /// errors.
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError>;
+
+    /// Ends the live session under `id` because it was renewed, leaving a
+    /// marker that loads as [`Loaded::Renewed`] until `until`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Gone`] if no live session is under `id` at `now`, and
+    /// the backend errors.
+    async fn retire(&self, id: &SessionId, now: UnixTime, until: UnixTime)
+    -> Result<(), StoreError>;
+
+    /// Deletes whatever is under `id`; deleting nothing is not an error.
     ///
     /// # Errors
     ///
     /// The backend errors.
-    async fn delete(&self, token: &str, cx: &Context<'_>) -> Result<(), StoreError>;
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
+}
 
-    /// What this store promises beyond the common contract.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::SERVER
-    }
+/// A backend that keeps the whole session in the cookie: it turns a record
+/// into a cookie value and back, with keys it derives from the settings'
+/// [`Keyring`](crate::Keyring). There is no server state, so there is no
+/// id, no delta and no revocation: the last response's cookie wins, and an
+/// old cookie stays valid until its expiry.
+pub trait CookieCodec: Send + Sync + fmt::Debug + 'static {
+    /// The record a cookie value holds, and whether it was sealed under
+    /// the current key; `None` for anything that does not verify, has
+    /// expired at `now` or does not decode.
+    fn open(&self, value: &str, now: UnixTime) -> Option<Opened>;
+
+    /// Seals `record` into a cookie value under the current key.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] if the system's random generator fails.
+    /// The layer refuses a value too long for a cookie itself.
+    fn seal(&self, record: &Record, now: UnixTime) -> Result<String, StoreError>;
+}
+
+/// A cookie value that a [`CookieCodec`] opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The session it holds.
+    pub record: Record,
+    /// False when a verify-only key opened it: the response seals it again
+    /// under the current key.
+    pub current_key: bool,
 }

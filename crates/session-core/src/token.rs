@@ -1,108 +1,32 @@
-//! Tokens of server-side stores: a random [`SessionId`] and its HMAC, as
-//! `id.mac` in base64url, so a forged or random token is refused before any
-//! store is asked.
-
-use std::fmt;
+//! The session cookie of server-side stores: a random [`SessionId`] and its
+//! HMAC, as `id.mac` in base64url, so a forged or random token is refused
+//! before any store is asked. Only the manager sees tokens; stores see ids.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::{hmac, rand};
+use ring::hmac;
 
-use crate::error::StoreError;
+use crate::id::{ID_LEN, SessionId};
 use crate::keys::Keyring;
 
-/// Bytes in a session id: 128 bits, as OWASP asks of session identifiers.
-pub const ID_LEN: usize = 16;
+/// Base64url characters of an id.
 const ID_B64_LEN: usize = 22;
 const MAC_B64_LEN: usize = 43;
 /// Length of a token: id, a dot, and the HMAC-SHA256 tag.
-pub const TOKEN_LEN: usize = ID_B64_LEN + 1 + MAC_B64_LEN;
-
-/// The id under which a server-side store keeps a session.
-///
-/// Its `Debug` shows only a short prefix: an id is a bearer credential.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SessionId(pub [u8; ID_LEN]);
-
-/// Hashes the id's bytes in one write, with no length prefix, so a hasher
-/// made for random ids can take them as they are.
-impl std::hash::Hash for SessionId {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write(&self.0);
-    }
-}
-
-impl SessionId {
-    /// The id's bytes.
-    pub fn as_bytes(&self) -> &[u8; ID_LEN] {
-        &self.0
-    }
-
-    /// The id in base64url, as used in store keys.
-    pub fn to_base64(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
-    }
-}
-
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({:02x}{:02x}..)", self.0[0], self.0[1])
-    }
-}
-
-/// Where new session ids come from.
-///
-/// [`RandomIds`] is the only source for real use; tests may give a fixed
-/// sequence to check that a store never overwrites on create.
-pub trait IdSource: Send + Sync + fmt::Debug + 'static {
-    /// A new id.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] if no id can be made.
-    fn next_id(&self) -> Result<SessionId, StoreError>;
-}
-
-/// 128-bit ids from the operating system's secure generator (ring's
-/// `SystemRandom`).
-#[derive(Debug)]
-pub struct RandomIds(rand::SystemRandom);
-
-impl RandomIds {
-    /// A source backed by the system generator.
-    pub fn new() -> Self {
-        Self(rand::SystemRandom::new())
-    }
-}
-
-impl Default for RandomIds {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl IdSource for RandomIds {
-    fn next_id(&self) -> Result<SessionId, StoreError> {
-        let mut id = [0u8; ID_LEN];
-        rand::SecureRandom::fill(&self.0, &mut id).map_err(|_| {
-            StoreError::unavailable("the system random generator failed to make a session id")
-        })?;
-        Ok(SessionId(id))
-    }
-}
+pub(crate) const TOKEN_LEN: usize = ID_B64_LEN + 1 + MAC_B64_LEN;
 
 /// A token that verified, and whether it did so under the current key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OpenedToken {
+pub(crate) struct OpenedToken {
     /// The session id it names.
-    pub id: SessionId,
+    pub(crate) id: SessionId,
     /// False when a verify-only key verified it: the cookie should be
     /// issued again under the current key.
-    pub current_key: bool,
+    pub(crate) current_key: bool,
 }
 
 /// The token for `id`, signed with the current key.
-pub fn seal(keys: &Keyring, id: &SessionId) -> String {
+pub(crate) fn seal(keys: &Keyring, id: &SessionId) -> String {
     let tag = hmac::sign(keys.current().token_mac(), &id.0);
     let mut out = String::with_capacity(TOKEN_LEN);
     URL_SAFE_NO_PAD.encode_string(id.0, &mut out);
@@ -115,7 +39,7 @@ pub fn seal(keys: &Keyring, id: &SessionId) -> String {
 ///
 /// Anything else (wrong length, bad base64, wrong MAC) is `None`; the check
 /// costs at most one HMAC per trusted key and is constant-time in the tag.
-pub fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
+pub(crate) fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
     if token.len() != TOKEN_LEN {
         return None;
     }
@@ -141,6 +65,7 @@ pub fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::{IdSource, RandomIds};
     use crate::keys::Key;
 
     fn ring(byte: u8) -> Keyring {

@@ -1,0 +1,318 @@
+//! The commit plan: what a finished request does with its session, decided
+//! by one pure function from the session's state, the time and the
+//! lifetimes, so every case can be tested without a store. The manager
+//! then executes the plan.
+
+use std::time::Duration;
+
+use crate::session::{Lifecycle, Origin, State};
+use crate::time::UnixTime;
+
+/// What the store is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// No store call.
+    Nothing,
+    /// Store the session under a new id.
+    Create,
+    /// Apply the changes (and the new expiry) to the stored session.
+    Update,
+    /// Store the session under a new id, then retire the old one.
+    Renew,
+    /// Delete the stored session.
+    Delete,
+    /// Delete the stored session, then store the values set after
+    /// `destroy()` as a new one.
+    Replace,
+    /// Nothing may be saved: the session was renewed by another request.
+    Refuse,
+}
+
+/// What the response does with the cookie once the action succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookiePlan {
+    /// Leave it.
+    Keep,
+    /// Send the cookie of the session as now stored: a new id's token, a
+    /// token issued again under the current key, or a resealed cookie.
+    Send,
+    /// Expire it.
+    Remove,
+}
+
+/// The decision for one commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub(crate) action: Action,
+    pub(crate) cookie: CookiePlan,
+    /// The start of the absolute lifetime of the session as stored.
+    pub(crate) created: UnixTime,
+    /// Its expiry as stored: the earlier of the idle and the absolute
+    /// deadline.
+    pub(crate) expires: UnixTime,
+}
+
+/// The lifetimes a plan applies, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetimes {
+    pub(crate) idle: Duration,
+    pub(crate) absolute: Duration,
+    /// How far the idle deadline must move before a request that changed
+    /// nothing writes the move.
+    pub(crate) refresh_after: Duration,
+}
+
+impl Lifetimes {
+    /// The expiry of a session created at `created` and active at `now`.
+    pub(crate) fn deadline(&self, created: UnixTime, now: UnixTime) -> UnixTime {
+        (now + self.idle).min(created + self.absolute)
+    }
+
+    /// The cookie's `Max-Age` for a session created at `created`: until
+    /// its absolute deadline. Idle expiry is the server's alone.
+    pub(crate) fn max_age(&self, created: UnixTime, now: UnixTime) -> Duration {
+        (created + self.absolute).saturating_since(now)
+    }
+}
+
+/// Whether the backend can send a cookie without a store write: a
+/// server-side store's token names an id and can be issued again on its
+/// own; a cookie backend's value holds the expiry and must be resealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Server,
+    Cookie,
+}
+
+/// Decides what the request does with its session.
+pub(crate) fn plan(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind) -> Plan {
+    let record = &state.record;
+    let wrote = !state.changes.is_empty();
+    let has_values = !record.is_empty();
+    let new_session = Plan {
+        action: Action::Create,
+        cookie: CookiePlan::Send,
+        created: now,
+        expires: life.deadline(now, now),
+    };
+    let nothing = Plan {
+        action: Action::Nothing,
+        cookie: CookiePlan::Keep,
+        created: record.created,
+        expires: record.expires,
+    };
+    let delete = Plan {
+        action: Action::Delete,
+        cookie: CookiePlan::Remove,
+        ..nothing
+    };
+    match (state.origin, state.lifecycle) {
+        // The request carried an id that another request renewed: whatever
+        // it does must not reach the store nor replace the new cookie.
+        (Origin::Renewed, lifecycle) => {
+            if wrote || lifecycle != Lifecycle::Keep {
+                Plan {
+                    action: Action::Refuse,
+                    ..nothing
+                }
+            } else {
+                nothing
+            }
+        }
+        (Origin::Stored { .. }, Lifecycle::Destroy) if wrote && has_values => Plan {
+            action: Action::Replace,
+            ..new_session
+        },
+        (Origin::Stored { .. }, Lifecycle::Destroy) => delete,
+        (Origin::New, Lifecycle::Destroy) if wrote && has_values => new_session,
+        // Nothing stored to delete; the client's cookie goes all the same.
+        (Origin::New, Lifecycle::Destroy) => Plan {
+            cookie: CookiePlan::Remove,
+            ..nothing
+        },
+        (Origin::New, _) if wrote && has_values => new_session,
+        (Origin::New, _) => nothing,
+        (Origin::Stored { .. }, _) if !has_values => delete,
+        (Origin::Stored { .. }, Lifecycle::Renew { restart }) => {
+            let created = if restart { now } else { record.created };
+            let expires = life.deadline(created, now);
+            if expires <= now {
+                return delete;
+            }
+            Plan {
+                action: Action::Renew,
+                cookie: CookiePlan::Send,
+                created,
+                expires,
+            }
+        }
+        (Origin::Stored { reissue, .. }, Lifecycle::Keep) => {
+            let expires = life.deadline(record.created, now);
+            if expires <= now {
+                return delete;
+            }
+            let extension = expires.saturating_since(record.expires);
+            let refresh_due = !extension.is_zero() && extension >= life.refresh_after;
+            if !wrote && !refresh_due && !reissue {
+                return nothing;
+            }
+            let cookie = if reissue || kind == Kind::Cookie {
+                CookiePlan::Send
+            } else {
+                CookiePlan::Keep
+            };
+            Plan {
+                action: Action::Update,
+                cookie,
+                created: record.created,
+                expires,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flash::FlashLevel;
+    use crate::id::SessionId;
+    use crate::record::{Record, Value};
+
+    const T0: UnixTime = UnixTime::from_secs(1_000_000);
+    const IDLE: Duration = Duration::from_secs(600);
+    const ABSOLUTE: Duration = Duration::from_secs(3600);
+    const LIFE: Lifetimes = Lifetimes {
+        idle: IDLE,
+        absolute: ABSOLUTE,
+        refresh_after: Duration::from_secs(150),
+    };
+
+    fn stored(reissue: bool) -> Origin {
+        Origin::Stored {
+            id: Some(SessionId([1; 16])),
+            reissue,
+        }
+    }
+
+    /// A session created at T0 and last written at `written`, with one value.
+    fn state(origin: Origin, written: UnixTime) -> State {
+        let mut record = Record::empty(T0, LIFE.deadline(T0, written), 4);
+        record
+            .data
+            .insert("k".into(), Value::encode("v").unwrap());
+        State::new(record, origin, FlashLevel::Info)
+    }
+
+    fn write(state: &mut State) {
+        state
+            .record
+            .data
+            .insert("n".into(), Value::encode(&1).unwrap());
+        state.changes.mark("n".into());
+    }
+
+    fn at(secs: u64) -> UnixTime {
+        T0 + Duration::from_secs(secs)
+    }
+
+    fn decide(state: &State, now: UnixTime) -> (Action, CookiePlan) {
+        let p = plan(state, now, &LIFE, Kind::Server);
+        (p.action, p.cookie)
+    }
+
+    #[test]
+    fn a_read_writes_nothing_until_the_refresh_is_due() {
+        let s = state(stored(false), T0);
+        assert_eq!(decide(&s, at(149)), (Action::Nothing, CookiePlan::Keep));
+        let p = plan(&s, at(150), &LIFE, Kind::Server);
+        assert_eq!((p.action, p.cookie), (Action::Update, CookiePlan::Keep));
+        assert_eq!(p.expires, at(750));
+        // A cookie backend keeps the expiry in the cookie: it reseals.
+        let p = plan(&s, at(150), &LIFE, Kind::Cookie);
+        assert_eq!((p.action, p.cookie), (Action::Update, CookiePlan::Send));
+    }
+
+    #[test]
+    fn a_write_updates_and_keeps_the_cookie() {
+        let mut s = state(stored(false), T0);
+        write(&mut s);
+        assert_eq!(decide(&s, at(1)), (Action::Update, CookiePlan::Keep));
+    }
+
+    #[test]
+    fn an_old_key_reissues_the_cookie() {
+        let s = state(stored(true), T0);
+        assert_eq!(decide(&s, at(1)), (Action::Update, CookiePlan::Send));
+    }
+
+    #[test]
+    fn new_sessions_are_stored_only_when_written() {
+        let mut s = State::new(Record::empty(T0, T0, 4), Origin::New, FlashLevel::Info);
+        assert_eq!(decide(&s, at(5)), (Action::Nothing, CookiePlan::Keep));
+        write(&mut s);
+        let p = plan(&s, at(5), &LIFE, Kind::Server);
+        assert_eq!((p.action, p.cookie), (Action::Create, CookiePlan::Send));
+        assert_eq!((p.created, p.expires), (at(5), at(605)));
+        // Written, then emptied again: nothing to keep.
+        s.record.data.remove("n");
+        assert_eq!(decide(&s, at(5)), (Action::Nothing, CookiePlan::Keep));
+    }
+
+    #[test]
+    fn an_emptied_or_ended_session_is_deleted() {
+        let mut s = state(stored(false), T0);
+        s.record.data.remove("k");
+        s.changes.mark("k".into());
+        assert_eq!(decide(&s, at(1)), (Action::Delete, CookiePlan::Remove));
+        let s = state(stored(false), at(3500));
+        assert_eq!(decide(&s, at(3600)), (Action::Delete, CookiePlan::Remove));
+    }
+
+    #[test]
+    fn renew_keeps_the_absolute_deadline() {
+        let mut s = state(stored(false), at(3000));
+        s.lifecycle = Lifecycle::Renew { restart: false };
+        let p = plan(&s, at(3300), &LIFE, Kind::Server);
+        assert_eq!((p.action, p.cookie), (Action::Renew, CookiePlan::Send));
+        assert_eq!(p.created, T0, "renew restarted the lifetime");
+        assert_eq!(p.expires, at(3600));
+        // Past the absolute deadline, a renew ends the session instead.
+        assert_eq!(decide(&s, at(3600)), (Action::Delete, CookiePlan::Remove));
+    }
+
+    #[test]
+    fn renew_on_login_starts_a_new_lifetime() {
+        let mut s = state(stored(false), at(3000));
+        s.lifecycle = Lifecycle::Renew { restart: true };
+        let p = plan(&s, at(3300), &LIFE, Kind::Server);
+        assert_eq!(p.action, Action::Renew);
+        assert_eq!((p.created, p.expires), (at(3300), at(3900)));
+    }
+
+    #[test]
+    fn destroy_deletes_and_values_after_it_start_a_new_session() {
+        let mut s = state(stored(false), T0);
+        s.lifecycle = Lifecycle::Destroy;
+        s.record.data.clear();
+        assert_eq!(decide(&s, at(1)), (Action::Delete, CookiePlan::Remove));
+        write(&mut s);
+        let p = plan(&s, at(1), &LIFE, Kind::Server);
+        assert_eq!((p.action, p.cookie), (Action::Replace, CookiePlan::Send));
+        assert_eq!(p.created, at(1));
+        // With nothing stored, destroy still expires the client's cookie.
+        let mut s = State::new(Record::empty(T0, T0, 4), Origin::New, FlashLevel::Info);
+        s.lifecycle = Lifecycle::Destroy;
+        assert_eq!(decide(&s, at(1)), (Action::Nothing, CookiePlan::Remove));
+    }
+
+    #[test]
+    fn a_renewed_id_may_read_but_never_write_nor_touch_the_cookie() {
+        let mut s = State::new(Record::empty(T0, T0, 4), Origin::Renewed, FlashLevel::Info);
+        assert_eq!(decide(&s, at(1)), (Action::Nothing, CookiePlan::Keep));
+        s.lifecycle = Lifecycle::Destroy;
+        assert_eq!(decide(&s, at(1)), (Action::Refuse, CookiePlan::Keep));
+        s.lifecycle = Lifecycle::Keep;
+        write(&mut s);
+        assert_eq!(decide(&s, at(1)), (Action::Refuse, CookiePlan::Keep));
+    }
+}
