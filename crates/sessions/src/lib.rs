@@ -8,28 +8,34 @@
 //!
 //! # Layout
 //!
-//! - the crate root re-exports the backend-independent API of
-//!   `session-core`: [`Session`], [`Settings`], [`FlashLevel`],
-//!   [`SessionLayer`], the [`SessionStore`] trait and the errors;
+//! - the crate root: what handlers and application setup use: [`Session`],
+//!   [`SessionLayer`], [`Settings`], keys, flash messages and the errors;
+//! - [`store`]: what a store author needs;
 //! - one module per backend, each with its store and a one-line
 //!   `session_layer(&settings)`: [`cookie`], [`memory`], `redis` (feature
 //!   `redis`).
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 pub use session_core::SessionRejection;
 pub use session_core::{
-    BoxError, Capabilities, CommitError, ConfigError, CookieSettings, Flash, FlashLevel,
-    FlashQueue, Key, KeyError, Keyring, LazySession, ManualClock, SameSite, Session, SessionLayer,
-    SessionManager, SessionStore, Settings, SettingsBuilder, StoreError, UnixTime, ValueError,
+    ConfigError, CookieSettings, Flash, FlashLevel, Key, KeyError, Keyring, LazySession, SameSite,
+    Session, SessionLayer, Settings, SettingsBuilder, StoreError, ValueError,
 };
 
-/// Writing a backend of your own: the store contract's types.
+/// Writing a backend of your own: the [`SessionStore`](store::SessionStore)
+/// trait on session ids and records, and the values that cross it.
+/// `examples/custom_store.rs` is a complete store; the crate
+/// `session-conformance` checks one.
 pub mod store {
-    pub use session_core::{
-        Changes, Clock, Context, DataKey, IdSource, Loaded, OpenedToken, RandomIds, Record, Save,
-        SessionData, SessionId, SessionStore, SystemClock, Value,
-    };
+    pub use session_core::store::*;
+}
+
+/// What tests and benchmarks reach for: a clock that moves only when
+/// told, the manager behind the layer, and its backend.
+#[doc(hidden)]
+pub mod seams {
+    pub use session_core::{Backend, Clock, ManualClock, SessionManager};
 }
 
 /// Sessions kept in the cookie itself ([`CookieStore`](cookie::CookieStore)),
@@ -43,32 +49,32 @@ pub mod store {
 pub mod cookie {
     pub use session_signed_cookie::{CookieStore, FORMAT_VERSION, Mode};
 
-    use session_core::{ConfigError, SessionLayer, Settings};
+    use session_core::{SessionLayer, Settings};
 
-    /// The session layer with signed cookies (HMAC-SHA256). For encrypted
-    /// cookies use `SessionLayer::new(CookieStore::encrypted(), &settings)`.
-    ///
-    /// # Errors
-    ///
-    /// None today; the signature matches the other backends', whose setup
-    /// can fail.
+    /// The session layer with signed cookies (HMAC-SHA256).
     ///
     /// # Examples
     ///
     /// ```
-    /// use sessions::cookie::{CookieStore, session_layer};
-    /// use sessions::{Key, Keyring, SessionLayer, Settings};
+    /// use sessions::cookie::{encrypted_session_layer, session_layer};
+    /// use sessions::{Key, Keyring, Settings};
     ///
     /// let settings = Settings::builder()
     ///     .with_keyring(Keyring::new(Key::generate()?)?)
     ///     .build()?;
-    /// let signed = session_layer(&settings)?;
-    /// let encrypted = SessionLayer::new(CookieStore::encrypted(), &settings);
+    /// let signed = session_layer(&settings);
+    /// let encrypted = encrypted_session_layer(&settings);
     /// # let _ = (signed, encrypted);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn session_layer(settings: &Settings) -> Result<SessionLayer, ConfigError> {
-        Ok(SessionLayer::new(CookieStore::signed(), settings))
+    pub fn session_layer(settings: &Settings) -> SessionLayer {
+        SessionLayer::in_cookie(CookieStore::signed(settings), settings)
+    }
+
+    /// The session layer with encrypted cookies (AES-256-GCM): the client
+    /// can neither read nor change the session.
+    pub fn encrypted_session_layer(settings: &Settings) -> SessionLayer {
+        SessionLayer::in_cookie(CookieStore::encrypted(settings), settings)
     }
 }
 
@@ -80,14 +86,9 @@ pub mod cookie {
 pub mod memory {
     pub use session_memory::{DEFAULT_SWEEP_INTERVAL, MemoryStore};
 
-    use session_core::{ConfigError, SessionLayer, Settings};
+    use session_core::{SessionLayer, Settings};
 
     /// The session layer with an unbounded [`MemoryStore`].
-    ///
-    /// # Errors
-    ///
-    /// None today; the signature matches the other backends', whose setup
-    /// can fail.
     ///
     /// # Examples
     ///
@@ -97,12 +98,12 @@ pub mod memory {
     /// let settings = Settings::builder()
     ///     .with_keyring(Keyring::new(Key::generate()?)?)
     ///     .build()?;
-    /// let layer = sessions::memory::session_layer(&settings)?;
+    /// let layer = sessions::memory::session_layer(&settings);
     /// # let _ = layer;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn session_layer(settings: &Settings) -> Result<SessionLayer, ConfigError> {
-        Ok(SessionLayer::new(MemoryStore::new(), settings))
+    pub fn session_layer(settings: &Settings) -> SessionLayer {
+        SessionLayer::new(MemoryStore::new(), settings)
     }
 }
 

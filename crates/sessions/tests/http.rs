@@ -16,12 +16,11 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::routing::get;
-use session_core::testing::http::Reply;
+use session_conformance::http::Reply;
 use sessions::memory::MemoryStore;
-use sessions::store::{Context, Loaded, Save};
-use sessions::{
-    Key, Keyring, ManualClock, Session, SessionLayer, SessionStore, Settings, StoreError, UnixTime,
-};
+use sessions::seams::ManualClock;
+use sessions::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update};
+use sessions::{Key, Keyring, Session, SessionLayer, Settings, StoreError};
 
 fn settings() -> Settings {
     Settings::builder()
@@ -55,7 +54,7 @@ fn token(reply: &Reply) -> String {
 
 async fn get_with(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
     let header = cookie.map(|c| HeaderValue::from_str(c).unwrap());
-    session_core::testing::http::get(app, path, header).await
+    session_conformance::http::get(app, path, header).await
 }
 
 fn cookie(token: &str) -> String {
@@ -113,15 +112,21 @@ struct Counting {
 
 #[async_trait]
 impl SessionStore for Counting {
-    async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError> {
+    async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load(token, cx).await
+        self.inner.load(id, now).await
     }
-    async fn save(&self, save: Save<'_>, cx: &Context<'_>) -> Result<String, StoreError> {
-        self.inner.save(save, cx).await
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.inner.create(id, record).await
     }
-    async fn delete(&self, token: &str, cx: &Context<'_>) -> Result<(), StoreError> {
-        self.inner.delete(token, cx).await
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
+        self.inner.update(id, update).await
+    }
+    async fn retire(&self, id: &SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
+        self.inner.retire(id, now, until).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.delete(id).await
     }
 }
 
@@ -148,7 +153,8 @@ async fn forged_or_random_token_is_a_fresh_session_without_lookup() {
         let r = get_with(&app, "/logout", Some(&format!("session={bad}"))).await;
         assert_eq!(r.status, StatusCode::OK, "{bad:?}");
         assert_eq!(r.body, "{}", "{bad:?}");
-        assert!(r.set_cookie().unwrap().contains("Max-Age=0"), "{bad:?}");
+        // Not ours to remove: it may be a sibling domain's cookie.
+        assert_eq!(r.set_cookie(), None, "{bad:?}");
     }
     assert_eq!(store.loads.load(Ordering::SeqCst), 0);
     let ok = get_with(&app, "/logout", Some(&cookie(&real))).await;
@@ -193,11 +199,12 @@ async fn renew_issues_a_new_token_and_kills_the_old() {
         get_with(&app, "/logout", Some(&cookie(&new))).await.body,
         "{flywind: 123, ordontfly: 345}"
     );
-    assert_eq!(
-        get_with(&app, "/logout", Some(&cookie(&old))).await.body,
-        "{}"
-    );
-    assert_eq!(store.len(), 1);
+    let stale = get_with(&app, "/logout", Some(&cookie(&old))).await;
+    assert_eq!(stale.body, "{}");
+    // A request still carrying the old cookie leaves the new one alone.
+    assert_eq!(stale.set_cookie(), None);
+    // The new session, and the mark of the renewed id.
+    assert_eq!(store.len(), 2);
 }
 
 #[tokio::test]
@@ -229,7 +236,7 @@ async fn set_cookie_carries_the_secure_defaults() {
 }
 
 #[tokio::test]
-async fn two_cookies_with_the_session_name_take_the_first() {
+async fn two_cookies_with_the_session_name_take_the_first_that_verifies() {
     let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
     let a = token(&get_with(&app, "/login", None).await);
     let b = token(&get_with(&app, "/hello", None).await);
@@ -238,6 +245,12 @@ async fn two_cookies_with_the_session_name_take_the_first() {
     assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
     let r = get_with(&app, "/tea", Some(&format!("session={b}; session={a}"))).await;
     assert_eq!(r.body, "Please retry again!");
+    // Garbage first (planted by a sibling subdomain): the valid cookie is
+    // used, and no removal cookie deletes it.
+    let planted = format!("session=garbage; session={a}");
+    let r = get_with(&app, "/logout", Some(&planted)).await;
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+    assert_eq!(r.set_cookie(), None);
 }
 
 #[test]
@@ -280,7 +293,8 @@ async fn idle_sessions_expire_through_the_layer() {
     clock.advance(Duration::from_secs(30 * 60));
     let gone = get_with(&app, "/logout", Some(&cookie(&token))).await;
     assert_eq!(gone.body, "{}");
-    assert!(gone.set_cookie().unwrap().contains("Max-Age=0"));
+    // Only a request that ends a session removes its cookie.
+    assert_eq!(gone.set_cookie(), None);
 }
 
 #[tokio::test]
@@ -313,17 +327,25 @@ impl Flaky {
 
 #[async_trait]
 impl SessionStore for Flaky {
-    async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError> {
+    async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
         self.gate().await?;
-        self.inner.load(token, cx).await
+        self.inner.load(id, now).await
     }
-    async fn save(&self, save: Save<'_>, cx: &Context<'_>) -> Result<String, StoreError> {
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         self.gate().await?;
-        self.inner.save(save, cx).await
+        self.inner.create(id, record).await
     }
-    async fn delete(&self, token: &str, cx: &Context<'_>) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
         self.gate().await?;
-        self.inner.delete(token, cx).await
+        self.inner.update(id, update).await
+    }
+    async fn retire(&self, id: &SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
+        self.gate().await?;
+        self.inner.retire(id, now, until).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.gate().await?;
+        self.inner.delete(id).await
     }
 }
 
@@ -394,8 +416,123 @@ async fn a_save_after_logout_elsewhere_is_a_conflict() {
         .layer(layer);
     let r = get_with(&racing, "/slow", Some(&c)).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert!(r.set_cookie().unwrap().contains("Max-Age=0"));
+    // The logout's own response removed the cookie.
+    assert_eq!(r.set_cookie(), None);
     assert_eq!(store.len(), 0, "the destroyed session came back");
+}
+
+/// A route that runs `during` (another request) after loading its session,
+/// then calls `then` on it.
+fn racing(
+    layer: &SessionLayer,
+    during: &'static str,
+    cookie: String,
+    then: fn(&Session),
+) -> Router {
+    let other = app(layer.clone());
+    Router::new()
+        .route(
+            "/race",
+            get(move |session: Session| async move {
+                let _ = session.len();
+                let _ = get_with(&other, during, Some(&cookie)).await;
+                then(&session);
+                "done"
+            }),
+        )
+        .layer(layer.clone())
+}
+
+#[tokio::test]
+async fn a_renew_after_logout_elsewhere_is_a_conflict() {
+    let store = MemoryStore::new();
+    let layer = SessionLayer::new(store.clone(), &settings());
+    let c = cookie(&token(&get_with(&app(layer.clone()), "/login", None).await));
+    let r = get_with(&racing(&layer, "/destroy", c, |s| s.renew()), "/race", None).await;
+    assert_eq!(r.status, StatusCode::OK, "no session cookie: nothing to renew");
+    let c = cookie(&token(&get_with(&app(layer.clone()), "/login", None).await));
+    let r = get_with(&racing(&layer, "/destroy", c.clone(), |s| s.renew()), "/race", Some(&c)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.set_cookie(), None);
+    assert_eq!(store.len(), 0, "the destroyed session came back under a new id");
+}
+
+#[tokio::test]
+async fn requests_in_flight_during_a_renew_keep_the_new_cookie() {
+    let store = MemoryStore::new();
+    let layer = SessionLayer::new(store.clone(), &settings());
+    let old = cookie(&token(&get_with(&app(layer.clone()), "/login", None).await));
+    // Loaded before the renew, writing after it: refused, no cookie.
+    let writer = racing(&layer, "/renew", old.clone(), |s| {
+        s.insert("cart", "tea").unwrap();
+    });
+    let r = get_with(&writer, "/race", Some(&old)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.set_cookie(), None);
+    // Arriving after the renew with the old cookie: a read sends nothing,
+    // a write is refused rather than starting a session over the new one.
+    let app = app(layer);
+    let read = get_with(&app, "/logout", Some(&old)).await;
+    assert_eq!((read.body.as_str(), read.set_cookie()), ("{}", None));
+    let write = get_with(&app, "/counter", Some(&old)).await;
+    assert_eq!(write.status, StatusCode::CONFLICT);
+    assert_eq!(write.set_cookie(), None);
+}
+
+#[tokio::test]
+async fn renew_never_extends_the_absolute_lifetime() {
+    let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
+    let layer = SessionLayer::new(MemoryStore::new(), &settings()).with_clock(clock.clone());
+    let app = app(layer);
+    let mut token = token(&get_with(&app, "/login", None).await);
+    // Renewed every 20 minutes, a stolen cookie lives no longer than 12 h.
+    for _ in 0..35 {
+        clock.advance(Duration::from_secs(20 * 60));
+        let r = get_with(&app, "/renew", Some(&cookie(&token))).await;
+        token = r.cookie_value("session").expect("renewed").to_owned();
+    }
+    // 11 h 40 min in: 20 minutes are left, and the cookie says so.
+    let r = get_with(&app, "/renew", Some(&cookie(&token))).await;
+    let set = r.set_cookie().expect("renewed");
+    assert!(set.contains("Max-Age=1200"), "{set}");
+    let token = r.cookie_value("session").expect("renewed").to_owned();
+    clock.advance(Duration::from_secs(20 * 60));
+    let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(r.body, "{}", "renew made the session outlive its absolute lifetime");
+}
+
+#[tokio::test]
+async fn login_renews_the_id_planted_before_it() {
+    let store = MemoryStore::new();
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    // An attacker's session, planted in the victim's browser.
+    let planted = token(&get_with(&app, "/hello", None).await);
+    let login = get_with(&app, "/login", Some(&cookie(&planted))).await;
+    let signed_in = token(&login);
+    assert_ne!(signed_in, planted, "login kept the planted id");
+    let attacker = get_with(&app, "/logout", Some(&cookie(&planted))).await;
+    assert_eq!(attacker.body, "{}", "the planted id sees the login");
+}
+
+#[tokio::test]
+async fn a_handled_save_error_lets_the_handler_answer() {
+    let settings = settings();
+    let app = Router::new()
+        .route(
+            "/big",
+            get(|session: Session| async move {
+                session.insert("big", "x".repeat(5000)).unwrap();
+                match session.save().await {
+                    Err(StoreError::TooLarge { .. }) => "too large, handled",
+                    _ => "saved",
+                }
+            }),
+        )
+        .layer(sessions::cookie::session_layer(&settings));
+    let r = get_with(&app, "/big", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, "too large, handled");
+    assert_eq!(r.set_cookie(), None);
 }
 
 #[tokio::test]

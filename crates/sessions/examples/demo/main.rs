@@ -40,12 +40,9 @@ fn parse_args() -> Result<Args, String> {
 
 fn layer(backend: &str, settings: &Settings) -> Result<SessionLayer, Box<dyn std::error::Error>> {
     match backend {
-        "memory" => Ok(sessions::memory::session_layer(settings)?),
-        "cookie" => Ok(sessions::cookie::session_layer(settings)?),
-        "cookie-encrypted" => Ok(SessionLayer::new(
-            sessions::cookie::CookieStore::encrypted(),
-            settings,
-        )),
+        "memory" => Ok(sessions::memory::session_layer(settings)),
+        "cookie" => Ok(sessions::cookie::session_layer(settings)),
+        "cookie-encrypted" => Ok(sessions::cookie::encrypted_session_layer(settings)),
         // What `sessions::redis::session_layer` is with the `redis` feature;
         // the demo reaches it directly so it runs without feature flags.
         "redis" => Ok(session_redis::session_layer(settings)?),

@@ -21,6 +21,9 @@ pub(crate) fn router() -> Router {
 }
 
 pub(crate) async fn login(session: Session) -> Result<Html<&'static str>, ValueError> {
+    // A new id and a new lifetime for the signed-in session: an id planted
+    // before login is worthless after it (docs/security.md).
+    session.renew_on_login();
     session.insert("flywind", "123")?;
     session.insert("ordontfly", "345")?;
     Ok(Html("<h1>Hello, Prologue!</h1>"))
