@@ -5,9 +5,25 @@
 //! for tests. Sessions that must survive a restart or be shared between
 //! instances belong in Redis.
 //!
+//! # Examples
+//!
+//! ```
+//! use session_core::{Key, Keyring, SessionLayer, Settings};
+//! use session_memory::MemoryStore;
+//!
+//! let settings = Settings::builder()
+//!     .with_keyring(Keyring::new(Key::generate()?)?)
+//!     .build()?;
+//! let layer = SessionLayer::new(MemoryStore::new(), &settings);
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Layout
 //!
-//! - [`MemoryStore`]: the store, its capacity bound and its sweeper.
+//! - [`MemoryStore`]: the store, its capacity bound and its sweeper. Each
+//!   id holds a live session or, once renewed, a marker of a few bytes
+//!   that remembers it until the new session's first expiry.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -18,10 +34,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use session_core::{
-    Clock, Context, Loaded, Record, Save, SessionId, SessionStore, StoreError, SystemClock,
-    UnixTime,
-};
+use session_core::store::{Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update};
+use session_core::{Clock, SystemClock};
 
 /// How often the sweeper removes expired sessions, unless configured.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -30,18 +44,23 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 ///
 /// - Expired sessions are never returned: each load checks the expiry
 ///   stored with the session.
-/// - A background task removes expired sessions every
-///   [`DEFAULT_SWEEP_INTERVAL`]. It starts with the first save (so a store
-///   can be built outside a runtime) and stops when the store is dropped.
-/// - [`with_capacity`](Self::with_capacity) bounds the number of sessions:
-///   a new session beyond the bound evicts the one closest to expiry.
+/// - A renewed id keeps a marker (no data) until the time given to
+///   [`retire`](SessionStore::retire), so it loads as
+///   [`Loaded::Renewed`].
+/// - A background task removes expired sessions and markers every
+///   [`DEFAULT_SWEEP_INTERVAL`]. It starts with the first create (so a
+///   store can be built outside a runtime) and stops when the store is
+///   dropped.
+/// - [`with_capacity`](Self::with_capacity) bounds the number of entries
+///   (sessions and markers): a new session beyond the bound evicts the
+///   entry closest to its end.
 ///
 /// Cheap to clone; clones share the sessions.
 ///
 /// # Examples
 ///
 /// ```
-/// use session_core::{SessionLayer, Settings, Key, Keyring};
+/// use session_core::{Key, Keyring, SessionLayer, Settings};
 /// use session_memory::MemoryStore;
 ///
 /// let settings = Settings::builder()
@@ -59,10 +78,37 @@ pub struct MemoryStore {
     sweep_interval: Duration,
 }
 
+/// What the map holds under an id.
+///
+/// The marker borrows the record's niche, so an entry is no larger than a
+/// record was before renewed ids were remembered (a unit test checks).
+enum Slot {
+    /// A session; it may have expired and not been swept yet.
+    Live(Record),
+    /// An id renewed into another: it loads as [`Loaded::Renewed`] until
+    /// `until`.
+    Renewed { until: UnixTime },
+}
+
+impl Slot {
+    /// When the entry stops counting: a session's expiry, a marker's end.
+    fn deadline(&self) -> UnixTime {
+        match self {
+            Slot::Live(record) => record.expires,
+            Slot::Renewed { until } => *until,
+        }
+    }
+
+    /// Whether the entry counts for nothing at `now` and may be removed.
+    fn is_dead(&self, now: UnixTime) -> bool {
+        now >= self.deadline()
+    }
+}
+
 struct Inner {
-    sessions: DashMap<SessionId, Record, RandomIdHash>,
-    /// Present only with a capacity bound: the sessions in expiry order, so
-    /// the one closest to expiry can be found at once. Writes then pass
+    sessions: DashMap<SessionId, Slot, RandomIdHash>,
+    /// Present only with a capacity bound: the entries in deadline order,
+    /// so the one closest to its end can be found at once. Writes then pass
     /// through this one lock, which is the price of an exact bound; an
     /// unbounded store has no global lock at all.
     bound: Option<Bound>,
@@ -71,16 +117,25 @@ struct Inner {
 
 struct Bound {
     capacity: usize,
-    by_expiry: Mutex<BTreeSet<(UnixTime, SessionId)>>,
+    by_deadline: Mutex<BTreeSet<(UnixTime, SessionId)>>,
 }
 
-impl Bound {
-    fn lock(&self) -> MutexGuard<'_, BTreeSet<(UnixTime, SessionId)>> {
-        // Every critical section leaves the set consistent before anything
-        // that could panic, so a poisoned lock is still usable.
-        self.by_expiry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+/// The capacity index, locked for the length of one write; does nothing on
+/// an unbounded store. Every write takes it before the map's shard lock, so
+/// the two cannot deadlock.
+struct Index<'a>(Option<MutexGuard<'a, BTreeSet<(UnixTime, SessionId)>>>);
+
+impl Index<'_> {
+    fn insert(&mut self, deadline: UnixTime, id: SessionId) {
+        if let Some(set) = self.0.as_mut() {
+            set.insert((deadline, id));
+        }
+    }
+
+    fn remove(&mut self, deadline: UnixTime, id: SessionId) {
+        if let Some(set) = self.0.as_mut() {
+            set.remove(&(deadline, id));
+        }
     }
 }
 
@@ -96,8 +151,9 @@ impl MemoryStore {
         Self::build(None)
     }
 
-    /// A store holding at most `capacity` sessions (at least one); beyond
-    /// it, a new session evicts the one closest to expiry.
+    /// A store holding at most `capacity` entries (at least one), renewed
+    /// ids' markers included; beyond it, a new session evicts the entry
+    /// closest to its end.
     pub fn with_capacity(capacity: usize) -> Self {
         Self::build(Some(capacity.max(1)))
     }
@@ -108,7 +164,7 @@ impl MemoryStore {
                 sessions: DashMap::with_hasher(RandomIdHash),
                 bound: capacity.map(|capacity| Bound {
                     capacity,
-                    by_expiry: Mutex::new(BTreeSet::new()),
+                    by_deadline: Mutex::new(BTreeSet::new()),
                 }),
                 sweeper: OnceLock::new(),
             }),
@@ -118,7 +174,7 @@ impl MemoryStore {
     }
 
     /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`].
-    /// The sweeper takes its settings from the clone that saves first.
+    /// The sweeper takes its settings from the clone that creates first.
     pub fn with_sweep_interval(mut self, interval: Duration) -> Self {
         self.sweep_interval = interval.max(Duration::from_millis(1));
         self
@@ -131,12 +187,13 @@ impl MemoryStore {
         self
     }
 
-    /// How many sessions are held, including expired ones not yet swept.
+    /// How many entries are held: sessions and renewed ids' markers,
+    /// including those past their end and not yet swept.
     pub fn len(&self) -> usize {
         self.inner.sessions.len()
     }
 
-    /// Whether no session is held.
+    /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.inner.sessions.is_empty()
     }
@@ -146,7 +203,8 @@ impl MemoryStore {
         self.inner.bound.as_ref().map(|b| b.capacity)
     }
 
-    /// Removes every session expired at `now`; returns how many went.
+    /// Removes every session expired at `now` and every marker past its
+    /// end; returns how many entries went.
     pub fn sweep(&self, now: UnixTime) -> usize {
         self.inner.sweep(now)
     }
@@ -162,8 +220,8 @@ impl MemoryStore {
             let weak: Weak<Inner> = Arc::downgrade(&self.inner);
             let period = self.sweep_interval;
             let clock = self.clock.clone();
-            // The first sweep is one period after the first save, not after
-            // the task first gets to run.
+            // The first sweep is one period after the first create, not
+            // after the task first gets to run.
             let first = tokio::time::Instant::now() + period;
             runtime.spawn(async move {
                 let mut ticks = tokio::time::interval_at(first, period);
@@ -173,14 +231,13 @@ impl MemoryStore {
                     let Some(inner) = weak.upgrade() else { return };
                     let removed = inner.sweep(clock.now());
                     if removed > 0 {
-                        tracing::debug!(removed, "expired sessions swept");
+                        tracing::debug!(removed, "expired sessions and renewed ids swept");
                     }
                 }
             });
         });
     }
 }
-
 /// Hashes a [`SessionId`] by taking its bytes as they are. The ids are
 /// 128 random bits from the system's generator, and only ids this server
 /// made (their MAC verified) are ever looked up, so no one can choose keys
@@ -218,21 +275,41 @@ impl Hasher for RandomIdHasher {
 }
 
 impl Inner {
+    fn index(&self) -> Index<'_> {
+        Index(self.bound.as_ref().map(|bound| {
+            // Every critical section leaves the set consistent before
+            // anything that could panic, so a poisoned lock is still usable.
+            bound
+                .by_deadline
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        }))
+    }
+
+    fn load(&self, id: &SessionId, now: UnixTime) -> Option<Loaded> {
+        let slot = self.sessions.get(id)?;
+        match &*slot {
+            Slot::Live(record) if !record.is_expired(now) => Some(Loaded::Live(record.clone())),
+            Slot::Renewed { until } if *until > now => Some(Loaded::Renewed),
+            _ => None,
+        }
+    }
+
     fn sweep(&self, now: UnixTime) -> usize {
-        match &self.bound {
+        let mut index = self.index();
+        match index.0.as_mut() {
             None => {
                 let before = self.sessions.len();
-                self.sessions.retain(|_, r| !r.is_expired(now));
+                self.sessions.retain(|_, slot| !slot.is_dead(now));
                 before.saturating_sub(self.sessions.len())
             }
-            Some(bound) => {
-                let mut index = bound.lock();
+            Some(set) => {
                 let mut removed = 0;
-                while let Some(&(expires, id)) = index.first() {
-                    if expires > now {
+                while let Some(&(deadline, id)) = set.first() {
+                    if deadline > now {
                         break;
                     }
-                    index.pop_first();
+                    set.pop_first();
                     self.sessions.remove(&id);
                     removed += 1;
                 }
@@ -242,17 +319,18 @@ impl Inner {
     }
 
     fn create(&self, id: SessionId, record: &Record) -> Result<(), StoreError> {
-        let mut index = self.bound.as_ref().map(Bound::lock);
+        let mut index = self.index();
         match self.sessions.entry(id) {
             Entry::Occupied(_) => return Err(StoreError::Exists),
             Entry::Vacant(slot) => {
-                slot.insert(record.clone());
+                slot.insert(Slot::Live(record.clone()));
             }
         }
-        if let (Some(index), Some(bound)) = (index.as_mut(), &self.bound) {
-            index.insert((record.expires, id));
-            while index.len() > bound.capacity {
-                let Some((_, evicted)) = index.pop_first() else {
+        index.insert(record.expires, id);
+        // The map's shard lock is released: evicting may touch any shard.
+        if let (Some(set), Some(bound)) = (index.0.as_mut(), &self.bound) {
+            while set.len() > bound.capacity {
+                let Some((_, evicted)) = set.pop_first() else {
                     break;
                 };
                 self.sessions.remove(&evicted);
@@ -261,24 +339,24 @@ impl Inner {
         Ok(())
     }
 
-    fn update(&self, id: &SessionId, save: &Save<'_>, now: UnixTime) -> Result<(), StoreError> {
-        let mut index = self.bound.as_ref().map(Bound::lock);
-        let Some(mut stored) = self.sessions.get_mut(id) else {
+    fn update(&self, id: SessionId, update: &Update<'_>) -> Result<(), StoreError> {
+        let mut index = self.index();
+        let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
             return Err(StoreError::Gone);
         };
-        let before = stored.expires;
-        if stored.is_expired(now) {
-            drop(stored);
-            self.sessions.remove(id);
-            if let Some(index) = index.as_mut() {
-                index.remove(&(before, *id));
-            }
+        let before = entry.get().deadline();
+        if entry.get().is_dead(update.now) {
+            entry.remove();
+            index.remove(before, id);
             return Err(StoreError::Gone);
         }
-        if save.changes.cleared {
+        let Slot::Live(stored) = entry.get_mut() else {
+            return Err(StoreError::Gone);
+        };
+        if update.changes.cleared {
             stored.data.clear();
         }
-        for (key, value) in save.changed() {
+        for (key, value) in update.changed() {
             match (value, stored.data.get_mut(key)) {
                 // Overwrite in place: no new key string for a key already there.
                 (Some(v), Some(slot)) => *slot = v.clone(),
@@ -290,76 +368,80 @@ impl Inner {
                 }
             }
         }
-        if save.changes.flash {
-            stored.flash.clone_from(&save.record.flash);
+        if update.changes.flash {
+            stored.flash.clone_from(&update.record.flash);
         }
-        stored.expires = save.record.expires;
+        stored.expires = update.expires;
+        index.remove(before, id);
         // Concurrent removals can empty a session that each request saw
         // non-empty: an empty session is not kept.
-        let emptied = stored.is_empty();
-        drop(stored);
-        if emptied {
-            self.sessions.remove(id);
+        if stored.is_empty() {
+            entry.remove();
+        } else {
+            index.insert(update.expires, id);
         }
-        if let Some(index) = index.as_mut() {
-            index.remove(&(before, *id));
-            if !emptied {
-                index.insert((save.record.expires, *id));
-            }
+        Ok(())
+    }
+
+    fn retire(&self, id: SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
+        let mut index = self.index();
+        let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
+            return Err(StoreError::Gone);
+        };
+        let before = entry.get().deadline();
+        if entry.get().is_dead(now) {
+            entry.remove();
+            index.remove(before, id);
+            return Err(StoreError::Gone);
+        }
+        if matches!(entry.get(), Slot::Renewed { .. }) {
+            return Err(StoreError::Gone);
+        }
+        index.remove(before, id);
+        if until > now {
+            entry.insert(Slot::Renewed { until });
+            index.insert(until, id);
+        } else {
+            // A marker that would be past its end at once is not kept.
+            entry.remove();
         }
         Ok(())
     }
 
     fn delete(&self, id: &SessionId) {
-        let mut index = self.bound.as_ref().map(Bound::lock);
-        if let (Some((_, record)), Some(index)) = (self.sessions.remove(id), index.as_mut()) {
-            index.remove(&(record.expires, *id));
+        let mut index = self.index();
+        if let Some((_, slot)) = self.sessions.remove(id) {
+            index.remove(slot.deadline(), *id);
         }
     }
 }
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError> {
-        let Some(opened) = cx.open_token(token) else {
-            return Ok(None);
-        };
-        let Some(stored) = self.inner.sessions.get(&opened.id) else {
-            return Ok(None);
-        };
-        if stored.is_expired(cx.now()) {
-            return Ok(None);
-        }
-        Ok(Some(Loaded {
-            record: stored.clone(),
-            reissue: !opened.current_key,
-        }))
+    async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.inner.load(id, now))
     }
 
-    async fn save(&self, save: Save<'_>, cx: &Context<'_>) -> Result<String, StoreError> {
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         self.start_sweeper();
-        match save.token {
-            None => {
-                let id = cx.new_id()?;
-                self.inner.create(id, save.record)?;
-                Ok(cx.seal_token(&id))
-            }
-            Some(token) => {
-                let opened = cx.open_token(token).ok_or(StoreError::Gone)?;
-                self.inner.update(&opened.id, &save, cx.now())?;
-                Ok(if opened.current_key {
-                    token.to_owned()
-                } else {
-                    cx.seal_token(&opened.id)
-                })
-            }
-        }
+        self.inner.create(*id, record)
     }
 
-    async fn delete(&self, token: &str, cx: &Context<'_>) -> Result<(), StoreError> {
-        if let Some(opened) = cx.open_token(token) {
-            self.inner.delete(&opened.id);
-        }
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
+        self.inner.update(*id, &update)
+    }
+
+    async fn retire(
+        &self,
+        id: &SessionId,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.inner.retire(*id, now, until)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.delete(id);
         Ok(())
     }
 }
@@ -367,7 +449,7 @@ impl SessionStore for MemoryStore {
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("sessions", &self.len())
+            .field("entries", &self.len())
             .field("capacity", &self.capacity())
             .field("sweep_interval", &self.sweep_interval)
             .finish()
@@ -377,80 +459,385 @@ impl fmt::Debug for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use session_core::{Changes, FlashLevel, Key, Keyring, ManualClock, RandomIds};
+    use session_core::ManualClock;
+    use session_core::store::{Changes, DataKey, Value};
+    use session_core::{Flash, FlashLevel};
 
     const T0: UnixTime = UnixTime::from_secs(1_000_000);
 
-    fn keys() -> Keyring {
-        Keyring::new(Key::from_bytes(&[4; 32]).unwrap()).unwrap()
+    fn at(secs: u64) -> UnixTime {
+        T0 + Duration::from_secs(secs)
     }
 
-    fn record(expires_in: u64) -> Record {
-        let mut r = Record::empty(T0, T0 + Duration::from_secs(expires_in), 4);
+    fn id(n: u8) -> SessionId {
+        SessionId([n; 16])
+    }
+
+    /// A session with one flash message (so it is not empty), ending at
+    /// `at(expires)`.
+    fn record(expires: u64) -> Record {
+        let mut r = Record::empty(T0, at(expires), 4);
         r.flash.push(FlashLevel::Info, "x".into());
         r
     }
 
-    async fn create(store: &MemoryStore, keys: &Keyring, expires_in: u64) -> String {
-        let ids = RandomIds::new();
-        let cx = Context::new(keys, "session", T0, &ids);
-        let r = record(expires_in);
-        let changes = Changes::default();
-        let save = Save {
-            token: None,
-            record: &r,
-            changes: &changes,
-        };
-        store.save(save, &cx).await.unwrap()
+    fn value(s: &str) -> Value {
+        Value::encode(s).unwrap()
     }
 
-    async fn exists(store: &MemoryStore, keys: &Keyring, token: &str) -> bool {
-        let ids = RandomIds::new();
-        let cx = Context::new(keys, "session", T0, &ids);
-        store.load(token, &cx).await.unwrap().is_some()
+    async fn create(store: &MemoryStore, n: u8, expires: u64) {
+        store.create(&id(n), &record(expires)).await.unwrap();
+    }
+
+    async fn load(store: &MemoryStore, n: u8, now: u64) -> Option<Loaded> {
+        store.load(&id(n), at(now)).await.unwrap()
+    }
+
+    async fn is_live(store: &MemoryStore, n: u8, now: u64) -> bool {
+        matches!(load(store, n, now).await, Some(Loaded::Live(_)))
+    }
+
+    /// Applies `changes` from `record` at `at(now)`, moving the expiry to
+    /// `at(expires)`.
+    async fn update(
+        store: &MemoryStore,
+        n: u8,
+        record: &Record,
+        changes: &Changes,
+        now: u64,
+        expires: u64,
+    ) -> Result<(), StoreError> {
+        let update = Update {
+            record,
+            changes,
+            expires: at(expires),
+            now: at(now),
+        };
+        store.update(&id(n), update).await
+    }
+
+    /// Only the expiry moves.
+    async fn touch(store: &MemoryStore, n: u8, now: u64, expires: u64) -> Result<(), StoreError> {
+        update(store, n, &record(0), &Changes::default(), now, expires).await
+    }
+
+    fn stores() -> [MemoryStore; 2] {
+        [MemoryStore::new(), MemoryStore::with_capacity(10)]
+    }
+
+    #[test]
+    fn an_entry_is_no_larger_than_a_record() {
+        // A live session costs what it cost before markers existed.
+        assert_eq!(size_of::<Slot>(), size_of::<Record>());
+    }
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<MemoryStore>();
+    }
+
+    #[tokio::test]
+    async fn load_returns_a_session_until_it_expires() {
+        for store in stores() {
+            assert_eq!(load(&store, 1, 0).await, None);
+            create(&store, 1, 10).await;
+            assert_eq!(load(&store, 1, 9).await, Some(Loaded::Live(record(10))));
+            assert_eq!(load(&store, 1, 10).await, None);
+            assert_eq!(store.len(), 1, "load does not remove");
+        }
+    }
+
+    #[tokio::test]
+    async fn create_never_overwrites() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            let other = Record::empty(T0, at(99), 4);
+            assert!(matches!(
+                store.create(&id(1), &other).await,
+                Err(StoreError::Exists)
+            ));
+            assert_eq!(load(&store, 1, 0).await, Some(Loaded::Live(record(10))));
+
+            create(&store, 2, 10).await;
+            store.retire(&id(2), at(0), at(50)).await.unwrap();
+            assert!(matches!(
+                store.create(&id(2), &other).await,
+                Err(StoreError::Exists)
+            ));
+            assert_eq!(load(&store, 2, 0).await, Some(Loaded::Renewed));
+        }
+    }
+
+    #[tokio::test]
+    async fn update_writes_the_changed_keys_and_the_new_expiry() {
+        for store in stores() {
+            let mut stored = record(10);
+            stored.data.insert("a".into(), value("a0"));
+            stored.data.insert("b".into(), value("b0"));
+            stored.data.insert("c".into(), value("c0"));
+            store.create(&id(1), &stored).await.unwrap();
+
+            // The request saw other values for `b`, `c` and its flash, but
+            // changed only `a` (set), `c` (removed) and `d` (added).
+            let mut after = Record::empty(T0, at(10), 4);
+            after.data.insert("a".into(), value("a1"));
+            after.data.insert("b".into(), value("stale"));
+            after.data.insert("d".into(), value("d1"));
+            let changes = Changes {
+                cleared: false,
+                keys: vec![DataKey::from("a"), DataKey::from("c"), DataKey::from("d")],
+                flash: false,
+            };
+            update(&store, 1, &after, &changes, 5, 30).await.unwrap();
+
+            let Some(Loaded::Live(got)) = load(&store, 1, 29).await else {
+                panic!("the session is gone");
+            };
+            let keys: Vec<_> = got.data.keys().map(|k| k.as_str()).collect();
+            assert_eq!(keys, ["a", "b", "d"]);
+            assert_eq!(got.data.get("a"), Some(&value("a1")));
+            assert_eq!(got.data.get("b"), Some(&value("b0")));
+            assert_eq!(got.data.get("d"), Some(&value("d1")));
+            assert_eq!(got.flash, record(10).flash, "the flash was not changed");
+            assert_eq!(got.expires, at(30), "the update's expiry, not the record's");
+            assert_eq!(got.created, T0);
+        }
+    }
+
+    #[tokio::test]
+    async fn update_clears_and_replaces_the_flash() {
+        for store in stores() {
+            let mut stored = record(10);
+            stored.data.insert("old".into(), value("x"));
+            store.create(&id(1), &stored).await.unwrap();
+
+            let mut after = Record::empty(T0, at(10), 4);
+            after.data.insert("new".into(), value("y"));
+            after.flash.push(FlashLevel::Error, "e".into());
+            let changes = Changes {
+                cleared: true,
+                keys: vec![DataKey::from("new")],
+                flash: true,
+            };
+            update(&store, 1, &after, &changes, 5, 20).await.unwrap();
+
+            let Some(Loaded::Live(got)) = load(&store, 1, 5).await else {
+                panic!("the session is gone");
+            };
+            let keys: Vec<_> = got.data.keys().map(|k| k.as_str()).collect();
+            assert_eq!(keys, ["new"]);
+            let flash: Vec<Flash> = got.flash.iter().cloned().collect();
+            assert_eq!(
+                flash,
+                [Flash {
+                    level: FlashLevel::Error,
+                    message: "e".into()
+                }]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn update_deletes_a_session_it_empties() {
+        for store in stores() {
+            let mut stored = Record::empty(T0, at(10), 4);
+            stored.data.insert("a".into(), value("a0"));
+            store.create(&id(1), &stored).await.unwrap();
+            // Another request removed `a`; this one saw it and removes it too.
+            let changes = Changes {
+                cleared: false,
+                keys: vec![DataKey::from("a")],
+                flash: false,
+            };
+            let after = Record::empty(T0, at(10), 4);
+            update(&store, 1, &after, &changes, 1, 20).await.unwrap();
+            assert_eq!(store.len(), 0);
+            assert_eq!(load(&store, 1, 1).await, None);
+            // The index forgot it too: a later sweep finds nothing.
+            assert_eq!(store.sweep(at(100)), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn update_of_no_live_session_is_gone_and_writes_nothing() {
+        for store in stores() {
+            // Never stored.
+            assert!(matches!(
+                touch(&store, 1, 0, 20).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(store.len(), 0);
+
+            // Expired at the update's time: removed on the spot.
+            create(&store, 2, 10).await;
+            assert!(matches!(
+                touch(&store, 2, 10, 20).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(store.len(), 0);
+
+            // Renewed: the marker stays as it was.
+            create(&store, 3, 10).await;
+            store.retire(&id(3), at(0), at(50)).await.unwrap();
+            assert!(matches!(
+                touch(&store, 3, 1, 20).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(load(&store, 3, 49).await, Some(Loaded::Renewed));
+            assert_eq!(load(&store, 3, 50).await, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn retire_leaves_a_marker_until_its_end() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            store.retire(&id(1), at(5), at(40)).await.unwrap();
+            assert_eq!(store.len(), 1);
+            // Renewed even after the session itself would have expired.
+            assert_eq!(load(&store, 1, 5).await, Some(Loaded::Renewed));
+            assert_eq!(load(&store, 1, 39).await, Some(Loaded::Renewed));
+            assert_eq!(load(&store, 1, 40).await, None);
+            // A renewed id cannot be renewed again.
+            assert!(matches!(
+                store.retire(&id(1), at(6), at(60)).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(
+                load(&store, 1, 45).await,
+                None,
+                "the marker's end did not move"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn retire_of_no_live_session_is_gone() {
+        for store in stores() {
+            assert!(matches!(
+                store.retire(&id(1), at(0), at(40)).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(store.len(), 0, "no marker for an id that held nothing");
+
+            create(&store, 2, 10).await;
+            assert!(matches!(
+                store.retire(&id(2), at(10), at(40)).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(store.len(), 0, "the expired session was removed");
+            assert_eq!(store.sweep(at(100)), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_removes_sessions_and_markers() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            create(&store, 2, 10).await;
+            store.retire(&id(2), at(0), at(40)).await.unwrap();
+            store.delete(&id(1)).await.unwrap();
+            store.delete(&id(2)).await.unwrap();
+            store.delete(&id(3)).await.unwrap();
+            assert_eq!(store.len(), 0);
+            assert_eq!(load(&store, 1, 0).await, None);
+            assert_eq!(load(&store, 2, 0).await, None);
+            // Both ids are free again.
+            create(&store, 2, 10).await;
+            assert!(is_live(&store, 2, 0).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_expired_sessions_and_markers_past_their_end() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            create(&store, 2, 100).await;
+            create(&store, 3, 20).await;
+            store.retire(&id(3), at(0), at(30)).await.unwrap();
+            assert_eq!(store.sweep(at(9)), 0);
+            assert_eq!(store.sweep(at(10)), 1);
+            assert_eq!(load(&store, 1, 0).await, None);
+            // The marker outlives its session's old expiry.
+            assert_eq!(store.sweep(at(29)), 0);
+            assert_eq!(load(&store, 3, 29).await, Some(Loaded::Renewed));
+            assert_eq!(store.sweep(at(30)), 1);
+            assert_eq!(store.len(), 1);
+            assert!(is_live(&store, 2, 30).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn sweep_follows_an_updated_expiry() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            touch(&store, 1, 5, 50).await.unwrap();
+            assert_eq!(store.sweep(at(10)), 0);
+            assert!(is_live(&store, 1, 10).await);
+            assert_eq!(store.sweep(at(50)), 1);
+        }
     }
 
     #[tokio::test]
     async fn capacity_evicts_the_session_closest_to_expiry() {
-        let keys = keys();
         let store = MemoryStore::with_capacity(3);
-        let late = create(&store, &keys, 300).await;
-        let soonest = create(&store, &keys, 100).await;
-        let middle = create(&store, &keys, 200).await;
-        let newest = create(&store, &keys, 400).await;
+        assert_eq!(store.capacity(), Some(3));
+        create(&store, 1, 300).await;
+        create(&store, 2, 100).await;
+        create(&store, 3, 200).await;
+        create(&store, 4, 400).await;
         assert_eq!(store.len(), 3);
-        assert!(!exists(&store, &keys, &soonest).await);
-        for t in [&late, &middle, &newest] {
-            assert!(exists(&store, &keys, t).await);
+        assert!(!is_live(&store, 2, 0).await);
+        for n in [1, 3, 4] {
+            assert!(is_live(&store, n, 0).await);
         }
-        let _ = create(&store, &keys, 500).await;
-        assert!(!exists(&store, &keys, &middle).await);
+        create(&store, 5, 500).await;
+        assert!(!is_live(&store, 3, 0).await);
         assert_eq!(store.len(), 3);
     }
 
     #[tokio::test]
-    async fn sweep_removes_only_expired_sessions() {
-        let keys = keys();
-        for store in [MemoryStore::new(), MemoryStore::with_capacity(10)] {
-            let short = create(&store, &keys, 10).await;
-            let long = create(&store, &keys, 100).await;
-            assert_eq!(store.sweep(T0 + Duration::from_secs(9)), 0);
-            assert_eq!(store.sweep(T0 + Duration::from_secs(10)), 1);
-            assert!(!exists(&store, &keys, &short).await);
-            assert!(exists(&store, &keys, &long).await);
-        }
+    async fn capacity_counts_markers_by_their_end() {
+        let store = MemoryStore::with_capacity(2);
+        create(&store, 1, 100).await;
+        create(&store, 2, 200).await;
+        // Session 1 is renewed: its marker ends after session 2 expires,
+        // so session 2 is now the entry closest to its end.
+        store.retire(&id(1), at(0), at(300)).await.unwrap();
+        create(&store, 3, 400).await;
+        assert_eq!(store.len(), 2);
+        assert_eq!(load(&store, 2, 0).await, None);
+        assert_eq!(load(&store, 1, 0).await, Some(Loaded::Renewed));
+        assert!(is_live(&store, 3, 0).await);
+        // The marker is next: it is evicted like any session.
+        create(&store, 4, 500).await;
+        assert_eq!(load(&store, 1, 0).await, None);
+        assert_eq!(store.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn capacity_follows_an_updated_expiry() {
+        let store = MemoryStore::with_capacity(2);
+        create(&store, 1, 100).await;
+        create(&store, 2, 200).await;
+        touch(&store, 1, 0, 300).await.unwrap();
+        create(&store, 3, 400).await;
+        assert!(is_live(&store, 1, 0).await);
+        assert!(!is_live(&store, 2, 0).await);
     }
 
     #[tokio::test(start_paused = true)]
     async fn background_sweeper_runs_and_stops_with_the_store() {
-        let keys = keys();
         let clock = ManualClock::new(T0);
         let store = MemoryStore::new()
             .with_sweep_interval(Duration::from_secs(30))
             .with_clock(clock.clone());
-        let _ = create(&store, &keys, 10).await;
-        clock.advance(Duration::from_secs(11));
-        assert_eq!(store.len(), 1, "nothing sweeps before the interval");
+        create(&store, 1, 10).await;
+        create(&store, 2, 10).await;
+        store.retire(&id(2), at(0), at(20)).await.unwrap();
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(store.len(), 2, "nothing sweeps before the interval");
         tokio::time::advance(Duration::from_secs(31)).await;
         let mut polls = 0;
         while !store.is_empty() && polls < 100 {
@@ -468,14 +855,31 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn store_without_runtime_thread_still_expires_on_load() {
-        // Built outside any runtime: no panic, and expiry holds on load.
-        let store = std::thread::spawn(MemoryStore::new).join().unwrap();
-        let keys = keys();
-        let token = create(&store, &keys, 10).await;
-        let ids = RandomIds::new();
-        let later = Context::new(&keys, "session", T0 + Duration::from_secs(10), &ids);
-        assert!(store.load(&token, &later).await.unwrap().is_none());
+    /// Polls `future` once, outside any runtime.
+    fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(future).poll(&mut cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn store_without_runtime_still_expires_on_load() {
+        // No runtime: the first create starts no sweeper and does not
+        // panic, and expiry holds on load.
+        let store = MemoryStore::new();
+        assert!(matches!(
+            poll_once(store.create(&id(1), &record(10))),
+            Some(Ok(()))
+        ));
+        assert!(matches!(
+            poll_once(store.load(&id(1), at(9))),
+            Some(Ok(Some(Loaded::Live(_))))
+        ));
+        assert!(matches!(
+            poll_once(store.load(&id(1), at(10))),
+            Some(Ok(None))
+        ));
     }
 }

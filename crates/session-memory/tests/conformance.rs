@@ -1,8 +1,10 @@
-//! The store conformance suite, run against `MemoryStore` (unbounded and
-//! bounded).
+//! The conformance suite, run against `MemoryStore` unbounded and bounded:
+//! the bound's index must follow every create, update, retire and delete.
 
 use async_trait::async_trait;
-use session_core::testing::Harness;
+use session_conformance::Harness;
+use session_core::store::SessionId;
+use session_core::{Backend, Settings};
 use session_memory::MemoryStore;
 
 struct Memory {
@@ -11,18 +13,25 @@ struct Memory {
 
 #[async_trait]
 impl Harness for Memory {
-    type Store = MemoryStore;
+    type Handle = MemoryStore;
 
-    async fn store(&self) -> MemoryStore {
-        match self.capacity {
+    async fn make(&self, _settings: &Settings) -> (Backend, MemoryStore) {
+        let store = match self.capacity {
             Some(n) => MemoryStore::with_capacity(n),
             None => MemoryStore::new(),
-        }
+        };
+        (Backend::server(store.clone()), store)
     }
 
     /// Values are kept as the bytes they were saved as and records as typed
     /// Rust values: nothing is decoded on load, so nothing can be corrupt.
-    async fn corrupt(&self, _store: &MemoryStore, _token: &str) -> Option<String> {
+    async fn corrupt(
+        &self,
+        _store: &MemoryStore,
+        _id: Option<SessionId>,
+        _cookie: &str,
+        _settings: &Settings,
+    ) -> Option<String> {
         None
     }
 
@@ -33,12 +42,12 @@ impl Harness for Memory {
 
 mod unbounded {
     use super::*;
-    session_core::conformance_suite!(Memory { capacity: None });
+    session_conformance::suite!(Memory { capacity: None });
 }
 
 mod bounded {
     use super::*;
-    session_core::conformance_suite!(Memory {
+    session_conformance::suite!(Memory {
         capacity: Some(1_000)
     });
 }
