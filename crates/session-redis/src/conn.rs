@@ -110,13 +110,13 @@ impl From<Error> for StoreError {
     }
 }
 
-/// What one store call sends: a command, or the save script.
+/// What one store call sends: a command, or a script.
 #[derive(Clone, Copy)]
 pub(crate) enum Request<'a> {
     /// One command (`HGETALL`, `DEL`).
     Command(&'a Cmd),
-    /// A script: `EVALSHA`, then `EVAL` (which also loads it) only if the
-    /// server answers `NOSCRIPT`.
+    /// A script (save or retire): `EVALSHA`, then `EVAL` (which also loads
+    /// it) only if the server answers `NOSCRIPT`.
     Script(&'a ScriptCall),
 }
 
@@ -210,11 +210,14 @@ impl Pool {
     ///   last. It checks again that the session is alive, so it never brings
     ///   back a session that ended in between; it then answers *gone*, which
     ///   is also the answer when its first run had emptied and deleted the
-    ///   session (the visitor's cookie is removed either way).
+    ///   session (the request then fails as *gone*, and nothing is revived).
     /// - A *create* that had already run finds its own key and answers
     ///   *exists*; the layer then creates the session again under a new id.
     ///   The first key is left to its TTL, and no session is ever
     ///   overwritten.
+    /// - A *retire* that had already run finds the marker it wrote, known by
+    ///   the random tag the call carries, and answers *retired* again; a
+    ///   marker some other renewal wrote is still *gone*.
     pub(crate) async fn call<T: FromRedisValue>(
         &self,
         request: Request<'_>,

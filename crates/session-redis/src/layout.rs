@@ -1,5 +1,7 @@
-//! How a session sits in Redis: one hash per session, its field names, and
-//! decoding a hash read back with `HGETALL` into a [`Record`].
+//! How a session sits in Redis: one hash per session id, its field names,
+//! and decoding a hash read back with `HGETALL` into what it [`Stored`].
+//!
+//! A live session:
 //!
 //! | field       | holds                                              |
 //! |-------------|----------------------------------------------------|
@@ -8,15 +10,25 @@
 //! | `expires`   | when it ends unless refreshed, Unix seconds        |
 //! | `flash`     | the flash queue, MessagePack (absent when empty)   |
 //!
+//! A renewed id (the marker `retire.lua` leaves, so a request still
+//! carrying the id neither sees the session nor replaces its cookie):
+//!
+//! | field       | holds                                              |
+//! |-------------|----------------------------------------------------|
+//! | `renewed`   | until when the id counts as renewed, Unix seconds  |
+//! | `tag`       | a random tag of the retire call that wrote it      |
+//!
 //! Session keys carry the `d:` prefix so that no key a handler chooses can
-//! be mistaken for, or overwrite, the metadata.
+//! be mistaken for, or overwrite, the metadata. A marker has no `expires`
+//! field, so the save script never takes it for a live session.
 
 use std::io::{Cursor, Write};
 
 use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
 use serde::Deserialize;
-use session_core::{FlashQueue, Record, UnixTime, Value};
+use session_core::FlashQueue;
+use session_core::store::{Record, UnixTime, Value};
 
 /// Field holding the creation time.
 pub(crate) const CREATED: &str = "created";
@@ -26,6 +38,10 @@ pub(crate) const EXPIRES: &str = "expires";
 pub(crate) const FLASH: &str = "flash";
 /// Prefix of the fields holding session values.
 pub(crate) const DATA_PREFIX: &str = "d:";
+/// Field of a renewed id's marker: until when it counts as renewed.
+pub(crate) const RENEWED: &str = "renewed";
+/// Field of a renewed id's marker: the tag of the retire call that wrote it.
+pub(crate) const TAG: &str = "tag";
 
 /// Deepest MessagePack nesting accepted in a stored value: the same bound
 /// session-core's decoder keeps, so a hostile value cannot exhaust the
@@ -73,14 +89,27 @@ impl Corrupt {
     }
 }
 
-/// Decodes the fields of a session's hash (as `HGETALL` returns them, in any
-/// order) into a record.
+/// What a hash under a session id holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// A session, whether or not it has expired yet.
+    Live(Record),
+    /// The marker of a renewed id.
+    Renewed {
+        /// Until when the id counts as renewed.
+        until: UnixTime,
+    },
+}
+
+/// Decodes the fields of a hash (as `HGETALL` returns them, in any order)
+/// into a session or a renewed id's marker.
 ///
 /// Every field must decode: a value that is not exactly one MessagePack
-/// value, a timestamp that is not a number, a missing timestamp or a field
-/// this version does not know all make the whole session corrupt, since a
-/// session missing part of its state is not the session its user left.
-pub(crate) fn decode<I>(fields: I) -> Result<Record, Corrupt>
+/// value, a timestamp that is not a number, a missing timestamp, a field
+/// this version does not know, or a marker holding anything of a session,
+/// all make the whole hash corrupt, since a session missing part of its
+/// state is not the session its user left.
+pub(crate) fn decode<I>(fields: I) -> Result<Stored, Corrupt>
 where
     I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
 {
@@ -88,6 +117,8 @@ where
     let mut data = Vec::new();
     let mut created = None;
     let mut expires = None;
+    let mut renewed = None;
+    let mut session_fields = 0;
     // The layer applies its own capacity after loading; keeping every stored
     // message here leaves that choice to it.
     let mut flash = FlashQueue::with_capacity(usize::MAX);
@@ -99,25 +130,42 @@ where
                 return Err(Corrupt::new(&name, "value is not MessagePack"));
             }
             data.push((key.into(), Value::from_msgpack(value)));
+            session_fields += 1;
+        } else if name == RENEWED.as_bytes() {
+            renewed = Some(timestamp(&name, &value)?);
+        } else if name == TAG.as_bytes() {
+            // Only the retire script reads it.
         } else if name == CREATED.as_bytes() {
             created = Some(timestamp(&name, &value)?);
+            session_fields += 1;
         } else if name == EXPIRES.as_bytes() {
             expires = Some(timestamp(&name, &value)?);
+            session_fields += 1;
         } else if name == FLASH.as_bytes() {
             flash = FlashQueue::from_msgpack(&value, usize::MAX)
                 .map_err(|_| Corrupt::new(&name, "flash queue is not MessagePack"))?;
+            session_fields += 1;
         } else {
             return Err(Corrupt::new(&name, "unknown field"));
         }
     }
+    if let Some(until) = renewed {
+        if session_fields > 0 {
+            return Err(Corrupt::new(
+                RENEWED.as_bytes(),
+                "a renewed id's marker holds session fields",
+            ));
+        }
+        return Ok(Stored::Renewed { until });
+    }
     let created = created.ok_or_else(|| Corrupt::new(CREATED.as_bytes(), "missing"))?;
     let expires = expires.ok_or_else(|| Corrupt::new(EXPIRES.as_bytes(), "missing"))?;
-    Ok(Record {
+    Ok(Stored::Live(Record {
         data: data.into_iter().collect(),
         flash,
         created,
         expires,
-    })
+    }))
 }
 
 /// A timestamp as the script writes it: decimal Unix seconds.
@@ -160,9 +208,16 @@ mod tests {
         ]
     }
 
+    fn live(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, Corrupt> {
+        match decode(fields)? {
+            Stored::Live(record) => Ok(record),
+            Stored::Renewed { .. } => panic!("a session decoded as a marker"),
+        }
+    }
+
     #[test]
     fn a_whole_hash_decodes_in_any_order() {
-        let record = decode(valid()).unwrap();
+        let record = live(valid()).unwrap();
         assert_eq!(record.created, UnixTime::from_secs(1_700_000_000));
         assert_eq!(record.expires, UnixTime::from_secs(1_700_000_600));
         assert_eq!(record.data.keys().collect::<Vec<_>>(), ["d:nested", "user"]);
@@ -176,13 +231,13 @@ mod tests {
 
         let mut reversed = valid();
         reversed.reverse();
-        assert_eq!(decode(reversed).unwrap(), record);
+        assert_eq!(live(reversed).unwrap(), record);
     }
 
     #[test]
     fn the_flash_field_is_optional() {
         let fields = valid().into_iter().filter(|(n, _)| n != b"flash");
-        assert!(decode(fields).unwrap().flash.is_empty());
+        assert!(live(fields.collect()).unwrap().flash.is_empty());
     }
 
     #[test]
@@ -247,6 +302,46 @@ mod tests {
     }
 
     #[test]
+    fn a_marker_decodes_as_renewed() {
+        let until = Stored::Renewed {
+            until: UnixTime::from_secs(1_700_000_900),
+        };
+        let marker = vec![field("renewed", b"1700000900"), field("tag", b"x")];
+        assert_eq!(decode(marker.clone()), Ok(until.clone()));
+        let mut reversed = marker;
+        reversed.reverse();
+        assert_eq!(decode(reversed), Ok(until.clone()));
+        // The tag is the retire script's business alone.
+        assert_eq!(decode(vec![field("renewed", b"1700000900")]), Ok(until));
+    }
+
+    #[test]
+    fn a_damaged_marker_is_corrupt() {
+        assert_eq!(
+            decode(vec![field("renewed", b"soon"), field("tag", b"x")]),
+            Err(Corrupt {
+                field: "renewed".into(),
+                reason: "timestamp is not a number"
+            })
+        );
+        // A marker and a session at once is neither.
+        for session_field in valid() {
+            let fields = vec![field("renewed", b"1700000900"), session_field.clone()];
+            assert_eq!(
+                decode(fields).unwrap_err().reason,
+                "a renewed id's marker holds session fields",
+                "{:?}",
+                String::from_utf8_lossy(&session_field.0)
+            );
+        }
+        // A tag alone is no marker, and no session either.
+        assert_eq!(
+            decode(vec![field("tag", b"x")]).unwrap_err().reason,
+            "missing"
+        );
+    }
+
+    #[test]
     fn hostile_nesting_is_refused_not_followed() {
         let mut deep = vec![0x91; 100_000];
         deep.push(0x01);
@@ -270,7 +365,7 @@ mod tests {
 
     #[test]
     fn user_keys_cannot_reach_the_metadata() {
-        for key in ["created", "expires", "flash", ""] {
+        for key in ["created", "expires", "flash", "renewed", "tag", ""] {
             assert!(data_field(key).starts_with(DATA_PREFIX));
         }
     }

@@ -2,19 +2,22 @@
 //!
 //! Every instance of an application that points at the same Redis (and
 //! shares the session secret) sees the same sessions, and they outlive a
-//! restart of the application. Each session is one Redis hash: a load is one
-//! `HGETALL`, a save is one `EVALSHA` of a Lua script that applies only what
-//! the request changed, so concurrent requests changing different keys both
-//! land, and a session destroyed or expired meanwhile never comes back.
-//! `docs/redis.md` in the repository describes the layout, the script's
-//! rules and what Redis persistence means for sessions.
+//! restart of the application. Each session is one Redis hash under its id:
+//! a load is one `HGETALL`, a save is one `EVALSHA` of a Lua script that
+//! applies only what the request changed, so concurrent requests changing
+//! different keys both land, and a session destroyed, expired or renewed
+//! meanwhile never comes back. `docs/redis.md` in the repository describes
+//! the layout, the scripts' rules and what Redis persistence means for
+//! sessions.
 //!
 //! The quickest start reads `REDIS_URL`:
 //!
 //! ```no_run
-//! use session_core::Settings;
+//! use session_core::{Key, Keyring, Settings};
 //!
-//! let settings = Settings::from_env()?;
+//! let settings = Settings::builder()
+//!     .with_keyring(Keyring::new(Key::generate()?)?)
+//!     .build()?;
 //! let layer = session_redis::session_layer(&settings)?; // router.layer(layer)
 //! # let _ = layer;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -36,13 +39,17 @@
 //! # Layout
 //!
 //! - [`RedisStore`] (`store`): the store, its builder methods and the
-//!   [`SessionStore`](session_core::SessionStore) implementation.
+//!   [`SessionStore`](session_core::store::SessionStore) implementation.
 //! - `conn`: the pool behind a store (one node or a cluster; checkout
 //!   without a round trip, or a deadpool-redis pool given by the caller),
 //!   the per-call timeout, the one retry on a dropped connection, and the
 //!   mapping of driver errors to `StoreError`.
-//! - `layout`: the hash's fields, and decoding a hash into a `Record`.
-//! - `script`: the Lua script that saves, and its arguments.
+//! - `pipe`: the connection that writes concurrent calls' commands
+//!   together, on a single node over plain TCP.
+//! - `layout`: the hash's fields, a live session's or a renewed id's, and
+//!   decoding a hash.
+//! - `script`: the Lua scripts that write (`save.lua`: create or update;
+//!   `retire.lua`: a renewed id's marker), and their arguments.
 //! - [`session_layer`]: a layer on the Redis at `REDIS_URL`.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -82,14 +89,16 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
-/// use session_core::{Session, Settings, ValueError};
+/// use session_core::{Key, Keyring, Session, Settings, ValueError};
 ///
 /// async fn login(session: Session) -> Result<&'static str, ValueError> {
 ///     session.insert("user", "alice")?;
 ///     Ok("welcome")
 /// }
 ///
-/// let settings = Settings::from_env()?;
+/// let settings = Settings::builder()
+///     .with_keyring(Keyring::new(Key::generate()?)?)
+///     .build()?;
 /// let app: Router = Router::new()
 ///     .route("/login", get(login))
 ///     .layer(session_redis::session_layer(&settings)?);

@@ -17,7 +17,7 @@
 -- Any other save:
 --
 -- ARGV[1]  'create' or 'update'
--- ARGV[2]  now, Unix seconds
+-- ARGV[2]  now, Unix seconds (update only)
 -- ARGV[3]  the new expiry, Unix seconds
 -- ARGV[4]  the TTL in seconds
 -- ARGV[5]  creation time, Unix seconds (create only)
@@ -28,10 +28,22 @@
 -- ARGV[10 .. 9 + 2n]           field, value pairs to set
 -- ARGV[10 + 2n .. #ARGV]       fields to delete
 --
--- Returns 0 saved, 1 exists (create found the key taken), 2 gone (update
--- found no live session), 3 saved and deleted because it held nothing.
+-- Returns 0 saved, 1 exists (create found the key taken: a session or a
+-- renewed id's marker), 2 gone (update found no live session), 3 saved and
+-- deleted because it held nothing.
 
 local key = KEYS[1]
+
+-- An update that found no live session: the answer is 'gone', and a hash
+-- whose 'expires' has passed is deleted. Anything else stays as it is: the
+-- marker of a renewed id, which must go on loading as renewed until its own
+-- time, or a hash with an unreadable expiry, left to its TTL.
+local function gone(key, expires)
+  if expires ~= nil then
+    redis.call('DEL', key)
+  end
+  return 2
+end
 
 -- The common save: three calls, each of which the general path below makes
 -- too, and nothing else. Every call and every line here is time Redis
@@ -41,8 +53,7 @@ if ARGV[1] == 'u' then
   -- gone: writing to it would bring it back with part of its state.
   local expires = tonumber(redis.call('HGET', key, 'expires') or '')
   if expires == nil or expires <= tonumber(ARGV[2]) then
-    redis.call('DEL', key)
-    return 2
+    return gone(key, expires)
   end
   -- The caller sends few enough pairs for one unpack().
   redis.call('HSET', key, 'expires', unpack(ARGV, 4))
@@ -68,8 +79,7 @@ else
   -- gone: writing to it would bring it back with part of its state.
   local expires = tonumber(redis.call('HGET', key, 'expires') or '')
   if expires == nil or expires <= tonumber(ARGV[2]) then
-    redis.call('DEL', key)
-    return 2
+    return gone(key, expires)
   end
 end
 

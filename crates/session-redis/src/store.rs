@@ -9,13 +9,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_redis::cluster;
 use deadpool_redis::redis::{self, Cmd, Value};
-use session_core::{
-    Capabilities, ConfigError, Context, Loaded, Save, SessionId, SessionStore, StoreError,
+use session_core::ConfigError;
+use session_core::store::{
+    IdSource, Loaded, RandomIds, Record, SessionId, SessionStore, StoreError, UnixTime, Update,
 };
 
 use crate::conn::{self, Pool, Request};
-use crate::layout;
-use crate::script::{self, Outcome};
+use crate::layout::{self, Stored};
+use crate::script::{self, Outcome, ScriptCall};
 
 /// The prefix of every key a store writes, unless configured.
 pub const DEFAULT_PREFIX: &str = "session:";
@@ -30,16 +31,18 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// [`from_pool`](Self::from_pool)) or a Redis Cluster
 /// ([`cluster`](Self::cluster), [`from_cluster_pool`](Self::from_cluster_pool)).
 ///
-/// - A load is one `HGETALL`; a save is one `EVALSHA` of a Lua script that
-///   creates the hash only if it is absent, updates it only while it is
-///   alive, and writes only the keys the request changed. On the stores
-///   [`from_url`](Self::from_url) and [`cluster`](Self::cluster) build, each
-///   is one network round trip: taking a connection from their pool sends
-///   nothing.
+/// - A load is one `HGETALL`; a create or an update is one `EVALSHA` of a
+///   Lua script that creates the hash only if its key is free, updates it
+///   only while it is alive, and writes only the keys the request changed.
+///   A retire (the old id of a renewed session) is one `EVALSHA` of another
+///   script, which replaces the live hash by a marker of the renewed id. On
+///   the stores [`from_url`](Self::from_url) and [`cluster`](Self::cluster)
+///   build, each is one network round trip: taking a connection from their
+///   pool sends nothing.
 /// - Expiry is judged from the `expires` field against the layer's clock;
 ///   the key's Redis TTL only collects what nobody loads again.
-/// - Tokens are the layer's signed `id.mac` tokens: a forged token is
-///   refused before Redis is asked.
+/// - The store sees session ids only: the layer checks the cookie's MAC,
+///   so a forged cookie is refused before Redis is asked.
 /// - Stored state that does not decode is no session, logged once as a
 ///   warning; never a panic or an error.
 ///
@@ -129,7 +132,7 @@ impl RedisStore {
     /// A store on the Redis Cluster that the nodes at `urls` belong to (one
     /// reachable node is enough to discover the rest).
     ///
-    /// Each session is one key, so the save script touches a single hash
+    /// Each session is one key, so each script touches a single hash
     /// slot and runs on the node that owns it.
     ///
     /// As with [`from_url`](Self::from_url), taking a connection from the
@@ -199,7 +202,7 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionId;
+    /// use session_core::store::SessionId;
     /// use session_redis::RedisStore;
     ///
     /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_prefix("shop:s:");
@@ -316,7 +319,7 @@ impl RedisStore {
     /// # Examples
     ///
     /// ```
-    /// use session_core::SessionId;
+    /// use session_core::store::SessionId;
     /// use session_redis::RedisStore;
     ///
     /// let store = RedisStore::from_url("redis://127.0.0.1")?;
@@ -342,6 +345,19 @@ impl RedisStore {
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, conn::Error> {
         self.pool.call(Request::Command(cmd), self.timeout).await
+    }
+
+    /// Runs a script call and reads what it did.
+    ///
+    /// A call may run twice if a pooled connection turns out dropped (see
+    /// `Pool::call`), and each script stays correct if it does.
+    async fn run(&self, call: &ScriptCall) -> Result<Outcome, StoreError> {
+        let reply: i64 = self.pool.call(Request::Script(call), self.timeout).await?;
+        Outcome::from_reply(reply).ok_or_else(|| {
+            StoreError::unavailable(format!(
+                "a session script answered {reply}, which this version does not know"
+            ))
+        })
     }
 }
 
@@ -396,18 +412,15 @@ fn hash_fields(reply: Value) -> Result<Fields, conn::Error> {
 
 #[async_trait]
 impl SessionStore for RedisStore {
-    async fn load(&self, token: &str, cx: &Context<'_>) -> Result<Option<Loaded>, StoreError> {
-        let Some(opened) = cx.open_token(token) else {
-            return Ok(None);
-        };
+    async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
         let mut hgetall = Cmd::with_capacity(2, 64);
-        hgetall.arg("HGETALL").arg(self.key_arg(&opened.id));
+        hgetall.arg("HGETALL").arg(self.key_arg(id));
         let fields = match self.query::<Value>(&hgetall).await.and_then(hash_fields) {
             Ok(fields) => fields,
             // Something else owns the key: not a session this store wrote.
             Err(conn::Error::Redis(e)) if e.code() == Some("WRONGTYPE") => {
                 tracing::warn!(
-                    id = ?opened.id,
+                    ?id,
                     prefix = %self.prefix,
                     "stored session is not a hash; treated as no session"
                 );
@@ -418,74 +431,74 @@ impl SessionStore for RedisStore {
         if fields.is_empty() {
             return Ok(None);
         }
-        let record = match layout::decode(fields) {
-            Ok(record) => record,
+        // Expiry is judged by the layer's clock, not the key's TTL.
+        match layout::decode(fields) {
+            Ok(Stored::Live(record)) if !record.is_expired(now) => Ok(Some(Loaded::Live(record))),
+            Ok(Stored::Renewed { until }) if now < until => Ok(Some(Loaded::Renewed)),
+            Ok(_) => Ok(None),
             Err(corrupt) => {
                 tracing::warn!(
-                    id = ?opened.id,
+                    ?id,
                     prefix = %self.prefix,
                     field = %corrupt.field,
                     reason = corrupt.reason,
                     "stored session is corrupt; treated as no session"
                 );
-                return Ok(None);
+                Ok(None)
             }
-        };
-        // Judged by the layer's clock, not the key's TTL (contract point 4).
-        if record.is_expired(cx.now()) {
-            return Ok(None);
         }
-        Ok(Some(Loaded {
-            record,
-            reissue: !opened.current_key,
-        }))
     }
 
-    async fn save(&self, save: Save<'_>, cx: &Context<'_>) -> Result<String, StoreError> {
-        let (id, token) = match save.token {
-            None => (cx.new_id()?, None),
-            Some(token) => {
-                let opened = cx.open_token(token).ok_or(StoreError::Gone)?;
-                // Issued again under the current key when an old one verified it.
-                let token = if opened.current_key {
-                    token.to_owned()
-                } else {
-                    cx.seal_token(&opened.id)
-                };
-                (opened.id, Some(token))
-            }
-        };
-        let call = script::invocation(self.key_arg(&id), &save, cx.now());
-        // May run twice if a pooled connection turns out dropped, and that
-        // is safe: an update writes the same fields again and still never
-        // revives an ended session; a create that already ran answers
-        // `Exists`, and the layer creates again under a new id (see
-        // `Pool::call`).
-        let reply: i64 = self.pool.call(Request::Script(&call), self.timeout).await?;
-        match Outcome::from_reply(reply) {
-            Some(Outcome::Saved | Outcome::Emptied) => {
-                Ok(token.unwrap_or_else(|| cx.seal_token(&id)))
-            }
-            Some(Outcome::Exists) => Err(StoreError::Exists),
-            Some(Outcome::Gone) => Err(StoreError::Gone),
-            None => Err(StoreError::unavailable(format!(
-                "the session save script answered {reply}, which this version does not know"
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        // If sent twice, the second run finds the first one's key and
+        // answers `Exists`: the layer creates again under a new id, and the
+        // first key is left to its TTL. Nothing is ever overwritten.
+        match self.run(&script::create(self.key_arg(id), record)).await? {
+            Outcome::Saved | Outcome::Emptied => Ok(()),
+            Outcome::Exists => Err(StoreError::Exists),
+            Outcome::Gone => Err(StoreError::unavailable(
+                "the session save script answered gone to a create",
+            )),
+        }
+    }
+
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
+        match self.run(&script::update(self.key_arg(id), &update)).await? {
+            Outcome::Saved | Outcome::Emptied => Ok(()),
+            Outcome::Gone => Err(StoreError::Gone),
+            Outcome::Exists => Err(StoreError::unavailable(
+                "the session save script answered exists to an update",
+            )),
+        }
+    }
+
+    async fn retire(
+        &self,
+        id: &SessionId,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
+        // Random, so that only this call, if sent twice, takes the marker
+        // it finds for its own; a concurrent renewal of the same session
+        // still finds it gone.
+        let tag = RandomIds::new().next_id()?.to_base64();
+        match self
+            .run(&script::retire(self.key_arg(id), now, until, &tag))
+            .await?
+        {
+            Outcome::Saved => Ok(()),
+            Outcome::Gone => Err(StoreError::Gone),
+            other => Err(StoreError::unavailable(format!(
+                "the session retire script answered {other:?}"
             ))),
         }
     }
 
-    async fn delete(&self, token: &str, cx: &Context<'_>) -> Result<(), StoreError> {
-        let Some(opened) = cx.open_token(token) else {
-            return Ok(());
-        };
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let mut del = redis::cmd("DEL");
-        del.arg(self.key_arg(&opened.id));
+        del.arg(self.key_arg(id));
         let _removed: i64 = self.query(&del).await?;
         Ok(())
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::SERVER
     }
 }
 

@@ -14,10 +14,9 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use session_core::testing::Harness;
-use session_core::{IdSource, RandomIds, SessionId};
+use session_conformance::Harness;
+use session_core::store::{IdSource, RandomIds, SessionId};
+use session_core::{Backend, Settings};
 use session_redis::RedisStore;
 use session_redis::deadpool_redis::cluster::ClusterClient;
 use session_redis::redis;
@@ -141,31 +140,34 @@ impl Redis {
     }
 }
 
-/// The session id in a `id.mac` token.
-fn id_of(token: &str) -> SessionId {
-    let (id, _mac) = token.split_once('.').expect("an id.mac token");
-    let bytes = URL_SAFE_NO_PAD.decode(id).unwrap();
-    SessionId(bytes.try_into().unwrap())
-}
-
 #[async_trait]
 impl Harness for Redis {
-    type Store = RedisStore;
+    type Handle = RedisStore;
 
-    async fn store(&self) -> RedisStore {
+    async fn make(&self, settings: &Settings) -> (Backend, RedisStore) {
         let tag = RandomIds::new().next_id().unwrap().to_base64();
         let prefix = format!("conformance:{tag}:");
-        match &self.target {
+        let store = match &self.target {
             Target::Single(url) => RedisStore::from_url(url).unwrap(),
             Target::Cluster(urls) => RedisStore::cluster(urls.clone()).unwrap(),
         }
         .with_prefix(prefix)
+        .with_timeout(settings.store_timeout());
+        (Backend::server(store.clone()), store)
     }
 
     /// Overwrites a session value with bytes that are not MessagePack
-    /// (0xc1 is the one marker the format never uses).
-    async fn corrupt(&self, store: &RedisStore, token: &str) -> Option<String> {
-        let key = store.key_of(&id_of(token));
+    /// (0xc1 is the one marker the format never uses); the cookie still
+    /// names the session.
+    async fn corrupt(
+        &self,
+        store: &RedisStore,
+        id: Option<SessionId>,
+        cookie: &str,
+        _settings: &Settings,
+    ) -> Option<String> {
+        let id = id.expect("a Redis session always has an id");
+        let key = store.key_of(&id);
         let mut hkeys = redis::cmd("HKEYS");
         hkeys.arg(&key);
         let fields: Vec<String> = self.run(&hkeys).await;
@@ -173,13 +175,14 @@ impl Harness for Redis {
         let victim = fields
             .iter()
             .find(|f| f.starts_with("d:"))
-            .expect("the session has a value to corrupt");
+            .unwrap_or_else(|| panic!("the session has no value to corrupt: {fields:?}"));
         let mut hset = redis::cmd("HSET");
         hset.arg(&key).arg(victim).arg(&[0xc1_u8][..]);
         let _: i64 = self.run(&hset).await;
-        Some(token.to_owned())
+        Some(cookie.to_owned())
     }
 
+    /// Sessions and renewed ids' markers alike: one key each.
     async fn stored(&self, store: &RedisStore) -> Option<usize> {
         Some(self.keys(store.prefix()).await.len())
     }
@@ -187,10 +190,10 @@ impl Harness for Redis {
 
 mod single {
     use super::*;
-    session_core::conformance_suite!(Redis::single());
+    session_conformance::suite!(Redis::single());
 }
 
 mod cluster {
     use super::*;
-    session_core::conformance_suite!(Redis::cluster());
+    session_conformance::suite!(Redis::cluster());
 }

@@ -1,9 +1,10 @@
 //! What a visitor sees when Redis misbehaves: stopped, hung, restarted,
 //! flushed, holding corrupt state; that two application instances share
-//! sessions through it; and what each request costs Redis, counted by the
-//! server itself: one command per load, one per save, no `PING`. Each test
-//! starts its own `redis-server` on a free port and drives an axum router
-//! with `oneshot`.
+//! sessions through it; that a renewed id's marker survives what may hit
+//! it (a late update, its retire sent twice); and what each request costs
+//! Redis, counted by the server itself: one command per load, one per save,
+//! no `PING`. Each test starts its own `redis-server` on a free port and
+//! drives an axum router with `oneshot`, or the store by id.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -21,12 +22,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use session_core::{Key, Keyring, Session, SessionId, SessionLayer, Settings, ValueError, token};
+use session_core::store::{
+    Changes, Loaded, Record, SessionId, SessionStore, UnixTime, Update, Value,
+};
+use session_core::{Key, Keyring, Session, SessionLayer, Settings, StoreError, ValueError};
 use session_redis::redis;
 use session_redis::{RedisStore, deadpool_redis};
 use tower::ServiceExt;
@@ -236,8 +238,12 @@ fn ping(port: u16) -> bool {
 // ------------------------------------------------------------------------ app
 
 fn settings() -> Settings {
+    settings_with(&SECRET)
+}
+
+fn settings_with(secret: &[u8; 32]) -> Settings {
     Settings::builder()
-        .with_keyring(Keyring::new(Key::from_bytes(&SECRET).unwrap()).unwrap())
+        .with_keyring(Keyring::new(Key::from_bytes(secret).unwrap()).unwrap())
         // Above the store's own timeout, so the store's is the one that trips.
         .with_store_timeout(STORE_TIMEOUT * 10)
         .build()
@@ -269,12 +275,25 @@ async fn whoami(session: Session) -> Result<String, ValueError> {
         .unwrap_or_else(|| "anonymous".into()))
 }
 
+/// Logs in again: the session moves to a new id, and the old one is kept
+/// as a renewed id's marker.
+async fn relogin(session: Session) -> Result<&'static str, ValueError> {
+    session.renew_on_login();
+    session.insert("user", "bob")?;
+    Ok("logged in again")
+}
+
 fn app(store: RedisStore) -> Router {
+    app_with(store, &settings())
+}
+
+fn app_with(store: RedisStore, settings: &Settings) -> Router {
     Router::new()
         .route("/login", get(login))
+        .route("/relogin", get(relogin))
         .route("/whoami", get(whoami))
         .route("/count", get(count))
-        .layer(SessionLayer::new(store, &settings()))
+        .layer(SessionLayer::new(store, settings))
 }
 
 struct Reply {
@@ -331,17 +350,25 @@ async fn send(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
 }
 
 /// Logs in and returns the session cookie.
-/// The Redis key of the session a cookie names.
-fn key_for(cookie: &str) -> String {
-    let (id, _mac) = cookie.split_once('.').unwrap();
-    let id = URL_SAFE_NO_PAD.decode(id).unwrap();
-    format!("{PREFIX}{}", SessionId(id.try_into().unwrap()).to_base64())
-}
-
 async fn log_in(app: &Router) -> String {
     let reply = send(app, "/login", None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply.cookie().expect("login sets a cookie")
+}
+
+/// Logs in and returns the session cookie and the Redis key of its session:
+/// the one key the login added.
+async fn log_in_with_key(app: &Router, server: &RedisServer) -> (String, String) {
+    let before = server.session_keys().await;
+    let cookie = log_in(app).await;
+    let mut added: Vec<_> = server
+        .session_keys()
+        .await
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    assert_eq!(added.len(), 1, "a login stores one key: {added:?}");
+    (cookie, added.remove(0))
 }
 
 // ---------------------------------------------------------------------- tests
@@ -444,7 +471,9 @@ async fn after_flushall_an_old_cookie_gets_a_fresh_session() {
         (read.status, read.body.as_str()),
         (StatusCode::OK, "anonymous")
     );
-    assert!(read.removes_cookie(), "{:?}", read.set_cookie);
+    // A cookie that names no session is left alone: only a request that
+    // ends a session removes it.
+    assert_eq!(read.set_cookie, None);
     assert!(server.session_keys().await.is_empty());
 }
 
@@ -457,9 +486,9 @@ async fn a_corrupt_field_gets_a_fresh_session() {
         ("expires", b"tomorrow"),
         ("flash", b"\x92"),
     ] {
-        let cookie = log_in(&app).await;
+        let (cookie, key) = log_in_with_key(&app, &server).await;
         let mut hset = redis::cmd("HSET");
-        hset.arg(key_for(&cookie)).arg(field).arg(garbage);
+        hset.arg(&key).arg(field).arg(garbage);
         let _: i64 = server.query(&hset).await;
 
         let read = send(&app, "/whoami", Some(&cookie)).await;
@@ -468,12 +497,23 @@ async fn a_corrupt_field_gets_a_fresh_session() {
             (StatusCode::OK, "anonymous"),
             "{field}"
         );
-        assert!(read.removes_cookie(), "{field}: {:?}", read.set_cookie);
+        assert_eq!(read.set_cookie, None, "{field}");
     }
 
+    // A marker that also holds a session field is neither.
+    let (cookie, key) = log_in_with_key(&app, &server).await;
+    let mut hset = redis::cmd("HSET");
+    hset.arg(&key).arg("renewed").arg(u64::MAX / 2);
+    let _: i64 = server.query(&hset).await;
+    let read = send(&app, "/whoami", Some(&cookie)).await;
+    assert_eq!(
+        (read.status, read.body.as_str()),
+        (StatusCode::OK, "anonymous")
+    );
+    assert_eq!(read.set_cookie, None);
+
     // Something that is not a hash under a session's key.
-    let cookie = log_in(&app).await;
-    let key = key_for(&cookie);
+    let (cookie, key) = log_in_with_key(&app, &server).await;
     let _: i64 = server.query(redis::cmd("DEL").arg(&key)).await;
     let () = server.query(redis::cmd("SET").arg(&key).arg("x")).await;
     let read = send(&app, "/whoami", Some(&cookie)).await;
@@ -481,7 +521,7 @@ async fn a_corrupt_field_gets_a_fresh_session() {
         (read.status, read.body.as_str()),
         (StatusCode::OK, "anonymous")
     );
-    assert!(read.removes_cookie(), "{:?}", read.set_cookie);
+    assert_eq!(read.set_cookie, None);
 }
 
 #[tokio::test]
@@ -601,9 +641,10 @@ async fn visitors_who_never_write_leave_nothing_in_redis() {
 async fn forged_tokens_cost_no_round_trip() {
     let mut server = RedisServer::start();
     let app = app(store(&server));
+    // A well-formed cookie of a real session, signed with another secret.
+    let other = app_with(store(&server), &settings_with(&[8; 32]));
+    let forged = log_in(&other).await;
     server.stop();
-    let other_key = Keyring::new(Key::from_bytes(&[8; 32]).unwrap()).unwrap();
-    let forged = token::seal(&other_key, &SessionId([9; 16]));
     for cookie in [forged.as_str(), "not-a-token", "A.B"] {
         let read = send(&app, "/whoami", Some(cookie)).await;
         assert_eq!(
@@ -611,7 +652,7 @@ async fn forged_tokens_cost_no_round_trip() {
             (StatusCode::OK, "anonymous"),
             "{cookie}"
         );
-        assert!(read.removes_cookie(), "{:?}", read.set_cookie);
+        assert_eq!(read.set_cookie, None, "{cookie}");
     }
 }
 
@@ -648,6 +689,167 @@ async fn a_redis_restarted_under_idle_pooled_connections_costs_no_request() {
     let cookie = log_in(&app).await;
     let read = send(&app, "/whoami", Some(&cookie)).await;
     assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "alice"));
+}
+
+// --------------------------------------------------------------------- renewal
+
+/// A hash's fields, by name, as text.
+async fn fields(server: &RedisServer, key: &str) -> BTreeMap<String, String> {
+    server.query(redis::cmd("HGETALL").arg(key)).await
+}
+
+async fn ttl_of(server: &RedisServer, key: &str) -> i64 {
+    server.query(redis::cmd("TTL").arg(key)).await
+}
+
+#[tokio::test]
+async fn a_renewed_cookie_finds_a_marker_that_refuses_its_writes() {
+    let server = RedisServer::start();
+    let app = app(store(&server));
+    let (old, old_key) = log_in_with_key(&app, &server).await;
+
+    let renewed = send(&app, "/relogin", Some(&old)).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    let new = renewed.cookie().expect("a renewal sets the new cookie");
+    assert_ne!(new, old);
+    let keys = server.session_keys().await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+
+    // The old key holds the marker alone, kept for as long as the new
+    // session can live.
+    let marker = fields(&server, &old_key).await;
+    assert_eq!(
+        marker.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["renewed", "tag"]
+    );
+    let idle = settings().idle_timeout().as_secs() as i64;
+    let ttl = ttl_of(&server, &old_key).await;
+    assert!(ttl > 0 && ttl <= idle, "TTL {ttl}");
+
+    // The old cookie sees no session and keeps its cookie; its writes are
+    // refused and leave the marker as it was.
+    let read = send(&app, "/whoami", Some(&old)).await;
+    assert_eq!(
+        (read.status, read.body.as_str(), read.set_cookie),
+        (StatusCode::OK, "anonymous", None)
+    );
+    let write = send(&app, "/count", Some(&old)).await;
+    assert_eq!(
+        (write.status, write.set_cookie),
+        (StatusCode::CONFLICT, None)
+    );
+    assert_eq!(fields(&server, &old_key).await, marker);
+
+    let read = send(&app, "/whoami", Some(&new)).await;
+    assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "bob"));
+}
+
+/// The store by id, where the HTTP path cannot reach: an update that comes
+/// after the retire, a retire sent twice (its connection dropped before the
+/// reply), and expired sessions met by an update or a retire.
+#[tokio::test]
+async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
+    const T: UnixTime = UnixTime::from_secs(1_700_000_000);
+    let at = |secs| T + Duration::from_secs(secs);
+    let server = RedisServer::start();
+    let store = store(&server);
+    let id = SessionId([3; 16]);
+    let key = store.key_of(&id);
+    let mut record = Record::empty(T, at(600), 4);
+    record
+        .data
+        .insert("user".into(), Value::encode("alice").unwrap());
+
+    store.create(&id, &record).await.unwrap();
+    assert!(matches!(
+        store.create(&id, &record).await,
+        Err(StoreError::Exists)
+    ));
+    store.retire(&id, at(10), at(610)).await.unwrap();
+    assert_eq!(
+        store.load(&id, at(10)).await.unwrap(),
+        Some(Loaded::Renewed)
+    );
+    assert_eq!(
+        store.load(&id, at(609)).await.unwrap(),
+        Some(Loaded::Renewed)
+    );
+    assert_eq!(store.load(&id, at(610)).await.unwrap(), None);
+    let ttl = ttl_of(&server, &key).await;
+    assert!(ttl > 590 && ttl <= 600, "TTL {ttl}");
+    let marker = fields(&server, &key).await;
+
+    // A request that loaded the session before the retire saves after it:
+    // gone, and the marker stays, so the old cookie still loads as renewed.
+    let mut changes = Changes::default();
+    changes.mark("user".into());
+    for cleared in [false, true] {
+        changes.cleared = cleared;
+        let update = Update {
+            record: &record,
+            changes: &changes,
+            expires: at(620),
+            now: at(20),
+        };
+        assert!(matches!(
+            store.update(&id, update).await,
+            Err(StoreError::Gone)
+        ));
+        assert_eq!(fields(&server, &key).await, marker, "cleared: {cleared}");
+    }
+    // A second renewal of the same session finds it gone.
+    assert!(matches!(
+        store.retire(&id, at(20), at(620)).await,
+        Err(StoreError::Gone)
+    ));
+    // Nothing new is stored over a marker.
+    assert!(matches!(
+        store.create(&id, &record).await,
+        Err(StoreError::Exists)
+    ));
+    assert_eq!(fields(&server, &key).await, marker);
+
+    // The retire script run again with the tag of the call that wrote the
+    // marker, as a resend does, answers retired; with any other, gone.
+    let retire_again = |tag: &str| {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(include_str!("../src/retire.lua"))
+            .arg(1)
+            .arg(&key)
+            .arg(at(10).as_secs())
+            .arg(at(610).as_secs())
+            .arg(600)
+            .arg(tag);
+        eval
+    };
+    let resent: i64 = server.query(&retire_again(&marker["tag"])).await;
+    assert_eq!(resent, 0);
+    let other: i64 = server.query(&retire_again("another call")).await;
+    assert_eq!(other, 2);
+    assert_eq!(fields(&server, &key).await, marker);
+
+    store.delete(&id).await.unwrap();
+    assert_eq!(store.load(&id, at(20)).await.unwrap(), None);
+    assert!(server.session_keys().await.is_empty());
+
+    // An expired session met by an update or a retire is gone, and its
+    // hash is deleted.
+    for retire in [false, true] {
+        store.create(&id, &record).await.unwrap();
+        let result = if retire {
+            store.retire(&id, at(600), at(1200)).await
+        } else {
+            let update = Update {
+                record: &record,
+                changes: &changes,
+                expires: at(1200),
+                now: at(600),
+            };
+            store.update(&id, update).await
+        };
+        assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
+        assert!(server.session_keys().await.is_empty(), "retire: {retire}");
+    }
 }
 
 // ----------------------------------------------------------------- round trips
@@ -788,13 +990,16 @@ fn seen(commands: &[(&str, u64)]) -> Seen {
 }
 
 /// Every request a visitor makes, [`ROUNDS`] times each, and what Redis
-/// saw for each kind: returned in the order read, create, update.
-async fn measure(server: &RedisServer, store: RedisStore) -> [Seen; 3] {
+/// saw for each kind: returned in the order read, create, update, renewal.
+async fn measure(server: &RedisServer, store: RedisStore) -> [Seen; 4] {
     let app = app(store.with_prefix(PREFIX).with_timeout(STORE_TIMEOUT));
     let mut meter = Meter::new(server).await;
 
-    // Warm-up: the pool opens its connection, and the first save loads the
-    // script (`EVALSHA`, `NOSCRIPT`, `SCRIPT LOAD`, `EVALSHA`).
+    // Warm-up: the pool opens its connection, and the first run of each
+    // script loads it (`EVALSHA`, answered `NOSCRIPT`, then `EVAL`).
+    let renewed = log_in(&app).await;
+    let renewed = send(&app, "/relogin", Some(&renewed)).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
     let cookie = log_in(&app).await;
     assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "1");
 
@@ -823,7 +1028,16 @@ async fn measure(server: &RedisServer, store: RedisStore) -> [Seen; 3] {
         );
     }
     let updates = meter.end(watch).await;
-    [reads, creates, updates]
+
+    let mut current = renewed.cookie().unwrap();
+    let watch = meter.begin().await;
+    for _ in 0..ROUNDS {
+        let renewed = send(&app, "/relogin", Some(&current)).await;
+        assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+        current = renewed.cookie().expect("a renewal sets a cookie");
+    }
+    let renewals = meter.end(watch).await;
+    [reads, creates, updates, renewals]
 }
 
 #[tokio::test]
@@ -847,21 +1061,27 @@ async fn assert_one_command_per_call(server: &RedisServer, store: RedisStore) {
     assert_commands_per_call(server, store, seen).await;
 }
 
-/// Loads, creates and updates through `store` see what `expect` makes of
-/// the store's own commands for each: one `HGETALL` per load, one
-/// `EVALSHA` per save.
+/// Loads, creates, updates and renewals through `store` see what `expect`
+/// makes of the store's own commands for each: one `HGETALL` per load, one
+/// `EVALSHA` per save, two per renewal (create the new id, retire the old).
 async fn assert_commands_per_call(
     server: &RedisServer,
     store: RedisStore,
     expect: impl Fn(&[(&str, u64)]) -> Seen,
 ) {
-    let [reads, creates, updates] = measure(server, store).await;
+    let [reads, creates, updates, renewals] = measure(server, store).await;
     assert_eq!(reads, expect(&[("hgetall", ROUNDS)]), "a load");
     assert_eq!(creates, expect(&[("evalsha", ROUNDS)]), "a create");
     assert_eq!(
         updates,
         expect(&[("hgetall", ROUNDS), ("evalsha", ROUNDS)]),
         "a load and an update"
+    );
+    // The new id's create, then the old id's retire.
+    assert_eq!(
+        renewals,
+        expect(&[("hgetall", ROUNDS), ("evalsha", 2 * ROUNDS)]),
+        "a load and a renewal"
     );
 }
 
