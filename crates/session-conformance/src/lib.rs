@@ -544,7 +544,8 @@ pub async fn renew_keeps_the_absolute_deadline<H: Harness>(h: &H) {
         }
         other => panic!("renew_on_login sent {other:?}"),
     };
-    rig.clock.advance(ABSOLUTE - elapsed + step);
+    // Past the old absolute deadline, within the new idle window.
+    rig.clock.advance(ABSOLUTE - elapsed + IDLE / 4);
     let s = rig.load(Some(&token)).await;
     assert_eq!(s.len(), 1, "renew_on_login kept the old deadline");
 }
