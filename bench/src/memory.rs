@@ -7,9 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sessions::redis::redis;
-use sessions::store::{
-    Changes, Clock, Context, RandomIds, Record, Save, SessionStore, SystemClock, Value,
-};
+use sessions::seams::Clock;
+use sessions::store::{IdSource, RandomIds, Record, SessionStore, Value};
 use tower_sessions::SessionStore as _;
 use tower_sessions::cookie::time::{self, OffsetDateTime};
 
@@ -105,34 +104,19 @@ pub(crate) async fn in_redis(url: &str) -> Result<InRedis, Error> {
         bytes.ok_or_else(|| format!("MEMORY USAGE: no key {key:?}").into())
     };
 
-    // Ours: created as the layer creates a session, by a save without a token.
+    // Ours: created as the layer creates a session.
     let store = sessions::redis::RedisStore::from_url(url)?;
-    let keys = variants::keyring()?;
-    let ids = RandomIds::new();
-    let now = SystemClock.now();
+    let id = RandomIds::new().next_id()?;
+    let now = sessions::seams::SystemClock.now();
     let mut record = Record::empty(now, now + IDLE_TIMEOUT, 16);
     for (k, key) in sample::KEYS.iter().enumerate() {
         record
             .data
             .insert((*key).into(), Value::encode(&sample::value(0, k + 1))?);
     }
-    let changes = Changes {
-        cleared: false,
-        keys: sample::KEYS.iter().map(|k| (*k).into()).collect(),
-        flash: false,
-    };
-    let cx = Context::new(&keys, "session", now, &ids);
-    let save = Save {
-        token: None,
-        record: &record,
-        changes: &changes,
-    };
-    let token = store.save(save, &cx).await?;
-    let opened = cx
-        .open_token(&token)
-        .ok_or("our store returned a token that does not verify")?;
-    let ours = usage(&store.key_of(&opened.id)).await;
-    store.delete(&token, &cx).await?;
+    store.create(&id, &record).await?;
+    let ours = usage(&store.key_of(&id)).await;
+    store.delete(&id).await?;
 
     // Theirs: created as its layer creates one.
     let pool = variants::fred_pool(url).await?;

@@ -187,11 +187,6 @@ fn settings() -> Result<Settings, Error> {
         .build()?)
 }
 
-/// The keyring of [`settings`], for the store-level memory figures.
-pub(crate) fn keyring() -> Result<Keyring, Error> {
-    Ok(Keyring::new(Key::from_bytes(&SECRET)?)?)
-}
-
 /// A fred pool of [`REDIS_CONNECTIONS`] to `url`, connected.
 pub(crate) async fn fred_pool(url: &str) -> Result<Pool, Error> {
     let config = Config::from_url(url)?;
@@ -223,14 +218,8 @@ pub(crate) async fn router(
             .route(Route::Counter.path(), get(plain_counter))
             .route(Route::New.path(), get(plain_new_visitor))
             .with_state(Arc::new(Plain::default())),
-        Variant::CookieSigned => ours(SessionLayer::new(
-            sessions::cookie::CookieStore::signed(),
-            &settings()?,
-        )),
-        Variant::CookieEncrypted => ours(SessionLayer::new(
-            sessions::cookie::CookieStore::encrypted(),
-            &settings()?,
-        )),
+        Variant::CookieSigned => ours(sessions::cookie::session_layer(&settings()?)),
+        Variant::CookieEncrypted => ours(sessions::cookie::encrypted_session_layer(&settings()?)),
         Variant::Memory => ours(SessionLayer::new(
             sessions::memory::MemoryStore::new(),
             &settings()?,

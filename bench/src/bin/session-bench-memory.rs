@@ -93,23 +93,14 @@ fn rss() -> Result<usize, Error> {
     Ok(kb * 1024)
 }
 
-/// Our `MemoryStore`: each session created as the layer creates one, by a
-/// save without a token.
+/// Our `MemoryStore`: each session created as the layer creates one.
 async fn ours(n: usize) -> Result<(usize, usize, usize), Error> {
     use sessions::memory::MemoryStore;
-    use sessions::store::{
-        Changes, Clock, Context, RandomIds, Record, Save, SessionStore, SystemClock, Value,
-    };
-    use sessions::{Key, Keyring};
+    use sessions::seams::{Clock, SystemClock};
+    use sessions::store::{IdSource, RandomIds, Record, SessionStore, Value};
 
-    let keys = Keyring::new(Key::from_bytes(&[0x5e; 32])?)?;
     let ids = RandomIds::new();
     let store = MemoryStore::new();
-    let changes = Changes {
-        cleared: false,
-        keys: sample::KEYS.iter().map(|k| (*k).into()).collect(),
-        flash: false,
-    };
     let before = usage()?;
     for i in 0..n {
         let now = SystemClock.now();
@@ -119,13 +110,7 @@ async fn ours(n: usize) -> Result<(usize, usize, usize), Error> {
                 .data
                 .insert((*key).into(), Value::encode(&sample::value(i, k + 1))?);
         }
-        let cx = Context::new(&keys, "session", now, &ids);
-        let save = Save {
-            token: None,
-            record: &record,
-            changes: &changes,
-        };
-        store.save(save, &cx).await?;
+        store.create(&ids.next_id()?, &record).await?;
     }
     growth(before, store.len())
 }

@@ -35,7 +35,7 @@ pub mod store {
 /// told, the manager behind the layer, and its backend.
 #[doc(hidden)]
 pub mod seams {
-    pub use session_core::{Backend, Clock, ManualClock, SessionManager};
+    pub use session_core::{Backend, Clock, ManualClock, SessionManager, SystemClock};
 }
 
 /// Sessions kept in the cookie itself ([`CookieStore`](cookie::CookieStore)),
