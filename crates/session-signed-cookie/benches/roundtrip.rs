@@ -9,7 +9,8 @@ use std::hint::black_box;
 
 use cookie::{Cookie, CookieJar};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use session_core::{Context, Key, Keyring, RandomIds, Record, UnixTime, Value};
+use session_core::store::{Record, UnixTime, Value};
+use session_core::{Key, Keyring, Settings};
 use session_signed_cookie::CookieStore;
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
@@ -64,11 +65,6 @@ fn jar_round_trip(map: &BTreeMap<String, String>, key: &cookie::Key, jar: Jar) -
     black_box(back.len())
 }
 
-/// Our signed cookie value for `rec`.
-fn store_value(rec: &Record, cx: &Context<'_>) -> String {
-    CookieStore::signed().seal(rec, cx).unwrap()
-}
-
 /// How many bytes the HMAC of a signed cookie value covers: the decoded
 /// value less its 32-byte tag, plus the authenticated cookie name (a
 /// two-byte length and `session`).
@@ -77,9 +73,12 @@ fn authenticated_len(value: &str) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let keys = Keyring::new(Key::from_bytes(&[7; 64]).unwrap()).unwrap();
-    let ids = RandomIds::new();
-    let cx = Context::new(&keys, "session", NOW, &ids);
+    let settings = Settings::builder()
+        .with_keyring(Keyring::new(Key::from_bytes(&[7; 64]).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let signed = CookieStore::signed(&settings);
+    let encrypted = CookieStore::encrypted(&settings);
     let cookie_key = cookie::Key::from(&[7; 64]);
 
     for size in [100usize, 1024, 3 * 1024] {
@@ -87,20 +86,20 @@ fn bench(c: &mut Criterion) {
         let rec = record(&map);
         let mut group = c.benchmark_group(format!("cookie round trip {size} B"));
         for (name, store) in [
-            ("sessions signed", CookieStore::signed()),
-            ("sessions encrypted", CookieStore::encrypted()),
+            ("sessions signed", &signed),
+            ("sessions encrypted", &encrypted),
         ] {
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter(|| {
-                    let value = store.seal(black_box(&rec), &cx).unwrap();
-                    let back = store.open(&value, &cx).unwrap();
+                    let value = store.seal(black_box(&rec), NOW).unwrap();
+                    let back = store.open(&value, NOW).unwrap();
                     black_box(back.record.data.len())
                 })
             });
         }
         // What signed mode cannot do without: one HMAC-SHA256 to sign and
         // one to verify, over as many bytes as our cookie authenticates.
-        let signed_len = authenticated_len(&store_value(&rec, &cx));
+        let signed_len = authenticated_len(&signed.seal(&rec, NOW).unwrap());
         let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7; 32]);
         let bytes = vec![0x5a; signed_len];
         group.bench_function(

@@ -20,12 +20,11 @@ use base64::Engine;
 use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
 use ring::{aead, hmac, rand};
-use session_core::{
-    Context, DEFAULT_FLASH_CAPACITY, DataKey, DerivedKeys, FlashQueue, KeyId, Loaded,
-    MAX_COOKIE_VALUE_LEN, Record, SessionData, StoreError, UnixTime, Value,
-};
+use session_core::store::{DataKey, Opened, Record, SessionData, StoreError, UnixTime, Value};
+use session_core::{DEFAULT_FLASH_CAPACITY, FlashQueue, KeyId, MAX_COOKIE_VALUE_LEN};
 
-use crate::Mode;
+use crate::keys::{CookieKey, Protection};
+use crate::{CookieStore, Mode};
 
 /// The format version written into every cookie; other versions are refused.
 pub const FORMAT_VERSION: u8 = 1;
@@ -137,7 +136,11 @@ fn with_scratch<R>(name: &str, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     })
 }
 
-pub(crate) fn seal(mode: Mode, record: &Record, cx: &Context<'_>) -> Result<String, StoreError> {
+pub(crate) fn seal(
+    store: &CookieStore,
+    record: &Record,
+    now: UnixTime,
+) -> Result<String, StoreError> {
     // An upper bound of the encoded body (MessagePack adds at most 5 bytes
     // of header to a key and 5 to a value), so the buffer never regrows.
     let data: usize = record
@@ -146,7 +149,7 @@ pub(crate) fn seal(mode: Mode, record: &Record, cx: &Context<'_>) -> Result<Stri
         .map(|(k, v)| k.len() + v.len() + 10)
         .sum();
     let body_bound = 32 + data + record.flash.msgpack_len_bound();
-    seal_with(mode, record.expires, cx, body_bound, |buf| {
+    seal_with(store, record.expires, now, body_bound, |buf| {
         encode_body(buf, record)
             .map_err(|e| StoreError::Corrupt(format!("session could not be encoded: {e}")))
     })
@@ -170,18 +173,19 @@ fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
     Ok(())
 }
 
-/// Seals whatever `write_body` appends as the body; tests use it to seal
-/// bodies that do not decode.
+/// Seals whatever `write_body` appends as the body, issued at `now`;
+/// tests use it to seal bodies that do not decode.
 pub(crate) fn seal_with(
-    mode: Mode,
+    store: &CookieStore,
     expires: UnixTime,
-    cx: &Context<'_>,
+    now: UnixTime,
     body_bound: usize,
     write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<String, StoreError> {
-    with_scratch(cx.cookie_name(), |buf| {
+    let key = &store.keys().current;
+    with_scratch(store.cookie_name(), |buf| {
         buf.reserve(HEADER_LEN + NONCE_LEN + body_bound + MAC_LEN);
-        seal_into(buf, mode, expires, cx, write_body)
+        seal_into(buf, store.mode(), key, now, expires, write_body)
     })
 }
 
@@ -191,16 +195,16 @@ pub(crate) fn seal_with(
 fn seal_into(
     buf: &mut Vec<u8>,
     mode: Mode,
+    key: &CookieKey,
+    issued: UnixTime,
     expires: UnixTime,
-    cx: &Context<'_>,
     write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<String, StoreError> {
-    let key = cx.keys().current();
     let prefix = buf.len();
     buf.push(FORMAT_VERSION);
     buf.push(mode_byte(mode));
-    buf.extend_from_slice(&key.id().0);
-    buf.extend_from_slice(&cx.now().as_secs().to_be_bytes());
+    buf.extend_from_slice(&key.id.0);
+    buf.extend_from_slice(&issued.as_secs().to_be_bytes());
     buf.extend_from_slice(&expires.as_secs().to_be_bytes());
     let header_end = buf.len();
     if mode == Mode::Encrypted {
@@ -213,32 +217,37 @@ fn seal_into(
     let body_start = buf.len();
     write_body(buf)?;
 
-    // Every byte of the value, base64 included, must fit in the cookie;
-    // checked before any cryptography is spent on it.
+    // No browser keeps a longer value, so a session that cannot fit is
+    // refused before any cryptography is spent on it. The layer holds the
+    // value to its tighter `Set-Cookie` limit itself.
     let tag_len = match mode {
         Mode::Signed => MAC_LEN,
         Mode::Encrypted => GCM_TAG_LEN,
     };
     let value_len = ((buf.len() - prefix + tag_len) * 4).div_ceil(3);
-    if value_len > cx.max_value_len() {
+    if value_len > MAX_COOKIE_VALUE_LEN {
         return Err(StoreError::TooLarge {
             size: value_len,
-            limit: cx.max_value_len(),
+            limit: MAX_COOKIE_VALUE_LEN,
         });
     }
 
-    match mode {
-        Mode::Signed => {
-            let tag = hmac::sign(key.cookie_mac(), buf);
+    match &key.protection {
+        Protection::Mac(mac) => {
+            let tag = hmac::sign(mac, buf);
             buf.extend_from_slice(tag.as_ref());
         }
-        Mode::Encrypted => {
+        Protection::Aead(aead_key) => {
+            let aead_key = aead_key.as_ref().ok_or_else(|| {
+                StoreError::unavailable(
+                    "the AES-256-GCM key of session cookies could not be built from the keyring",
+                )
+            })?;
             let (authenticated, body) = buf.split_at_mut(body_start);
             let (aad, nonce) = authenticated.split_at(header_end);
             let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
                 .map_err(|_| StoreError::Corrupt("nonce of the wrong length".into()))?;
-            let tag = key
-                .cookie_aead()
+            let tag = aead_key
                 .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), body)
                 .map_err(|_| StoreError::Corrupt("session could not be encrypted".into()))?;
             buf.extend_from_slice(tag.as_ref());
@@ -271,39 +280,42 @@ fn read_header(bytes: &[u8], mode: Mode) -> Option<Header> {
     })
 }
 
-pub(crate) fn open(mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> {
+pub(crate) fn open(store: &CookieStore, value: &str, now: UnixTime) -> Option<Opened> {
     if value.len() > MAX_COOKIE_VALUE_LEN {
         return None;
     }
-    with_scratch(cx.cookie_name(), |buf| open_from(buf, mode, value, cx))
+    with_scratch(store.cookie_name(), |buf| open_from(buf, store, value, now))
 }
 
 /// Opens `value` by way of `buf`, which holds the authenticated cookie name.
-fn open_from(buf: &mut Vec<u8>, mode: Mode, value: &str, cx: &Context<'_>) -> Option<Loaded> {
+fn open_from(buf: &mut Vec<u8>, store: &CookieStore, value: &str, now: UnixTime) -> Option<Opened> {
     let prefix = buf.len();
     BASE64.decode_vec(value, buf).ok()?;
 
-    let header = read_header(buf.get(prefix..)?, mode)?;
-    let now = cx.now().as_secs();
+    let header = read_header(buf.get(prefix..)?, store.mode())?;
+    let now = now.as_secs();
     if header.expires <= now
         || header.issued > now.saturating_add(MAX_CLOCK_SKEW_SECS)
         || header.expires < header.issued
     {
         return None;
     }
-    let key: &DerivedKeys = cx.keys().by_id(header.key)?;
+    let (key, current_key) = store.keys().by_id(header.key)?;
     let body_start = prefix + HEADER_LEN;
-    let body = match mode {
-        Mode::Signed => {
+    // The mode byte was checked against the store's mode, and the store
+    // derived every key for that mode.
+    let body = match &key.protection {
+        Protection::Mac(mac) => {
             let tag_start = buf.len().checked_sub(MAC_LEN)?;
             if tag_start < body_start {
                 return None;
             }
             let (signed, tag) = buf.split_at(tag_start);
-            hmac::verify(key.cookie_mac(), signed, tag).ok()?;
+            hmac::verify(mac, signed, tag).ok()?;
             body_start..tag_start
         }
-        Mode::Encrypted => {
+        Protection::Aead(aead_key) => {
+            let aead_key = aead_key.as_ref()?;
             let nonce_end = body_start + NONCE_LEN;
             if buf.len() < nonce_end + GCM_TAG_LEN {
                 return None;
@@ -311,8 +323,7 @@ fn open_from(buf: &mut Vec<u8>, mode: Mode, value: &str, cx: &Context<'_>) -> Op
             let (aad, rest) = buf.split_at_mut(body_start);
             let (nonce, sealed) = rest.split_at_mut(NONCE_LEN);
             let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
-            let plain = key
-                .cookie_aead()
+            let plain = aead_key
                 .open_in_place(nonce, aead::Aad::from(&*aad), sealed)
                 .ok()?;
             nonce_end..nonce_end + plain.len()
@@ -328,13 +339,101 @@ fn open_from(buf: &mut Vec<u8>, mode: Mode, value: &str, cx: &Context<'_>) -> Op
             return None;
         }
     };
-    Some(Loaded {
+    Some(Opened {
         record: Record {
             data: body.data,
             flash: body.flash,
             created: body.created,
             expires: UnixTime::from_secs(header.expires),
         },
-        reissue: !cx.keys().is_current(key),
+        current_key,
     })
+}
+
+/// The issue and expiry times in a cookie value's header, unverified: the
+/// tests use them to seal a cookie dated like another.
+#[cfg(test)]
+pub(crate) fn times_of(value: &str, mode: Mode) -> Option<(UnixTime, UnixTime)> {
+    let bytes = BASE64.decode(value).ok()?;
+    let header = read_header(&bytes, mode)?;
+    Some((
+        UnixTime::from_secs(header.issued),
+        UnixTime::from_secs(header.expires),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use session_core::{Key, Keyring, Settings};
+
+    use super::*;
+
+    const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+    fn stores() -> [CookieStore; 2] {
+        let settings = Settings::builder()
+            .with_keyring(Keyring::new(Key::from_bytes(&[4; 32]).unwrap()).unwrap())
+            .build()
+            .unwrap();
+        [
+            CookieStore::signed(&settings),
+            CookieStore::encrypted(&settings),
+        ]
+    }
+
+    fn record() -> Record {
+        let mut r = Record::empty(NOW, NOW + Duration::from_secs(600), 16);
+        r.data
+            .insert("user".into(), Value::encode("alice").unwrap());
+        r
+    }
+
+    /// What the conformance harness relies on to make a corrupt cookie:
+    /// behind an authentic header and MAC, the body alone decides.
+    #[test]
+    fn an_authentic_cookie_opens_only_if_its_body_decodes() {
+        let mut body = Vec::new();
+        encode_body(&mut body, &record()).unwrap();
+        for store in stores() {
+            let expires = record().expires;
+            let good = store.seal_raw_body(&body, expires, NOW).unwrap();
+            assert_eq!(store.open(&good, NOW).unwrap().record, record());
+            let bad = store
+                .seal_raw_body(&[0x93, 0xc0, 0xc0, 0xc0], expires, NOW)
+                .unwrap();
+            assert!(store.open(&bad, NOW).is_none());
+        }
+    }
+
+    #[test]
+    fn times_are_read_from_the_header() {
+        for store in stores() {
+            let later = NOW + Duration::from_secs(5);
+            let value = store.seal(&record(), later).unwrap();
+            assert_eq!(
+                times_of(&value, store.mode()),
+                Some((later, record().expires))
+            );
+            assert_eq!(times_of("AAAA", store.mode()), None);
+        }
+    }
+
+    #[test]
+    fn an_open_while_the_buffer_is_held_uses_its_own() {
+        let [store, _] = stores();
+        let value = store.seal(&record(), NOW).unwrap();
+        // As if a body writer opened a cookie: the thread's buffer is held,
+        // so the open must work in a buffer of its own and leave this one.
+        let opened = with_scratch("session", |held| {
+            held.extend_from_slice(b"held");
+            let opened = store.open(&value, NOW);
+            assert!(held.ends_with(b"held"));
+            opened
+        });
+        assert_eq!(opened.unwrap().record, record());
+    }
 }

@@ -1,5 +1,6 @@
 //! What the cookie store must refuse, and what it must never reveal: every
-//! bit flip, every bad input, keys rotated and removed, the size edge.
+//! bit flip, every bad input, keys rotated and removed, the size edge; and
+//! what it must keep opening: cookies of earlier releases.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,8 +12,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use session_core::{Context, Key, Keyring, Loaded, RandomIds, Record, StoreError, UnixTime, Value};
-use session_signed_cookie::CookieStore;
+use session_core::store::{CookieCodec, Record, StoreError, UnixTime, Value};
+use session_core::{Key, Keyring, MAX_COOKIE_VALUE_LEN, Settings};
+use session_signed_cookie::{CookieStore, Mode};
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 const SECRET: &str = "the plaintext nobody may read 0123456789";
@@ -29,44 +31,74 @@ fn record() -> Record {
     r
 }
 
-fn seal(store: CookieStore, keys: &Keyring, name: &str, now: UnixTime) -> String {
-    let ids = RandomIds::new();
-    store
-        .seal(&record(), &Context::new(keys, name, now, &ids))
-        .unwrap()
+/// A store of `mode` under `keys`, for the cookie `name`.
+fn store_for(mode: Mode, keys: Keyring, name: &str) -> CookieStore {
+    let settings = Settings::builder()
+        .with_keyring(keys)
+        .with_cookie_name(name)
+        .build()
+        .unwrap();
+    match mode {
+        Mode::Signed => CookieStore::signed(&settings),
+        Mode::Encrypted => CookieStore::encrypted(&settings),
+    }
 }
 
-fn open(
-    store: CookieStore,
-    keys: &Keyring,
-    name: &str,
-    value: &str,
-    now: UnixTime,
-) -> Option<Loaded> {
-    let ids = RandomIds::new();
-    store.open(value, &Context::new(keys, name, now, &ids))
+/// A store of `mode` under `keyring(byte)`, for the cookie `session`.
+fn store(mode: Mode, byte: u8) -> CookieStore {
+    store_for(mode, keyring(byte), "session")
 }
 
-fn both() -> [CookieStore; 2] {
-    [CookieStore::signed(), CookieStore::encrypted()]
+fn seal(store: &CookieStore, now: UnixTime) -> String {
+    store.seal(&record(), now).unwrap()
 }
+
+const BOTH: [Mode; 2] = [Mode::Signed, Mode::Encrypted];
 
 #[test]
 fn a_valid_cookie_opens_to_the_same_record() {
-    let keys = keyring(1);
-    for store in both() {
-        let value = seal(store, &keys, "session", NOW);
-        let loaded = open(store, &keys, "session", &value, NOW).unwrap();
-        assert_eq!(loaded.record, record());
-        assert!(!loaded.reissue);
+    for mode in BOTH {
+        let store = store(mode, 1);
+        let value = seal(&store, NOW);
+        let opened = store.open(&value, NOW).unwrap();
+        assert_eq!(opened.record, record());
+        assert!(opened.current_key);
+        // The same through the trait the session layer calls.
+        let codec: &dyn CookieCodec = &store;
+        let value = codec.seal(&record(), NOW).unwrap();
+        assert_eq!(codec.open(&value, NOW), Some(opened));
+    }
+}
+
+/// Cookies sealed by the release before the cookie keys were derived in
+/// this crate (key `[0x42; 32]`, issued at `NOW`, valid for ten minutes):
+/// the keys and the format are unchanged, so they must still open.
+#[test]
+fn cookies_of_the_previous_release_still_open() {
+    const SIGNED: &str = "AQDw7tJUAAAAAGtJ0gAAAAAAa0nUWJPOa0nSAIKhbsQBKqR1c2VyxAalYWxpY2WRkgGiaGnXM5QVisK2G5vVD1aZbQXSlg4qez2WdS6_1oQlsYpihA";
+    const ENCRYPTED: &str = "AQHw7tJUAAAAAGtJ0gAAAAAAa0nUWJhIMUcuVD41KMNBl7oDT6SHX28kSUfiht7itE57Vh3k3sd-WxTJipuVzxbgQdPtj0yUFOZ1Wj8841N3";
+    let mut expected = Record::empty(NOW, NOW + Duration::from_secs(600), 16);
+    expected
+        .data
+        .insert("user".into(), Value::encode("alice").unwrap());
+    expected
+        .data
+        .insert("n".into(), Value::encode(&42u32).unwrap());
+    expected
+        .flash
+        .push(session_core::FlashLevel::Info, "hi".into());
+    for (mode, value) in [(Mode::Signed, SIGNED), (Mode::Encrypted, ENCRYPTED)] {
+        let opened = store(mode, 0x42).open(value, NOW).unwrap();
+        assert_eq!(opened.record, expected, "{mode:?}");
+        assert!(opened.current_key);
     }
 }
 
 #[test]
 fn every_single_bit_flip_is_refused() {
-    let keys = keyring(1);
-    for store in both() {
-        let value = seal(store, &keys, "session", NOW);
+    for mode in BOTH {
+        let store = store(mode, 1);
+        let value = seal(&store, NOW);
         let raw = URL_SAFE_NO_PAD.decode(&value).unwrap();
         let mut tried = 0;
         for byte in 0..raw.len() {
@@ -75,9 +107,8 @@ fn every_single_bit_flip_is_refused() {
                 flipped[byte] ^= 1 << bit;
                 let forged = URL_SAFE_NO_PAD.encode(&flipped);
                 assert!(
-                    open(store, &keys, "session", &forged, NOW).is_none(),
-                    "{:?}: flip of bit {bit} in byte {byte} was accepted",
-                    store.mode()
+                    store.open(&forged, NOW).is_none(),
+                    "{mode:?}: flip of bit {bit} in byte {byte} was accepted"
                 );
                 tried += 1;
             }
@@ -89,7 +120,7 @@ fn every_single_bit_flip_is_refused() {
                 let mut text = value.clone().into_bytes();
                 text[i] ^= 1 << bit;
                 if let Ok(text) = String::from_utf8(text) {
-                    assert!(open(store, &keys, "session", &text, NOW).is_none());
+                    assert!(store.open(&text, NOW).is_none());
                 }
             }
         }
@@ -98,10 +129,9 @@ fn every_single_bit_flip_is_refused() {
 
 #[test]
 fn encryption_hides_the_state_and_never_repeats() {
-    let keys = keyring(1);
-    let store = CookieStore::encrypted();
-    let a = seal(store, &keys, "session", NOW);
-    let b = seal(store, &keys, "session", NOW);
+    let store = store(Mode::Encrypted, 1);
+    let a = seal(&store, NOW);
+    let b = seal(&store, NOW);
     assert_ne!(
         a, b,
         "same state, same key, same time: the nonce must differ"
@@ -115,151 +145,165 @@ fn encryption_hides_the_state_and_never_repeats() {
     }
     // The signed mode, by contrast, carries it readably: documented.
     let signed = URL_SAFE_NO_PAD
-        .decode(seal(CookieStore::signed(), &keys, "session", NOW))
+        .decode(seal(&self::store(Mode::Signed, 1), NOW))
         .unwrap();
     assert!(signed.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
 }
 
 #[test]
 fn rotation_accepts_old_keys_reissues_and_forgets_removed_ones() {
-    let old = keyring(1);
-    let rotated = keyring(2)
-        .with_verify_only(Key::from_bytes(&[1; 32]).unwrap())
-        .unwrap();
-    let new_only = keyring(2);
-    for store in both() {
-        let under_old = seal(store, &old, "session", NOW);
-        let loaded = open(store, &rotated, "session", &under_old, NOW).unwrap();
-        assert!(loaded.reissue, "a verify-only key must ask for a reissue");
-        assert_eq!(loaded.record, record());
-        // Reissued cookies are made under the current key only.
-        let reissued = seal(store, &rotated, "session", NOW);
-        assert!(open(store, &new_only, "session", &reissued, NOW).is_some());
-        assert!(open(store, &old, "session", &reissued, NOW).is_none());
-        assert!(
-            !open(store, &rotated, "session", &reissued, NOW)
-                .unwrap()
-                .reissue
+    for mode in BOTH {
+        let old = store(mode, 1);
+        let rotated = store_for(
+            mode,
+            keyring(2)
+                .with_verify_only(Key::from_bytes(&[1; 32]).unwrap())
+                .unwrap(),
+            "session",
         );
+        let new_only = store(mode, 2);
+        let under_old = seal(&old, NOW);
+        let opened = rotated.open(&under_old, NOW).unwrap();
+        assert!(
+            !opened.current_key,
+            "a verify-only key must ask for a reissue"
+        );
+        assert_eq!(opened.record, record());
+        // Reissued cookies are made under the current key only.
+        let reissued = seal(&rotated, NOW);
+        assert!(new_only.open(&reissued, NOW).is_some());
+        assert!(old.open(&reissued, NOW).is_none());
+        assert!(rotated.open(&reissued, NOW).unwrap().current_key);
         // Once the old key is removed, its cookies are no session.
-        assert!(open(store, &new_only, "session", &under_old, NOW).is_none());
+        assert!(new_only.open(&under_old, NOW).is_none());
     }
 }
 
 #[test]
 fn bad_inputs_are_no_session() {
-    let keys = keyring(1);
-    for store in both() {
-        let good = seal(store, &keys, "session", NOW);
+    for mode in BOTH {
+        let store = store(mode, 1);
+        let good = seal(&store, NOW);
         let raw = URL_SAFE_NO_PAD.decode(&good).unwrap();
         // Every truncation, including a truncated GCM tag.
         for len in 0..raw.len() {
             let cut = URL_SAFE_NO_PAD.encode(&raw[..len]);
-            assert!(
-                open(store, &keys, "session", &cut, NOW).is_none(),
-                "truncated to {len}"
-            );
+            assert!(store.open(&cut, NOW).is_none(), "truncated to {len}");
         }
-        let cases: Vec<(&str, String, &str, UnixTime, Keyring)> = vec![
-            ("wrong key", good.clone(), "session", NOW, keyring(9)),
-            ("other cookie name", good.clone(), "other", NOW, keyring(1)),
+        // Each case: what it is, the value, the store that opens it, when.
+        let cases: Vec<(&str, String, CookieStore, UnixTime)> = vec![
+            ("wrong key", good.clone(), self::store(mode, 9), NOW),
+            (
+                "other cookie name",
+                good.clone(),
+                store_for(mode, keyring(1), "other"),
+                NOW,
+            ),
             (
                 "expired",
                 good.clone(),
-                "session",
+                store.clone(),
                 NOW + Duration::from_secs(600),
-                keyring(1),
             ),
-            (
-                "future-dated",
-                future_dated(store, &keys),
-                "session",
-                NOW,
-                keyring(1),
-            ),
+            ("future-dated", future_dated(&store), store.clone(), NOW),
             (
                 "expiry before issue",
-                seal(store, &keys, "session", NOW + Duration::from_secs(3600)),
-                "session",
+                seal(&store, NOW + Duration::from_secs(3600)),
+                store.clone(),
                 NOW + Duration::from_secs(3590),
-                keyring(1),
             ),
-            (
-                "bad base64",
-                "!!!not*base64***".into(),
-                "session",
-                NOW,
-                keyring(1),
-            ),
-            ("padding", format!("{good}=="), "session", NOW, keyring(1)),
-            ("empty", String::new(), "session", NOW, keyring(1)),
-            ("100 KB", "A".repeat(100 * 1024), "session", NOW, keyring(1)),
+            ("bad base64", "!!!not*base64***".into(), store.clone(), NOW),
+            ("padding", format!("{good}=="), store.clone(), NOW),
+            ("empty", String::new(), store.clone(), NOW),
+            ("100 KB", "A".repeat(100 * 1024), store.clone(), NOW),
             (
                 "100 KB of valid base64 bytes",
                 URL_SAFE_NO_PAD.encode(vec![1u8; 75 * 1024]),
-                "session",
+                store.clone(),
                 NOW,
-                keyring(1),
             ),
             (
                 "other mode",
-                seal(other_mode(store), &keys, "session", NOW),
-                "session",
+                seal(&self::store(other_mode(mode), 1), NOW),
+                store.clone(),
                 NOW,
-                keyring(1),
             ),
         ];
-        for (what, value, name, now, keys) in cases {
-            assert!(
-                open(store, &keys, name, &value, now).is_none(),
-                "{:?}: {what}",
-                store.mode()
-            );
+        for (what, value, opener, now) in cases {
+            assert!(opener.open(&value, now).is_none(), "{mode:?}: {what}");
         }
         // A clock a little behind the issuing server's is tolerated.
-        let ahead = seal(store, &keys, "session", NOW + Duration::from_secs(30));
-        assert!(open(store, &keys, "session", &ahead, NOW).is_some());
+        let ahead = seal(&store, NOW + Duration::from_secs(30));
+        assert!(store.open(&ahead, NOW).is_some());
     }
 }
 
 /// Issued an hour from now, valid for two: only the issue time is wrong.
-fn future_dated(store: CookieStore, keys: &Keyring) -> String {
+fn future_dated(store: &CookieStore) -> String {
     let mut r = record();
     r.expires = NOW + Duration::from_secs(7200);
-    let ids = RandomIds::new();
-    let later = Context::new(keys, "session", NOW + Duration::from_secs(3600), &ids);
-    let value = store.seal(&r, &later).unwrap();
+    let later = NOW + Duration::from_secs(3600);
+    let value = store.seal(&r, later).unwrap();
     assert!(
-        store.open(&value, &later).is_some(),
+        store.open(&value, later).is_some(),
         "valid at its own issue time"
     );
     value
 }
 
-fn other_mode(store: CookieStore) -> CookieStore {
-    match store.mode() {
-        session_signed_cookie::Mode::Signed => CookieStore::encrypted(),
-        session_signed_cookie::Mode::Encrypted => CookieStore::signed(),
+fn other_mode(mode: Mode) -> Mode {
+    match mode {
+        Mode::Signed => Mode::Encrypted,
+        Mode::Encrypted => Mode::Signed,
+    }
+}
+
+/// A record holding a string of `n` bytes besides [`record`]'s values.
+fn filled(n: usize) -> Record {
+    let mut r = record();
+    r.data
+        .insert("fill".into(), Value::encode(&"x".repeat(n)).unwrap());
+    r
+}
+
+#[test]
+fn a_value_longer_than_any_cookie_is_a_typed_error() {
+    for mode in BOTH {
+        let store = store(mode, 1);
+        match store.seal(&filled(5000), NOW) {
+            Err(StoreError::TooLarge { size, limit }) => {
+                assert_eq!(limit, MAX_COOKIE_VALUE_LEN);
+                assert!(size > MAX_COOKIE_VALUE_LEN, "{size}");
+            }
+            other => panic!("{mode:?}: expected TooLarge, got {other:?}"),
+        }
+        // The edge is exact: the largest session that seals makes a value
+        // within a base64 step of the limit, and it opens.
+        let (mut lo, mut hi) = (0usize, 5000usize);
+        while lo + 1 < hi {
+            let mid = (lo + hi) / 2;
+            if store.seal(&filled(mid), NOW).is_ok() {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let value = store.seal(&filled(lo), NOW).unwrap();
+        assert!(value.len() <= MAX_COOKIE_VALUE_LEN, "{}", value.len());
+        assert!(value.len() > MAX_COOKIE_VALUE_LEN - 4, "{}", value.len());
+        assert_eq!(store.open(&value, NOW).unwrap().record, filled(lo));
     }
 }
 
 #[test]
-fn too_large_is_a_typed_error() {
+fn debug_shows_key_ids_never_keys() {
     let keys = keyring(1);
-    let ids = RandomIds::new();
-    let cx = Context::new(&keys, "session", NOW, &ids).with_max_value_len(200);
-    for store in both() {
-        let mut r = record();
-        r.data
-            .insert("big".into(), Value::encode(&"x".repeat(300)).unwrap());
-        match store.seal(&r, &cx) {
-            Err(StoreError::TooLarge { size, limit }) => {
-                assert_eq!(limit, 200);
-                assert!(size > 200);
-            }
-            other => panic!("expected TooLarge, got {other:?}"),
-        }
-    }
+    let id = keys.current().id();
+    let store = store_for(Mode::Encrypted, keys, "__Host-s");
+    assert_eq!(
+        format!("{store:?}"),
+        format!("CookieStore {{ mode: Encrypted, cookie_name: \"__Host-s\", keys: [\"{id}\"] }}")
+    );
 }
 
 mod property {
@@ -276,8 +320,7 @@ mod property {
             flashes in proptest::collection::vec(".{0,20}", 0..4),
             encrypted in any::<bool>(),
         ) {
-            let keys = keyring(3);
-            let store = if encrypted { CookieStore::encrypted() } else { CookieStore::signed() };
+            let store = store(if encrypted { Mode::Encrypted } else { Mode::Signed }, 3);
             let mut r = Record::empty(NOW, NOW + Duration::from_secs(60), 16);
             for (k, v) in &entries {
                 r.data.insert(k.into(), Value::encode(v).unwrap());
@@ -285,21 +328,19 @@ mod property {
             for f in &flashes {
                 r.flash.push(session_core::FlashLevel::Warning, f.clone());
             }
-            let ids = RandomIds::new();
-            let cx = Context::new(&keys, "session", NOW, &ids);
-            let value = store.seal(&r, &cx).unwrap();
-            let back = store.open(&value, &cx).unwrap();
+            let value = store.seal(&r, NOW).unwrap();
+            let back = store.open(&value, NOW).unwrap();
             prop_assert_eq!(back.record, r);
         }
 
         /// No input, however made, panics or opens without the key.
         #[test]
         fn arbitrary_input_never_opens(input in ".{0,600}", bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let keys = keyring(3);
-            for store in both() {
-                prop_assert!(open(store, &keys, "session", &input, NOW).is_none());
+            for mode in BOTH {
+                let store = store(mode, 3);
+                prop_assert!(store.open(&input, NOW).is_none());
                 let encoded = URL_SAFE_NO_PAD.encode(&bytes);
-                prop_assert!(open(store, &keys, "session", &encoded, NOW).is_none());
+                prop_assert!(store.open(&encoded, NOW).is_none());
             }
         }
     }

@@ -8,7 +8,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_core::{Context, Key, Keyring, RandomIds, UnixTime};
+use session_core::store::UnixTime;
+use session_core::{Key, Keyring, Settings};
 use session_signed_cookie::CookieStore;
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
@@ -21,30 +22,34 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let Ok(keys) = Keyring::new(key) else { return };
-    let ids = RandomIds::new();
-    let cx = Context::new(&keys, "session", NOW, &ids);
-    for store in [CookieStore::signed(), CookieStore::encrypted()] {
+    let Ok(settings) = Settings::builder().with_keyring(keys).build() else {
+        return;
+    };
+    for store in [
+        CookieStore::signed(&settings),
+        CookieStore::encrypted(&settings),
+    ] {
         if selector % 2 == 0 {
             let Ok(value) = std::str::from_utf8(rest) else {
                 return;
             };
             // A forged cookie that opens is a MAC or AEAD failure: abort so
             // the fuzzer reports it as a crash.
-            if store.open(value, &cx).is_some() {
+            if store.open(value, NOW).is_some() {
                 std::process::abort();
             }
         } else {
             let expires = UnixTime::from_secs(NOW.as_secs() + 60);
-            let Ok(value) = store.seal_raw_body(rest, expires, &cx) else {
+            let Ok(value) = store.seal_raw_body(rest, expires, NOW) else {
                 continue;
             };
-            let Some(opened) = store.open(&value, &cx) else {
+            let Some(opened) = store.open(&value, NOW) else {
                 continue;
             };
             let again = store
-                .seal(&opened.record, &cx)
+                .seal(&opened.record, NOW)
                 .ok()
-                .and_then(|value| store.open(&value, &cx));
+                .and_then(|value| store.open(&value, NOW));
             match again {
                 Some(again)
                     if again.record.data == opened.record.data
