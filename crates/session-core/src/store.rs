@@ -147,8 +147,10 @@ pub trait CookieCodec: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`] if the system's random generator fails.
-    /// The layer refuses a value too long for a cookie itself.
+    /// [`StoreError::TooLarge`] if the value cannot be a cookie,
+    /// [`StoreError::Unavailable`] if sealing cannot be done (the system's
+    /// random generator fails). The layer also refuses a value too long for
+    /// the `Set-Cookie` its settings make.
     fn seal(&self, record: &Record, now: UnixTime) -> Result<String, StoreError>;
 }
 
