@@ -117,7 +117,7 @@ pub enum ConfigError {
         /// The rule that is broken.
         rule: &'static str,
     },
-    /// A duration is zero or out of order.
+    /// A duration or the refresh fraction is out of its range.
     #[error("{0}")]
     Duration(&'static str),
     /// The key material was refused.

@@ -99,6 +99,19 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The longest idle timeout or absolute lifetime
+    /// [`build`](SettingsBuilder::build) accepts: 400 days, the most a
+    /// browser keeps a cookie whatever its `Max-Age` (RFC 6265bis section
+    /// 5.6.2). It also keeps every deadline far from the end of
+    /// [`UnixTime`](crate::UnixTime).
+    pub const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+    /// The longest store timeout [`build`](SettingsBuilder::build) accepts:
+    /// one hour. A timer past it would only hold a request open that the
+    /// client gave up long before; a bound keeps the deadline arithmetic
+    /// of the stores (`Instant` plus timeout) in range.
+    pub const MAX_STORE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
     /// A builder with the defaults.
     pub fn builder() -> SettingsBuilder {
         SettingsBuilder::default()
@@ -237,13 +250,17 @@ impl SettingsBuilder {
         self
     }
 
-    /// How long a session lives without a request (default 30 minutes).
+    /// How long a session lives without a request (default 30 minutes);
+    /// from one second to [`Settings::MAX_LIFETIME`] (400 days), checked by
+    /// [`build`](Self::build).
     pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
         self.idle_timeout = Some(idle);
         self
     }
 
-    /// How long a session lives at most (default 12 hours).
+    /// How long a session lives at most (default 12 hours); from one second
+    /// to [`Settings::MAX_LIFETIME`] (400 days), checked by
+    /// [`build`](Self::build).
     pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Self {
         self.absolute_lifetime = Some(lifetime);
         self
@@ -270,7 +287,9 @@ impl SettingsBuilder {
     }
 
     /// The longest a store call may take before the request gets a 503
-    /// (default 2 seconds).
+    /// (default 2 seconds); above zero and at most
+    /// [`Settings::MAX_STORE_TIMEOUT`] (one hour), checked by
+    /// [`build`](Self::build).
     pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = Some(timeout);
         self
@@ -282,8 +301,10 @@ impl SettingsBuilder {
     ///
     /// A [`ConfigError`] naming the first value refused: a cookie name, path
     /// or domain with characters a cookie cannot carry, a cookie prefix whose
-    /// rules are broken, `SameSite=None` without `Secure`, a zero duration,
-    /// or a `SESSION_SECRET` shorter than 32 bytes.
+    /// rules are broken, `SameSite=None` without `Secure`, a zero duration
+    /// or one over its bound ([`Settings::MAX_LIFETIME`],
+    /// [`Settings::MAX_STORE_TIMEOUT`]), or a `SESSION_SECRET` shorter than
+    /// 32 bytes.
     pub fn build(self) -> Result<Settings, ConfigError> {
         validate_cookie(&self.cookie)?;
         let idle_timeout = self.idle_timeout.unwrap_or(DEFAULT_IDLE);
@@ -294,8 +315,19 @@ impl SettingsBuilder {
                 "idle timeout and absolute lifetime must be at least one second",
             ));
         }
+        if idle_timeout > Settings::MAX_LIFETIME || absolute_lifetime > Settings::MAX_LIFETIME {
+            return Err(ConfigError::Duration(
+                "idle timeout and absolute lifetime must be at most 400 days \
+                 (Settings::MAX_LIFETIME)",
+            ));
+        }
         if store_timeout.is_zero() {
             return Err(ConfigError::Duration("the store timeout must not be zero"));
+        }
+        if store_timeout > Settings::MAX_STORE_TIMEOUT {
+            return Err(ConfigError::Duration(
+                "the store timeout must be at most one hour (Settings::MAX_STORE_TIMEOUT)",
+            ));
         }
         let refresh_fraction = self.refresh_fraction.unwrap_or(DEFAULT_REFRESH_FRACTION);
         if !(0.0..=1.0).contains(&refresh_fraction) {
@@ -479,6 +511,63 @@ mod tests {
             r1.current().id(),
             r2.current().id(),
             "no secret: a random key each time"
+        );
+    }
+
+    #[test]
+    fn out_of_range_durations_are_refused_at_build() {
+        for (what, b) in [
+            ("store timeout", base().with_store_timeout(Duration::MAX)),
+            ("idle timeout", base().with_idle_timeout(Duration::MAX)),
+            (
+                "absolute lifetime",
+                base().with_absolute_lifetime(Duration::MAX),
+            ),
+        ] {
+            assert!(
+                matches!(b.build(), Err(ConfigError::Duration(_))),
+                "{what} of Duration::MAX was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bounds_are_inclusive_and_keep_the_arithmetic_in_range() {
+        let one_more = Duration::from_secs(1);
+        for b in [
+            base().with_store_timeout(Settings::MAX_STORE_TIMEOUT + one_more),
+            base().with_idle_timeout(Settings::MAX_LIFETIME + one_more),
+            base().with_absolute_lifetime(Settings::MAX_LIFETIME + one_more),
+        ] {
+            assert!(matches!(b.build(), Err(ConfigError::Duration(_))));
+        }
+        let s = base()
+            .with_store_timeout(Settings::MAX_STORE_TIMEOUT)
+            .with_idle_timeout(Settings::MAX_LIFETIME)
+            .with_absolute_lifetime(Settings::MAX_LIFETIME)
+            .with_refresh_fraction(1.0)
+            .build()
+            .unwrap();
+        // What the layer and the stores compute from them, today and in
+        // two thousand years: no saturation, no panic.
+        use crate::time::{Clock, SystemClock, UnixTime};
+        for now in [
+            SystemClock.now(),
+            UnixTime::from_secs(SystemClock.now().as_secs() + 2_000 * 366 * 24 * 60 * 60),
+        ] {
+            let deadline = now + s.idle_timeout();
+            assert_eq!(deadline.saturating_since(now), Settings::MAX_LIFETIME);
+            let end = now + s.absolute_lifetime();
+            assert_eq!(end.saturating_since(now), Settings::MAX_LIFETIME);
+        }
+        assert_eq!(
+            s.idle_timeout().mul_f64(s.refresh_fraction()),
+            Settings::MAX_LIFETIME
+        );
+        assert!(
+            std::time::Instant::now()
+                .checked_add(s.store_timeout())
+                .is_some()
         );
     }
 

@@ -417,3 +417,28 @@ async fn demo_root_flashes_and_counter_counts() {
         "Please retry again!"
     );
 }
+
+/// The longest lifetimes `build` accepts, used through the layer: the
+/// deadline, the refresh check and the cookie's `Max-Age` stay in range.
+#[tokio::test]
+async fn the_longest_accepted_lifetimes_work_through_the_layer() {
+    let settings = Settings::builder()
+        .with_keyring(Keyring::new(Key::from_bytes(&[11; 32]).unwrap()).unwrap())
+        .with_idle_timeout(Settings::MAX_LIFETIME)
+        .with_absolute_lifetime(Settings::MAX_LIFETIME)
+        .with_store_timeout(Settings::MAX_STORE_TIMEOUT)
+        .with_refresh_fraction(1.0)
+        .build()
+        .unwrap();
+    let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings).with_clock(clock.clone()));
+    let login = get_with(&app, "/login", None).await;
+    let set = login.set_cookie().unwrap();
+    assert!(set.contains("Max-Age=34560000"), "400 days: {set}");
+    let c = cookie(&token(&login));
+    clock.advance(Settings::MAX_LIFETIME - Duration::from_secs(1));
+    let r = get_with(&app, "/logout", Some(&c)).await;
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(get_with(&app, "/logout", Some(&c)).await.body, "{}");
+}
