@@ -442,3 +442,35 @@ async fn the_longest_accepted_lifetimes_work_through_the_layer() {
     clock.advance(Duration::from_secs(1));
     assert_eq!(get_with(&app, "/logout", Some(&c)).await.body, "{}");
 }
+
+/// A handler that wants its page in every cache, and logs the visitor in.
+async fn public_login(session: Session) -> ([(header::HeaderName, &'static str); 1], &'static str) {
+    session.insert("user", "alice").unwrap();
+    (
+        [(header::CACHE_CONTROL, "public, s-maxage=600, max-age=60")],
+        "welcome",
+    )
+}
+
+#[tokio::test]
+async fn a_response_that_sets_the_cookie_is_private_whatever_the_handler_said() {
+    let app = Router::new()
+        .route("/public-login", get(public_login))
+        .layer(SessionLayer::new(MemoryStore::new(), &settings()));
+    let r = get_with(&app, "/public-login", None).await;
+    assert!(r.set_cookie().is_some());
+    assert_eq!(r.headers[header::CACHE_CONTROL], "private, max-age=60");
+    assert_eq!(r.headers[header::VARY], "cookie");
+}
+
+#[tokio::test]
+async fn a_failed_load_is_a_503_no_cache_keeps() {
+    let store = Flaky::default();
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let token = token(&get_with(&app, "/login", None).await);
+    store.down.store(true, Ordering::SeqCst);
+    let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers[header::VARY], "cookie");
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+}
