@@ -474,3 +474,78 @@ async fn a_failed_load_is_a_503_no_cache_keeps() {
     assert_eq!(r.headers[header::VARY], "cookie");
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
 }
+
+/// A cart as a release before a deploy stored it.
+#[derive(serde::Serialize)]
+struct CartBefore {
+    items: Vec<&'static str>,
+    owner: &'static str,
+    coupon: &'static str,
+}
+
+/// The cart after it: fields reordered, `coupon` gone, `gift_wrap` new.
+#[derive(serde::Deserialize, Default)]
+struct CartAfter {
+    coupon_code: Option<String>,
+    owner: String,
+    items: Vec<String>,
+    #[serde(default)]
+    gift_wrap: bool,
+}
+
+/// A cart whose shape no longer fits what was stored.
+#[derive(serde::Deserialize, Default)]
+struct CartIncompatible {
+    items: Vec<u32>,
+}
+
+async fn store_cart(session: Session) -> &'static str {
+    let cart = CartBefore {
+        items: vec!["tea", "cake"],
+        owner: "ada",
+        coupon: "SPRING",
+    };
+    session.insert("cart", &cart).unwrap();
+    "stored"
+}
+
+async fn read_cart(session: Session) -> String {
+    let cart: CartAfter = session.get("cart").unwrap().unwrap_or_default();
+    format!(
+        "{} {:?} {} {:?}",
+        cart.owner, cart.items, cart.gift_wrap, cart.coupon_code
+    )
+}
+
+async fn read_incompatible(session: Session) -> String {
+    // The pattern of docs/guide.md: a value that no longer decodes is
+    // treated as absent.
+    let cart = match session.get::<CartIncompatible>("cart") {
+        Ok(cart) => cart.unwrap_or_default(),
+        Err(sessions::ValueError::Decode { .. }) => CartIncompatible::default(),
+        Err(other) => return other.to_string(),
+    };
+    format!("{:?}", cart.items)
+}
+
+#[tokio::test]
+async fn a_struct_value_reads_back_by_field_name_after_a_deploy() {
+    let app = routes::router()
+        .route("/store-cart", get(store_cart))
+        .route("/read-cart", get(read_cart))
+        .route("/read-incompatible", get(read_incompatible))
+        .layer(SessionLayer::new(MemoryStore::new(), &settings()));
+    let c = cookie(&token(&get_with(&app, "/store-cart", None).await));
+    assert_eq!(
+        get_with(&app, "/logout", Some(&c)).await.body,
+        "{cart: {items: [tea, cake], owner: ada, coupon: SPRING}}"
+    );
+    assert_eq!(
+        get_with(&app, "/read-cart", Some(&c)).await.body,
+        "ada [\"tea\", \"cake\"] false None"
+    );
+    assert_eq!(
+        get_with(&app, "/read-incompatible", Some(&c)).await.body,
+        "[]"
+    );
+}
