@@ -126,6 +126,15 @@ pub enum ConfigError {
     /// The store could not be set up (for example a malformed Redis URL).
     #[error("the session store could not be set up: {0}")]
     Store(#[source] BoxError),
+    /// No key was configured: no keyring, no `SESSION_SECRET`, and no
+    /// explicit request for a random development key.
+    #[error(
+        "no session secret: set SESSION_SECRET to at least 32 random bytes (for example \
+         `SESSION_SECRET=$(openssl rand -base64 48)`) or pass a keyring with \
+         `Settings::builder().with_keyring(...)`; for local development only, \
+         `.with_random_dev_key()` accepts a random key that dies with the process"
+    )]
+    MissingSecret,
     /// `SESSION_SECRET` is set but not usable.
     #[error("SESSION_SECRET is not usable: {0}")]
     Env(String),
