@@ -96,8 +96,8 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
 }
 
 /// Marks a response that depended on the session cookie: `Vary: Cookie`,
-/// and, when it sets a cookie, `Cache-Control: private` unless the handler
-/// chose its own caching.
+/// and, when it sets or removes the cookie, a `Cache-Control` that keeps it
+/// out of shared caches (see [`private_cache_control`]).
 pub fn mark_response(headers: &mut HeaderMap, set_cookie: Option<HeaderValue>) {
     let varies = headers.get_all(VARY).iter().any(|v| {
         v.to_str().is_ok_and(|s| {
@@ -111,11 +111,84 @@ pub fn mark_response(headers: &mut HeaderMap, set_cookie: Option<HeaderValue>) {
     if let Some(cookie) = set_cookie {
         headers.append(SET_COOKIE, cookie);
         // A shared cache must not hand one user's cookie to another
-        // (RFC 9111 section 5.2.2.7).
-        if !headers.contains_key(CACHE_CONTROL) {
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        // (RFC 9111 section 5.2.2.7), whatever the handler asked for.
+        let cache_control = if headers.contains_key(CACHE_CONTROL) {
+            private_cache_control(headers)
+        } else {
+            HeaderValue::from_static("private")
+        };
+        headers.insert(CACHE_CONTROL, cache_control);
+    }
+}
+
+/// Directives that let a shared cache store a response, or only speak to
+/// shared caches (RFC 9111 section 5.2.2): dropped from a response that
+/// sets the cookie. `private` is among them because a qualified
+/// `private="..."` still lets a shared cache keep the rest of the response;
+/// a bare `private` takes its place.
+const SHARED_CACHE_DIRECTIVES: [&str; 4] = ["public", "private", "s-maxage", "proxy-revalidate"];
+
+/// The handler's `Cache-Control` made private: its shared-cache directives
+/// dropped, its others kept (`max-age=60` stays), led by `private` unless
+/// it said `no-store`, which is stricter still.
+fn private_cache_control(headers: &HeaderMap) -> HeaderValue {
+    let mut kept = Vec::new();
+    let mut no_store = false;
+    for value in headers.get_all(CACHE_CONTROL) {
+        // A value that is not visible ASCII carries no directive we could
+        // keep safely; `private` stands in for it.
+        let Ok(text) = value.to_str() else { continue };
+        for directive in split_directives(text) {
+            let name = directive
+                .split_once('=')
+                .map_or(directive, |(name, _)| name)
+                .trim();
+            if SHARED_CACHE_DIRECTIVES
+                .iter()
+                .any(|d| name.eq_ignore_ascii_case(d))
+            {
+                continue;
+            }
+            no_store |= name.eq_ignore_ascii_case("no-store");
+            kept.push(directive);
         }
     }
+    let mut out = String::from(if no_store { "" } else { "private" });
+    for directive in kept {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(directive);
+    }
+    // Made only of pieces of valid header values, so this holds; if it did
+    // not, no cache at all is the safe answer.
+    HeaderValue::try_from(out).unwrap_or_else(|_| HeaderValue::from_static("no-store"))
+}
+
+/// The comma-separated directives of one `Cache-Control` value, trimmed;
+/// a comma inside a quoted argument (`private="a, b"`) does not split.
+fn split_directives(text: &str) -> Vec<&str> {
+    let mut directives = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    let mut push = |from: usize, to: usize| {
+        if let Some(d) = text.get(from..to).map(str::trim).filter(|d| !d.is_empty()) {
+            directives.push(d);
+        }
+    };
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                push(start, i);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    push(start, text.len());
+    directives
 }
 
 #[cfg(test)]
@@ -209,5 +282,55 @@ mod tests {
         mark_response(&mut h, Some(HeaderValue::from_static("session=x")));
         assert_eq!(h[VARY], "cookie");
         assert_eq!(h[CACHE_CONTROL], "private");
+    }
+
+    /// `Cache-Control` after [`mark_response`] on a response whose handler
+    /// wrote `handler` (one header per item), with or without a cookie.
+    fn cache_control_after(handler: &[&str], cookie: bool) -> Vec<String> {
+        let mut h = HeaderMap::new();
+        for value in handler {
+            h.append(CACHE_CONTROL, HeaderValue::from_str(value).unwrap());
+        }
+        let set = cookie.then(|| HeaderValue::from_static("session=x"));
+        mark_response(&mut h, set);
+        h.get_all(CACHE_CONTROL)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_response_that_sets_the_cookie_is_never_stored_by_a_shared_cache() {
+        for (handler, expected) in [
+            (&["public"][..], "private"),
+            (&["public, max-age=60"], "private, max-age=60"),
+            (&["Public", "max-age=60"], "private, max-age=60"),
+            (&["s-maxage=600, max-age=60"], "private, max-age=60"),
+            (
+                &["max-age=60, must-revalidate, proxy-revalidate"],
+                "private, max-age=60, must-revalidate",
+            ),
+            (&["private"], "private"),
+            (&["private=\"x, y\", max-age=5"], "private, max-age=5"),
+            (
+                &["no-cache=\"a, public\", public"],
+                "private, no-cache=\"a, public\"",
+            ),
+            (&["no-store"], "no-store"),
+            (&["public, no-store, max-age=0"], "no-store, max-age=0"),
+            (&["NO-STORE", "S-MAXAGE=5"], "NO-STORE"),
+        ] {
+            assert_eq!(
+                cache_control_after(handler, true),
+                [expected],
+                "{handler:?}"
+            );
+        }
+        // No cookie set: the handler's caching is its own business (the
+        // response still varies on the cookie).
+        assert_eq!(
+            cache_control_after(&["public, max-age=60"], false),
+            ["public, max-age=60"]
+        );
     }
 }

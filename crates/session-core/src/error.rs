@@ -94,7 +94,7 @@ pub enum ConfigError {
         /// The rule that is broken.
         rule: &'static str,
     },
-    /// A duration is zero or out of order.
+    /// A duration or the refresh fraction is out of its range.
     #[error("{0}")]
     Duration(&'static str),
     /// The key material was refused.
@@ -103,6 +103,15 @@ pub enum ConfigError {
     /// The store could not be set up (for example a malformed Redis URL).
     #[error("the session store could not be set up: {0}")]
     Store(#[source] BoxError),
+    /// No key was configured: no keyring, no `SESSION_SECRET`, and no
+    /// explicit request for a random development key.
+    #[error(
+        "no session secret: set SESSION_SECRET to at least 32 random bytes (for example \
+         `SESSION_SECRET=$(openssl rand -base64 48)`) or pass a keyring with \
+         `Settings::builder().with_keyring(...)`; for local development only, \
+         `.with_random_dev_key()` accepts a random key that dies with the process"
+    )]
+    MissingSecret,
     /// `SESSION_SECRET` is set but not usable.
     #[error("SESSION_SECRET is not usable: {0}")]
     Env(String),

@@ -4,6 +4,7 @@
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
+use http::header::{CACHE_CONTROL, VARY};
 use http::request::Parts;
 
 use crate::error::{StoreError, ValueError};
@@ -34,9 +35,12 @@ impl IntoResponse for SessionRejection {
             SessionRejection::Store(error) => {
                 tracing::error!(%error, "session not loaded; answering 503");
                 // The client's cookie is left alone: the session may well
-                // still be there when the store is back.
+                // still be there when the store is back. The answer depends
+                // on the cookie and is over once the store is back: no
+                // cache may keep it or hand it to another visitor.
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
+                    [(VARY, "cookie"), (CACHE_CONTROL, "no-store")],
                     "The session store is unavailable. Please try again shortly.",
                 )
                     .into_response()
@@ -69,5 +73,27 @@ impl IntoResponse for ValueError {
             "A session value could not be read or written.",
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_failed_load_answers_503_that_no_cache_keeps() {
+        let response =
+            SessionRejection::Store(StoreError::Timeout(Duration::from_secs(2))).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let headers = response.headers();
+        assert_eq!(
+            headers.get(VARY).map(|v| v.as_bytes()),
+            Some(&b"cookie"[..])
+        );
+        assert_eq!(
+            headers.get(CACHE_CONTROL).map(|v| v.as_bytes()),
+            Some(&b"no-store"[..])
+        );
     }
 }

@@ -15,6 +15,12 @@ use crate::time::UnixTime;
 
 /// One session value: MessagePack bytes, as encoded by rmp-serde.
 ///
+/// Structs are stored as maps keyed by field name, not as arrays in field
+/// order: a value stored by an older release reads back right after a
+/// deploy that reorders fields, removes one, or adds one with
+/// `#[serde(default)]`. A value that no longer fits its type is a decode
+/// error the handler can treat as absent, never a wrong value.
+///
 /// A short value (a number, a flag, an id of up to about twenty
 /// characters) is held inside the `Value` itself, so it costs no heap
 /// allocation to make, clone or drop. A longer one is held as [`Bytes`], so
@@ -37,7 +43,7 @@ impl Value {
     /// The longest value held without a heap allocation.
     pub const INLINE_CAPACITY: usize = 22;
 
-    /// Encodes `value` as MessagePack.
+    /// Encodes `value` as MessagePack, structs as maps of their field names.
     ///
     /// # Errors
     ///
@@ -45,11 +51,14 @@ impl Value {
     /// example a sequence of unknown length).
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, rmp_serde::encode::Error> {
         let mut out = ValueWriter::default();
-        rmp_serde::encode::write(&mut out, value)?;
+        // Named fields: the compact form (structs as arrays) reads old
+        // values into the wrong fields once a deploy reorders them.
+        value.serialize(&mut rmp_serde::Serializer::new(&mut out).with_struct_map())?;
         Ok(out.finish())
     }
 
-    /// Decodes the value as a `T`.
+    /// Decodes the value as a `T`. A struct is read from its map of field
+    /// names, or from the array of an older encoding.
     ///
     /// # Errors
     ///
@@ -417,12 +426,16 @@ mod tests {
     }
 
     #[test]
-    fn encoding_matches_rmp_serde_on_both_sides_of_the_inline_edge() {
+    fn encoding_matches_rmp_serde_named_on_both_sides_of_the_inline_edge() {
         // A string of n characters encodes to n + 1 bytes up to 31.
         for n in [0, 1, 20, 21, 22, 23, 40, 300, 70_000] {
             let text = "x".repeat(n);
             let value = Value::encode(&text).unwrap();
-            assert_eq!(value.as_bytes(), rmp_serde::to_vec(&text).unwrap(), "{n}");
+            assert_eq!(
+                value.as_bytes(),
+                rmp_serde::to_vec_named(&text).unwrap(),
+                "{n}"
+            );
             assert_eq!(value.decode::<String>().unwrap(), text);
             assert_eq!(
                 matches!(value.0, Repr::Inline { .. }),
@@ -433,10 +446,22 @@ mod tests {
             assert_eq!(Value::from_msgpack(value.as_bytes().to_vec()), value);
             assert_eq!(Value::copy_from_msgpack(value.as_bytes()), value);
         }
-        let nested = (1u8, vec!["a"; 40], Some(2.5f64));
+        #[derive(Serialize)]
+        struct Point {
+            x: i8,
+            y: i8,
+        }
+        let nested = (1u8, vec!["a"; 40], Some(2.5f64), Point { x: 1, y: -1 });
         assert_eq!(
             Value::encode(&nested).unwrap().as_bytes(),
-            rmp_serde::to_vec(&nested).unwrap()
+            rmp_serde::to_vec_named(&nested).unwrap()
+        );
+        // Small structs stay inline, field names and all.
+        let point = Value::encode(&Point { x: 1, y: -1 }).unwrap();
+        assert!(matches!(point.0, Repr::Inline { .. }));
+        assert_eq!(
+            point.as_bytes(),
+            rmp_serde::to_vec_named(&Point { x: 1, y: -1 }).unwrap()
         );
         assert!(Value::default().as_bytes().is_empty());
     }
@@ -468,6 +493,120 @@ mod tests {
         assert!(text.len() < 100 && text.contains('…'), "{text}");
         // Past the decoder's own depth limit: refused, not a stack overflow.
         assert_eq!(nested(100_000), "<invalid>");
+    }
+
+    /// A value as an older release stored it.
+    #[derive(Serialize)]
+    struct Customer {
+        first_name: &'static str,
+        last_name: &'static str,
+        coupon: &'static str,
+    }
+
+    fn stored_customer() -> Value {
+        Value::encode(&Customer {
+            first_name: "Ada",
+            last_name: "Lovelace",
+            coupon: "SPRING",
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn struct_values_print_with_their_field_names() {
+        #[derive(Serialize)]
+        struct Cart {
+            items: Vec<&'static str>,
+        }
+        let cart = Value::encode(&Cart {
+            items: vec!["tea", "cake"],
+        })
+        .unwrap();
+        assert_eq!(cart.to_string(), "{items: [tea, cake]}");
+        let mut data = SessionData::new();
+        data.insert("cart".into(), cart);
+        struct Shown<'a>(&'a SessionData);
+        impl fmt::Display for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_map(f, self.0)
+            }
+        }
+        assert_eq!(Shown(&data).to_string(), "{cart: {items: [tea, cake]}}");
+    }
+
+    #[test]
+    fn reordered_fields_of_one_type_keep_their_values() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Customer {
+            last_name: String,
+            first_name: String,
+            coupon: String,
+        }
+        let back: Customer = decode_value("customer", &stored_customer()).unwrap();
+        assert_eq!(
+            (back.first_name.as_str(), back.last_name.as_str()),
+            ("Ada", "Lovelace")
+        );
+    }
+
+    #[test]
+    fn a_field_added_with_a_default_reads_as_its_default() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Customer {
+            #[serde(default)]
+            visits: u32,
+            first_name: String,
+            last_name: String,
+            coupon: String,
+        }
+        let back: Customer = decode_value("customer", &stored_customer()).unwrap();
+        assert_eq!((back.visits, back.first_name.as_str()), (0, "Ada"));
+    }
+
+    #[test]
+    fn a_removed_field_is_ignored() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Customer {
+            first_name: String,
+            last_name: String,
+        }
+        let back: Customer = decode_value("customer", &stored_customer()).unwrap();
+        assert_eq!(
+            (back.first_name.as_str(), back.last_name.as_str()),
+            ("Ada", "Lovelace")
+        );
+    }
+
+    #[test]
+    fn a_struct_stored_in_the_older_array_form_still_reads() {
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        struct Customer {
+            first_name: String,
+            last_name: String,
+        }
+        let customer = Customer {
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+        };
+        let old = Value::from_msgpack(rmp_serde::to_vec(&customer).unwrap());
+        assert_eq!(decode_value::<Customer>("c", &old).unwrap(), customer);
+    }
+
+    #[test]
+    fn a_value_that_no_longer_decodes_is_a_decode_error() {
+        // A new field without a default: the old value is not a `Customer`
+        // any more, and the handler is told so rather than given a wrong one.
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Customer {
+            first_name: String,
+            email: String,
+        }
+        let err = decode_value::<Customer>("customer", &stored_customer()).unwrap_err();
+        assert!(
+            matches!(&err, ValueError::Decode { key, .. } if key == "customer"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -99,6 +99,19 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The longest idle timeout or absolute lifetime
+    /// [`build`](SettingsBuilder::build) accepts: 400 days, the most a
+    /// browser keeps a cookie whatever its `Max-Age` (RFC 6265bis section
+    /// 5.6.2). It also keeps every deadline far from the end of
+    /// [`UnixTime`](crate::UnixTime).
+    pub const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+    /// The longest store timeout [`build`](SettingsBuilder::build) accepts:
+    /// one hour. A timer past it would only hold a request open that the
+    /// client gave up long before; a bound keeps the deadline arithmetic
+    /// of the stores (`Instant` plus timeout) in range.
+    pub const MAX_STORE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
     /// A builder with the defaults.
     pub fn builder() -> SettingsBuilder {
         SettingsBuilder::default()
@@ -106,13 +119,12 @@ impl Settings {
 
     /// The defaults, with the key from `SESSION_SECRET`.
     ///
-    /// Without `SESSION_SECRET` a random key is made and a warning says that
-    /// sessions end when the process does.
-    ///
     /// # Errors
     ///
-    /// [`ConfigError::Env`] if `SESSION_SECRET` is set but shorter than 32
-    /// bytes.
+    /// [`ConfigError::MissingSecret`] if `SESSION_SECRET` is not set (for a
+    /// throwaway key in development, use
+    /// [`SettingsBuilder::with_random_dev_key`]); [`ConfigError::Env`] if it
+    /// is shorter than 32 bytes.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::builder().build()
     }
@@ -171,6 +183,7 @@ pub struct SettingsBuilder {
     flash_min_level: Option<FlashLevel>,
     flash_capacity: Option<usize>,
     store_timeout: Option<Duration>,
+    random_dev_key: bool,
 }
 
 /// Idle timeout: OWASP Session Management Cheat Sheet, "Idle Timeout",
@@ -186,6 +199,36 @@ impl SettingsBuilder {
     /// Uses this keyring instead of `SESSION_SECRET`.
     pub fn with_keyring(mut self, keyring: Keyring) -> Self {
         self.keyring = Some(keyring);
+        self
+    }
+
+    /// Without a keyring and without `SESSION_SECRET`, makes a random key
+    /// (and logs a warning) instead of refusing to build with
+    /// [`ConfigError::MissingSecret`]. A keyring, then `SESSION_SECRET`,
+    /// still come first: this only fills the gap, for local development,
+    /// demos and tests.
+    ///
+    /// # Security
+    ///
+    /// The key lives and dies with the process. Every restart logs everyone
+    /// out, and instances of the application cannot read each other's
+    /// cookies, so behind a load balancer visitors lose their session
+    /// whenever they reach another instance. In production set
+    /// `SESSION_SECRET` (at least 32 random bytes, for example
+    /// `openssl rand -base64 48`) on every instance.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::Settings;
+    ///
+    /// // SESSION_SECRET when it is set, else a key for this process only.
+    /// let settings = Settings::builder().with_random_dev_key().build()?;
+    /// # let _ = settings;
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn with_random_dev_key(mut self) -> Self {
+        self.random_dev_key = true;
         self
     }
 
@@ -237,13 +280,17 @@ impl SettingsBuilder {
         self
     }
 
-    /// How long a session lives without a request (default 30 minutes).
+    /// How long a session lives without a request (default 30 minutes);
+    /// from one second to [`Settings::MAX_LIFETIME`] (400 days), checked by
+    /// [`build`](Self::build).
     pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
         self.idle_timeout = Some(idle);
         self
     }
 
-    /// How long a session lives at most (default 12 hours).
+    /// How long a session lives at most (default 12 hours); from one second
+    /// to [`Settings::MAX_LIFETIME`] (400 days), checked by
+    /// [`build`](Self::build).
     pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Self {
         self.absolute_lifetime = Some(lifetime);
         self
@@ -270,7 +317,9 @@ impl SettingsBuilder {
     }
 
     /// The longest a store call may take before the request gets a 503
-    /// (default 2 seconds).
+    /// (default 2 seconds); above zero and at most
+    /// [`Settings::MAX_STORE_TIMEOUT`] (one hour), checked by
+    /// [`build`](Self::build).
     pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = Some(timeout);
         self
@@ -282,9 +331,23 @@ impl SettingsBuilder {
     ///
     /// A [`ConfigError`] naming the first value refused: a cookie name, path
     /// or domain with characters a cookie cannot carry, a cookie prefix whose
-    /// rules are broken, `SameSite=None` without `Secure`, a zero duration,
-    /// or a `SESSION_SECRET` shorter than 32 bytes.
+    /// rules are broken, `SameSite=None` without `Secure`, a zero duration
+    /// or one over its bound ([`Settings::MAX_LIFETIME`],
+    /// [`Settings::MAX_STORE_TIMEOUT`]), a `SESSION_SECRET` shorter than
+    /// 32 bytes, or no key at all: [`ConfigError::MissingSecret`] without a
+    /// keyring, `SESSION_SECRET` or
+    /// [`with_random_dev_key`](Self::with_random_dev_key).
     pub fn build(self) -> Result<Settings, ConfigError> {
+        self.build_with_secret(std::env::var_os(SECRET_ENV))
+    }
+
+    /// [`build`](Self::build), with `secret` as the value of
+    /// `SESSION_SECRET`: tests pass it in rather than change the
+    /// environment, which every thread of the process shares.
+    fn build_with_secret(
+        self,
+        secret: Option<std::ffi::OsString>,
+    ) -> Result<Settings, ConfigError> {
         validate_cookie(&self.cookie)?;
         let idle_timeout = self.idle_timeout.unwrap_or(DEFAULT_IDLE);
         let absolute_lifetime = self.absolute_lifetime.unwrap_or(DEFAULT_ABSOLUTE);
@@ -294,8 +357,19 @@ impl SettingsBuilder {
                 "idle timeout and absolute lifetime must be at least one second",
             ));
         }
+        if idle_timeout > Settings::MAX_LIFETIME || absolute_lifetime > Settings::MAX_LIFETIME {
+            return Err(ConfigError::Duration(
+                "idle timeout and absolute lifetime must be at most 400 days \
+                 (Settings::MAX_LIFETIME)",
+            ));
+        }
         if store_timeout.is_zero() {
             return Err(ConfigError::Duration("the store timeout must not be zero"));
+        }
+        if store_timeout > Settings::MAX_STORE_TIMEOUT {
+            return Err(ConfigError::Duration(
+                "the store timeout must be at most one hour (Settings::MAX_STORE_TIMEOUT)",
+            ));
         }
         let refresh_fraction = self.refresh_fraction.unwrap_or(DEFAULT_REFRESH_FRACTION);
         if !(0.0..=1.0).contains(&refresh_fraction) {
@@ -305,7 +379,10 @@ impl SettingsBuilder {
         }
         let keyring = match self.keyring {
             Some(k) => k,
-            None => keyring_from_env()?,
+            None => match keyring_from_secret(secret) {
+                Err(ConfigError::MissingSecret) if self.random_dev_key => random_dev_keyring()?,
+                keyring => keyring?,
+            },
         };
         Ok(Settings {
             keyring: Arc::new(keyring),
@@ -320,26 +397,23 @@ impl SettingsBuilder {
     }
 }
 
-fn keyring_from_env() -> Result<Keyring, ConfigError> {
-    keyring_from_secret(std::env::var_os(SECRET_ENV))
+/// The keyring for `SESSION_SECRET`'s value; without one, no keyring: a
+/// random key must be asked for ([`random_dev_keyring`]), never assumed.
+fn keyring_from_secret(secret: Option<std::ffi::OsString>) -> Result<Keyring, ConfigError> {
+    let secret = secret.ok_or(ConfigError::MissingSecret)?;
+    let key = Key::from_bytes(&secret.into_encoded_bytes())
+        .map_err(|e| ConfigError::Env(e.to_string()))?;
+    Ok(Keyring::new(key)?)
 }
 
-/// The keyring for `SESSION_SECRET`'s value, or a random one without it.
-fn keyring_from_secret(secret: Option<std::ffi::OsString>) -> Result<Keyring, ConfigError> {
-    match secret {
-        Some(secret) => {
-            let key = Key::from_bytes(&secret.into_encoded_bytes())
-                .map_err(|e| ConfigError::Env(e.to_string()))?;
-            Ok(Keyring::new(key)?)
-        }
-        None => {
-            tracing::warn!(
-                "{SECRET_ENV} is not set: using a random key, so every session ends when this \
-                 process stops and other instances cannot read its cookies"
-            );
-            Ok(Keyring::new(Key::generate()?)?)
-        }
-    }
+/// A random key for [`SettingsBuilder::with_random_dev_key`], said out
+/// loud.
+fn random_dev_keyring() -> Result<Keyring, ConfigError> {
+    tracing::warn!(
+        "{SECRET_ENV} is not set: using a random development key, so every session ends when \
+         this process stops and other instances cannot read its cookies"
+    );
+    Ok(Keyring::new(Key::generate()?)?)
 }
 
 /// RFC 6265 section 4.1.1: a cookie name is a token (RFC 2616 section 2.2).
@@ -473,13 +547,110 @@ mod tests {
         let a = keyring_from_secret(Some("x".repeat(32).into())).unwrap();
         let b = keyring_from_secret(Some("x".repeat(32).into())).unwrap();
         assert_eq!(a.current().id(), b.current().id(), "same secret, same keys");
-        let r1 = keyring_from_secret(None).unwrap();
-        let r2 = keyring_from_secret(None).unwrap();
-        assert_ne!(
-            r1.current().id(),
-            r2.current().id(),
-            "no secret: a random key each time"
+    }
+
+    #[test]
+    fn out_of_range_durations_are_refused_at_build() {
+        for (what, b) in [
+            ("store timeout", base().with_store_timeout(Duration::MAX)),
+            ("idle timeout", base().with_idle_timeout(Duration::MAX)),
+            (
+                "absolute lifetime",
+                base().with_absolute_lifetime(Duration::MAX),
+            ),
+        ] {
+            assert!(
+                matches!(b.build(), Err(ConfigError::Duration(_))),
+                "{what} of Duration::MAX was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bounds_are_inclusive_and_keep_the_arithmetic_in_range() {
+        let one_more = Duration::from_secs(1);
+        for b in [
+            base().with_store_timeout(Settings::MAX_STORE_TIMEOUT + one_more),
+            base().with_idle_timeout(Settings::MAX_LIFETIME + one_more),
+            base().with_absolute_lifetime(Settings::MAX_LIFETIME + one_more),
+        ] {
+            assert!(matches!(b.build(), Err(ConfigError::Duration(_))));
+        }
+        let s = base()
+            .with_store_timeout(Settings::MAX_STORE_TIMEOUT)
+            .with_idle_timeout(Settings::MAX_LIFETIME)
+            .with_absolute_lifetime(Settings::MAX_LIFETIME)
+            .with_refresh_fraction(1.0)
+            .build()
+            .unwrap();
+        // What the layer and the stores compute from them, today and in
+        // two thousand years: no saturation, no panic.
+        use crate::time::{Clock, SystemClock, UnixTime};
+        for now in [
+            SystemClock.now(),
+            UnixTime::from_secs(SystemClock.now().as_secs() + 2_000 * 366 * 24 * 60 * 60),
+        ] {
+            let deadline = now + s.idle_timeout();
+            assert_eq!(deadline.saturating_since(now), Settings::MAX_LIFETIME);
+            let end = now + s.absolute_lifetime();
+            assert_eq!(end.saturating_since(now), Settings::MAX_LIFETIME);
+        }
+        assert_eq!(
+            s.idle_timeout().mul_f64(s.refresh_fraction()),
+            Settings::MAX_LIFETIME
         );
+        assert!(
+            std::time::Instant::now()
+                .checked_add(s.store_timeout())
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_is_refused_with_how_to_set_one() {
+        let err = Settings::builder().build_with_secret(None).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingSecret), "{err:?}");
+        let message = err.to_string();
+        for hint in [
+            "SESSION_SECRET",
+            "at least 32 random bytes",
+            "openssl rand -base64 48",
+            "with_keyring",
+            "with_random_dev_key",
+        ] {
+            assert!(message.contains(hint), "{hint:?} missing from {message:?}");
+        }
+        assert!(matches!(
+            keyring_from_secret(None),
+            Err(ConfigError::MissingSecret)
+        ));
+    }
+
+    #[test]
+    fn a_random_dev_key_is_made_only_when_asked_and_nothing_else_is_set() {
+        let dev = || Settings::builder().with_random_dev_key();
+        let r1 = dev().build_with_secret(None).unwrap();
+        let r2 = dev().build_with_secret(None).unwrap();
+        assert_ne!(
+            r1.keyring().current().id(),
+            r2.keyring().current().id(),
+            "a random key each time"
+        );
+        // SESSION_SECRET, then a keyring, come first.
+        let secret = || Some("s".repeat(32).into());
+        let from_env = keyring_from_secret(secret()).unwrap();
+        let with_env = dev().build_with_secret(secret()).unwrap();
+        assert_eq!(with_env.keyring().current().id(), from_env.current().id());
+        let fixed = Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap();
+        let fixed_id = fixed.current().id();
+        let with_keyring = dev()
+            .with_keyring(fixed)
+            .build_with_secret(secret())
+            .unwrap();
+        assert_eq!(with_keyring.keyring().current().id(), fixed_id);
+        // A bad SESSION_SECRET is still refused, dev key or not.
+        let short = dev().build_with_secret(Some("short".into()));
+        assert!(matches!(short, Err(ConfigError::Env(_))));
     }
 
     #[test]

@@ -35,10 +35,16 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use session_core::store::{Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update};
-use session_core::{Clock, SystemClock};
+use session_core::{Clock, ConfigError, SystemClock};
 
 /// How often the sweeper removes expired sessions, unless configured.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest sweep interval [`MemoryStore::with_sweep_interval`] accepts:
+/// one day. Expired sessions are never returned whatever the interval, so a
+/// longer one would only let them pile up; the bound also keeps the
+/// sweeper's first deadline (`Instant` plus interval) in range.
+pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Sessions in a concurrent hash map (DashMap), keyed by session id.
 ///
@@ -173,11 +179,34 @@ impl MemoryStore {
         }
     }
 
-    /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`].
-    /// The sweeper takes its settings from the clone that creates first.
-    pub fn with_sweep_interval(mut self, interval: Duration) -> Self {
+    /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`];
+    /// a zero interval is taken as one millisecond. The sweeper takes its
+    /// settings from the clone that creates first.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Duration`] if `interval` is over
+    /// [`MAX_SWEEP_INTERVAL`] (one day).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_sweep_interval(Duration::from_secs(10))?;
+    /// assert!(MemoryStore::new().with_sweep_interval(Duration::MAX).is_err());
+    /// # let _ = store;
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn with_sweep_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
+        if interval > MAX_SWEEP_INTERVAL {
+            return Err(ConfigError::Duration(
+                "the sweep interval must be at most one day (MAX_SWEEP_INTERVAL)",
+            ));
+        }
         self.sweep_interval = interval.max(Duration::from_millis(1));
-        self
+        Ok(self)
     }
 
     /// Uses `clock` to decide what the sweeper removes (on load, the time
@@ -832,6 +861,7 @@ mod tests {
         let clock = ManualClock::new(T0);
         let store = MemoryStore::new()
             .with_sweep_interval(Duration::from_secs(30))
+            .unwrap()
             .with_clock(clock.clone());
         create(&store, 1, 10).await;
         create(&store, 2, 10).await;
@@ -853,6 +883,23 @@ mod tests {
             weak.upgrade().is_none(),
             "the sweeper keeps the store alive"
         );
+    }
+
+    #[tokio::test]
+    async fn an_out_of_range_sweep_interval_is_refused_and_the_longest_works() {
+        let refused = MemoryStore::new().with_sweep_interval(Duration::MAX);
+        assert!(matches!(refused, Err(ConfigError::Duration(_))));
+        let over =
+            MemoryStore::new().with_sweep_interval(MAX_SWEEP_INTERVAL + Duration::from_secs(1));
+        assert!(over.is_err());
+        // The longest accepted interval starts the sweeper on the first
+        // save without overflowing its deadline.
+        let store = MemoryStore::new()
+            .with_sweep_interval(MAX_SWEEP_INTERVAL)
+            .unwrap();
+        create(&store, 1, 10).await;
+        assert!(store.load(&id(1), at(0)).await.unwrap().is_some());
+        assert!(store.inner.sweeper.get().is_some(), "the sweeper started");
     }
 
     /// Polls `future` once, outside any runtime.

@@ -61,7 +61,7 @@ mod store;
 
 pub use deadpool_redis;
 pub use deadpool_redis::redis;
-pub use store::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore};
+pub use store::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, MAX_TIMEOUT, RedisStore};
 
 use session_core::{ConfigError, SessionLayer, Settings};
 
@@ -115,6 +115,7 @@ pub fn session_layer(settings: &Settings) -> Result<SessionLayer, ConfigError> {
             ));
         }
     };
-    let store = RedisStore::from_url(url.trim())?.with_timeout(settings.store_timeout());
+    // In range: `Settings` bounds its store timeout by the same hour.
+    let store = RedisStore::from_url(url.trim())?.with_timeout(settings.store_timeout())?;
     Ok(SessionLayer::new(store, settings))
 }

@@ -26,6 +26,12 @@ pub const DEFAULT_PREFIX: &str = "session:";
 /// whichever is shorter decides.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The longest timeout [`RedisStore::with_timeout`] accepts: one hour, the
+/// same bound as the layer's store timeout
+/// ([`Settings::MAX_STORE_TIMEOUT`](session_core::Settings::MAX_STORE_TIMEOUT)).
+/// It keeps each call's deadline (`Instant` plus timeout) in range.
+pub const MAX_TIMEOUT: Duration = session_core::Settings::MAX_STORE_TIMEOUT;
+
 /// Sessions in Redis, one hash per session, through a pool of multiplexed
 /// connections: a single node ([`from_url`](Self::from_url),
 /// [`from_pool`](Self::from_pool)) or a Redis Cluster
@@ -58,7 +64,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// let store = RedisStore::from_url("redis://127.0.0.1:6379")?
 ///     .with_prefix("myapp:session:")
 ///     .with_pool_size(32)
-///     .with_timeout(Duration::from_millis(500));
+///     .with_timeout(Duration::from_millis(500))?;
 /// let settings = Settings::builder()
 ///     .with_keyring(Keyring::new(Key::generate()?)?)
 ///     .build()?;
@@ -241,6 +247,11 @@ impl RedisStore {
     /// [`StoreError::Timeout`] and the request gets a 503. A zero timeout is
     /// taken as one millisecond.
     ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Duration`] if `timeout` is over [`MAX_TIMEOUT`] (one
+    /// hour).
+    ///
     /// # Examples
     ///
     /// ```
@@ -248,13 +259,18 @@ impl RedisStore {
     /// use session_redis::RedisStore;
     ///
     /// let store = RedisStore::from_url("redis://127.0.0.1")?
-    ///     .with_timeout(Duration::from_millis(250));
+    ///     .with_timeout(Duration::from_millis(250))?;
     /// assert_eq!(store.timeout(), Duration::from_millis(250));
     /// # Ok::<(), session_core::ConfigError>(())
     /// ```
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
+        if timeout > MAX_TIMEOUT {
+            return Err(ConfigError::Duration(
+                "the Redis store timeout must be at most one hour (MAX_TIMEOUT)",
+            ));
+        }
         self.timeout = timeout.max(Duration::from_millis(1));
-        self
+        Ok(self)
     }
 
     /// The prefix of every key this store writes.
@@ -577,13 +593,34 @@ mod tests {
         }
     }
 
+    /// Loads a session of `store` (so the store asks Redis) and says
+    /// whether the call failed.
+    async fn load_fails(store: &RedisStore) -> bool {
+        let now = session_core::UnixTime::from_secs(1);
+        store.load(&SessionId([1; 16]), now).await.is_err()
+    }
+
+    #[tokio::test]
+    async fn an_out_of_range_timeout_is_refused_and_the_longest_works() {
+        let store = || RedisStore::from_url("redis://127.0.0.1:1").unwrap();
+        for over in [Duration::MAX, MAX_TIMEOUT + Duration::from_millis(1)] {
+            let refused = store().with_timeout(over);
+            assert!(matches!(refused, Err(ConfigError::Duration(_))), "{over:?}");
+        }
+        // Port 1: nothing listens, so the call fails at once, after its
+        // deadline has been computed from the longest accepted timeout.
+        let longest = store().with_timeout(MAX_TIMEOUT).unwrap();
+        assert!(load_fails(&longest).await);
+    }
+
     #[test]
     fn builder_methods_apply() {
         let store = RedisStore::from_url("redis://127.0.0.1:1")
             .unwrap()
             .with_prefix("p:")
             .with_pool_size(0)
-            .with_timeout(Duration::ZERO);
+            .with_timeout(Duration::ZERO)
+            .unwrap();
         assert_eq!(store.prefix(), "p:");
         assert_eq!(store.max_connections(), 1);
         assert_eq!(store.timeout(), Duration::from_millis(1));

@@ -152,7 +152,8 @@ impl Harness for Redis {
             Target::Cluster(urls) => RedisStore::cluster(urls.clone()).unwrap(),
         }
         .with_prefix(prefix)
-        .with_timeout(settings.store_timeout());
+        .with_timeout(settings.store_timeout())
+        .unwrap();
         (Backend::server(store.clone()), store)
     }
 

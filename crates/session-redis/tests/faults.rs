@@ -255,6 +255,7 @@ fn store(server: &RedisServer) -> RedisStore {
         .unwrap()
         .with_prefix(PREFIX)
         .with_timeout(STORE_TIMEOUT)
+        .unwrap()
 }
 
 async fn login(session: Session) -> Result<&'static str, ValueError> {
@@ -992,7 +993,10 @@ fn seen(commands: &[(&str, u64)]) -> Seen {
 /// Every request a visitor makes, [`ROUNDS`] times each, and what Redis
 /// saw for each kind: returned in the order read, create, update, renewal.
 async fn measure(server: &RedisServer, store: RedisStore) -> [Seen; 4] {
-    let app = app(store.with_prefix(PREFIX).with_timeout(STORE_TIMEOUT));
+    let app = app(store
+        .with_prefix(PREFIX)
+        .with_timeout(STORE_TIMEOUT)
+        .unwrap());
     let mut meter = Meter::new(server).await;
 
     // Warm-up: the pool opens its connection, and the first run of each

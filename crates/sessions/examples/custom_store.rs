@@ -24,7 +24,7 @@ enum Entry {
 
 /// Sessions in a hash map behind one lock.
 #[derive(Debug, Clone, Default)]
-pub struct MapStore {
+pub(crate) struct MapStore {
     sessions: Arc<Mutex<HashMap<SessionId, Entry>>>,
 }
 
@@ -36,7 +36,7 @@ impl MapStore {
     }
 
     /// How many ids hold something.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map().map_or(0, |m| m.len())
     }
 }
@@ -127,9 +127,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_keyring(sessions::Keyring::new(sessions::Key::generate()?)?)
         .with_secure(false) // plain http on localhost
         .build()?;
+    let store = MapStore::default();
+    let stored = store.clone();
     let app = Router::new()
         .route("/counter", get(counter))
-        .layer(SessionLayer::new(MapStore::default(), &settings));
+        .route("/stored", get(move || async move { format!("{} stored", stored.len()) }))
+        .layer(SessionLayer::new(store, &settings));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
     println!("custom store on http://{}/counter", listener.local_addr()?);
     axum::serve(listener, app).await?;

@@ -84,7 +84,7 @@ pub mod cookie {
 /// process, development and tests.
 #[cfg(feature = "memory")]
 pub mod memory {
-    pub use session_memory::{DEFAULT_SWEEP_INTERVAL, MemoryStore};
+    pub use session_memory::{DEFAULT_SWEEP_INTERVAL, MAX_SWEEP_INTERVAL, MemoryStore};
 
     use session_core::{SessionLayer, Settings};
 
@@ -140,7 +140,7 @@ pub mod memory {
 #[cfg(feature = "redis")]
 pub mod redis {
     pub use session_redis::{
-        DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT, REDIS_URL_ENV, RedisStore,
+        DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT, MAX_TIMEOUT, REDIS_URL_ENV, RedisStore,
         deadpool_redis, redis, session_layer,
     };
 }

@@ -554,3 +554,135 @@ async fn demo_root_flashes_and_counter_counts() {
         "Please retry again!"
     );
 }
+
+/// The longest lifetimes `build` accepts, used through the layer: the
+/// deadline, the refresh check and the cookie's `Max-Age` stay in range.
+#[tokio::test]
+async fn the_longest_accepted_lifetimes_work_through_the_layer() {
+    let settings = Settings::builder()
+        .with_keyring(Keyring::new(Key::from_bytes(&[11; 32]).unwrap()).unwrap())
+        .with_idle_timeout(Settings::MAX_LIFETIME)
+        .with_absolute_lifetime(Settings::MAX_LIFETIME)
+        .with_store_timeout(Settings::MAX_STORE_TIMEOUT)
+        .with_refresh_fraction(1.0)
+        .build()
+        .unwrap();
+    let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings).with_clock(clock.clone()));
+    let login = get_with(&app, "/login", None).await;
+    let set = login.set_cookie().unwrap();
+    assert!(set.contains("Max-Age=34560000"), "400 days: {set}");
+    let c = cookie(&token(&login));
+    clock.advance(Settings::MAX_LIFETIME - Duration::from_secs(1));
+    let r = get_with(&app, "/logout", Some(&c)).await;
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(get_with(&app, "/logout", Some(&c)).await.body, "{}");
+}
+
+/// A handler that wants its page in every cache, and logs the visitor in.
+async fn public_login(session: Session) -> ([(header::HeaderName, &'static str); 1], &'static str) {
+    session.insert("user", "alice").unwrap();
+    (
+        [(header::CACHE_CONTROL, "public, s-maxage=600, max-age=60")],
+        "welcome",
+    )
+}
+
+#[tokio::test]
+async fn a_response_that_sets_the_cookie_is_private_whatever_the_handler_said() {
+    let app = Router::new()
+        .route("/public-login", get(public_login))
+        .layer(SessionLayer::new(MemoryStore::new(), &settings()));
+    let r = get_with(&app, "/public-login", None).await;
+    assert!(r.set_cookie().is_some());
+    assert_eq!(r.headers[header::CACHE_CONTROL], "private, max-age=60");
+    assert_eq!(r.headers[header::VARY], "cookie");
+}
+
+#[tokio::test]
+async fn a_failed_load_is_a_503_no_cache_keeps() {
+    let store = Flaky::default();
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let token = token(&get_with(&app, "/login", None).await);
+    store.down.store(true, Ordering::SeqCst);
+    let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers[header::VARY], "cookie");
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+}
+
+/// A cart as a release before a deploy stored it.
+#[derive(serde::Serialize)]
+struct CartBefore {
+    items: Vec<&'static str>,
+    owner: &'static str,
+    coupon: &'static str,
+}
+
+/// The cart after it: fields reordered, `coupon` gone, `gift_wrap` new.
+#[derive(serde::Deserialize, Default)]
+struct CartAfter {
+    coupon_code: Option<String>,
+    owner: String,
+    items: Vec<String>,
+    #[serde(default)]
+    gift_wrap: bool,
+}
+
+/// A cart whose shape no longer fits what was stored.
+#[derive(serde::Deserialize, Default)]
+struct CartIncompatible {
+    items: Vec<u32>,
+}
+
+async fn store_cart(session: Session) -> &'static str {
+    let cart = CartBefore {
+        items: vec!["tea", "cake"],
+        owner: "ada",
+        coupon: "SPRING",
+    };
+    session.insert("cart", &cart).unwrap();
+    "stored"
+}
+
+async fn read_cart(session: Session) -> String {
+    let cart: CartAfter = session.get("cart").unwrap().unwrap_or_default();
+    format!(
+        "{} {:?} {} {:?}",
+        cart.owner, cart.items, cart.gift_wrap, cart.coupon_code
+    )
+}
+
+async fn read_incompatible(session: Session) -> String {
+    // The pattern of docs/guide.md: a value that no longer decodes is
+    // treated as absent.
+    let cart = match session.get::<CartIncompatible>("cart") {
+        Ok(cart) => cart.unwrap_or_default(),
+        Err(sessions::ValueError::Decode { .. }) => CartIncompatible::default(),
+        Err(other) => return other.to_string(),
+    };
+    format!("{:?}", cart.items)
+}
+
+#[tokio::test]
+async fn a_struct_value_reads_back_by_field_name_after_a_deploy() {
+    let app = routes::router()
+        .route("/store-cart", get(store_cart))
+        .route("/read-cart", get(read_cart))
+        .route("/read-incompatible", get(read_incompatible))
+        .layer(SessionLayer::new(MemoryStore::new(), &settings()));
+    let c = cookie(&token(&get_with(&app, "/store-cart", None).await));
+    assert_eq!(
+        get_with(&app, "/logout", Some(&c)).await.body,
+        "{cart: {items: [tea, cake], owner: ada, coupon: SPRING}}"
+    );
+    assert_eq!(
+        get_with(&app, "/read-cart", Some(&c)).await.body,
+        "ada [\"tea\", \"cake\"] false None"
+    );
+    assert_eq!(
+        get_with(&app, "/read-incompatible", Some(&c)).await.body,
+        "[]"
+    );
+}

@@ -67,8 +67,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     };
-    // Plain http on localhost: a Secure cookie would never come back.
-    let settings = Settings::builder().with_secure(false).build()?;
+    // Plain http on localhost: a Secure cookie would never come back. The
+    // key is SESSION_SECRET's; without it, a random one, so the demo runs
+    // with no setup (its sessions end when it stops).
+    let settings = Settings::builder()
+        .with_secure(false)
+        .with_random_dev_key()
+        .build()?;
     let app = routes::router().layer(layer(&args.backend, &settings)?);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!(
