@@ -36,8 +36,7 @@ use session_core::store::{
     Update,
 };
 use session_core::{
-    Backend, CookieUpdate, FlashLevel, Key, Keyring, ManualClock, Session, SessionManager,
-    Settings,
+    Backend, CookieUpdate, FlashLevel, Key, Keyring, ManualClock, Session, SessionManager, Settings,
 };
 
 /// What a backend gives the suite.
@@ -334,7 +333,10 @@ pub async fn no_resurrection<H: Harness>(h: &H) {
         return;
     };
     assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
-    assert!(rig.load(Some(&token)).await.is_empty(), "destroyed session came back");
+    assert!(
+        rig.load(Some(&token)).await.is_empty(),
+        "destroyed session came back"
+    );
     assert_eq!(rig.stored().await.unwrap_or(0), 0);
 
     // The same at the store level.
@@ -345,7 +347,10 @@ pub async fn no_resurrection<H: Harness>(h: &H) {
         expires: START + IDLE,
         now: START,
     };
-    assert!(matches!(store.update(&id, update).await, Err(StoreError::Gone)));
+    assert!(matches!(
+        store.update(&id, update).await,
+        Err(StoreError::Gone)
+    ));
     assert!(matches!(
         store.retire(&id, START, START + IDLE).await,
         Err(StoreError::Gone)
@@ -394,7 +399,10 @@ pub async fn idle_expiry<H: Harness>(h: &H) {
     if let Some(store) = rig.store() {
         let id = rig.ids.last().unwrap();
         let just_before = START + (IDLE - Duration::from_secs(1));
-        assert!(store.load(&id, just_before).await.unwrap().is_some(), "expired early");
+        assert!(
+            store.load(&id, just_before).await.unwrap().is_some(),
+            "expired early"
+        );
         let found = store.load(&id, START + IDLE).await.unwrap();
         assert_eq!(found, None, "store returned an idle-expired session");
     }
@@ -419,7 +427,10 @@ pub async fn absolute_expiry<H: Harness>(h: &H) {
     if let Some(store) = rig.store() {
         let id = rig.ids.last().unwrap();
         let found = store.load(&id, START + ABSOLUTE).await.unwrap();
-        assert_eq!(found, None, "store returned a session past its absolute lifetime");
+        assert_eq!(
+            found, None,
+            "store returned a session past its absolute lifetime"
+        );
     }
     rig.clock.advance(ABSOLUTE - elapsed);
     assert_eq!(rig.len(&token).await, 0);
@@ -489,8 +500,14 @@ pub async fn renew_moves_to_new_token<H: Harness>(h: &H) {
     let moved = rig.load(Some(&new)).await;
     assert_eq!(moved.to_string(), "{cart: tea, user: alice}");
     if let (Some(store), Some(old_id)) = (rig.store(), old_id) {
-        assert!(rig.load(Some(&old)).await.is_empty(), "old token still loads");
-        assert_eq!(store.load(&old_id, START).await.unwrap(), Some(Loaded::Renewed));
+        assert!(
+            rig.load(Some(&old)).await.is_empty(),
+            "old token still loads"
+        );
+        assert_eq!(
+            store.load(&old_id, START).await.unwrap(),
+            Some(Loaded::Renewed)
+        );
         // Deleting a renewed id removes its marker.
         store.delete(&old_id).await.unwrap();
         assert_eq!(store.load(&old_id, START).await.unwrap(), None);
@@ -512,14 +529,22 @@ pub async fn renew_keeps_the_absolute_deadline<H: Harness>(h: &H) {
         s.renew();
         match rig.commit(&s).await {
             CookieUpdate::Set { value, max_age } => {
-                assert_eq!(max_age, ABSOLUTE - elapsed, "Max-Age moved past the deadline");
+                assert_eq!(
+                    max_age,
+                    ABSOLUTE - elapsed,
+                    "Max-Age moved past the deadline"
+                );
                 token = value;
             }
             other => panic!("renew sent {other:?}"),
         }
     }
     rig.clock.advance(ABSOLUTE - elapsed);
-    assert_eq!(rig.len(&token).await, 0, "renew made the session outlive its lifetime");
+    assert_eq!(
+        rig.len(&token).await,
+        0,
+        "renew made the session outlive its lifetime"
+    );
 
     // At login, a new lifetime starts: kept busy, the session outlives the
     // deadline it had before.
@@ -566,7 +591,11 @@ pub async fn renew_after_destroy_is_gone<H: Harness>(h: &H) {
         return;
     }
     assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
-    assert_eq!(rig.stored().await.unwrap_or(0), 0, "the renew left a session behind");
+    assert_eq!(
+        rig.stored().await.unwrap_or(0),
+        0,
+        "the renew left a session behind"
+    );
 }
 
 /// Requests still carrying the pre-renew cookie neither see the session
@@ -735,7 +764,10 @@ pub async fn failed_save_is_not_retried<H: Harness>(h: &H) {
     s.insert("huge", "x".repeat(1 << 20)).unwrap();
     match s.save().await {
         Err(StoreError::TooLarge { .. }) => {
-            assert!(s.contains("huge"), "the value stays readable in the request");
+            assert!(
+                s.contains("huge"),
+                "the value stays readable in the request"
+            );
             assert_eq!(rig.commit(&s).await, CookieUpdate::Keep);
             assert_eq!(rig.len(&token).await, 1);
         }

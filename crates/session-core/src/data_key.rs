@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// # Examples
 ///
 /// ```
-/// use session_core::{DataKey, SessionData, Value};
+/// use session_core::store::{DataKey, SessionData, Value};
 ///
 /// let mut data = SessionData::new();
 /// data.insert(DataKey::from("user"), Value::encode("alice")?);

@@ -84,4 +84,3 @@ impl IdSource for RandomIds {
         Ok(SessionId(id))
     }
 }
-

@@ -6,7 +6,6 @@ use std::fmt;
 
 use ring::{hmac, rand};
 
-
 /// The shortest secret accepted, in bytes (256 bits: HMAC-SHA256's block
 /// strength and AES-256's key size).
 pub const MIN_KEY_LEN: usize = 32;
@@ -286,10 +285,16 @@ mod tests {
         let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, HKDF_SALT).extract(&secret);
         let hkdf = |info: &[u8], len: usize| {
             let mut out = vec![0u8; len];
-            prk.expand(&[info], Len(len)).unwrap().fill(&mut out).unwrap();
+            prk.expand(&[info], Len(len))
+                .unwrap()
+                .fill(&mut out)
+                .unwrap();
             out
         };
-        assert_eq!(key.sub_key(b"cookie-aead").0.to_vec(), hkdf(b"cookie-aead", 32));
+        assert_eq!(
+            key.sub_key(b"cookie-aead").0.to_vec(),
+            hkdf(b"cookie-aead", 32)
+        );
         assert_eq!(key.id().0.to_vec(), hkdf(b"key-id", 4));
         let token_mac = hmac::Key::new(hmac::HMAC_SHA256, &hkdf(b"token-mac", 32));
         assert_eq!(

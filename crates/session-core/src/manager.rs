@@ -87,9 +87,7 @@ impl SessionManager {
             lifetimes: Lifetimes {
                 idle: settings.idle_timeout(),
                 absolute: settings.absolute_lifetime(),
-                refresh_after: settings
-                    .idle_timeout()
-                    .mul_f64(settings.refresh_fraction()),
+                refresh_after: settings.idle_timeout().mul_f64(settings.refresh_fraction()),
             },
             max_value_len: max_value_len(settings),
             settings: settings.clone(),
@@ -203,7 +201,10 @@ impl SessionManager {
     /// # Errors
     ///
     /// As for [`load`](Self::load).
-    pub async fn load_cookie(self: &Arc<Self>, cookie: Option<&str>) -> Result<Session, StoreError> {
+    pub async fn load_cookie(
+        self: &Arc<Self>,
+        cookie: Option<&str>,
+    ) -> Result<Session, StoreError> {
         self.load_values(cookie).await
     }
 
@@ -241,7 +242,10 @@ impl SessionManager {
         if plan.action == Action::Refuse {
             return Err(StoreError::Gone);
         }
-        if matches!(plan.action, Action::Create | Action::Renew | Action::Replace) {
+        if matches!(
+            plan.action,
+            Action::Create | Action::Renew | Action::Replace
+        ) {
             // A new record: it is stored with the plan's times.
             state.record.created = plan.created;
             state.record.expires = plan.expires;

@@ -197,9 +197,7 @@ mod tests {
     /// A session created at T0 and last written at `written`, with one value.
     fn state(origin: Origin, written: UnixTime) -> State {
         let mut record = Record::empty(T0, LIFE.deadline(T0, written), 4);
-        record
-            .data
-            .insert("k".into(), Value::encode("v").unwrap());
+        record.data.insert("k".into(), Value::encode("v").unwrap());
         State::new(record, origin, FlashLevel::Info)
     }
 

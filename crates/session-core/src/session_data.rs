@@ -21,7 +21,7 @@ use crate::record::Value;
 /// # Examples
 ///
 /// ```
-/// use session_core::{SessionData, Value};
+/// use session_core::store::{SessionData, Value};
 ///
 /// let mut data = SessionData::new();
 /// data.insert("user".into(), Value::encode("alice")?);

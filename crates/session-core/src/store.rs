@@ -121,8 +121,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     ///
     /// [`StoreError::Gone`] if no live session is under `id` at `now`, and
     /// the backend errors.
-    async fn retire(&self, id: &SessionId, now: UnixTime, until: UnixTime)
-    -> Result<(), StoreError>;
+    async fn retire(
+        &self,
+        id: &SessionId,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<(), StoreError>;
 
     /// Deletes whatever is under `id`; deleting nothing is not an error.
     ///

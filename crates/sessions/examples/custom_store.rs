@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use sessions::store::{
-    Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update,
-};
+use sessions::store::{Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update};
 
 /// What an id holds: a session, or the mark of a renewed one.
 #[derive(Debug, Clone)]
@@ -94,7 +92,12 @@ impl SessionStore for MapStore {
         Ok(())
     }
 
-    async fn retire(&self, id: &SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
+    async fn retire(
+        &self,
+        id: &SessionId,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
         let mut map = self.map()?;
         match map.get(id) {
             Some(Entry::Live(record)) if !record.is_expired(now) => {
@@ -131,7 +134,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stored = store.clone();
     let app = Router::new()
         .route("/counter", get(counter))
-        .route("/stored", get(move || async move { format!("{} stored", stored.len()) }))
+        .route(
+            "/stored",
+            get(move || async move { format!("{} stored", stored.len()) }),
+        )
         .layer(SessionLayer::new(store, &settings));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
     println!("custom store on http://{}/counter", listener.local_addr()?);

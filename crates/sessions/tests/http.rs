@@ -122,7 +122,12 @@ impl SessionStore for Counting {
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
         self.inner.update(id, update).await
     }
-    async fn retire(&self, id: &SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
+    async fn retire(
+        &self,
+        id: &SessionId,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
         self.inner.retire(id, now, until).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -339,7 +344,12 @@ impl SessionStore for Flaky {
         self.gate().await?;
         self.inner.update(id, update).await
     }
-    async fn retire(&self, id: &SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
+    async fn retire(
+        &self,
+        id: &SessionId,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
         self.gate().await?;
         self.inner.retire(id, now, until).await
     }
@@ -449,12 +459,25 @@ async fn a_renew_after_logout_elsewhere_is_a_conflict() {
     let layer = SessionLayer::new(store.clone(), &settings());
     let c = cookie(&token(&get_with(&app(layer.clone()), "/login", None).await));
     let r = get_with(&racing(&layer, "/destroy", c, |s| s.renew()), "/race", None).await;
-    assert_eq!(r.status, StatusCode::OK, "no session cookie: nothing to renew");
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "no session cookie: nothing to renew"
+    );
     let c = cookie(&token(&get_with(&app(layer.clone()), "/login", None).await));
-    let r = get_with(&racing(&layer, "/destroy", c.clone(), |s| s.renew()), "/race", Some(&c)).await;
+    let r = get_with(
+        &racing(&layer, "/destroy", c.clone(), |s| s.renew()),
+        "/race",
+        Some(&c),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.set_cookie(), None);
-    assert_eq!(store.len(), 0, "the destroyed session came back under a new id");
+    assert_eq!(
+        store.len(),
+        0,
+        "the destroyed session came back under a new id"
+    );
 }
 
 #[tokio::test]
@@ -498,7 +521,10 @@ async fn renew_never_extends_the_absolute_lifetime() {
     let token = r.cookie_value("session").expect("renewed").to_owned();
     clock.advance(Duration::from_secs(20 * 60));
     let r = get_with(&app, "/logout", Some(&cookie(&token))).await;
-    assert_eq!(r.body, "{}", "renew made the session outlive its absolute lifetime");
+    assert_eq!(
+        r.body, "{}",
+        "renew made the session outlive its absolute lifetime"
+    );
 }
 
 #[tokio::test]
@@ -514,6 +540,7 @@ async fn login_renews_the_id_planted_before_it() {
     assert_eq!(attacker.body, "{}", "the planted id sees the login");
 }
 
+#[cfg(feature = "cookie")]
 #[tokio::test]
 async fn a_handled_save_error_lets_the_handler_answer() {
     let settings = settings();
