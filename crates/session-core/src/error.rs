@@ -1,10 +1,8 @@
-//! The errors of the crate boundary: [`StoreError`] for stores,
-//! [`ValueError`] for reading and writing session values, [`ConfigError`]
-//! for configuration (key errors are `keys::KeyError`).
+//! The errors of the crate boundary that everything below configuration
+//! can meet: [`StoreError`] for stores, [`ValueError`] for reading and
+//! writing session values.
 
 use std::time::Duration;
-
-use crate::keys::KeyError;
 
 /// Boxed source error of a backend.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -68,51 +66,4 @@ pub enum ValueError {
         #[source]
         source: rmp_serde::decode::Error,
     },
-}
-
-/// A setting was refused when the settings were built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A cookie name, path or domain holds a character a cookie cannot carry.
-    #[error(
-        "cookie {field} {value:?} is not allowed: it must be non-empty and free of ';', '=', ',', \
-         spaces, quotes, backslashes and control characters"
-    )]
-    CookieAttribute {
-        /// Which attribute: `name`, `path` or `domain`.
-        field: &'static str,
-        /// The refused value.
-        value: String,
-    },
-    /// A `__Host-` or `__Secure-` cookie name whose other attributes break
-    /// the prefix's rules (RFC 6265bis section 4.1.3).
-    #[error("cookie name {name:?}: {rule}")]
-    CookiePrefix {
-        /// The cookie name.
-        name: String,
-        /// The rule that is broken.
-        rule: &'static str,
-    },
-    /// A duration or the refresh fraction is out of its range.
-    #[error("{0}")]
-    Duration(&'static str),
-    /// The key material was refused.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The store could not be set up (for example a malformed Redis URL).
-    #[error("the session store could not be set up: {0}")]
-    Store(#[source] BoxError),
-    /// No key was configured: no keyring, no `SESSION_SECRET`, and no
-    /// explicit request for a random development key.
-    #[error(
-        "no session secret: set SESSION_SECRET to at least 32 random bytes (for example \
-         `SESSION_SECRET=$(openssl rand -base64 48)`) or pass a keyring with \
-         `Settings::builder().with_keyring(...)`; for local development only, \
-         `.with_random_dev_key()` accepts a random key that dies with the process"
-    )]
-    MissingSecret,
-    /// `SESSION_SECRET` is set but not usable.
-    #[error("SESSION_SECRET is not usable: {0}")]
-    Env(String),
 }

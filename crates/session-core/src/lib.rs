@@ -8,51 +8,46 @@
 //!
 //! # Layout
 //!
-//! One request runs top to bottom through these:
+//! One request runs top to bottom through these folders, each importing
+//! only those below it:
 //!
-//! - `layer`: [`SessionLayer`], [`SessionService`], [`LazySession`]; and
-//!   `cookies`, which reads the session cookies and writes `Set-Cookie`,
-//!   `Vary` and `Cache-Control`; `extract` (feature `axum`): the extractor.
-//! - `manager`: [`SessionManager`] turns cookies into a session (tokens are
-//!   verified here, stores see ids) and executes the commit plan.
-//! - `plan`: the pure decision of what a finished request does.
-//! - `token`: the `id.mac` cookie of server-side stores.
-//! - [`store`]: the [`SessionStore`] trait on ids and records, and the
-//!   [`CookieCodec`](store::CookieCodec) of the cookie backend.
-//! - `session`: the [`Session`] handle and what changed (`changes`), on the
-//!   session's data: `record`, `session_data`, `data_key`, `flash`, `id`.
-//! - `settings`, `keys`, `time`, `error`: configuration and the ground
-//!   everything stands on.
+//! - `http`: the tower [`SessionLayer`] and its [`SessionService`] and
+//!   [`LazySession`]; [`cookies`], which reads the session cookies and
+//!   writes `Set-Cookie`, `Vary` and `Cache-Control`; the axum extractor
+//!   (feature `axum`).
+//! - `engine`: the [`SessionManager`] turns cookies into a session (tokens
+//!   are verified here; stores see ids), and executes the `plan`, the pure
+//!   decision of what a finished request does.
+//! - [`store`]: the [`SessionStore`](store::SessionStore) trait on ids and
+//!   records, and the [`CookieCodec`](store::CookieCodec) of the cookie
+//!   backend.
+//! - `session`: the [`Session`] handle, what changed, and the session's
+//!   data: records, values, keys, flash messages, ids, time.
+//! - `config`: [`Settings`] and the [`Keyring`]; `error`: the errors.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod changes;
-pub mod cookies;
-mod data_key;
+mod config;
+mod engine;
 mod error;
-#[cfg(feature = "axum")]
-mod extract;
-mod flash;
-mod id;
-mod keys;
-mod layer;
-mod manager;
-mod plan;
-mod record;
+mod http;
 mod session;
-mod session_data;
-mod settings;
 pub mod store;
-mod time;
-mod token;
 
-pub use changes::CookieUpdate;
-pub use error::{BoxError, ConfigError, StoreError, ValueError};
+pub use config::error::ConfigError;
+pub use config::keys::{
+    Key, KeyError, KeyId, Keyring, MIN_KEY_LEN, SUB_KEY_LEN, SubKey, TrustedKey,
+};
+pub use config::settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};
+pub use engine::manager::{Backend, MAX_COOKIE_VALUE_LEN, SessionManager};
+pub use error::{BoxError, StoreError, ValueError};
+pub use http::cookies::{self, MAX_SET_COOKIE_LEN};
 #[cfg(feature = "axum")]
-pub use extract::SessionRejection;
-pub use flash::{DEFAULT_FLASH_CAPACITY, FLASH_MAX_BYTES, Flash, FlashLevel, FlashQueue};
-pub use keys::{Key, KeyError, KeyId, Keyring, MIN_KEY_LEN, SUB_KEY_LEN, SubKey, TrustedKey};
-pub use layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
-pub use manager::{Backend, MAX_COOKIE_VALUE_LEN, MAX_SET_COOKIE_LEN, SessionManager};
+pub use http::extract::SessionRejection;
+pub use http::layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
 pub use session::Session;
-pub use settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};
-pub use time::{Clock, ManualClock, SystemClock, UnixTime};
+pub use session::changes::CookieUpdate;
+pub use session::flash::{DEFAULT_FLASH_CAPACITY, FLASH_MAX_BYTES, Flash, FlashLevel, FlashQueue};
+pub use session::time::UnixTime;
+/// The clock seam: what tells the time, and a clock tests move by hand.
+#[doc(hidden)]
+pub use session::time::{Clock, ManualClock, SystemClock};

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use crate::session::time::UnixTime;
 use crate::session::{Lifecycle, Origin, State};
-use crate::time::UnixTime;
 
 /// What the store is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,9 +174,10 @@ pub(crate) fn plan(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::FlashLevel;
-    use crate::id::SessionId;
-    use crate::record::{Record, Value};
+    use crate::session::flash::FlashLevel;
+    use crate::session::id::SessionId;
+    use crate::session::record::Record;
+    use crate::session::value::Value;
 
     const T0: UnixTime = UnixTime::from_secs(1_000_000);
     const IDLE: Duration = Duration::from_secs(600);

@@ -2,7 +2,7 @@
 //! messages, as a server-side store applies them, and the
 //! [`CookieUpdate`] its response carries.
 
-use crate::data_key::DataKey;
+use crate::session::data_key::DataKey;
 
 /// The keys a save changes, and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,13 +13,13 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::cookies;
+use crate::config::settings::Settings;
+use crate::engine::manager::{Backend, SessionManager};
 use crate::error::StoreError;
-use crate::manager::{Backend, SessionManager};
+use crate::http::cookies;
 use crate::session::Session;
-use crate::settings::Settings;
+use crate::session::time::Clock;
 use crate::store::{CookieCodec, SessionStore};
-use crate::time::Clock;
 
 /// Adds sessions to a service.
 ///
@@ -64,8 +64,9 @@ impl SessionLayer {
 
     /// A layer around a manager built by hand.
     pub fn from_manager(manager: SessionManager) -> Self {
+        let room = cookies::max_value_len(manager.settings());
         Self {
-            manager: Arc::new(manager),
+            manager: Arc::new(manager.with_max_value_len(room)),
         }
     }
 
@@ -130,7 +131,9 @@ impl LazySession {
         if let Some(session) = slot.session.get() {
             return Ok(session.clone());
         }
-        let loaded = slot.manager.load(headers).await?;
+        let name = &slot.manager.settings().cookie().name;
+        let values = cookies::session_cookies(headers, name);
+        let loaded = slot.manager.load_values(values).await?;
         Ok(slot.session.get_or_init(|| loaded).clone())
     }
 

@@ -1,5 +1,5 @@
-//! What a store keeps of a session: the [`Record`], its map of [`Value`]s,
-//! its flash queue and its two timestamps.
+//! One session [`Value`]: MessagePack bytes, held inline when short, and
+//! printed the way a person reads them.
 
 use std::fmt::{self, Write as _};
 use std::ops::Deref;
@@ -9,9 +9,6 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ValueError;
-use crate::flash::FlashQueue;
-use crate::session_data::SessionData;
-use crate::time::UnixTime;
 
 /// One session value: MessagePack bytes, as encoded by rmp-serde.
 ///
@@ -355,55 +352,6 @@ impl<'de> de::DeserializeSeed<'de> for Seed<'_> {
     }
 }
 
-/// Everything a store keeps of one session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    /// The key-value map.
-    pub data: SessionData,
-    /// Flash messages not yet read.
-    pub flash: FlashQueue,
-    /// When the session was first saved (start of the absolute lifetime).
-    pub created: UnixTime,
-    /// When the session ends unless refreshed: the earlier of the idle
-    /// deadline and the absolute one. A store never returns a record at or
-    /// past this time.
-    pub expires: UnixTime,
-}
-
-impl Record {
-    /// A new record with nothing in it.
-    pub fn empty(created: UnixTime, expires: UnixTime, flash_capacity: usize) -> Self {
-        Self {
-            data: SessionData::new(),
-            flash: FlashQueue::with_capacity(flash_capacity),
-            created,
-            expires,
-        }
-    }
-
-    /// Whether there is nothing to keep: no values and no flash messages.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.flash.is_empty()
-    }
-
-    /// Whether the record has expired at `now`.
-    pub fn is_expired(&self, now: UnixTime) -> bool {
-        now >= self.expires
-    }
-}
-
-/// Writes `{k1: v1, k2: v2}` in key order.
-pub(crate) fn write_map(f: &mut fmt::Formatter<'_>, data: &SessionData) -> fmt::Result {
-    f.write_char('{')?;
-    for (i, (k, v)) in data.iter().enumerate() {
-        if i > 0 {
-            f.write_str(", ")?;
-        }
-        write!(f, "{k}: {v}")?;
-    }
-    f.write_char('}')
-}
-
 /// Decodes the value under `key` as a `T`.
 pub(crate) fn decode_value<T: DeserializeOwned>(key: &str, v: &Value) -> Result<T, ValueError> {
     v.decode().map_err(|source| ValueError::Decode {
@@ -523,15 +471,6 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cart.to_string(), "{items: [tea, cake]}");
-        let mut data = SessionData::new();
-        data.insert("cart".into(), cart);
-        struct Shown<'a>(&'a SessionData);
-        impl fmt::Display for Shown<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write_map(f, self.0)
-            }
-        }
-        assert_eq!(Shown(&data).to_string(), "{cart: {items: [tea, cake]}}");
     }
 
     #[test]
@@ -607,15 +546,5 @@ mod tests {
             matches!(&err, ValueError::Decode { key, .. } if key == "customer"),
             "{err:?}"
         );
-    }
-
-    #[test]
-    fn record_round_trips_with_values_as_bin() {
-        let mut r = Record::empty(UnixTime::from_secs(1), UnixTime::from_secs(2), 4);
-        r.data.insert("k".into(), Value::encode("v").unwrap());
-        let bytes = rmp_serde::to_vec(&r).unwrap();
-        let back: Record = rmp_serde::from_slice(&bytes).unwrap();
-        assert_eq!(back.data, r.data);
-        assert_eq!(back.expires, r.expires);
     }
 }

@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::changes::{Changes, CookieUpdate};
-use crate::data_key::DataKey;
 use crate::error::{StoreError, ValueError};
-use crate::flash::{Flash, FlashLevel};
-use crate::id::SessionId;
-use crate::record::{self, Record, Value};
+use crate::session::changes::{Changes, CookieUpdate};
+use crate::session::data_key::DataKey;
+use crate::session::flash::{Flash, FlashLevel};
+use crate::session::id::SessionId;
+use crate::session::record::Record;
+use crate::session::session_data;
+use crate::session::value::{self, Value};
 
 /// One request's session: a cheap handle, clone it freely.
 ///
@@ -132,7 +134,7 @@ impl Session {
         let record = Record::empty(
             Default::default(),
             Default::default(),
-            crate::flash::DEFAULT_FLASH_CAPACITY,
+            crate::session::flash::DEFAULT_FLASH_CAPACITY,
         );
         Self::new(State::new(record, Origin::New, FlashLevel::Debug), None)
     }
@@ -238,7 +240,7 @@ impl Session {
         s.record
             .data
             .get(key)
-            .map(|v| record::decode_value(key, v))
+            .map(|v| value::decode_value(key, v))
             .transpose()
     }
 
@@ -372,7 +374,7 @@ impl Session {
 /// Prints the values as `{k1: v1, k2: v2}` in key order; strings bare.
 impl fmt::Display for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        record::write_map(f, &self.lock().record.data)
+        session_data::write_map(f, &self.lock().record.data)
     }
 }
 

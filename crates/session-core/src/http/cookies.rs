@@ -4,8 +4,10 @@
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
-use crate::changes::CookieUpdate;
-use crate::settings::CookieSettings;
+use crate::config::settings::CookieSettings;
+use crate::config::settings::Settings;
+use crate::engine::manager::MAX_COOKIE_VALUE_LEN;
+use crate::session::changes::CookieUpdate;
 
 /// The values of every cookie called `name`, in header order.
 ///
@@ -35,6 +37,25 @@ pub fn session_cookies<'h>(
 /// The value of the first cookie called `name`, in header order.
 pub fn find_cookie<'h>(headers: &'h HeaderMap, name: &'h str) -> Option<&'h str> {
     session_cookies(headers, name).next()
+}
+
+/// The most a `Set-Cookie` may hold, name, value and attributes together
+/// (RFC 6265 section 6.1: the least a browser must keep per cookie).
+pub const MAX_SET_COOKIE_LEN: usize = 4096;
+
+/// The room left for the value in a `Set-Cookie` of at most
+/// [`MAX_SET_COOKIE_LEN`] bytes with `settings`' attributes, counting
+/// `Max-Age` at its longest.
+pub fn max_value_len(settings: &Settings) -> usize {
+    let longest = CookieUpdate::Set {
+        value: String::new(),
+        max_age: settings.absolute_lifetime(),
+    };
+    let overhead =
+        set_cookie_value(settings.cookie(), &longest).map_or(MAX_SET_COOKIE_LEN, |v| v.len());
+    MAX_SET_COOKIE_LEN
+        .saturating_sub(overhead)
+        .min(MAX_COOKIE_VALUE_LEN)
 }
 
 /// The `Set-Cookie` value for an update, or `None` for

@@ -8,7 +8,7 @@ use http::header::{CACHE_CONTROL, VARY};
 use http::request::Parts;
 
 use crate::error::{StoreError, ValueError};
-use crate::layer::LazySession;
+use crate::http::layer::LazySession;
 use crate::session::Session;
 
 /// Why a handler could not get its [`Session`].

@@ -1,6 +1,6 @@
 //! The [`SessionManager`]: turns the request's cookie into a [`Session`]
 //! (verifying tokens, asking the store by id) and executes the commit
-//! [`plan`](crate::plan) when the request is done, with a timeout around
+//! [`plan`](crate::engine::plan) when the request is done, with a timeout around
 //! every store call. It owns the tokens: stores only ever see ids.
 
 use std::future::Future;
@@ -8,28 +8,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use http::HeaderMap;
-
-use crate::changes::{Changes, CookieUpdate};
-use crate::cookies;
+use crate::config::settings::Settings;
+use crate::engine::plan::{self, Action, CookiePlan, Kind, Lifetimes, Plan};
+use crate::engine::token;
 use crate::error::StoreError;
-use crate::id::{IdSource, RandomIds, SessionId};
-use crate::plan::{self, Action, CookiePlan, Kind, Lifetimes, Plan};
-use crate::record::Record;
+use crate::session::changes::{Changes, CookieUpdate};
+use crate::session::id::{IdSource, RandomIds, SessionId};
+use crate::session::record::Record;
+use crate::session::time::{Clock, SystemClock, UnixTime};
 use crate::session::{Lifecycle, Origin, SaveHook, Session, State};
-use crate::settings::Settings;
 use crate::store::{CookieCodec, Loaded, SessionStore, Update};
-use crate::time::{Clock, SystemClock, UnixTime};
-use crate::token;
 
 /// No browser sends a cookie longer than this (RFC 6265 section 6.1 asks
 /// for at least 4096 bytes per cookie, and browsers stop there); a longer
 /// value is refused before any store sees it.
 pub const MAX_COOKIE_VALUE_LEN: usize = 4096;
-
-/// The most a `Set-Cookie` may hold, name, value and attributes together
-/// (RFC 6265 section 6.1: the least a browser must keep per cookie).
-pub const MAX_SET_COOKIE_LEN: usize = 4096;
 
 /// How often a create retries when its random id is already taken.
 const CREATE_ATTEMPTS: usize = 3;
@@ -72,8 +65,8 @@ pub struct SessionManager {
     backend: Backend,
     settings: Settings,
     lifetimes: Lifetimes,
-    /// The longest cookie value that keeps `Set-Cookie` within
-    /// [`MAX_SET_COOKIE_LEN`] with these settings' attributes.
+    /// The longest cookie value the response can carry; the layer sets it
+    /// from the settings' cookie attributes.
     max_value_len: usize,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
@@ -89,7 +82,7 @@ impl SessionManager {
                 absolute: settings.absolute_lifetime(),
                 refresh_after: settings.idle_timeout().mul_f64(settings.refresh_fraction()),
             },
-            max_value_len: max_value_len(settings),
+            max_value_len: MAX_COOKIE_VALUE_LEN,
             settings: settings.clone(),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds::new()),
@@ -100,6 +93,14 @@ impl SessionManager {
     /// [`ManualClock`](crate::ManualClock)).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Refuses, with [`StoreError::TooLarge`], a cookie value longer than
+    /// `len` (at most [`MAX_COOKIE_VALUE_LEN`]): what room the `Set-Cookie`
+    /// header leaves once its attributes are written.
+    pub fn with_max_value_len(mut self, len: usize) -> Self {
+        self.max_value_len = len.min(MAX_COOKIE_VALUE_LEN);
         self
     }
 
@@ -125,26 +126,14 @@ impl SessionManager {
         self.clock.now()
     }
 
-    /// The request's session, from the first of its session cookies that
-    /// verifies; a fresh empty session when none does or it names no live
-    /// session.
+    /// The request's session, from the first of its session cookie values
+    /// (in header order) that verifies; a fresh empty session when none
+    /// does or it names no live session.
     ///
     /// # Errors
     ///
     /// The store's error when it cannot answer; the caller answers 503 and
     /// leaves the client's cookie alone.
-    pub async fn load(self: &Arc<Self>, headers: &HeaderMap) -> Result<Session, StoreError> {
-        let name = &self.settings.cookie().name;
-        self.load_values(cookies::session_cookies(headers, name))
-            .await
-    }
-
-    /// [`load`](Self::load) for cookie values already taken from a request,
-    /// in header order.
-    ///
-    /// # Errors
-    ///
-    /// As for [`load`](Self::load).
     pub async fn load_values<'v>(
         self: &Arc<Self>,
         values: impl IntoIterator<Item = &'v str>,
@@ -200,7 +189,7 @@ impl SessionManager {
     ///
     /// # Errors
     ///
-    /// As for [`load`](Self::load).
+    /// As for [`load_values`](Self::load_values).
     pub async fn load_cookie(
         self: &Arc<Self>,
         cookie: Option<&str>,
@@ -412,16 +401,4 @@ impl SaveHook for SessionManager {
     ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>> {
         Box::pin(self.commit_state(state))
     }
-}
-
-/// The room left for the value in a `Set-Cookie` of at most
-/// [`MAX_SET_COOKIE_LEN`] bytes, counting `Max-Age` at its longest.
-fn max_value_len(settings: &Settings) -> usize {
-    let longest = CookieUpdate::Set {
-        value: String::new(),
-        max_age: settings.absolute_lifetime(),
-    };
-    let overhead = cookies::set_cookie_value(settings.cookie(), &longest)
-        .map_or(MAX_SET_COOKIE_LEN, |v| v.len());
-    MAX_SET_COOKIE_LEN.saturating_sub(overhead)
 }

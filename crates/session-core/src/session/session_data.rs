@@ -1,12 +1,12 @@
 //! [`SessionData`]: a session's values by key, in key order.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::data_key::DataKey;
-use crate::record::Value;
+use crate::session::data_key::DataKey;
+use crate::session::value::Value;
 
 /// A session's values by key, kept in key order so that printing and
 /// encoding are stable.
@@ -252,6 +252,18 @@ impl<'de> Deserialize<'de> for SessionData {
     }
 }
 
+/// Writes `{k1: v1, k2: v2}` in key order.
+pub(crate) fn write_map(f: &mut fmt::Formatter<'_>, data: &SessionData) -> fmt::Result {
+    f.write_char('{')?;
+    for (i, (k, v)) in data.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{k}: {v}")?;
+    }
+    f.write_char('}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +336,29 @@ mod tests {
         let back: SessionData =
             rmp_serde::from_slice(&rmp_serde::to_vec(&unordered).unwrap()).unwrap();
         assert_eq!(keys(&back), ["a", "z"]);
+    }
+
+    #[test]
+    fn a_map_prints_in_key_order_with_struct_values_by_field_name() {
+        #[derive(serde::Serialize)]
+        struct Cart {
+            items: Vec<&'static str>,
+        }
+        let mut data = SessionData::new();
+        let cart = Cart {
+            items: vec!["tea", "cake"],
+        };
+        data.insert("cart".into(), Value::encode(&cart).unwrap());
+        data.insert("a".into(), Value::encode(&1).unwrap());
+        struct Shown<'a>(&'a SessionData);
+        impl fmt::Display for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_map(f, self.0)
+            }
+        }
+        assert_eq!(
+            Shown(&data).to_string(),
+            "{a: 1, cart: {items: [tea, cake]}}"
+        );
     }
 }

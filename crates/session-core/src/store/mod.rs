@@ -26,13 +26,14 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-pub use crate::changes::Changes;
-pub use crate::data_key::DataKey;
 pub use crate::error::{BoxError, StoreError};
-pub use crate::id::{ID_LEN, IdSource, RandomIds, SessionId};
-pub use crate::record::{Record, Value};
-pub use crate::session_data::SessionData;
-pub use crate::time::UnixTime;
+pub use crate::session::changes::Changes;
+pub use crate::session::data_key::DataKey;
+pub use crate::session::id::{ID_LEN, IdSource, RandomIds, SessionId};
+pub use crate::session::record::Record;
+pub use crate::session::session_data::SessionData;
+pub use crate::session::time::UnixTime;
+pub use crate::session::value::Value;
 
 /// What [`SessionStore::load`] found under an id.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::ConfigError;
-use crate::flash::{DEFAULT_FLASH_CAPACITY, FlashLevel};
-use crate::keys::{Key, Keyring};
+use crate::config::error::ConfigError;
+use crate::config::keys::{Key, Keyring};
+use crate::session::flash::{DEFAULT_FLASH_CAPACITY, FlashLevel};
 
 /// The environment variable holding the secret key (its raw bytes).
 pub const SECRET_ENV: &str = "SESSION_SECRET";
@@ -585,7 +585,7 @@ mod tests {
             .unwrap();
         // What the layer and the stores compute from them, today and in
         // two thousand years: no saturation, no panic.
-        use crate::time::{Clock, SystemClock, UnixTime};
+        use crate::session::time::{Clock, SystemClock, UnixTime};
         for now in [
             SystemClock.now(),
             UnixTime::from_secs(SystemClock.now().as_secs() + 2_000 * 366 * 24 * 60 * 60),

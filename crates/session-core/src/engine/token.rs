@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 
-use crate::id::{ID_LEN, SessionId};
-use crate::keys::Keyring;
+use crate::config::keys::Keyring;
+use crate::session::id::{ID_LEN, SessionId};
 
 /// Base64url characters of an id.
 const ID_B64_LEN: usize = 22;
@@ -65,8 +65,8 @@ pub(crate) fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::{IdSource, RandomIds};
-    use crate::keys::Key;
+    use crate::config::keys::Key;
+    use crate::session::id::{IdSource, RandomIds};
 
     fn ring(byte: u8) -> Keyring {
         Keyring::new(Key::from_bytes(&[byte; 32]).unwrap()).unwrap()

@@ -1,0 +1,61 @@
+//! What a store keeps of a session: the [`Record`], its map of values, its
+//! flash queue and its two timestamps.
+
+use serde::{Deserialize, Serialize};
+
+use crate::session::flash::FlashQueue;
+use crate::session::session_data::SessionData;
+use crate::session::time::UnixTime;
+
+/// Everything a store keeps of one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The key-value map.
+    pub data: SessionData,
+    /// Flash messages not yet read.
+    pub flash: FlashQueue,
+    /// When the session was first saved (start of the absolute lifetime).
+    pub created: UnixTime,
+    /// When the session ends unless refreshed: the earlier of the idle
+    /// deadline and the absolute one. A store never returns a record at or
+    /// past this time.
+    pub expires: UnixTime,
+}
+
+impl Record {
+    /// A new record with nothing in it.
+    pub fn empty(created: UnixTime, expires: UnixTime, flash_capacity: usize) -> Self {
+        Self {
+            data: SessionData::new(),
+            flash: FlashQueue::with_capacity(flash_capacity),
+            created,
+            expires,
+        }
+    }
+
+    /// Whether there is nothing to keep: no values and no flash messages.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.flash.is_empty()
+    }
+
+    /// Whether the record has expired at `now`.
+    pub fn is_expired(&self, now: UnixTime) -> bool {
+        now >= self.expires
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::value::Value;
+
+    #[test]
+    fn record_round_trips_with_values_as_bin() {
+        let mut r = Record::empty(UnixTime::from_secs(1), UnixTime::from_secs(2), 4);
+        r.data.insert("k".into(), Value::encode("v").unwrap());
+        let bytes = rmp_serde::to_vec(&r).unwrap();
+        let back: Record = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back.data, r.data);
+        assert_eq!(back.expires, r.expires);
+    }
+}
