@@ -475,7 +475,7 @@ hypervisor during the windows: {steal}. Command: `{command}`.
             let _ = write!(
                 md,
                 "\nIn process: {n} sessions created through each store's public API (our \
-                 `SessionStore::save` without a token, as the layer creates a session; \
+                 `SessionStore::create`, as the layer creates a session; \
                  tower-sessions' `SessionStore::create`), in a process of its own. \
                  \"Allocated\" is the growth of the bytes asked of the allocator (a counting \
                  global allocator); \"resident\" the growth of the resident set, the \

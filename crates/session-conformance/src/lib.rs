@@ -356,6 +356,18 @@ pub async fn no_resurrection<H: Harness>(h: &H) {
         Err(StoreError::Gone)
     ));
     assert_eq!(store.load(&id, START).await.unwrap(), None);
+
+    // A request that only read, due for a refresh when the session ended
+    // meanwhile, loses nothing: it answers as it is, cookie untouched.
+    let token = rig.create("user", "bob").await;
+    let reader = rig.load(Some(&token)).await;
+    let logout = rig.load(Some(&token)).await;
+    logout.destroy();
+    rig.commit(&logout).await;
+    rig.clock.advance(IDLE / 2);
+    assert_eq!(reader.len(), 1);
+    assert_eq!(rig.commit(&reader).await, CookieUpdate::Keep);
+    assert_eq!(rig.len(&token).await, 0);
 }
 
 /// A create whose id is taken never overwrites: the existing session keeps
@@ -508,6 +520,9 @@ pub async fn renew_moves_to_new_token<H: Harness>(h: &H) {
             store.load(&old_id, START).await.unwrap(),
             Some(Loaded::Renewed)
         );
+        // Remembered for the requests in flight, not for the session's life.
+        let later = START + Duration::from_secs(61);
+        assert_eq!(store.load(&old_id, later).await.unwrap(), None);
         // Deleting a renewed id removes its marker.
         store.delete(&old_id).await.unwrap();
         assert_eq!(store.load(&old_id, START).await.unwrap(), None);
@@ -623,9 +638,10 @@ pub async fn renewed_cookie_does_not_clobber<H: Harness>(h: &H) {
     late.insert("x", 1).unwrap();
     let result = rig.manager.commit(&late).await;
     assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
+    // A logout is the user's own word: it expires the cookie.
     let late = rig.load(Some(&old)).await;
     late.destroy();
-    assert!(rig.manager.commit(&late).await.is_err());
+    assert_eq!(rig.commit(&late).await, CookieUpdate::Remove);
     // The renewed session is untouched by all of it.
     assert_eq!(rig.load(Some(&new)).await.to_string(), "{user: alice}");
 }
@@ -661,6 +677,23 @@ pub async fn empty_is_never_stored<H: Harness>(h: &H) {
         assert_eq!(rig.len(&token).await, 0);
         assert_eq!(rig.stored().await.unwrap_or(0), 0);
     }
+}
+
+/// A request that removes the last value it saw does not delete a value
+/// another request set meanwhile, nor the cookie that names it.
+pub async fn emptying_keeps_a_concurrent_value<H: Harness>(h: &H) {
+    let rig = Rig::new(h).await;
+    if !rig.server_side() {
+        return;
+    }
+    let token = rig.create("k", "v").await;
+    let emptier = rig.load(Some(&token)).await;
+    let writer = rig.load(Some(&token)).await;
+    writer.insert("x", 1).unwrap();
+    assert_eq!(rig.commit(&writer).await, CookieUpdate::Keep);
+    assert!(emptier.remove("k"));
+    assert_eq!(rig.commit(&emptier).await, CookieUpdate::Keep);
+    assert_eq!(rig.load(Some(&token)).await.to_string(), "{x: 1}");
 }
 
 /// A forged, random or foreign cookie is no session, and it is left alone:
@@ -789,6 +822,7 @@ macro_rules! suite {
             refresh_is_throttled, corrupt_is_no_session, renew_moves_to_new_token,
             renew_keeps_the_absolute_deadline, renew_after_destroy_is_gone,
             renewed_cookie_does_not_clobber, destroy_removes, empty_is_never_stored,
+            emptying_keeps_a_concurrent_value,
             forged_cookie_is_no_session, first_verifying_cookie_wins, rotation_reissues,
             failed_save_is_not_retried);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

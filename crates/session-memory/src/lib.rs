@@ -34,7 +34,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use session_core::store::{Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update};
+use session_core::store::{
+    Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
+};
 use session_core::{Clock, ConfigError, SystemClock};
 
 /// How often the sweeper removes expired sessions, unless configured.
@@ -368,7 +370,7 @@ impl Inner {
         Ok(())
     }
 
-    fn update(&self, id: SessionId, update: &Update<'_>) -> Result<(), StoreError> {
+    fn update(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
         let mut index = self.index();
         let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
             return Err(StoreError::Gone);
@@ -406,10 +408,11 @@ impl Inner {
         // non-empty: an empty session is not kept.
         if stored.is_empty() {
             entry.remove();
+            Ok(Updated::Emptied)
         } else {
             index.insert(update.expires, id);
+            Ok(Updated::Kept)
         }
-        Ok(())
     }
 
     fn retire(&self, id: SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
@@ -456,7 +459,7 @@ impl SessionStore for MemoryStore {
         self.inner.create(*id, record)
     }
 
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         self.inner.update(*id, &update)
     }
 
@@ -535,7 +538,7 @@ mod tests {
         changes: &Changes,
         now: u64,
         expires: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Updated, StoreError> {
         let update = Update {
             record,
             changes,
@@ -547,7 +550,9 @@ mod tests {
 
     /// Only the expiry moves.
     async fn touch(store: &MemoryStore, n: u8, now: u64, expires: u64) -> Result<(), StoreError> {
-        update(store, n, &record(0), &Changes::default(), now, expires).await
+        update(store, n, &record(0), &Changes::default(), now, expires)
+            .await
+            .map(drop)
     }
 
     fn stores() -> [MemoryStore; 2] {
@@ -680,7 +685,8 @@ mod tests {
                 flash: false,
             };
             let after = Record::empty(T0, at(10), 4);
-            update(&store, 1, &after, &changes, 1, 20).await.unwrap();
+            let updated = update(&store, 1, &after, &changes, 1, 20).await;
+            assert_eq!(updated.unwrap(), Updated::Emptied);
             assert_eq!(store.len(), 0);
             assert_eq!(load(&store, 1, 1).await, None);
             // The index forgot it too: a later sweep finds nothing.

@@ -12,6 +12,7 @@ use deadpool_redis::redis::{self, Cmd, Value};
 use session_core::ConfigError;
 use session_core::store::{
     IdSource, Loaded, RandomIds, Record, SessionId, SessionStore, StoreError, UnixTime, Update,
+    Updated,
 };
 
 use crate::conn::{self, Pool, Request};
@@ -478,9 +479,10 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         match self.run(&script::update(self.key_arg(id), &update)).await? {
-            Outcome::Saved | Outcome::Emptied => Ok(()),
+            Outcome::Saved => Ok(Updated::Kept),
+            Outcome::Emptied => Ok(Updated::Emptied),
             Outcome::Gone => Err(StoreError::Gone),
             Outcome::Exists => Err(StoreError::unavailable(
                 "the session save script answered exists to an update",

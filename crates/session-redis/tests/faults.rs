@@ -846,7 +846,7 @@ async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
                 expires: at(1200),
                 now: at(600),
             };
-            store.update(&id, update).await
+            store.update(&id, update).await.map(drop)
         };
         assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
         assert!(server.session_keys().await.is_empty(), "retire: {retire}");

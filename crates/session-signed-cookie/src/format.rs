@@ -21,7 +21,7 @@ use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
 use ring::{aead, hmac, rand};
 use session_core::store::{DataKey, Opened, Record, SessionData, StoreError, UnixTime, Value};
-use session_core::{DEFAULT_FLASH_CAPACITY, FlashQueue, KeyId, MAX_COOKIE_VALUE_LEN};
+use session_core::{FlashQueue, KeyId, MAX_COOKIE_VALUE_LEN};
 
 use crate::keys::{CookieKey, Protection};
 use crate::{CookieStore, Mode};
@@ -88,8 +88,9 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
         rd = rest;
         data.insert(DataKey::from(key), Value::copy_from_msgpack(bytes));
     }
-    // The layer applies its own capacity after loading.
-    let flash = FlashQueue::from_msgpack(rd, DEFAULT_FLASH_CAPACITY)
+    // Every message the cookie holds is kept; the layer applies its own
+    // capacity after loading.
+    let flash = FlashQueue::from_msgpack(rd, usize::MAX)
         .map_err(|_| BodyError("flash queue does not decode"))?;
     Ok(Body {
         created: UnixTime::from_secs(created),

@@ -3,6 +3,10 @@
 //! only; the layer handles cookies, tokens and keys. The conformance suite
 //! runs against this store in `tests/custom_store.rs`.
 //!
+//! Kept short on purpose: one lock for the whole map, and entries past
+//! their time are only dropped when met. A real store reclaims them too
+//! (a TTL, or a sweeper like `MemoryStore`'s).
+//!
 //! ```sh
 //! cargo run -p sessions --example custom_store   # http://127.0.0.1:8080/counter
 //! ```
@@ -11,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use sessions::store::{Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update};
+use sessions::store::{
+    Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
+};
 
 /// What an id holds: a session, or the mark of a renewed one.
 #[derive(Debug, Clone)]
@@ -60,7 +66,7 @@ impl SessionStore for MapStore {
         Ok(())
     }
 
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         let mut map = self.map()?;
         let Some(Entry::Live(stored)) = map.get_mut(id) else {
             return Err(StoreError::Gone);
@@ -88,8 +94,9 @@ impl SessionStore for MapStore {
         stored.expires = update.expires;
         if stored.is_empty() {
             map.remove(id);
+            return Ok(Updated::Emptied);
         }
-        Ok(())
+        Ok(Updated::Kept)
     }
 
     async fn retire(

@@ -19,7 +19,7 @@ use axum::routing::get;
 use session_conformance::http::Reply;
 use sessions::memory::MemoryStore;
 use sessions::seams::ManualClock;
-use sessions::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update};
+use sessions::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated};
 use sessions::{Key, Keyring, Session, SessionLayer, Settings, StoreError};
 
 fn settings() -> Settings {
@@ -119,7 +119,7 @@ impl SessionStore for Counting {
     async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         self.inner.create(id, record).await
     }
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         self.inner.update(id, update).await
     }
     async fn retire(
@@ -340,7 +340,7 @@ impl SessionStore for Flaky {
         self.gate().await?;
         self.inner.create(id, record).await
     }
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         self.gate().await?;
         self.inner.update(id, update).await
     }
@@ -714,4 +714,42 @@ async fn a_struct_value_reads_back_by_field_name_after_a_deploy() {
         get_with(&app, "/read-incompatible", Some(&c)).await.body,
         "[]"
     );
+}
+
+#[tokio::test]
+async fn a_failed_save_keeps_the_login_renewal() {
+    let store = Flaky::default();
+    let layer = SessionLayer::new(store.clone(), &settings());
+    let planted = token(&get_with(&app(layer.clone()), "/hello", None).await);
+    let login = Router::new()
+        .route(
+            "/login",
+            get({
+                let store = store.clone();
+                move |session: Session| async move {
+                    session.renew_on_login();
+                    store.down.store(true, Ordering::SeqCst);
+                    let saved = session.save().await.is_ok();
+                    store.down.store(false, Ordering::SeqCst);
+                    session.insert("user", "alice").unwrap();
+                    if saved {
+                        "saved"
+                    } else {
+                        "not saved, carried on"
+                    }
+                }
+            }),
+        )
+        .layer(layer.clone());
+    let r = get_with(&login, "/login", Some(&cookie(&planted))).await;
+    assert_eq!(r.body, "not saved, carried on");
+    // The renewal failed inside the handler and was made at the end: the
+    // login never lands on the planted id.
+    let signed_in = token(&r);
+    assert_ne!(signed_in, planted);
+    let app = app(layer);
+    let attacker = get_with(&app, "/logout", Some(&cookie(&planted))).await;
+    assert_eq!(attacker.body, "{}");
+    let user = get_with(&app, "/logout", Some(&cookie(&signed_in))).await;
+    assert_eq!(user.body, "{user: alice}");
 }

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use crate::config::settings::Settings;
 use crate::engine::plan::{self, Action, CookiePlan, Kind, Lifetimes, Plan};
@@ -17,12 +18,17 @@ use crate::session::id::{IdSource, RandomIds, SessionId};
 use crate::session::record::Record;
 use crate::session::time::{Clock, SystemClock, UnixTime};
 use crate::session::{Lifecycle, Origin, SaveHook, Session, State};
-use crate::store::{CookieCodec, Loaded, SessionStore, Update};
+use crate::store::{CookieCodec, Loaded, SessionStore, Update, Updated};
 
 /// No browser sends a cookie longer than this (RFC 6265 section 6.1 asks
 /// for at least 4096 bytes per cookie, and browsers stop there); a longer
 /// value is refused before any store sees it.
 pub const MAX_COOKIE_VALUE_LEN: usize = 4096;
+
+/// How long a renewed id is remembered: long enough for the requests that
+/// were in flight during the renew, short enough that a browser which
+/// never received the new cookie is not refused for long.
+const RENEWED_GRACE: Duration = Duration::from_secs(60);
 
 /// How often a create retries when its random id is already taken.
 const CREATE_ATTEMPTS: usize = 3;
@@ -223,75 +229,85 @@ impl SessionManager {
     }
 
     /// Plans and executes. On success the state describes what is now
-    /// stored, and `state.cookie` what to send; on failure nothing in it
-    /// changed that a retry depends on.
+    /// stored, and `state.cookie` what to send; on failure it is as it was.
     async fn commit_state(&self, state: &mut State) -> Result<(), StoreError> {
         let now = self.clock.now();
         let plan = plan::plan(state, now, &self.lifetimes, self.backend.kind());
         if plan.action == Action::Refuse {
             return Err(StoreError::Gone);
         }
-        if matches!(
-            plan.action,
-            Action::Create | Action::Renew | Action::Replace
-        ) {
-            // A new record: it is stored with the plan's times.
-            state.record.created = plan.created;
-            state.record.expires = plan.expires;
-        }
-        let stored = match &self.backend {
-            Backend::Server(store) => self.execute(store.as_ref(), &plan, state, now).await?,
-            Backend::Cookie(_) => match plan.action {
-                Action::Nothing | Action::Refuse => state.origin,
-                Action::Delete => Origin::New,
-                _ => Origin::Stored {
-                    id: None,
-                    reissue: false,
+        // The record is stored and sealed with the plan's times; a failure
+        // puts the loaded ones back, so a retry plans from what is stored.
+        let loaded_times = (state.record.created, state.record.expires);
+        (state.record.created, state.record.expires) = (plan.created, plan.expires);
+        let outcome = async {
+            let stored = match &self.backend {
+                Backend::Server(store) => self.execute(store.as_ref(), &plan, state, now).await?,
+                Backend::Cookie(_) => match plan.action {
+                    Action::Nothing | Action::Refuse => state.origin,
+                    Action::Delete => Origin::New,
+                    _ => Origin::Stored {
+                        id: None,
+                        reissue: false,
+                    },
                 },
-            },
+            };
+            let cookie = self.cookie(&plan, stored, &state.record, now)?;
+            Ok((stored, cookie))
         };
-        let cookie = match plan.cookie {
-            CookiePlan::Keep => CookieUpdate::Keep,
-            CookiePlan::Remove => CookieUpdate::Remove,
-            CookiePlan::Send => {
-                state.record.expires = plan.expires;
-                let value = match (&self.backend, stored) {
-                    (Backend::Cookie(codec), _) => codec.seal(&state.record, now)?,
-                    (Backend::Server(_), Origin::Stored { id: Some(id), .. }) => {
-                        token::seal(self.settings.keyring(), &id)
-                    }
-                    (Backend::Server(_), _) => {
-                        return Err(StoreError::Corrupt(
-                            "a commit that sends a cookie stored no session".into(),
-                        ));
-                    }
-                };
-                if value.len() > self.max_value_len {
-                    return Err(StoreError::TooLarge {
-                        size: value.len(),
-                        limit: self.max_value_len,
-                    });
-                }
-                CookieUpdate::Set {
-                    value,
-                    max_age: self.lifetimes.max_age(plan.created, now),
-                }
+        let (stored, cookie) = match outcome.await {
+            Ok(done) => done,
+            // Only the expiry or the cookie's key was due for a refresh, and
+            // the session ended meanwhile: nothing the request did is lost,
+            // so its response stands and the cookie is left alone.
+            Err(StoreError::Gone) if !state.is_modified() => (Origin::New, CookieUpdate::Keep),
+            Err(error) => {
+                (state.record.created, state.record.expires) = loaded_times;
+                return Err(error);
             }
         };
-
-        // Everything is stored: the state now says so.
-        state.record.expires = plan.expires;
-        state.origin = match (plan.action, stored) {
-            (Action::Delete, _) => Origin::New,
-            (_, Origin::Stored { id, .. }) => Origin::Stored { id, reissue: false },
-            (_, other) => other,
-        };
+        state.origin = stored;
         state.changes = Changes::default();
         state.lifecycle = Lifecycle::Keep;
         if cookie != CookieUpdate::Keep {
             state.cookie = cookie;
         }
         Ok(())
+    }
+
+    /// The cookie the plan sends for the session as now `stored`.
+    fn cookie(
+        &self,
+        plan: &Plan,
+        stored: Origin,
+        record: &Record,
+        now: UnixTime,
+    ) -> Result<CookieUpdate, StoreError> {
+        let value = match (plan.cookie, &self.backend, stored) {
+            (CookiePlan::Keep, ..) => return Ok(CookieUpdate::Keep),
+            (CookiePlan::Remove, ..) => return Ok(CookieUpdate::Remove),
+            (CookiePlan::RemoveIfEmptied, _, Origin::New) => return Ok(CookieUpdate::Remove),
+            (CookiePlan::RemoveIfEmptied, ..) => return Ok(CookieUpdate::Keep),
+            (CookiePlan::Send, Backend::Cookie(codec), _) => codec.seal(record, now)?,
+            (CookiePlan::Send, Backend::Server(_), Origin::Stored { id: Some(id), .. }) => {
+                token::seal(self.settings.keyring(), &id)
+            }
+            (CookiePlan::Send, Backend::Server(_), _) => {
+                return Err(StoreError::Corrupt(
+                    "a commit that sends a cookie stored no session".into(),
+                ));
+            }
+        };
+        if value.len() > self.max_value_len {
+            return Err(StoreError::TooLarge {
+                size: value.len(),
+                limit: self.max_value_len,
+            });
+        }
+        Ok(CookieUpdate::Set {
+            value,
+            max_age: self.lifetimes.max_age(plan.created, now),
+        })
     }
 
     /// Runs the plan's store calls; returns where the session is stored
@@ -321,20 +337,35 @@ impl SessionManager {
                     expires: plan.expires,
                     now,
                 };
-                self.timed(store.update(&id, update)).await?;
-                Ok(stored(id))
+                match self.timed(store.update(&id, update)).await? {
+                    Updated::Kept => Ok(stored(id)),
+                    Updated::Emptied => Ok(Origin::New),
+                }
             }
             (Action::Renew, Some(old)) => {
                 // The new id first: if anything fails, the old session is
                 // still there and nothing is lost.
                 let new = self.create(store, &state.record).await?;
-                if let Err(error) = self.timed(store.retire(&old, now, plan.expires)).await {
-                    // Nobody holds the new id's token yet; if this delete
-                    // fails too, the orphan expires with `plan.expires`.
-                    let _ = self.timed(store.delete(&new)).await;
-                    return Err(error);
+                let until = plan.expires.min(now + RENEWED_GRACE);
+                match self.timed(store.retire(&old, now, until)).await {
+                    Ok(()) => Ok(stored(new)),
+                    Err(error) => {
+                        // A call that failed on its way back may have run:
+                        // if the old id is retired, the renew happened.
+                        let retired = !matches!(error, StoreError::Gone)
+                            && matches!(
+                                self.timed(store.load(&old, now)).await,
+                                Ok(Some(Loaded::Renewed))
+                            );
+                        if retired {
+                            return Ok(stored(new));
+                        }
+                        // Nobody holds the new id's token yet; if this
+                        // delete fails too, the orphan expires on its own.
+                        let _ = self.timed(store.delete(&new)).await;
+                        Err(error)
+                    }
                 }
-                Ok(stored(new))
             }
             (Action::Delete, Some(id)) => {
                 self.timed(store.delete(&id)).await?;

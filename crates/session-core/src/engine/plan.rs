@@ -38,6 +38,9 @@ pub(crate) enum CookiePlan {
     Send,
     /// Expire it.
     Remove,
+    /// Expire it if the update left the session empty (a concurrent
+    /// request may have set a value meanwhile); else leave it.
+    RemoveIfEmptied,
 }
 
 /// The decision for one commit.
@@ -107,8 +110,16 @@ pub(crate) fn plan(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind) -
         ..nothing
     };
     match (state.origin, state.lifecycle) {
-        // The request carried an id that another request renewed: whatever
-        // it does must not reach the store nor replace the new cookie.
+        // The request carried an id that another request renewed while it
+        // ran. It may read (an empty session); a login or a logout is the
+        // user's own word and starts afresh; anything else must neither
+        // reach the store nor replace the renewed session's cookie.
+        (Origin::Renewed, Lifecycle::Renew { restart: true }) if wrote && has_values => new_session,
+        (Origin::Renewed, Lifecycle::Destroy) if wrote && has_values => new_session,
+        (Origin::Renewed, Lifecycle::Destroy) => Plan {
+            cookie: CookiePlan::Remove,
+            ..nothing
+        },
         (Origin::Renewed, lifecycle) => {
             if wrote || lifecycle != Lifecycle::Keep {
                 Plan {
@@ -132,6 +143,21 @@ pub(crate) fn plan(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind) -
         },
         (Origin::New, _) if wrote && has_values => new_session,
         (Origin::New, _) => nothing,
+        // Emptied by this request's changes: the store applies them and
+        // deletes the session only if nothing a concurrent request set is
+        // left. A cookie holds no one else's values: it is simply deleted.
+        (Origin::Stored { .. }, Lifecycle::Keep) if !has_values && kind == Kind::Server => {
+            let expires = life.deadline(record.created, now);
+            if expires <= now {
+                return delete;
+            }
+            Plan {
+                action: Action::Update,
+                cookie: CookiePlan::RemoveIfEmptied,
+                created: record.created,
+                expires,
+            }
+        }
         (Origin::Stored { .. }, _) if !has_values => delete,
         (Origin::Stored { .. }, Lifecycle::Renew { restart }) => {
             let created = if restart { now } else { record.created };
@@ -262,7 +288,12 @@ mod tests {
         let mut s = state(stored(false), T0);
         s.record.data.remove("k");
         s.changes.mark("k".into());
-        assert_eq!(decide(&s, at(1)), (Action::Delete, CookiePlan::Remove));
+        assert_eq!(
+            decide(&s, at(1)),
+            (Action::Update, CookiePlan::RemoveIfEmptied)
+        );
+        let p = plan(&s, at(1), &LIFE, Kind::Cookie);
+        assert_eq!((p.action, p.cookie), (Action::Delete, CookiePlan::Remove));
         let s = state(stored(false), at(3500));
         assert_eq!(decide(&s, at(3600)), (Action::Delete, CookiePlan::Remove));
     }
@@ -308,10 +339,20 @@ mod tests {
     fn a_renewed_id_may_read_but_never_write_nor_touch_the_cookie() {
         let mut s = State::new(Record::empty(T0, T0, 4), Origin::Renewed, FlashLevel::Info);
         assert_eq!(decide(&s, at(1)), (Action::Nothing, CookiePlan::Keep));
-        s.lifecycle = Lifecycle::Destroy;
+        s.lifecycle = Lifecycle::Renew { restart: false };
         assert_eq!(decide(&s, at(1)), (Action::Refuse, CookiePlan::Keep));
         s.lifecycle = Lifecycle::Keep;
         write(&mut s);
         assert_eq!(decide(&s, at(1)), (Action::Refuse, CookiePlan::Keep));
+    }
+
+    #[test]
+    fn on_a_renewed_id_a_login_or_a_logout_starts_afresh() {
+        let mut s = State::new(Record::empty(T0, T0, 4), Origin::Renewed, FlashLevel::Info);
+        s.lifecycle = Lifecycle::Destroy;
+        assert_eq!(decide(&s, at(1)), (Action::Nothing, CookiePlan::Remove));
+        s.lifecycle = Lifecycle::Renew { restart: true };
+        write(&mut s);
+        assert_eq!(decide(&s, at(1)), (Action::Create, CookiePlan::Send));
     }
 }

@@ -96,6 +96,12 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Whether the handler changed a value, a flash message or the
+    /// session's identity.
+    pub(crate) fn is_modified(&self) -> bool {
+        !self.changes.is_empty() || self.lifecycle != Lifecycle::Keep
+    }
+
     pub(crate) fn new(record: Record, origin: Origin, flash_min: FlashLevel) -> Self {
         Self {
             record,
@@ -104,6 +110,21 @@ impl State {
             lifecycle: Lifecycle::Keep,
             cookie: CookieUpdate::Keep,
             flash_min,
+        }
+    }
+}
+
+/// The state [`Session::save`] took out of its session, put back when
+/// dropped.
+struct Taken<'a> {
+    session: &'a Session,
+    state: Option<State>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            *self.session.lock() = state;
         }
     }
 }
@@ -168,13 +189,14 @@ impl Session {
     /// would be too large) and can react to it.
     ///
     /// On success, later changes are saved as usual when the response is
-    /// ready, and the response carries the cookie. On failure, what this
-    /// call tried to save is dropped from the end-of-request commit: the
-    /// handler has seen the error, so its own response goes out as it is,
-    /// and the stored session stays as it was. The values stay readable in
-    /// this request. Do not change the session from another task while
-    /// this runs. A detached session has nowhere to save to and returns
-    /// `Ok`.
+    /// ready, and the response carries the cookie. On failure, the values
+    /// this call tried to save are dropped from the end-of-request commit:
+    /// the handler has seen the error, so its own response goes out as it
+    /// is, and the stored values stay as they were (they stay readable in
+    /// this request). A `renew`, `renew_on_login` or `destroy` is kept and
+    /// tried again when the request ends. Do not change the session from
+    /// another task while this runs. A detached session has nowhere to save
+    /// to and returns `Ok`.
     ///
     /// # Errors
     ///
@@ -184,13 +206,21 @@ impl Session {
         let Some(saver) = self.inner.saver.clone() else {
             return Ok(());
         };
-        let mut state = self.take_state();
-        let result = saver.save(&mut state).await;
+        // Put back however this ends, even if the caller stops awaiting.
+        let mut taken = Taken {
+            session: self,
+            state: Some(self.take_state()),
+        };
+        let Some(state) = taken.state.as_mut() else {
+            return Ok(());
+        };
+        let result = saver.save(state).await;
         if result.is_err() {
+            // The values are dropped; a renew or a destroy is not: it is
+            // tried again when the request ends, so a login never stays on
+            // the id it had before.
             state.changes = Changes::default();
-            state.lifecycle = Lifecycle::Keep;
         }
-        *self.lock() = state;
         result
     }
 
@@ -366,8 +396,7 @@ impl Session {
 
     /// Whether anything changed that the store must be told of.
     pub fn is_modified(&self) -> bool {
-        let s = self.lock();
-        !s.changes.is_empty() || s.lifecycle != Lifecycle::Keep
+        self.lock().is_modified()
     }
 }
 

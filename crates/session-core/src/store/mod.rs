@@ -35,6 +35,16 @@ pub use crate::session::session_data::SessionData;
 pub use crate::session::time::UnixTime;
 pub use crate::session::value::Value;
 
+/// What [`SessionStore::update`] left under the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    /// The session, with the changes applied.
+    Kept,
+    /// Nothing: the changes left no value and no flash message, so the
+    /// session was deleted.
+    Emptied,
+}
+
 /// What [`SessionStore::load`] found under an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Loaded {
@@ -79,10 +89,13 @@ impl<'a> Update<'a> {
 /// A place on the server where sessions live, keyed by [`SessionId`].
 ///
 /// The layer wraps every call in its store timeout; an implementation need
-/// not add its own. Each call touches one id, so a store can spread ids
-/// over shards or cluster nodes freely. The module docs list the contract;
-/// `crates/sessions/examples/custom_store.rs` is a complete store in about
-/// a hundred lines.
+/// not add its own, and drops a call that runs past it: a call must leave
+/// the store consistent wherever it is stopped (one atomic step, as a
+/// lock or a script gives). Each call touches one id, so a store can spread
+/// ids over shards or cluster nodes freely. Expired sessions and markers
+/// past their time are never asked for again: reclaim them (a TTL, a
+/// sweeper). The module docs list the contract;
+/// `crates/sessions/examples/custom_store.rs` is a complete store.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// The session stored under `id`, if any, unless it has expired at
@@ -106,14 +119,16 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// Applies `update` to the live session under `id`: clears it if
     /// `changes.cleared`, sets or removes each changed key, replaces the
     /// flash queue if `changes.flash`, and sets the new expiry. A session
-    /// left with no values and no flash messages is deleted.
+    /// left with no values and no flash messages is deleted, and the answer
+    /// says so: a request that removed its last value may find that a
+    /// concurrent one set another, and the layer then keeps the cookie.
     ///
     /// # Errors
     ///
     /// [`StoreError::Gone`] if no live session is under `id` (never stored,
     /// deleted, expired at `update.now`, or renewed), and the backend
     /// errors.
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<(), StoreError>;
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError>;
 
     /// Ends the live session under `id` because it was renewed, leaving a
     /// marker that loads as [`Loaded::Renewed`] until `until`.
