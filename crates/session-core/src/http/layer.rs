@@ -29,12 +29,12 @@ use crate::store::{CookieCodec, SessionStore};
 /// ```
 /// use session_core::{SessionLayer, Settings, Key, Keyring};
 /// # use session_core::StoreError;
-/// # use session_core::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update};
+/// # use session_core::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated};
 /// # #[derive(Debug)] struct MyStore;
 /// # #[async_trait::async_trait] impl SessionStore for MyStore {
 /// #   async fn load(&self, _: &SessionId, _: UnixTime) -> Result<Option<Loaded>, StoreError> { Ok(None) }
 /// #   async fn create(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> { Ok(()) }
-/// #   async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<(), StoreError> { Err(StoreError::Gone) }
+/// #   async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<Updated, StoreError> { Err(StoreError::Gone) }
 /// #   async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime) -> Result<(), StoreError> { Err(StoreError::Gone) }
 /// #   async fn delete(&self, _: &SessionId) -> Result<(), StoreError> { Ok(()) }
 /// # }
