@@ -7,6 +7,8 @@
 //!   open again to the same data and flash messages.
 #![no_main]
 
+use std::sync::LazyLock;
+
 use libfuzzer_sys::fuzz_target;
 use session_core::store::UnixTime;
 use session_core::{Key, Keyring, Settings};
@@ -14,21 +16,24 @@ use session_signed_cookie::CookieStore;
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
+/// Both modes, keyed once: key derivation is not what is fuzzed.
+static STORES: LazyLock<Option<[CookieStore; 2]>> = LazyLock::new(|| {
+    let keys = Keyring::new(Key::from_bytes(&[42; 32]).ok()?).ok()?;
+    let settings = Settings::builder().with_keyring(keys).build().ok()?;
+    Some([
+        CookieStore::signed(&settings),
+        CookieStore::encrypted(&settings),
+    ])
+});
+
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let Ok(key) = Key::from_bytes(&[42; 32]) else {
-        return;
+    let Some(stores) = STORES.as_ref() else {
+        std::process::abort();
     };
-    let Ok(keys) = Keyring::new(key) else { return };
-    let Ok(settings) = Settings::builder().with_keyring(keys).build() else {
-        return;
-    };
-    for store in [
-        CookieStore::signed(&settings),
-        CookieStore::encrypted(&settings),
-    ] {
+    for store in stores {
         if selector % 2 == 0 {
             let Ok(value) = std::str::from_utf8(rest) else {
                 return;
