@@ -386,6 +386,8 @@ async fn store_down_is_503_and_the_cookie_stays() {
     let r = get_with(&app_saving, "/save", Some(&cookie(&token))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_ne!(r.body, "saved?");
+    // The write may have reached the store: the answer never says otherwise.
+    assert!(r.body.contains("may not have been saved"), "{}", r.body);
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(r.headers[header::VARY], "cookie");
     assert_eq!(r.set_cookie(), None);
@@ -752,4 +754,30 @@ async fn a_failed_save_keeps_the_login_renewal() {
     assert_eq!(attacker.body, "{}");
     let user = get_with(&app, "/logout", Some(&cookie(&signed_in))).await;
     assert_eq!(user.body, "{user: alice}");
+}
+
+#[tokio::test]
+async fn a_session_past_its_size_bound_is_refused_before_the_store_is_asked() {
+    let store = Flaky::default();
+    let layer = SessionLayer::new(store.clone(), &settings());
+    let token = token(&get_with(&app(layer.clone()), "/login", None).await);
+    let big = Router::new()
+        .route(
+            "/big",
+            get({
+                let store = store.clone();
+                move |session: Session| async move {
+                    session.insert("big", "x".repeat(70 * 1024)).unwrap();
+                    // Anything sent now would fail as unavailable.
+                    store.down.store(true, Ordering::SeqCst);
+                    "stored?"
+                }
+            }),
+        )
+        .layer(layer.clone());
+    let r = get_with(&big, "/big", Some(&cookie(&token))).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+    store.down.store(false, Ordering::SeqCst);
+    let r = get_with(&app(layer), "/logout", Some(&cookie(&token))).await;
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
 }

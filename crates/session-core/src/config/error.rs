@@ -30,6 +30,9 @@ pub enum ConfigError {
     /// A duration or the refresh fraction is out of its range.
     #[error("{0}")]
     Duration(&'static str),
+    /// A size is out of range.
+    #[error("{0}")]
+    Size(&'static str),
     /// The key material was refused.
     #[error(transparent)]
     Key(#[from] KeyError),

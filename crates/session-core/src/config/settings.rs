@@ -96,6 +96,7 @@ pub struct Settings {
     flash_min_level: FlashLevel,
     flash_capacity: usize,
     store_timeout: Duration,
+    max_session_size: usize,
 }
 
 impl Settings {
@@ -111,6 +112,12 @@ impl Settings {
     /// client gave up long before; a bound keeps the deadline arithmetic
     /// of the stores (`Instant` plus timeout) in range.
     pub const MAX_STORE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+    /// The largest session a server-side store is asked to keep, unless
+    /// configured: 64 KiB of keys, values and flash messages, far more
+    /// than a normal application keeps, and small enough that no session
+    /// slows the store for everyone else.
+    pub const DEFAULT_MAX_SESSION_SIZE: usize = 64 * 1024;
 
     /// A builder with the defaults.
     pub fn builder() -> SettingsBuilder {
@@ -169,6 +176,12 @@ impl Settings {
     pub fn store_timeout(&self) -> Duration {
         self.store_timeout
     }
+
+    /// The largest session, in encoded bytes of keys, values and flash
+    /// messages, that a server-side store is asked to keep.
+    pub fn max_session_size(&self) -> usize {
+        self.max_session_size
+    }
 }
 
 /// Builds [`Settings`]; every value is checked by [`build`](Self::build).
@@ -183,6 +196,7 @@ pub struct SettingsBuilder {
     flash_min_level: Option<FlashLevel>,
     flash_capacity: Option<usize>,
     store_timeout: Option<Duration>,
+    max_session_size: Option<usize>,
     random_dev_key: bool,
 }
 
@@ -325,6 +339,17 @@ impl SettingsBuilder {
         self
     }
 
+    /// The largest session a server-side store is asked to keep, in
+    /// encoded bytes of keys, values and flash messages (default
+    /// [`Settings::DEFAULT_MAX_SESSION_SIZE`], 64 KiB). A save past it
+    /// fails with [`StoreError::TooLarge`](crate::StoreError::TooLarge)
+    /// before anything is sent, as a cookie past 4096 bytes does. At least
+    /// 1 KiB, checked by [`build`](Self::build).
+    pub fn with_max_session_size(mut self, bytes: usize) -> Self {
+        self.max_session_size = Some(bytes);
+        self
+    }
+
     /// Checks everything and builds the settings.
     ///
     /// # Errors
@@ -371,6 +396,14 @@ impl SettingsBuilder {
                 "the store timeout must be at most one hour (Settings::MAX_STORE_TIMEOUT)",
             ));
         }
+        let max_session_size = self
+            .max_session_size
+            .unwrap_or(Settings::DEFAULT_MAX_SESSION_SIZE);
+        if max_session_size < 1024 {
+            return Err(ConfigError::Size(
+                "the largest session size must be at least 1 KiB",
+            ));
+        }
         let refresh_fraction = self.refresh_fraction.unwrap_or(DEFAULT_REFRESH_FRACTION);
         if !(0.0..=1.0).contains(&refresh_fraction) {
             return Err(ConfigError::Duration(
@@ -393,6 +426,7 @@ impl SettingsBuilder {
             flash_min_level: self.flash_min_level.unwrap_or(FlashLevel::Info),
             flash_capacity: self.flash_capacity.unwrap_or(DEFAULT_FLASH_CAPACITY).max(1),
             store_timeout,
+            max_session_size,
         })
     }
 }
@@ -658,5 +692,17 @@ mod tests {
         assert!(base().with_idle_timeout(Duration::ZERO).build().is_err());
         assert!(base().with_store_timeout(Duration::ZERO).build().is_err());
         assert!(base().with_refresh_fraction(1.5).build().is_err());
+    }
+
+    #[test]
+    fn the_session_size_bound_has_a_floor_and_a_default() {
+        let s = base().build().unwrap();
+        assert_eq!(s.max_session_size(), Settings::DEFAULT_MAX_SESSION_SIZE);
+        assert!(matches!(
+            base().with_max_session_size(1023).build(),
+            Err(ConfigError::Size(_))
+        ));
+        let s = base().with_max_session_size(1024).build().unwrap();
+        assert_eq!(s.max_session_size(), 1024);
     }
 }

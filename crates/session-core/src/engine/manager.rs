@@ -236,6 +236,21 @@ impl SessionManager {
         if plan.action == Action::Refuse {
             return Err(StoreError::Gone);
         }
+        let writes = match plan.action {
+            Action::Create | Action::Renew | Action::Replace => true,
+            // An update that only moves the expiry sends no value.
+            Action::Update => !state.changes.is_empty(),
+            _ => false,
+        };
+        if writes && self.backend.kind() == Kind::Server {
+            // Checked before anything is sent: one session too large for the
+            // store would slow every request that shares its connection.
+            let size = state.record.encoded_len();
+            let limit = self.settings.max_session_size();
+            if size > limit {
+                return Err(StoreError::TooLarge { size, limit });
+            }
+        }
         // The record is stored and sealed with the plan's times; a failure
         // puts the loaded ones back, so a retry plans from what is stored.
         let loaded_times = (state.record.created, state.record.expires);

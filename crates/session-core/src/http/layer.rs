@@ -265,9 +265,11 @@ async fn commit<B: From<&'static str>>(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "The session could not be saved.",
                 ),
+                // A write that failed or timed out may still have reached the
+                // store: say so, never that nothing was saved.
                 _ => (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "The session store is unavailable; nothing was saved. Please try again shortly.",
+                    "The session store did not confirm the change; it may not have been saved. Please try again shortly.",
                 ),
             };
             tracing::error!(

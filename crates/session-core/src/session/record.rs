@@ -38,6 +38,17 @@ impl Record {
         self.data.is_empty() && self.flash.is_empty()
     }
 
+    /// The bytes its keys, values and flash messages take encoded, about
+    /// what a store keeps of it: what the session size bound counts.
+    pub fn encoded_len(&self) -> usize {
+        let data: usize = self
+            .data
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.as_bytes().len())
+            .sum();
+        data + self.flash.msgpack_len_bound()
+    }
+
     /// Whether the record has expired at `now`.
     pub fn is_expired(&self, now: UnixTime) -> bool {
         now >= self.expires
@@ -47,6 +58,21 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_encoded_length_counts_keys_values_and_flash() {
+        let mut r = Record::empty(UnixTime::from_secs(1), UnixTime::from_secs(2), 4);
+        let empty = r.encoded_len();
+        r.data.insert(
+            "key".into(),
+            Value::encode("x".repeat(100).as_str()).unwrap(),
+        );
+        // "key", and 100 characters behind a 2-byte string header.
+        assert_eq!(r.encoded_len(), empty + 3 + 102);
+        r.flash
+            .push(crate::session::flash::FlashLevel::Info, "y".repeat(50));
+        assert!(r.encoded_len() >= empty + 3 + 102 + 50);
+    }
     use crate::session::value::Value;
 
     #[test]
