@@ -19,6 +19,9 @@ use session_signed_cookie::{CookieStore, Mode};
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 const SECRET: &str = "the plaintext nobody may read 0123456789";
 
+/// Long enough that random ciphertext never contains it by chance.
+const FLASH_TEXT: &str = "a flash message that must stay hidden";
+
 fn keyring(byte: u8) -> Keyring {
     Keyring::new(Key::from_bytes(&[byte; 32]).unwrap()).unwrap()
 }
@@ -27,7 +30,8 @@ fn record() -> Record {
     let mut r = Record::empty(NOW, NOW + Duration::from_secs(600), 16);
     r.data.insert("user".into(), Value::encode(SECRET).unwrap());
     r.data.insert("n".into(), Value::encode(&42u32).unwrap());
-    r.flash.push(session_core::FlashLevel::Info, "hi".into());
+    r.flash
+        .push(session_core::FlashLevel::Info, FLASH_TEXT.into());
     r
 }
 
@@ -141,7 +145,11 @@ fn encryption_hides_the_state_and_never_repeats() {
         let needle = SECRET.as_bytes();
         assert!(!raw.windows(needle.len()).any(|w| w == needle));
         assert!(!value.contains("plaintext"));
-        assert!(!raw.windows(2).any(|w| w == b"hi"), "flash text leaked");
+        let flash = FLASH_TEXT.as_bytes();
+        assert!(
+            !raw.windows(flash.len()).any(|w| w == flash),
+            "flash text leaked"
+        );
     }
     // The signed mode, by contrast, carries it readably: documented.
     let signed = URL_SAFE_NO_PAD
