@@ -25,6 +25,12 @@
 //! and Redis works on it while this thread goes on. Writes happen under the
 //! buffer's lock, so commands go out in the order they were appended.
 //!
+//! # Replies
+//!
+//! The reader parses replies as their bytes arrive and takes a reply cut by
+//! a read up where it left off ([`ReplyParser`]), so that a large reply
+//! costs time linear in its size whatever the sizes of the reads.
+//!
 //! # Failures
 //!
 //! The first read or write error, or end of stream, breaks the pipe for
@@ -363,6 +369,7 @@ async fn write_loop(shared: Arc<Shared>) {
 /// calls whose deadline passed.
 async fn read_loop(shared: Arc<Shared>) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut parser = ReplyParser::default();
     let mut replies = Vec::new();
     let mut senders = Vec::new();
     let timer = tokio::time::sleep(Duration::ZERO);
@@ -418,20 +425,13 @@ async fn read_loop(shared: Arc<Shared>) {
                 return;
             }
         }
-        let mut used = 0;
-        loop {
-            match parse(buf.get(used..).unwrap_or_default(), 0) {
-                Ok(Some((value, len))) => {
-                    replies.push(value);
-                    used += len;
-                }
-                Ok(None) => break,
-                Err(why) => {
-                    shared.break_with(&io::Error::new(io::ErrorKind::InvalidData, why));
-                    return;
-                }
+        let used = match parser.parse(&buf, &mut replies) {
+            Ok(used) => used,
+            Err(why) => {
+                shared.break_with(&io::Error::new(io::ErrorKind::InvalidData, why));
+                return;
             }
-        }
+        };
         buf.drain(..used);
         if replies.is_empty() {
             continue;
@@ -465,79 +465,158 @@ async fn read_loop(shared: Arc<Shared>) {
     }
 }
 
-/// One reply at the start of `buf` and its length in bytes; `None` if it
-/// has not fully arrived yet.
+/// Parses the replies of a stream as their bytes arrive, taking a reply cut
+/// by a read up where the last call left it: the arrays begun are kept with
+/// the items they have, and a line or a bulk string still arriving is not
+/// looked at again until more of it has come. Each byte is examined a small
+/// constant number of times, whatever the read sizes; parsing a partial
+/// reply again from its start after each read made a large reply (a big
+/// `HGETALL`) cost time quadratic in its size.
 ///
 /// RESP2, which a connection speaks unless it asks for RESP3 (this one
 /// never does).
-fn parse(buf: &[u8], depth: usize) -> Result<Option<(Value, usize)>, &'static str> {
-    let Some(end) = buf.windows(2).position(|w| w == b"\r\n") else {
-        return Ok(None);
-    };
-    let Some((&kind, line)) = buf.get(..end).and_then(<[u8]>::split_first) else {
-        return Err("an empty line where a reply was due");
-    };
-    let after = end + 2;
-    match kind {
-        b'+' => {
-            let value = if line == b"OK" {
-                Value::Okay
-            } else {
-                Value::SimpleString(String::from_utf8_lossy(line).into_owned())
-            };
-            Ok(Some((value, after)))
+#[derive(Default)]
+struct ReplyParser {
+    /// The arrays begun and not complete, outermost first: how many items
+    /// each still lacks (never 0), and the items it has.
+    open: Vec<(usize, Vec<Value>)>,
+    /// Where the search for the end of the first line of the unparsed
+    /// bytes starts again: how far it looked without finding it, or where
+    /// it found it if the item needs more bytes.
+    scanned: usize,
+    /// How many unparsed bytes the item at their start needs: set when a
+    /// bulk string's header has come and not all of its bytes.
+    need: usize,
+}
+
+/// One item of a reply: a whole value, or the header of a non-empty array
+/// whose items follow.
+enum Item {
+    Value(Value),
+    Array(usize),
+}
+
+impl ReplyParser {
+    /// Parses what it can of `buf`, the bytes read and not parsed yet,
+    /// pushing each reply it completes onto `replies`, and returns how many
+    /// bytes of `buf` it parsed (those of a reply begun and not complete
+    /// included). The caller drops them: the next call's `buf` starts with
+    /// the bytes that followed them.
+    fn parse(&mut self, buf: &[u8], replies: &mut Vec<Value>) -> Result<usize, &'static str> {
+        let mut used = 0;
+        while let Some((item, len)) = self.item(buf.get(used..).unwrap_or_default())? {
+            used += len;
+            self.scanned = 0;
+            self.need = 0;
+            if let Some(reply) = self.add(item) {
+                replies.push(reply);
+            }
         }
-        b'-' => {
+        Ok(used)
+    }
+
+    /// The item at the start of `buf` and its length in bytes; `None` if it
+    /// has not fully arrived yet.
+    fn item(&mut self, buf: &[u8]) -> Result<Option<(Item, usize)>, &'static str> {
+        if buf.len() < self.need {
+            return Ok(None);
+        }
+        // A CR last in what was searched may be followed by its LF now.
+        let from = self.scanned;
+        let found = buf
+            .get(from..)
+            .and_then(|rest| rest.windows(2).position(|w| w == b"\r\n"));
+        let Some(end) = found.map(|at| from + at) else {
+            examined(buf.len().saturating_sub(from));
+            self.scanned = buf.len().saturating_sub(1).max(from);
+            return Ok(None);
+        };
+        examined(end + 2 - from);
+        // Found again at once if this item has to wait for more bytes.
+        self.scanned = end;
+        let Some((&kind, line)) = buf.get(..end).and_then(<[u8]>::split_first) else {
+            return Err("an empty line where a reply was due");
+        };
+        examined(line.len());
+        let after = end + 2;
+        let value = match kind {
+            b'+' if line == b"OK" => Value::Okay,
+            b'+' => Value::SimpleString(String::from_utf8_lossy(line).into_owned()),
             // The driver's own parser makes the error value, so that codes
             // and kinds come out exactly as on its connections.
-            let value = buf
+            b'-' => buf
                 .get(..after)
                 .map(redis::parse_redis_value)
                 .and_then(Result::ok)
-                .ok_or("an error reply that does not parse")?;
-            Ok(Some((value, after)))
-        }
-        b':' => Ok(Some((Value::Int(number(line)?), after))),
-        b'$' => {
-            let len = number(line)?;
-            if len < 0 {
-                return Ok(Some((Value::Nil, after)));
-            }
-            let len = usize::try_from(len).map_err(|_| "a bulk string too long")?;
-            let end = after.checked_add(len).ok_or("a bulk string too long")?;
-            let next = end.checked_add(2).ok_or("a bulk string too long")?;
-            match (buf.get(after..end), buf.get(end..next)) {
-                (Some(bytes), Some(b"\r\n")) => Ok(Some((Value::BulkString(bytes.to_vec()), next))),
-                (Some(_), Some(_)) => Err("a bulk string not followed by CRLF"),
-                _ => Ok(None),
-            }
-        }
-        b'*' => {
-            let count = number(line)?;
-            if count < 0 {
-                return Ok(Some((Value::Nil, after)));
-            }
-            if depth >= MAX_DEPTH {
-                return Err("a reply nested too deep");
-            }
-            let count = usize::try_from(count).map_err(|_| "an array too long")?;
-            // Each element takes at least 3 bytes: no allocation beyond what
-            // has arrived.
-            let mut items = Vec::with_capacity(count.min(buf.len() / 3));
-            let mut at = after;
-            for _ in 0..count {
-                match parse(buf.get(at..).unwrap_or_default(), depth + 1)? {
-                    Some((item, len)) => {
-                        items.push(item);
-                        at += len;
+                .ok_or("an error reply that does not parse")?,
+            b':' => Value::Int(number(line)?),
+            b'$' => {
+                let Ok(len) = usize::try_from(number(line)?) else {
+                    return Ok(Some((Item::Value(Value::Nil), after)));
+                };
+                let end = after.checked_add(len).ok_or("a bulk string too long")?;
+                let next = end.checked_add(2).ok_or("a bulk string too long")?;
+                return match (buf.get(after..end), buf.get(end..next)) {
+                    (Some(bytes), Some(b"\r\n")) => {
+                        examined(len + 2);
+                        Ok(Some((Item::Value(Value::BulkString(bytes.to_vec())), next)))
                     }
-                    None => return Ok(None),
-                }
+                    (Some(_), Some(_)) => Err("a bulk string not followed by CRLF"),
+                    _ => {
+                        self.need = next;
+                        Ok(None)
+                    }
+                };
             }
-            Ok(Some((Value::Array(items), at)))
-        }
-        _ => Err("a reply of a type this client does not speak"),
+            b'*' => match usize::try_from(number(line)?) {
+                Err(_) => Value::Nil,
+                Ok(_) if self.open.len() >= MAX_DEPTH => return Err("a reply nested too deep"),
+                Ok(0) => Value::Array(Vec::new()),
+                Ok(count) => return Ok(Some((Item::Array(count), after))),
+            },
+            _ => return Err("a reply of a type this client does not speak"),
+        };
+        Ok(Some((Item::Value(value), after)))
     }
+
+    /// Adds `item` to the innermost array begun; returns the reply it
+    /// completes, if any.
+    fn add(&mut self, item: Item) -> Option<Value> {
+        let mut value = match item {
+            Item::Value(value) => value,
+            Item::Array(count) => {
+                // Items are added as they come: nothing is allocated for
+                // those announced and not arrived.
+                self.open.push((count, Vec::new()));
+                return None;
+            }
+        };
+        while let Some((lacks, items)) = self.open.last_mut() {
+            items.push(value);
+            *lacks -= 1;
+            if *lacks > 0 {
+                return None;
+            }
+            value = Value::Array(std::mem::take(items));
+            self.open.pop();
+        }
+        Some(value)
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many bytes the reply parser examined on this thread, for the
+    /// tests that bound its work.
+    static EXAMINED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts `bytes` examined by the reply parser, in tests (see `EXAMINED`).
+fn examined(bytes: usize) {
+    #[cfg(test)]
+    EXAMINED.with(|n| n.set(n.get() + bytes));
+    #[cfg(not(test))]
+    let _ = bytes;
 }
 
 /// The decimal integer of a reply's header line.
@@ -549,13 +628,25 @@ fn number(line: &[u8]) -> Result<i64, &'static str> {
 }
 
 #[cfg(test)]
+mod parser_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The replies `bytes` holds, parsed in one piece, and how many of its
+    /// bytes were parsed.
+    fn parse(bytes: &[u8]) -> Result<(Vec<Value>, usize), &'static str> {
+        let mut replies = Vec::new();
+        let used = ReplyParser::default().parse(bytes, &mut replies)?;
+        Ok((replies, used))
+    }
+
     fn whole(bytes: &[u8]) -> Value {
-        let (value, len) = parse(bytes, 0).unwrap().unwrap();
-        assert_eq!(len, bytes.len(), "{bytes:?}");
-        value
+        let (mut replies, used) = parse(bytes).unwrap();
+        assert_eq!(used, bytes.len(), "{bytes:?}");
+        assert_eq!(replies.len(), 1, "{bytes:?}");
+        replies.pop().unwrap()
     }
 
     #[test]
@@ -565,6 +656,7 @@ mod tests {
         assert_eq!(whole(b":-42\r\n"), Value::Int(-42));
         assert_eq!(whole(b"$-1\r\n"), Value::Nil);
         assert_eq!(whole(b"*-1\r\n"), Value::Nil);
+        assert_eq!(whole(b"*0\r\n"), Value::Array(vec![]));
         assert_eq!(whole(b"$0\r\n\r\n"), Value::BulkString(vec![]));
         assert_eq!(
             whole(b"$4\r\na\r\nb\r\n"),
@@ -589,14 +681,22 @@ mod tests {
 
     #[test]
     fn a_reply_cut_anywhere_waits_for_the_rest() {
-        let reply = b"*3\r\n$5\r\nhello\r\n:7\r\n$-1\r\n";
+        let reply = b"*3\r\n$5\r\nhello\r\n:7\r\n*2\r\n$-1\r\n*0\r\n";
+        let expected = whole(reply);
         for cut in 0..reply.len() {
-            assert_eq!(parse(&reply[..cut], 0), Ok(None), "cut at {cut}");
+            let mut parser = ReplyParser::default();
+            let mut replies = Vec::new();
+            let used = parser.parse(&reply[..cut], &mut replies).unwrap();
+            assert_eq!(replies, [], "cut at {cut}");
+            let rest = &reply[used..];
+            assert_eq!(parser.parse(rest, &mut replies), Ok(rest.len()));
+            assert_eq!(replies, std::slice::from_ref(&expected), "cut at {cut}");
         }
-        assert!(parse(reply, 0).unwrap().is_some());
-        // The next reply's bytes are left alone.
-        let (_, len) = parse(b":1\r\n:2\r\n", 0).unwrap().unwrap();
-        assert_eq!(len, 4);
+        // Replies that follow one another come out one by one.
+        assert_eq!(
+            parse(b":1\r\n:2\r\n:3"),
+            Ok((vec![Value::Int(1), Value::Int(2)], 8))
+        );
     }
 
     #[test]
@@ -608,10 +708,11 @@ mod tests {
             b"$2\r\nabcd\r\n",
             b"$nope\r\n",
             b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+            b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*0\r\n",
         ] {
-            assert!(parse(bad, 0).is_err(), "{bad:?}");
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
         // A huge announced array allocates nothing up front.
-        assert_eq!(parse(b"*9223372036854775807\r\n", 0), Ok(None));
+        assert_eq!(parse(b"*9223372036854775807\r\n"), Ok((vec![], 22)));
     }
 }
