@@ -1,9 +1,10 @@
 //! What a visitor sees when Redis misbehaves: stopped, hung, restarted,
-//! flushed, holding corrupt state; that two application instances share
-//! sessions through it; that a renewed id's marker survives what may hit
-//! it (a late update, its retire sent twice); and what each request costs
-//! Redis, counted by the server itself: one command per load, one per save,
-//! no `PING`. Each test starts its own `redis-server` on a free port and
+//! flushed, holding corrupt state, or cut off by a path that dies without
+//! a reset (a proxy in the test black-holes the open connection); that
+//! two application instances share sessions through it; that a renewed
+//! id's marker survives what may hit it (a late update, its retire sent
+//! twice); and what each request costs Redis, counted by the server
+//! itself: one command per load, one per save, no `PING`. Each test starts its own `redis-server` on a free port and
 //! drives an axum router with `oneshot`, or the store by id.
 #![allow(
     clippy::unwrap_used,
