@@ -245,7 +245,7 @@ fn ping(port: u16) -> bool {
 /// load balancer, or a NAT entry that timed out. Connections accepted
 /// later are forwarded as usual. Its tasks end when it is dropped.
 struct Proxy {
-    port: u16,
+    url: String,
     /// How many connections it has accepted.
     accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// How many black-holed connections their client has closed.
@@ -256,14 +256,30 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy on a free TCP port.
     async fn start(upstream: u16) -> Self {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let url = format!(
+            "redis://127.0.0.1:{}",
+            listener.local_addr().unwrap().port()
+        );
+        Self::serve(Listener::Tcp(listener), url, upstream)
+    }
+
+    /// A proxy on a Unix socket at `path`: the store then talks through
+    /// the driver's own connection, not its pipe.
+    fn start_unix(upstream: u16, path: &std::path::Path) -> Self {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let url = format!("redis+unix://{}", path.display());
+        Self::serve(Listener::Unix(listener), url, upstream)
+    }
+
+    fn serve(listener: Listener, url: String, upstream: u16) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
         let accepted = Arc::new(AtomicUsize::new(0));
         let hung_up = Arc::new(tokio::sync::watch::Sender::new(0));
         let (frozen_below, frozen) = tokio::sync::watch::channel(0);
@@ -274,7 +290,7 @@ impl Proxy {
             // aborting it (dropping the proxy) drops them and their sockets.
             let mut links = tokio::task::JoinSet::new();
             loop {
-                let Ok((client, _)) = listener.accept().await else {
+                let Ok((client_read, client_write)) = listener.accept().await else {
                     return;
                 };
                 let id = counts.0.fetch_add(1, Ordering::SeqCst);
@@ -283,21 +299,26 @@ impl Proxy {
                 else {
                     continue;
                 };
-                let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
                 let hung_up = Arc::clone(&counts.1);
                 links.spawn(forward(
                     id,
                     client_read,
-                    server_write,
+                    Box::new(server_write),
                     frozen.clone(),
                     Some(hung_up),
                 ));
-                links.spawn(forward(id, server_read, client_write, frozen.clone(), None));
+                links.spawn(forward(
+                    id,
+                    Box::new(server_read),
+                    client_write,
+                    frozen.clone(),
+                    None,
+                ));
             }
         });
         Self {
-            port,
+            url,
             accepted,
             hung_up,
             frozen_below,
@@ -306,7 +327,7 @@ impl Proxy {
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.url.clone()
     }
 
     fn accepted(&self) -> usize {
@@ -333,6 +354,31 @@ impl Drop for Proxy {
     }
 }
 
+/// Where a [`Proxy`] accepts its clients.
+enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+/// One direction of a proxied connection, of either kind.
+type Reader = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+type Writer = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<(Reader, Writer)> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (read, write) = listener.accept().await?.0.into_split();
+                Ok((Box::new(read), Box::new(write)))
+            }
+            Listener::Unix(listener) => {
+                let (read, write) = listener.accept().await?.0.into_split();
+                Ok((Box::new(read), Box::new(write)))
+            }
+        }
+    }
+}
+
 /// Copies `from` to `to` until connection `id` is black-holed. From then on
 /// nothing more is copied and both sockets are kept open; what the client
 /// still sends is read and dropped (when `hung_up` is given, for the
@@ -340,8 +386,8 @@ impl Drop for Proxy {
 /// the connection, and counts it.
 async fn forward(
     id: usize,
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut from: Reader,
+    mut to: Writer,
     mut frozen: tokio::sync::watch::Receiver<usize>,
     hung_up: Option<std::sync::Arc<tokio::sync::watch::Sender<usize>>>,
 ) {
@@ -926,6 +972,48 @@ async fn a_connection_that_stops_answering_is_replaced() {
     assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "alice"));
     assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "3");
     assert_eq!(proxy.accepted(), before + 1, "and stays on it");
+}
+
+/// The same dead path under the driver's own connection (a Unix socket
+/// URL; TLS and Redis Cluster connections take the same path in the store):
+/// the call that times out on it retires it, the next call is served on a
+/// new one, and the dead one is closed once its last user lets go.
+#[tokio::test]
+async fn a_driver_connection_that_stops_answering_is_replaced() {
+    let server = RedisServer::start();
+    let socket = server.dir.join("proxy.sock");
+    let proxy = Proxy::start_unix(server.port, &socket);
+    let app = app(store_at(&proxy.url()));
+    let cookie = log_in(&app).await;
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "1");
+    assert_eq!(proxy.accepted(), 1);
+
+    proxy.freeze();
+    let frozen = Instant::now();
+    let failed = send(&app, "/count", Some(&cookie)).await;
+    assert_eq!(
+        (failed.status, failed.set_cookie),
+        (StatusCode::SERVICE_UNAVAILABLE, None)
+    );
+    assert!(failed.took >= STORE_TIMEOUT, "took {:?}", failed.took);
+    assert!(
+        failed.took < STORE_TIMEOUT + SLACK,
+        "took {:?}",
+        failed.took
+    );
+
+    let served = send(&app, "/count", Some(&cookie)).await;
+    assert_eq!((served.status, served.body.as_str()), (StatusCode::OK, "2"));
+    println!(
+        "driver connection: served again {:?} after the path died",
+        frozen.elapsed()
+    );
+    assert_eq!(proxy.accepted(), 2, "served on a new connection");
+    assert_eq!(
+        proxy.hung_up(1, SLACK).await,
+        1,
+        "the dead connection was closed"
+    );
 }
 
 /// A call with a later deadline, waiting on the same connection as one that
