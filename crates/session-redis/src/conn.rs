@@ -34,8 +34,38 @@
 //!   is sent once more on a new connection, within the same timeout (see
 //!   [`Pool::call`] for why that is safe for every call the store makes).
 //!
+//! # A connection that stops answering
+//!
+//! A path can die without a reset: a host that crashed, a failover behind a
+//! load balancer, a NAT entry that timed out. The socket then stays open
+//! and nothing the connection sends is ever answered. Two things find it:
+//!
+//! - A call that gets no reply within the store's timeout retires its
+//!   connection, like a dropped one: the call fails as timed out, and the
+//!   next calls open a new connection. On a [`Pipe`], that is when the pipe
+//!   was silent for a whole timeout with a reply due; it then breaks, and
+//!   the other calls waiting on it fail as dropped at once and are sent
+//!   again on a new connection (see `pipe`). A driver connection is retired
+//!   when the call still had at least half the timeout left when it was
+//!   sent on it; it is no longer handed out, and goes when its last call is
+//!   done. Either way a
+//!   call that had little time left when it was sent (its time went to
+//!   waiting for a connection, or to a first try) does not condemn a
+//!   healthy connection. The driver's own response timeout is turned off
+//!   on the connections opened here, so that the store's timeout is the one
+//!   bound on a call.
+//! - Every connection opened here has TCP keepalive on
+//!   ([`pipe::keepalive`](crate::pipe::keepalive)), the driver's through
+//!   its [`TcpSettings`]: a connection whose path dies while it sits idle
+//!   is closed by the kernel, found dropped by its next call, and replaced
+//!   without a timeout.
+//!
 //! Pools built by hand with deadpool-redis ([`Pool::Deadpool`],
-//! [`Pool::DeadpoolCluster`]) keep deadpool-redis's check on checkout.
+//! [`Pool::DeadpoolCluster`]) keep deadpool-redis's check on checkout, and
+//! the TCP and timeout settings their caller gave them (keepalive is set on
+//! the `redis::ConnectionInfo` the pool is built from). A connection of
+//! theirs on which a call timed out, by the same rule as a driver
+//! connection's, is taken out of the pool, not returned.
 
 use std::fmt;
 use std::future::Future;
@@ -49,13 +79,15 @@ use deadpool::managed::{self, Metrics, Object, QueueMode, RecycleError, RecycleR
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::ClusterClient;
 use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::io::tcp::TcpSettings;
 use deadpool_redis::redis::{
-    self, Cmd, ConnectionAddr, FromRedisValue, RedisError, RedisResult, Value,
+    self, AsyncConnectionConfig, Cmd, ConnectionAddr, FromRedisValue, IntoConnectionInfo,
+    RedisError, RedisResult, Value,
 };
 use deadpool_redis::{Runtime, Status, cluster};
 use session_core::{ConfigError, StoreError};
 
-use crate::pipe::Pipe;
+use crate::pipe::{Deadline, Pipe};
 use crate::script::ScriptCall;
 
 /// The error of getting a connection from any of the pools.
@@ -121,14 +153,15 @@ pub(crate) enum Request<'a> {
 }
 
 impl Request<'_> {
-    /// The reply, a server's error reply included as a value.
-    async fn send<C: Link>(self, conn: &mut C) -> RedisResult<Value> {
+    /// The reply, a server's error reply included as a value, or a timed
+    /// out I/O error at the deadline.
+    async fn send<C: Link>(self, conn: &mut C, deadline: Deadline) -> RedisResult<Value> {
         match self {
-            Request::Command(cmd) => conn.send(cmd).await,
+            Request::Command(cmd) => conn.send(cmd, deadline).await,
             Request::Script(call) => {
-                let reply = conn.send(call.evalsha()).await;
+                let reply = conn.send(call.evalsha(), deadline).await;
                 if is_noscript(&reply) {
-                    conn.send(&call.eval()).await
+                    conn.send(&call.eval(), deadline).await
                 } else {
                     reply
                 }
@@ -149,49 +182,110 @@ fn is_noscript(reply: &RedisResult<Value>) -> bool {
 
 /// A connection a store call can send a command on.
 pub(crate) trait Link: Send {
-    /// Sends `cmd` and reads its reply.
-    fn send(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
+    /// Sends `cmd` and reads its reply, giving up at `deadline` with an I/O
+    /// error of kind `TimedOut` (`is_timeout`).
+    fn send(
+        &mut self,
+        cmd: &Cmd,
+        deadline: Deadline,
+    ) -> impl Future<Output = RedisResult<Value>> + Send;
+
+    /// Whether a call sent at `sent` that timed out at `deadline` says the
+    /// connection may never answer again: by default, [`had_time`].
+    fn dead_after_timeout(&self, sent: Instant, deadline: Deadline) -> bool {
+        had_time(sent, deadline)
+    }
+}
+
+/// Whether a call sent at `sent` still had at least half its timeout left:
+/// enough for a healthy connection to answer, so that a timeout says the
+/// connection is at fault, not the time the call spent before it.
+fn had_time(sent: Instant, deadline: Deadline) -> bool {
+    deadline.at.saturating_duration_since(sent) >= deadline.limit / 2
+}
+
+/// `reply`, or a timed out I/O error if it has not come at `deadline`.
+/// Dropping the driver's call is safe: its reply is discarded when it
+/// comes.
+async fn by(
+    deadline: Deadline,
+    reply: impl Future<Output = RedisResult<Value>>,
+) -> RedisResult<Value> {
+    tokio::time::timeout_at(deadline.at, reply)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no reply from Redis within the store's timeout",
+            )))
+        })
 }
 
 impl Link for NodeConn {
-    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+    async fn send(&mut self, cmd: &Cmd, deadline: Deadline) -> RedisResult<Value> {
         match self {
-            NodeConn::Pipe(pipe) => pipe.send(cmd).await,
-            NodeConn::Multiplexed(conn) => conn.req_packed_command(cmd).await,
+            // The pipe's own timer: cheaper than a timer per call.
+            NodeConn::Pipe(pipe) => pipe.send_by(cmd, Some(deadline)).await,
+            NodeConn::Multiplexed(conn) => by(deadline, conn.req_packed_command(cmd)).await,
+        }
+    }
+
+    fn dead_after_timeout(&self, sent: Instant, deadline: Deadline) -> bool {
+        match self {
+            // The pipe judged by its silence, and broke if it was dead.
+            NodeConn::Pipe(pipe) => pipe.is_broken(),
+            NodeConn::Multiplexed(_) => had_time(sent, deadline),
         }
     }
 }
 
 impl Link for ClusterConnection {
-    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        self.req_packed_command(cmd).await
+    async fn send(&mut self, cmd: &Cmd, deadline: Deadline) -> RedisResult<Value> {
+        by(deadline, self.req_packed_command(cmd)).await
     }
 }
 
 impl Link for deadpool_redis::Connection {
-    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        self.req_packed_command(cmd).await
+    async fn send(&mut self, cmd: &Cmd, deadline: Deadline) -> RedisResult<Value> {
+        by(deadline, self.req_packed_command(cmd)).await
     }
 }
 
 impl Link for cluster::Connection {
-    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        self.req_packed_command(cmd).await
+    async fn send(&mut self, cmd: &Cmd, deadline: Deadline) -> RedisResult<Value> {
+        by(deadline, self.req_packed_command(cmd)).await
     }
+}
+
+/// The TCP settings of every driver connection opened here: no Nagle delay
+/// (as on a [`Pipe`]), and the store's keepalive.
+fn tcp_settings() -> TcpSettings {
+    TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(crate::pipe::keepalive())
 }
 
 impl Pool {
     /// A pool of multiplexed connections to the Redis at `url`; nothing
     /// connects until the first call.
     pub(crate) fn node(url: &str) -> Result<Self, ConfigError> {
-        let client = redis::Client::open(url).map_err(|e| ConfigError::Store(Box::new(e)))?;
+        let info = url
+            .into_connection_info()
+            .map_err(|e| ConfigError::Store(Box::new(e)))?
+            .set_tcp_settings(tcp_settings());
+        let client = redis::Client::open(info).map_err(|e| ConfigError::Store(Box::new(e)))?;
         Ok(Pool::Node(lean(client)?))
     }
 
     /// A pool of connections to the Redis Cluster that the nodes at `urls`
     /// belong to; nothing connects until the first call.
     pub(crate) fn cluster(urls: Vec<String>) -> Result<Self, ConfigError> {
-        let client = ClusterClient::new(urls).map_err(|e| ConfigError::Store(Box::new(e)))?;
+        // No response timeout of the driver's (none is its default on a
+        // cluster): the store's bounds each call.
+        let client = ClusterClient::builder(urls)
+            .tcp_settings(tcp_settings())
+            .build()
+            .map_err(|e| ConfigError::Store(Box::new(e)))?;
         Ok(Pool::Cluster(lean(client)?))
     }
 
@@ -218,34 +312,39 @@ impl Pool {
     /// - A *retire* that had already run finds the marker it wrote, known by
     ///   the random tag the call carries, and answers *retired* again; a
     ///   marker some other renewal wrote is still *gone*.
+    ///
+    /// A request that times out retires the connection it was sent on (see
+    /// the module documentation); on a deadpool-redis pool, that connection
+    /// is taken out of the pool.
     pub(crate) async fn call<T: FromRedisValue>(
         &self,
         request: Request<'_>,
         limit: Duration,
     ) -> Result<T, Error> {
         let deadline = Instant::now() + limit;
+        let due = Deadline {
+            at: deadline,
+            limit,
+        };
         if let Pool::Node(pool) = self
-            && let Some((NodeConn::Pipe(pipe), epoch)) = pool.manager().hot()
+            && let Some((pipe @ NodeConn::Pipe(_), epoch)) = pool.manager().hot()
         {
-            let reply = call_pipe(pool, &pipe, epoch, request, deadline, limit).await?;
+            let reply = call_pipe(pool, pipe, epoch, request, due).await?;
             return Ok(redis::from_redis_value(reply.extract_error()?).map_err(RedisError::from)?);
         }
-        let reply = within(deadline, limit, async {
-            match self {
-                Pool::Node(pool) => call_lean(pool, request, true).await,
-                Pool::Cluster(pool) => call_lean(pool, request, true).await,
-                // Boxed for the size of the pool's future (see `checkout`).
-                Pool::Deadpool(pool) => {
-                    let mut conn = Box::pin(pool.get()).await?;
-                    Ok(request.send(&mut conn).await?)
-                }
-                Pool::DeadpoolCluster(pool) => {
-                    let mut conn = Box::pin(pool.get()).await?;
-                    Ok(request.send(&mut conn).await?)
-                }
+        let reply = match self {
+            Pool::Node(pool) => call_lean(pool, request, true, due).await?,
+            Pool::Cluster(pool) => call_lean(pool, request, true, due).await?,
+            // Boxed for the size of the pool's future (see `checkout`).
+            Pool::Deadpool(pool) => {
+                let conn = within(due, async { Ok(Box::pin(pool.get()).await?) }).await?;
+                call_detaching(conn, request, due, deadpool_redis::Connection::take).await?
             }
-        })
-        .await?;
+            Pool::DeadpoolCluster(pool) => {
+                let conn = within(due, async { Ok(Box::pin(pool.get()).await?) }).await?;
+                call_detaching(conn, request, due, cluster::Connection::take).await?
+            }
+        };
         Ok(redis::from_redis_value(reply.extract_error()?).map_err(RedisError::from)?)
     }
 
@@ -294,47 +393,74 @@ impl fmt::Debug for Pool {
     }
 }
 
-/// `Err(Timeout(limit))` if `call` has not finished at `deadline`.
-/// Dropping the call is safe: a connection taken meanwhile goes back to the
-/// pool, and a reply that arrives later is discarded by the multiplexer.
+/// `Err(Timeout(limit))` if `step` (getting a connection) has not finished
+/// at the deadline. Dropping it is safe: a connection taken or opened
+/// meanwhile goes back to the pool, or is closed.
 async fn within<T>(
-    deadline: Instant,
-    limit: Duration,
-    call: impl Future<Output = Result<T, Error>>,
+    due: Deadline,
+    step: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    tokio::time::timeout_at(deadline, call)
+    tokio::time::timeout_at(due.at, step)
         .await
-        .unwrap_or(Err(Error::Timeout(limit)))
+        .unwrap_or(Err(Error::Timeout(due.limit)))
 }
 
-/// A pipe whose calls give up at a deadline: the pipe's own timer bounds
-/// them, and no timer per call is needed.
-struct Until<'a> {
-    pipe: &'a Pipe,
-    deadline: Instant,
-}
-
-impl Link for Until<'_> {
-    async fn send(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        self.pipe.send_by(cmd, Some(self.deadline)).await
+/// The request on a connection of a deadpool-redis pool; if it times out
+/// in a way that says the connection may never answer again
+/// ([`Link::dead_after_timeout`]), the connection is taken out of the pool
+/// with `take` and dropped, so that no later call is handed it.
+async fn call_detaching<C: Link, D>(
+    mut conn: C,
+    request: Request<'_>,
+    due: Deadline,
+    take: fn(C) -> D,
+) -> Result<Value, Error> {
+    let sent = Instant::now();
+    match request.send(&mut conn, due).await {
+        Ok(reply) => Ok(reply),
+        Err(error) if error.is_timeout() => {
+            if conn.dead_after_timeout(sent, due) {
+                drop(take(conn));
+            }
+            Err(Error::Timeout(due.limit))
+        }
+        Err(error) => Err(error.into()),
     }
+}
+
+/// The error of a call that timed out on `conn`, retiring the connection
+/// (and those of its epoch) if the timeout says it may never answer again.
+fn timed_out<O: Open>(
+    pool: &managed::Pool<Lean<O>>,
+    conn: &O::Conn,
+    epoch: u64,
+    sent: Instant,
+    due: Deadline,
+) -> Error {
+    if conn.dead_after_timeout(sent, due) {
+        tracing::debug!("no reply from Redis in time; the connection is retired");
+        pool.manager().retire(epoch);
+    }
+    Error::Timeout(due.limit)
 }
 
 /// [`Pool::call`] on the hot connection of a single node's pool when it is a
 /// [`Pipe`]: the request, bounded by the pipe's timer, and if the pipe turns
 /// out dropped, once more on a new connection, as [`call_lean`] does, within
-/// what is left of `limit`.
+/// what is left of the timeout.
 async fn call_pipe(
     pool: &managed::Pool<Lean<redis::Client>>,
-    pipe: &Pipe,
+    mut pipe: NodeConn,
     epoch: u64,
     request: Request<'_>,
-    deadline: Instant,
-    limit: Duration,
+    due: Deadline,
 ) -> Result<Value, Error> {
-    let error = match request.send(&mut Until { pipe, deadline }).await {
+    let sent = Instant::now();
+    let error = match request.send(&mut pipe, due).await {
         Ok(reply) => return Ok(reply),
-        Err(error) if error.is_timeout() => return Err(Error::Timeout(limit)),
+        Err(error) if error.is_timeout() => {
+            return Err(timed_out(pool, &pipe, epoch, sent, due));
+        }
         Err(error) => error,
     };
     if !breaks_connection(&error) {
@@ -345,7 +471,7 @@ async fn call_pipe(
         return Err(error.into());
     }
     tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
-    within(deadline, limit, call_lean(pool, request, false)).await
+    call_lean(pool, request, false, due).await
 }
 
 // ------------------------------------------------------------ the lean pool
@@ -380,9 +506,18 @@ impl Open for redis::Client {
             ConnectionAddr::Tcp(host, port) => Ok(NodeConn::Pipe(
                 Pipe::connect(host, *port, info.redis_settings()).await?,
             )),
-            _ => Ok(NodeConn::Multiplexed(
-                self.get_multiplexed_async_connection().await?,
-            )),
+            _ => {
+                // The store's timeout bounds each call, the connecting
+                // included (`checkout` runs within it): the driver's
+                // shorter defaults would cut a longer one short.
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(None)
+                    .set_response_timeout(None);
+                Ok(NodeConn::Multiplexed(
+                    self.get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ))
+            }
         }
     }
 }
@@ -491,15 +626,21 @@ fn lean<O: Open>(open: O) -> Result<managed::Pool<Lean<O>>, ConfigError> {
 
 /// [`Pool::call`] on a lean pool: the request on a pooled connection, and,
 /// if `retry`, once more on a new one if the pooled one turns out to have
-/// been dropped.
+/// been dropped. A connection the request broke, or timed out on for good
+/// ([`Link::dead_after_timeout`]), is retired.
 async fn call_lean<O: Open>(
     pool: &managed::Pool<Lean<O>>,
     request: Request<'_>,
     retry: bool,
+    due: Deadline,
 ) -> Result<Value, Error> {
-    let (mut conn, epoch, reused) = checkout(pool).await?;
-    let error = match request.send(&mut conn).await {
+    let (mut conn, epoch, reused) = within(due, checkout(pool)).await?;
+    let sent = Instant::now();
+    let error = match request.send(&mut conn, due).await {
         Ok(reply) => return Ok(reply),
+        Err(error) if error.is_timeout() => {
+            return Err(timed_out(pool, &conn, epoch, sent, due));
+        }
         Err(error) => error,
     };
     if !breaks_connection(&error) {
@@ -512,9 +653,11 @@ async fn call_lean<O: Open>(
         return Err(error.into());
     }
     tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
-    let (mut conn, epoch, _) = checkout(pool).await?;
-    match request.send(&mut conn).await {
+    let (mut conn, epoch, _) = within(due, checkout(pool)).await?;
+    let sent = Instant::now();
+    match request.send(&mut conn, due).await {
         Ok(reply) => Ok(reply),
+        Err(error) if error.is_timeout() => Err(timed_out(pool, &conn, epoch, sent, due)),
         Err(error) => {
             if breaks_connection(&error) {
                 pool.manager().retire(epoch);
@@ -549,8 +692,9 @@ async fn checkout<O: Open>(pool: &managed::Pool<Lean<O>>) -> Result<(O::Conn, u6
 
 /// Whether `error` leaves the connection unusable: the driver's own
 /// judgement (a dropped connection, a reply it could not parse, ...), or any
-/// I/O error but a response timeout, after which the connection still
-/// works and a late reply is discarded.
+/// I/O error but a response timeout. Whether a timeout does is the
+/// connection's to tell ([`Link::dead_after_timeout`]): a call that had
+/// little time left says nothing of it.
 fn breaks_connection(error: &RedisError) -> bool {
     error.is_unrecoverable_error() || (error.is_io_error() && !error.is_timeout())
 }
@@ -573,13 +717,30 @@ mod tests {
             let error = RedisError::from(io::Error::from(kind));
             assert!(breaks_connection(&error), "{kind:?}");
         }
-        // A slow reply: the connection still works, and the late reply is
-        // discarded.
+        // No reply in time: whether that condemns the connection is the
+        // connection's to tell.
         let slow = RedisError::from(io::Error::from(io::ErrorKind::TimedOut));
         assert!(!breaks_connection(&slow));
         // The server answered: the connection is fine.
         let answered = RedisError::from((ErrorKind::UnexpectedReturnType, "not an integer"));
         assert!(!breaks_connection(&answered));
+    }
+
+    #[test]
+    fn a_timeout_condemns_a_driver_connection_only_if_the_call_had_time() {
+        let limit = Duration::from_secs(2);
+        let sent = Instant::now();
+        let deadline = |left| Deadline {
+            at: sent + left,
+            limit,
+        };
+        assert!(had_time(sent, deadline(limit)));
+        assert!(had_time(sent, deadline(limit / 2)));
+        assert!(!had_time(
+            sent,
+            deadline(limit / 2 - Duration::from_millis(1))
+        ));
+        assert!(!had_time(sent, deadline(Duration::ZERO)));
     }
 
     #[test]

@@ -28,7 +28,10 @@
 //! build use a pool of multiplexed connections that hands a connection out
 //! without asking Redis anything; a connection that turns out to be dead
 //! (Redis restarted, say) is replaced and the call sent once more on a new
-//! one, so the application recovers by itself.
+//! one, so the application recovers by itself. One that stops answering
+//! without a reset (a host crash, a failover, a NAT entry timed out) is
+//! replaced after one call times out on it, and every connection has TCP
+//! keepalive on.
 //!
 //! The driver is re-exported ([`deadpool_redis`], [`redis`]), so a pool
 //! built by hand needs no separate dependency. A deadpool-redis pool

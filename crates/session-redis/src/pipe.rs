@@ -38,6 +38,28 @@
 //! fails at once, before anything is sent, with a *connection dropped*
 //! error (see `conn::call_lean`, which then opens a new connection).
 //!
+//! So does silence. A path can die without a reset (a host that crashed, a
+//! failover behind a load balancer, a NAT entry that timed out): the socket
+//! stays open and nothing ever comes back. Replies are matched to calls by
+//! their order alone, so a connection that let a call wait out its deadline
+//! cannot be trusted to answer the next ones. The rule: when a call's
+//! deadline passes and the pipe has read nothing at all for a whole store
+//! timeout while a reply was due, the pipe is dead. The call fails as timed
+//! out, every other call waiting on it fails as *connection dropped* (and
+//! is sent once more on a new connection, within its own deadline), and the
+//! socket is shut down. A dead path then costs one timeout, not one per
+//! call for as long as the socket lives; a Redis that is only slow, and
+//! silent for that long, costs a reconnect.
+//!
+//! A call whose deadline passes on a pipe that was not silent that long (it
+//! had little time left when it was sent: its time went to waiting for a
+//! connection, or to a first try on another one) fails alone, and its reply
+//! is discarded when it comes: a healthy connection is not broken for it.
+//!
+//! Every connection also has TCP keepalive on ([`keepalive`]), so a path
+//! that dies while the connection sits idle is found by the kernel, and
+//! the reader task breaks the pipe before any call has to wait on it.
+//!
 //! Only plain TCP: a TLS or Unix socket URL goes through redis-rs's own
 //! multiplexed connection (see `conn`).
 
@@ -47,6 +69,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, Cmd, RedisError, RedisResult, Value};
+use socket2::{SockRef, TcpKeepalive};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
@@ -63,6 +86,43 @@ const FLUSH_AT: usize = 32;
 
 /// How much the reader asks the socket for at least, per read.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// How long a connection sits idle before the kernel sends its first
+/// keepalive probe. Short enough to keep a NAT or load balancer entry alive
+/// (their idle timeouts are minutes: 350 s on AWS's NLB, 4 min on Azure's
+/// load balancer), and to find a dead path within a minute of idling.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+
+/// How long between probes that get no answer.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How many unanswered probes make the kernel close the connection: an idle
+/// connection whose path died fails within
+/// `KEEPALIVE_IDLE + KEEPALIVE_RETRIES * KEEPALIVE_INTERVAL`, 30 s.
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// The TCP keepalive every connection the store opens uses, its own
+/// [`Pipe`]s and the driver's (`conn` hands it to redis-rs's TCP settings).
+///
+/// Keepalive only covers an idle connection: one with a command in flight
+/// that gets no answer is found by the store's timeout instead (see the
+/// module documentation).
+pub(crate) fn keepalive() -> TcpKeepalive {
+    let keepalive = TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
+    // Elsewhere the system's interval and count apply.
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "windows"
+    ))]
+    let keepalive = keepalive
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    keepalive
+}
 
 /// Deepest nesting of arrays accepted in a reply. The store's commands
 /// answer flat arrays at most; a deeper reply means the stream is not what
@@ -103,15 +163,30 @@ struct State {
     /// The deadline the reader's timer is set for, or is about to be: a
     /// call with an earlier one wakes the reader to set it again.
     timer: Option<Instant>,
+    /// When the reader last read anything (or the pipe was opened).
+    last_read: Instant,
 }
 
 /// A call waiting for its reply.
 struct Waiter {
     /// Taken when the call's deadline passes: its reply, when it comes, is
-    /// then discarded.
+    /// then discarded (as it is when the call was dropped meanwhile).
     sender: Option<oneshot::Sender<RedisResult<Value>>>,
+    /// When the call's command was appended.
+    sent: Instant,
     /// When the call gives up waiting, if ever.
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
+}
+
+/// When a call gives up waiting for its reply, and the timeout that
+/// deadline comes from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    /// When the call gives up.
+    pub(crate) at: Instant,
+    /// The store's timeout: how long a pipe may stay silent while a reply
+    /// is due before a call that times out on it breaks it.
+    pub(crate) limit: Duration,
 }
 
 /// The writer and reader tasks, stopped when the last [`Pipe`] clone goes.
@@ -154,6 +229,7 @@ impl State {
             .iter()
             .filter(|w| w.sender.is_some())
             .filter_map(|w| w.deadline)
+            .map(|d| d.at)
             .min()
     }
 }
@@ -165,22 +241,57 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Fails every waiting call whose deadline is `now` or past.
-    fn expire(&self, now: Instant) {
+    /// Fails every waiting call whose deadline is `now` or past, and breaks
+    /// the pipe if it has been silent for one of those calls' whole timeout
+    /// while a reply was due (see the module documentation): every other
+    /// waiting call then fails as *connection dropped*, so that it is sent
+    /// again on a new connection. Whether it broke the pipe.
+    fn expire(&self, now: Instant) -> bool {
         let mut expired = Vec::new();
-        for waiter in self.lock().waiting.iter_mut() {
-            if waiter.deadline.is_some_and(|at| at <= now)
-                && let Some(sender) = waiter.sender.take()
-            {
-                expired.push(sender);
+        let mut dead = false;
+        let waiting = {
+            let mut state = self.lock();
+            // Silent since the oldest reply due was asked for, or since the
+            // last bytes came, whichever is later.
+            let silent = state
+                .waiting
+                .front()
+                .map(|oldest| now.saturating_duration_since(oldest.sent.max(state.last_read)));
+            for waiter in state.waiting.iter_mut() {
+                if let Some(deadline) = waiter.deadline
+                    && deadline.at <= now
+                    && let Some(sender) = waiter.sender.take()
+                {
+                    dead |= silent.is_some_and(|silent| silent >= deadline.limit);
+                    expired.push(sender);
+                }
+            }
+            if dead {
+                state.broken.get_or_insert(io::ErrorKind::TimedOut);
+                state.out.clear();
+                std::mem::take(&mut state.waiting)
+            } else {
+                VecDeque::new()
+            }
+        };
+        let why = if dead {
+            "no reply from Redis within the store's timeout; the connection was closed"
+        } else {
+            "no reply from Redis within the store's timeout"
+        };
+        for sender in expired {
+            let _ = sender.send(Err(io_error(io::ErrorKind::TimedOut, why)));
+        }
+        if dead {
+            self.close();
+            for sender in waiting.into_iter().filter_map(|w| w.sender) {
+                let _ = sender.send(Err(io_error(
+                    io::ErrorKind::ConnectionAborted,
+                    "the Redis connection was closed: a call ahead of this one got no reply in time",
+                )));
             }
         }
-        for sender in expired {
-            let _ = sender.send(Err(io_error(
-                io::ErrorKind::TimedOut,
-                "no reply from Redis within the store's timeout",
-            )));
-        }
+        dead
     }
 
     /// Breaks the pipe: every waiting call gets `error`, later calls fail
@@ -194,10 +305,21 @@ impl Shared {
             state.out.clear();
             std::mem::take(&mut state.waiting)
         };
+        self.close();
         for sender in waiting.into_iter().filter_map(|w| w.sender) {
             let _ = sender.send(Err(io_error(error.kind(), "the Redis connection broke")));
         }
+    }
+
+    /// Stops both tasks and shuts the socket down, so that the server (or
+    /// whatever still holds the other end) is told at once, not when the
+    /// last handle on the pipe is dropped.
+    fn close(&self) {
+        // The writer checks `broken` when woken; the reader sees the
+        // shutdown as the end of the stream, if it is still reading.
         self.wake_writer.notify_one();
+        // An error only says the socket was already closed.
+        let _ = SockRef::from(&self.stream).shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -217,6 +339,7 @@ impl Pipe {
     ) -> RedisResult<Pipe> {
         let stream = TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
+        SockRef::from(&stream).set_tcp_keepalive(&keepalive())?;
         let shared = Arc::new(Shared {
             stream,
             state: Mutex::new(State {
@@ -225,6 +348,7 @@ impl Pipe {
                 waiting: VecDeque::new(),
                 broken: None,
                 timer: None,
+                last_read: Instant::now(),
             }),
             wake_writer: Notify::new(),
             wake_reader: Notify::new(),
@@ -237,6 +361,11 @@ impl Pipe {
         };
         pipe.handshake(info).await?;
         Ok(pipe)
+    }
+
+    /// Whether the pipe is broken: every call on it fails at once.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.shared.lock().broken.is_some()
     }
 
     async fn handshake(&self, info: &redis::RedisConnectionInfo) -> RedisResult<()> {
@@ -263,13 +392,21 @@ impl Pipe {
     }
 
     /// [`send`](Self::send), giving up at `deadline` with an I/O error of
-    /// kind `TimedOut` (`is_timeout`). The connection stays usable, and the
-    /// reply is discarded when it comes.
+    /// kind `TimedOut` (`is_timeout`). If the pipe was silent for the whole
+    /// timeout, that breaks it: the other calls waiting on it fail as
+    /// *connection dropped* (`is_connection_dropped`), and so do later ones
+    /// ([`is_broken`](Self::is_broken) tells). Otherwise the pipe stays
+    /// usable, and the reply is discarded when it comes (see the module
+    /// documentation).
     ///
     /// The reader task keeps one timer for all the calls waiting, set to
     /// the earliest deadline: cheaper than a timer per call, which is what
     /// a timeout around the call would cost.
-    pub(crate) async fn send_by(&self, cmd: &Cmd, deadline: Option<Instant>) -> RedisResult<Value> {
+    pub(crate) async fn send_by(
+        &self,
+        cmd: &Cmd,
+        deadline: Option<Deadline>,
+    ) -> RedisResult<Value> {
         let (sender, reply) = oneshot::channel();
         let failed = {
             let mut state = self.shared.lock();
@@ -283,6 +420,7 @@ impl Pipe {
             cmd.write_packed_command(&mut state.out);
             state.waiting.push_back(Waiter {
                 sender: Some(sender),
+                sent: Instant::now(),
                 deadline,
             });
             state.queued += 1;
@@ -299,7 +437,7 @@ impl Pipe {
             }
             // Calls come in deadline order when they share one timeout:
             // the reader is woken once per timer, not once per call.
-            if let Some(at) = deadline
+            if let Some(Deadline { at, .. }) = deadline
                 && state.timer.is_none_or(|timer| at < timer)
             {
                 state.timer = Some(at);
@@ -365,8 +503,8 @@ async fn write_loop(shared: Arc<Shared>) {
     }
 }
 
-/// Reads replies and hands each to the call waiting longest; fails the
-/// calls whose deadline passed.
+/// Reads replies and hands each to the call waiting longest; breaks the
+/// pipe when a call's deadline passes.
 async fn read_loop(shared: Arc<Shared>) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut parser = ReplyParser::default();
@@ -384,7 +522,9 @@ async fn read_loop(shared: Arc<Shared>) {
         // Also when replies keep coming and the timer branch below is not
         // reached.
         if earliest.is_some_and(|at| at <= Instant::now()) {
-            shared.expire(Instant::now());
+            if shared.expire(Instant::now()) {
+                return;
+            }
             continue;
         }
         if earliest != timer_at {
@@ -406,7 +546,9 @@ async fn read_loop(shared: Arc<Shared>) {
                 Err(e) => Err(e),
             },
             () = &mut timer, if timer_at.is_some() => {
-                shared.expire(Instant::now());
+                if shared.expire(Instant::now()) {
+                    return;
+                }
                 timer_at = None;
                 continue;
             }
@@ -419,7 +561,7 @@ async fn read_loop(shared: Arc<Shared>) {
                 shared.break_with(&eof);
                 return;
             }
-            Ok(_) => {}
+            Ok(_) => shared.lock().last_read = Instant::now(),
             Err(e) => {
                 shared.break_with(&e);
                 return;
@@ -714,5 +856,105 @@ mod tests {
         }
         // A huge announced array allocates nothing up front.
         assert_eq!(parse(b"*9223372036854775807\r\n"), Ok((vec![], 22)));
+    }
+
+    /// Bounds every wait on the peer: never expected to trip.
+    const GUARD: Duration = Duration::from_secs(10);
+
+    /// A pipe to a peer of the test's own on a free port, and the peer's
+    /// end of the connection.
+    async fn pipe_and_peer() -> (Pipe, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let info = redis::RedisConnectionInfo::default();
+        let (pipe, peer) = tokio::join!(Pipe::connect("127.0.0.1", port, &info), listener.accept());
+        (pipe.unwrap(), peer.unwrap().0)
+    }
+
+    /// Reads from `peer` until it has `len` bytes or the stream ends; how
+    /// many it read.
+    async fn read_at_least(peer: &mut TcpStream, len: usize) -> usize {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0; len.max(64)];
+        let mut read = 0;
+        while read < len {
+            match tokio::time::timeout(GUARD, peer.read(&mut buf))
+                .await
+                .unwrap()
+            {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+        read
+    }
+
+    fn deadline(after: Duration, limit: Duration) -> Option<Deadline> {
+        Some(Deadline {
+            at: Instant::now() + after,
+            limit,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_pipe_silent_for_a_whole_timeout_breaks_and_closes() {
+        let (pipe, mut peer) = pipe_and_peer().await;
+        let ping = redis::cmd("PING");
+        let limit = Duration::from_millis(50);
+        let error = pipe
+            .send_by(&ping, deadline(limit, limit))
+            .await
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+        assert!(pipe.is_broken());
+        // Later calls fail at once, as dropped, so the pool replaces it.
+        let error = pipe.send(&ping).await.unwrap_err();
+        assert!(error.is_connection_dropped(), "{error:?}");
+        // The socket was shut down: the peer reads the command, then the end.
+        let sent = ping.get_packed_command().len();
+        assert_eq!(read_at_least(&mut peer, sent + 1).await, sent);
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_behind_one_that_breaks_the_pipe_fails_as_dropped() {
+        let (pipe, _peer) = pipe_and_peer().await;
+        let ping = redis::cmd("PING");
+        let limit = Duration::from_millis(50);
+        let (first, second) = tokio::join!(
+            pipe.send_by(&ping, deadline(limit, limit)),
+            pipe.send_by(&ping, deadline(GUARD, GUARD)),
+        );
+        assert!(first.unwrap_err().is_timeout());
+        let second = second.unwrap_err();
+        assert!(
+            second.is_connection_dropped() && !second.is_timeout(),
+            "{second:?}"
+        );
+    }
+
+    /// A call that had little time left when it was sent times out alone:
+    /// the pipe was not silent for a whole timeout, so it stays up, and the
+    /// late reply goes to nobody, not to the next call.
+    #[tokio::test]
+    async fn a_call_with_little_time_left_times_out_alone() {
+        use tokio::io::AsyncWriteExt;
+        let (pipe, mut peer) = pipe_and_peer().await;
+        let first = redis::cmd("PING");
+        let mut second = redis::cmd("ECHO");
+        second.arg("second");
+        let error = pipe
+            .send_by(&first, deadline(Duration::from_millis(20), GUARD))
+            .await
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+        assert!(!pipe.is_broken());
+
+        let (reply, ()) = tokio::join!(pipe.send_by(&second, deadline(GUARD, GUARD)), async {
+            let both = first.get_packed_command().len() + second.get_packed_command().len();
+            assert_eq!(read_at_least(&mut peer, both).await, both);
+            peer.write_all(b"+PONG\r\n$6\r\nsecond\r\n").await.unwrap();
+        });
+        assert_eq!(reply.unwrap(), Value::BulkString(b"second".to_vec()));
+        assert!(!pipe.is_broken());
     }
 }

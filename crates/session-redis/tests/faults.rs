@@ -1,9 +1,10 @@
 //! What a visitor sees when Redis misbehaves: stopped, hung, restarted,
-//! flushed, holding corrupt state; that two application instances share
-//! sessions through it; that a renewed id's marker survives what may hit
-//! it (a late update, its retire sent twice); and what each request costs
-//! Redis, counted by the server itself: one command per load, one per save,
-//! no `PING`. Each test starts its own `redis-server` on a free port and
+//! flushed, holding corrupt state, or cut off by a path that dies without
+//! a reset (a proxy in the test black-holes the open connection); that
+//! two application instances share sessions through it; that a renewed
+//! id's marker survives what may hit it (a late update, its retire sent
+//! twice); and what each request costs Redis, counted by the server
+//! itself: one command per load, one per save, no `PING`. Each test starts its own `redis-server` on a free port and
 //! drives an axum router with `oneshot`, or the store by id.
 #![allow(
     clippy::unwrap_used,
@@ -235,6 +236,202 @@ fn ping(port: u16) -> bool {
     stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
 }
 
+// ---------------------------------------------------------------------- proxy
+
+/// A TCP proxy in front of a `redis-server`, on a free port of its own, that
+/// can black-hole the connections it has accepted so far: they stay open,
+/// nothing they send reaches the server, nothing the server sends reaches
+/// them, and no reset is sent, as after a host crash, a failover behind a
+/// load balancer, or a NAT entry that timed out. Connections accepted
+/// later are forwarded as usual. Its tasks end when it is dropped.
+struct Proxy {
+    url: String,
+    /// How many connections it has accepted.
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// How many black-holed connections their client has closed.
+    hung_up: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
+    /// Connections accepted before this count are black-holed.
+    frozen_below: tokio::sync::watch::Sender<usize>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Proxy {
+    /// A proxy on a free TCP port.
+    async fn start(upstream: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
+        let url = format!(
+            "redis://127.0.0.1:{}",
+            listener.local_addr().unwrap().port()
+        );
+        Self::serve(Listener::Tcp(listener), url, upstream)
+    }
+
+    /// A proxy on a Unix socket at `path`: the store then talks through
+    /// the driver's own connection, not its pipe.
+    fn start_unix(upstream: u16, path: &std::path::Path) -> Self {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let url = format!("redis+unix://{}", path.display());
+        Self::serve(Listener::Unix(listener), url, upstream)
+    }
+
+    fn serve(listener: Listener, url: String, upstream: u16) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let hung_up = Arc::new(tokio::sync::watch::Sender::new(0));
+        let (frozen_below, frozen) = tokio::sync::watch::channel(0);
+        let mut tasks = tokio::task::JoinSet::new();
+        let counts = (Arc::clone(&accepted), Arc::clone(&hung_up));
+        tasks.spawn(async move {
+            // Each connection's tasks live as long as the accept loop:
+            // aborting it (dropping the proxy) drops them and their sockets.
+            let mut links = tokio::task::JoinSet::new();
+            loop {
+                let Ok((client_read, client_write)) = listener.accept().await else {
+                    return;
+                };
+                let id = counts.0.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) =
+                    tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, upstream)).await
+                else {
+                    continue;
+                };
+                let (server_read, server_write) = server.into_split();
+                let hung_up = Arc::clone(&counts.1);
+                links.spawn(forward(
+                    id,
+                    client_read,
+                    Box::new(server_write),
+                    frozen.clone(),
+                    Some(hung_up),
+                ));
+                links.spawn(forward(
+                    id,
+                    Box::new(server_read),
+                    client_write,
+                    frozen.clone(),
+                    None,
+                ));
+            }
+        });
+        Self {
+            url,
+            accepted,
+            hung_up,
+            frozen_below,
+            tasks,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits, at most `limit`, until `count` black-holed connections have
+    /// been closed by their client; how many have.
+    async fn hung_up(&self, count: usize, limit: Duration) -> usize {
+        let mut closed = self.hung_up.subscribe();
+        let _ = tokio::time::timeout(limit, closed.wait_for(|&n| n >= count)).await;
+        *closed.borrow()
+    }
+
+    /// Black-holes every connection accepted so far.
+    fn freeze(&self) {
+        self.frozen_below.send_replace(self.accepted());
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+/// Where a [`Proxy`] accepts its clients.
+enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+/// One direction of a proxied connection, of either kind.
+type Reader = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+type Writer = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<(Reader, Writer)> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (read, write) = listener.accept().await?.0.into_split();
+                Ok((Box::new(read), Box::new(write)))
+            }
+            Listener::Unix(listener) => {
+                let (read, write) = listener.accept().await?.0.into_split();
+                Ok((Box::new(read), Box::new(write)))
+            }
+        }
+    }
+}
+
+/// Copies `from` to `to` until connection `id` is black-holed. From then on
+/// nothing more is copied and both sockets are kept open; what the client
+/// still sends is read and dropped (when `hung_up` is given, for the
+/// client-to-server direction), so that the proxy sees the client close
+/// the connection, and counts it.
+async fn forward(
+    id: usize,
+    mut from: Reader,
+    mut to: Writer,
+    mut frozen: tokio::sync::watch::Receiver<usize>,
+    hung_up: Option<std::sync::Arc<tokio::sync::watch::Sender<usize>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if *frozen.borrow_and_update() > id {
+            break;
+        }
+        tokio::select! {
+            read = from.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    // Bytes read after the freeze are not passed on.
+                    if *frozen.borrow() > id {
+                        break;
+                    }
+                    if to.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            changed = frozen.changed() => if changed.is_err() {
+                return;
+            },
+        }
+    }
+    // Black-holed: `to` stays open, unwritten.
+    match hung_up {
+        Some(hung_up) => {
+            while let Ok(n) = from.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+            hung_up.send_modify(|n| *n += 1);
+            std::future::pending::<()>().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+    drop((from, to));
+}
+
 // ------------------------------------------------------------------------ app
 
 fn settings() -> Settings {
@@ -251,7 +448,12 @@ fn settings_with(secret: &[u8; 32]) -> Settings {
 }
 
 fn store(server: &RedisServer) -> RedisStore {
-    RedisStore::from_url(&server.url())
+    store_at(&server.url())
+}
+
+/// The store every test uses, at `url` (a proxy's, say).
+fn store_at(url: &str) -> RedisStore {
+    RedisStore::from_url(url)
         .unwrap()
         .with_prefix(PREFIX)
         .with_timeout(STORE_TIMEOUT)
@@ -690,6 +892,219 @@ async fn a_redis_restarted_under_idle_pooled_connections_costs_no_request() {
     let cookie = log_in(&app).await;
     let read = send(&app, "/whoami", Some(&cookie)).await;
     assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "alice"));
+}
+
+// ------------------------------------------------------------ a dead path
+
+/// The bound the issue sets: with the store's default timeout, a
+/// black-holed connection is replaced and requests are served again within
+/// this.
+const RECOVERY_BOUND: Duration = Duration::from_secs(10);
+
+/// The path to Redis dies under an open, idle connection, with no reset:
+/// the store's default timeout (2 s) fails the one request that meets the
+/// dead connection, retires it and shuts it down, and the next request is
+/// served on a new connection, with the session's data.
+#[tokio::test]
+async fn a_connection_that_stops_answering_is_replaced() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port).await;
+    let store = RedisStore::from_url(&proxy.url())
+        .unwrap()
+        .with_prefix(PREFIX);
+    let timeout = store.timeout();
+    assert_eq!(timeout, session_redis::DEFAULT_TIMEOUT);
+    // The layer's own timeout above the store's, so the store's trips.
+    let settings = Settings::builder()
+        .with_keyring(Keyring::new(Key::from_bytes(&SECRET).unwrap()).unwrap())
+        .with_store_timeout(timeout * 2)
+        .build()
+        .unwrap();
+    let app = app_with(store, &settings);
+    let cookie = log_in(&app).await;
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "1");
+    let before = proxy.accepted();
+    assert_eq!(before, 1, "one connection serves sequential requests");
+
+    proxy.freeze();
+    let frozen = Instant::now();
+    let mut failed = Vec::new();
+    let recovered = loop {
+        // Bounded in count and time: each request at most the layer's
+        // timeout, and far fewer than this needed.
+        assert!(
+            failed.len() < 5 && frozen.elapsed() < RECOVERY_BOUND,
+            "not served again after {:?}; failed: {failed:?}",
+            frozen.elapsed()
+        );
+        let reply = send(&app, "/count", Some(&cookie)).await;
+        if reply.status == StatusCode::OK {
+            assert_eq!(reply.body, "2", "the session's data, on the new connection");
+            break frozen.elapsed();
+        }
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
+        assert_eq!(reply.set_cookie, None, "the client's cookie is left alone");
+        assert!(reply.took >= timeout, "took {:?}", reply.took);
+        assert!(reply.took < timeout + SLACK, "took {:?}", reply.took);
+        failed.push(reply.took);
+    };
+    println!("served again {recovered:?} after the path died; failed on the way: {failed:?}");
+    assert!(recovered < RECOVERY_BOUND, "took {recovered:?}");
+    assert_eq!(
+        failed.len(),
+        1,
+        "one request meets the dead connection, the next gets a new one"
+    );
+    assert_eq!(proxy.accepted(), before + 1, "served on a new connection");
+    // The dead connection was shut down, not left to linger.
+    assert_eq!(
+        proxy.hung_up(1, SLACK).await,
+        1,
+        "the store closed the dead connection"
+    );
+
+    let read = send(&app, "/whoami", Some(&cookie)).await;
+    assert_eq!((read.status, read.body.as_str()), (StatusCode::OK, "alice"));
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "3");
+    assert_eq!(proxy.accepted(), before + 1, "and stays on it");
+}
+
+/// The same dead path under the driver's own connection (a Unix socket
+/// URL; TLS and Redis Cluster connections take the same path in the store):
+/// the call that times out on it retires it, the next call is served on a
+/// new one, and the dead one is closed once its last user lets go.
+#[tokio::test]
+async fn a_driver_connection_that_stops_answering_is_replaced() {
+    let server = RedisServer::start();
+    let socket = server.dir.join("proxy.sock");
+    let proxy = Proxy::start_unix(server.port, &socket);
+    let app = app(store_at(&proxy.url()));
+    let cookie = log_in(&app).await;
+    assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "1");
+    assert_eq!(proxy.accepted(), 1);
+
+    proxy.freeze();
+    let frozen = Instant::now();
+    let failed = send(&app, "/count", Some(&cookie)).await;
+    assert_eq!(
+        (failed.status, failed.set_cookie),
+        (StatusCode::SERVICE_UNAVAILABLE, None)
+    );
+    assert!(failed.took >= STORE_TIMEOUT, "took {:?}", failed.took);
+    assert!(
+        failed.took < STORE_TIMEOUT + SLACK,
+        "took {:?}",
+        failed.took
+    );
+
+    let served = send(&app, "/count", Some(&cookie)).await;
+    assert_eq!((served.status, served.body.as_str()), (StatusCode::OK, "2"));
+    println!(
+        "driver connection: served again {:?} after the path died",
+        frozen.elapsed()
+    );
+    assert_eq!(proxy.accepted(), 2, "served on a new connection");
+    assert_eq!(
+        proxy.hung_up(1, SLACK).await,
+        1,
+        "the dead connection was closed"
+    );
+}
+
+/// A call with a later deadline, waiting on the same connection as one that
+/// times out, is not left to time out too: it fails as *dropped* when the
+/// connection is broken, and is sent again on a new connection within its
+/// own timeout. Two stores share one pool (a clone with a longer timeout),
+/// so both calls go out on the one connection the proxy black-holes.
+#[tokio::test]
+async fn a_call_waiting_behind_a_timeout_is_sent_again_on_a_new_connection() {
+    const T: UnixTime = UnixTime::from_secs(1_700_000_000);
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port).await;
+    let short = store_at(&proxy.url());
+    let long = short.clone().with_timeout(HANG_GUARD / 4).unwrap();
+    let id = SessionId([5; 16]);
+    let mut record = Record::empty(T, T + Duration::from_secs(600), 4);
+    record
+        .data
+        .insert("user".into(), Value::encode("alice").unwrap());
+    long.create(&id, &record).await.unwrap();
+    assert_eq!(proxy.accepted(), 1);
+
+    proxy.freeze();
+    let started = Instant::now();
+    let (timed_out, moved) = tokio::join!(short.load(&id, T), async {
+        let loaded = long.load(&id, T).await;
+        (loaded, started.elapsed())
+    });
+    assert!(
+        matches!(timed_out, Err(StoreError::Timeout(limit)) if limit == STORE_TIMEOUT),
+        "{timed_out:?}"
+    );
+    let (loaded, took) = moved;
+    match loaded.unwrap() {
+        Some(Loaded::Live(loaded)) => assert_eq!(loaded.data, record.data),
+        other => panic!("the session, not {other:?}"),
+    }
+    // Right after the short call's timeout, not at its own.
+    assert!(took < STORE_TIMEOUT + SLACK, "took {took:?}");
+    assert_eq!(proxy.accepted(), 2, "sent again on a new connection");
+}
+
+/// The path dies while many visitors' requests are on the connection:
+/// those time out together, the connection is replaced, and every visitor's
+/// next request is served, well within the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_visitors_on_a_dead_connection_are_served_after_one_timeout() {
+    const VISITORS: usize = 16;
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port).await;
+    let app = app(store_at(&proxy.url()));
+    let mut cookies = Vec::new();
+    for _ in 0..VISITORS {
+        cookies.push(log_in(&app).await);
+    }
+    proxy.freeze();
+    let frozen = Instant::now();
+    let mut visitors = tokio::task::JoinSet::new();
+    for cookie in cookies {
+        let app = app.clone();
+        visitors.spawn(async move {
+            // Each visitor in turn: bounded in count and time.
+            for attempt in 0..3 {
+                let reply = send(&app, "/whoami", Some(&cookie)).await;
+                if reply.status == StatusCode::OK {
+                    assert_eq!(reply.body, "alice");
+                    return attempt;
+                }
+                assert_eq!(
+                    reply.status,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "{}",
+                    reply.body
+                );
+                assert!(reply.took < STORE_TIMEOUT + SLACK, "took {:?}", reply.took);
+            }
+            panic!("never served again");
+        });
+    }
+    let mut failed = 0;
+    while let Some(attempts) = visitors.join_next().await {
+        let attempts = attempts.unwrap();
+        assert!(attempts <= 1, "a visitor failed {attempts} times in a row");
+        failed += attempts;
+    }
+    let recovered = frozen.elapsed();
+    println!(
+        "{VISITORS} visitors served again {recovered:?} after the path died; {failed} requests failed"
+    );
+    assert!(recovered < STORE_TIMEOUT * 2 + SLACK, "took {recovered:?}");
+    assert!(proxy.accepted() > 1, "served on a new connection");
 }
 
 // --------------------------------------------------------------------- renewal
