@@ -135,10 +135,81 @@ impl From<RedisError> for Error {
 impl From<Error> for StoreError {
     fn from(e: Error) -> Self {
         match e {
+            Error::Pool(managed::PoolError::Backend(e)) | Error::Redis(e) => {
+                match Refused::why(&e) {
+                    Some(why) => StoreError::unavailable(Refused { why, source: e }),
+                    None => StoreError::unavailable(e),
+                }
+            }
             Error::Pool(e) => StoreError::unavailable(e),
-            Error::Redis(e) => StoreError::unavailable(e),
             Error::Timeout(limit) => StoreError::Timeout(limit),
         }
+    }
+}
+
+/// Redis refused the store's credentials, or its user may not run the
+/// store's commands: a fault of configuration (the URL, or the server's
+/// ACL) that no retry mends, so the error says which.
+#[derive(Debug)]
+struct Refused {
+    why: Why,
+    source: RedisError,
+}
+
+/// What [`Refused`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    /// `AUTH` was refused (`WRONGPASS`): a wrong password, or an unknown
+    /// or disabled user.
+    Credentials,
+    /// The server requires a password and the URL gives none (`NOAUTH`).
+    NoPassword,
+    /// The user may not run a command or touch a key (`NOPERM`).
+    Permission,
+}
+
+impl Refused {
+    /// What `error` is about, if it is a refusal of access.
+    fn why(error: &RedisError) -> Option<Why> {
+        if error.kind() == redis::ErrorKind::AuthenticationFailed {
+            return Some(Why::Credentials);
+        }
+        match error.code()? {
+            "WRONGPASS" => Some(Why::Credentials),
+            "NOAUTH" => Some(Why::NoPassword),
+            "NOPERM" => Some(Why::Permission),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.why {
+            Why::Credentials => f.write_str(
+                "authentication failed: Redis refused the user name or password in the URL",
+            )?,
+            Why::NoPassword => f.write_str(
+                "authentication failed: the Redis server requires a password and the URL \
+                 gives none, as in redis://:password@host or redis://user:password@host",
+            )?,
+            Why::Permission => f.write_str(
+                "permission denied: the Redis user in the URL may not run the store's \
+                 commands on its keys",
+            )?,
+        }
+        // The server's own words; they never hold the password.
+        match (self.source.code(), self.source.detail()) {
+            (Some(code), Some(detail)) => write!(f, " ({code} {detail})"),
+            (None, Some(detail)) => write!(f, " ({detail})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 
@@ -741,6 +812,46 @@ mod tests {
             deadline(limit / 2 - Duration::from_millis(1))
         ));
         assert!(!had_time(sent, deadline(Duration::ZERO)));
+    }
+
+    #[test]
+    fn refusals_of_access_name_their_cause() {
+        let said = |reply: &[u8]| {
+            let error = redis::parse_redis_value(reply)
+                .unwrap()
+                .extract_error()
+                .unwrap_err();
+            StoreError::from(Error::Redis(error)).to_string()
+        };
+        assert_eq!(
+            said(b"-NOAUTH Authentication required.\r\n"),
+            "session store unavailable: authentication failed: the Redis server requires \
+             a password and the URL gives none, as in redis://:password@host or \
+             redis://user:password@host (NOAUTH Authentication required.)"
+        );
+        let denied = said(b"-NOPERM this user has no permissions to run the 'hgetall' command\r\n");
+        assert!(
+            denied.starts_with("session store unavailable: permission denied: ")
+                && denied.ends_with(
+                    " (NOPERM this user has no permissions to run the 'hgetall' command)"
+                ),
+            "{denied}"
+        );
+        // As the pipe's handshake reports a refused `AUTH`, through the pool.
+        let refused = RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "authentication failed",
+            "WRONGPASS invalid username-password pair or user is disabled.".to_owned(),
+        ));
+        assert_eq!(
+            StoreError::from(Error::Pool(managed::PoolError::Backend(refused))).to_string(),
+            "session store unavailable: authentication failed: Redis refused the user name \
+             or password in the URL (WRONGPASS invalid username-password pair or user is \
+             disabled.)"
+        );
+        // Any other error keeps its own words.
+        let other = said(b"-ERR unknown command\r\n");
+        assert!(!other.contains("authentication"), "{other}");
     }
 
     #[test]

@@ -368,6 +368,8 @@ impl Pipe {
         self.shared.lock().broken.is_some()
     }
 
+    /// `AUTH` (with the user name, if the URL has one) and `SELECT`, as
+    /// the URL says.
     async fn handshake(&self, info: &redis::RedisConnectionInfo) -> RedisResult<()> {
         if let Some(password) = info.password() {
             let mut auth = redis::cmd("AUTH");
@@ -375,7 +377,21 @@ impl Pipe {
                 auth.arg(username);
             }
             auth.arg(password);
-            self.send(&auth).await?.extract_error()?;
+            // Every refusal of `AUTH` is about the credentials: `WRONGPASS`
+            // (a wrong password, or an unknown or disabled user), or `ERR`
+            // from a server that has no password set. Named so, as the
+            // driver's own handshake does, with the server's words.
+            if let Value::ServerError(refusal) = self.send(&auth).await? {
+                let said = match refusal.details() {
+                    Some(details) => format!("{} {details}", refusal.code()),
+                    None => refusal.code().to_owned(),
+                };
+                return Err(RedisError::from((
+                    redis::ErrorKind::AuthenticationFailed,
+                    "authentication failed",
+                    said,
+                )));
+            }
         }
         if info.db() != 0 {
             self.send(redis::cmd("SELECT").arg(info.db()))
