@@ -20,10 +20,12 @@ options:
   --sessions N       sessions created for the bytes-per-session figures (default 1000000)
   --out PATH         also write the report into PATH, between
                      <!-- bench:begin --> and <!-- bench:end -->
-  --redis-url URL    the Redis for both Redis variants (default: REDIS_URL,
+  --redis-url URL    the Redis for the Redis variants (default: REDIS_URL,
                      else redis://127.0.0.1:6379)
   --only V[,V...]    only these variants: none, cookie-signed, cookie-encrypted,
-                     memory, redis, tower-sessions-memory, tower-sessions-redis
+                     memory, redis, redis-driver (our Redis store on redis-rs's
+                     own connection instead of its pipe), tower-sessions-memory,
+                     tower-sessions-redis
   --routes R[,R...]  only these routes: untouched, counter, new
   --no-memory        skip the bytes-per-session figures
   --instructions N   requests counted by callgrind per variant and route
@@ -206,7 +208,8 @@ mod tests {
         assert_eq!(args.slice_warmup(), Duration::from_millis(200));
         assert_eq!(args.connections, 64);
         assert_eq!(args.sessions, 1_000_000);
-        assert_eq!(args.variants.len(), 7);
+        assert_eq!(args.variants, Variant::ALL);
+        assert!(args.variants.contains(&Variant::RedisDriver));
         assert_eq!(args.routes.len(), 3);
         assert!(args.memory && args.needs_redis());
         assert_eq!(args.command, "cargo run --release -p session-bench --");
@@ -239,6 +242,13 @@ mod tests {
         assert!(parse(&["--seconds", "1e9"]).is_err());
         assert!(parse(&["--connections", "0"]).is_err());
         assert!(parse(&["--only", "mongo"]).is_err());
+
+        let args = parse(&["--only", "redis,redis-driver,tower-sessions-redis"]).unwrap();
+        assert_eq!(
+            args.variants,
+            [Variant::Redis, Variant::RedisDriver, Variant::TowerRedis]
+        );
+        assert!(args.needs_redis());
         assert!(parse(&["--out"]).is_err());
         assert!(parse(&["--frobnicate"]).is_err());
     }

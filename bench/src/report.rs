@@ -70,6 +70,10 @@ pub(crate) const TARGETS: [Target; 5] = [
     },
 ];
 
+/// The routes on which the pipe is compared with the driver's connection:
+/// those whose requests go to Redis.
+const PIPE_ROUTES: [Route; 2] = [Route::Counter, Route::New];
+
 /// A target's verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Verdict {
@@ -166,6 +170,36 @@ impl Report {
         }
     }
 
+    /// The pipe's gain over the driver's connection: on each of
+    /// [`PIPE_ROUTES`] measured on both, `sessions: Redis`'s throughput and
+    /// server CPU over `sessions: Redis (driver connection)`'s, as
+    /// `/counter 1.25x req/s, 1.00x server CPU`. None if no route was
+    /// measured on both.
+    fn pipe_vs_driver(&self) -> Option<String> {
+        let over = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            _ => "-".to_owned(),
+        };
+        let parts: Vec<String> = PIPE_ROUTES
+            .into_iter()
+            .filter_map(|route| {
+                let pipe = self.get(Variant::Redis, route)?;
+                let driver = self.get(Variant::RedisDriver, route)?;
+                let figures = if pipe.errors > 0 || driver.errors > 0 {
+                    "invalid: errors".to_owned()
+                } else {
+                    format!(
+                        "{} req/s, {} server CPU",
+                        over(Some(pipe.per_second), Some(driver.per_second)),
+                        over(pipe.server_cores, driver.server_cores)
+                    )
+                };
+                Some(format!("{} {figures}", route.path()))
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
     /// Rows with errors, for the caller's exit status.
     pub(crate) fn errors(&self) -> u64 {
         self.rows.iter().map(|(_, _, s)| s.errors).sum()
@@ -235,6 +269,9 @@ impl Report {
                 "\nCPU stolen by the hypervisor in the windows: {:.1}%",
                 steal * 100.0
             );
+        }
+        if let Some(line) = self.pipe_vs_driver() {
+            let _ = writeln!(out, "\npipe vs driver connection: {line}");
         }
         out.push_str("\ntargets:\n");
         for t in &TARGETS {
@@ -376,7 +413,12 @@ instructions per request (callgrind, in process):
 `cargo xtask bench` serves the same three axum routes with no session
 layer, with each backend of ours, and with tower-sessions 0.14 (its
 `MemoryStore`, and tower-sessions-redis-store 0.16 on the same Redis), and
-drives each with the load generator of the `session-bench` crate:
+drives each with the load generator of the `session-bench` crate. Our Redis
+store runs twice: on its own pipe, which writes the commands of concurrent
+requests together, and, as \"driver connection\", on redis-rs's own
+multiplexed connection (the one it uses for TLS and Unix sockets), so that
+what the pipe gains shows in the same run.
+
 
 - `/untouched` never touches the session; the client sends its session
   cookie anyway, as a returning visitor does.
@@ -439,8 +481,17 @@ hypervisor during the windows: {steal}. Command: `{command}`.
         }
         md.push_str(
             "\nA difference between two rows smaller than their spread is within the \
-             machine's noise.\n\n### Targets\n\n| target | goal | measured | |\n|---|--:|--:|---|\n",
+             machine's noise.\n",
         );
+        if let Some(line) = self.pipe_vs_driver() {
+            let _ = write!(
+                md,
+                "\nPipe vs driver connection (`sessions: Redis` over `sessions: Redis \
+                 (driver connection)`: throughput, and the cores the server used): \
+                 {line}.\n"
+            );
+        }
+        md.push_str("\n### Targets\n\n| target | goal | measured | |\n|---|--:|--:|---|\n");
         for t in &TARGETS {
             let v = self.judge(t);
             let _ = writeln!(
@@ -606,6 +657,40 @@ mod tests {
         assert!(
             r.markdown()
                 .contains("| sessions: memory | /counter | 800 |")
+        );
+    }
+
+    #[test]
+    fn the_pipe_is_put_over_the_driver_connection() {
+        let row = |per_second, server| Summary {
+            per_second,
+            server_cores: Some(server),
+            ..Summary::default()
+        };
+        let r = report(vec![(Variant::Redis, Route::Counter, row(1000.0, 0.9))]);
+        assert_eq!(r.pipe_vs_driver(), None);
+        assert!(!r.text().contains("pipe vs driver"));
+
+        let mut failed = row(600.0, 0.8);
+        failed.errors = 2;
+        let r = report(vec![
+            (Variant::Redis, Route::Untouched, row(9000.0, 1.0)),
+            (Variant::RedisDriver, Route::Untouched, row(9000.0, 1.0)),
+            (Variant::Redis, Route::Counter, row(1250.0, 0.9)),
+            (Variant::RedisDriver, Route::Counter, row(1000.0, 1.0)),
+            (Variant::Redis, Route::New, row(700.0, 0.8)),
+            (Variant::RedisDriver, Route::New, failed),
+        ]);
+        let line = "/counter 1.25x req/s, 0.90x server CPU; /new invalid: errors";
+        assert_eq!(r.pipe_vs_driver().as_deref(), Some(line));
+        assert!(
+            r.text()
+                .contains(&format!("pipe vs driver connection: {line}\n"))
+        );
+        assert!(r.markdown().contains(&format!("{line}.\n")));
+        assert!(
+            r.markdown()
+                .contains("| sessions: Redis (driver connection) | /counter | 1000 |")
         );
     }
 

@@ -1,6 +1,6 @@
 //! What is compared: each [`Variant`] (no session layer, our four backends,
-//! tower-sessions' two stores) serves the same three [`Route`]s, built here
-//! by [`router`].
+//! our Redis store once more on the driver's own connection, tower-sessions'
+//! two stores) serves the same three [`Route`]s, built here by [`router`].
 //!
 //! The handlers do the same work on every variant: `/untouched` never asks
 //! for the session; `/counter` reads a `u64` and writes it back plus one;
@@ -53,6 +53,9 @@ pub(crate) enum Variant {
     Memory,
     /// Our Redis store.
     Redis,
+    /// Our Redis store on redis-rs's own multiplexed connection instead of
+    /// its pipe: what the pipe has to beat.
+    RedisDriver,
     /// tower-sessions with its `MemoryStore`.
     TowerMemory,
     /// tower-sessions with tower-sessions-redis-store.
@@ -61,7 +64,7 @@ pub(crate) enum Variant {
 
 impl Variant {
     /// Every variant, in the order they run and print.
-    pub(crate) const ALL: [Variant; 7] = [
+    pub(crate) const ALL: [Variant; 8] = [
         Variant::NoLayer,
         Variant::TowerMemory,
         Variant::Memory,
@@ -69,6 +72,7 @@ impl Variant {
         Variant::CookieEncrypted,
         Variant::TowerRedis,
         Variant::Redis,
+        Variant::RedisDriver,
     ];
 
     /// The name on the command line (`--only`).
@@ -79,6 +83,7 @@ impl Variant {
             Variant::CookieEncrypted => "cookie-encrypted",
             Variant::Memory => "memory",
             Variant::Redis => "redis",
+            Variant::RedisDriver => "redis-driver",
             Variant::TowerMemory => "tower-sessions-memory",
             Variant::TowerRedis => "tower-sessions-redis",
         }
@@ -92,6 +97,7 @@ impl Variant {
             Variant::CookieEncrypted => "sessions: cookie, encrypted",
             Variant::Memory => "sessions: memory",
             Variant::Redis => "sessions: Redis",
+            Variant::RedisDriver => "sessions: Redis (driver connection)",
             Variant::TowerMemory => "tower-sessions: MemoryStore",
             Variant::TowerRedis => "tower-sessions-redis-store",
         }
@@ -110,14 +116,17 @@ impl Variant {
             Variant::CookieSigned | Variant::CookieEncrypted | Variant::Memory => {
                 Some(Variant::TowerMemory)
             }
-            Variant::Redis => Some(Variant::TowerRedis),
+            Variant::Redis | Variant::RedisDriver => Some(Variant::TowerRedis),
             Variant::NoLayer | Variant::TowerMemory | Variant::TowerRedis => None,
         }
     }
 
     /// Whether the variant needs Redis.
     pub(crate) fn uses_redis(self) -> bool {
-        matches!(self, Variant::Redis | Variant::TowerRedis)
+        matches!(
+            self,
+            Variant::Redis | Variant::RedisDriver | Variant::TowerRedis
+        )
     }
 }
 
@@ -226,6 +235,10 @@ pub(crate) async fn router(
         )),
         Variant::Redis => ours(SessionLayer::new(
             sessions::redis::RedisStore::from_url(redis_url)?,
+            &settings()?,
+        )),
+        Variant::RedisDriver => ours(SessionLayer::new(
+            sessions::redis::RedisStore::from_url(redis_url)?.with_driver_connection(),
             &settings()?,
         )),
         Variant::TowerMemory => theirs().layer(tower_layer(tower_sessions::MemoryStore::default())),
@@ -374,6 +387,11 @@ mod tests {
         }
         assert_eq!(Variant::Memory.counterpart(), Some(Variant::TowerMemory));
         assert_eq!(Variant::Redis.counterpart(), Some(Variant::TowerRedis));
+        assert_eq!(
+            Variant::RedisDriver.counterpart(),
+            Some(Variant::TowerRedis)
+        );
+        assert!(Variant::RedisDriver.uses_redis());
         assert_eq!(Variant::NoLayer.counterpart(), None);
     }
 

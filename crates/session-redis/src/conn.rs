@@ -69,7 +69,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -98,7 +98,7 @@ pub(crate) type PoolError = managed::PoolError<RedisError>;
 pub(crate) enum Pool {
     /// One Redis server (or a proxy in front of several), through a pool
     /// whose checkout costs no round trip.
-    Node(managed::Pool<Lean<redis::Client>>),
+    Node(managed::Pool<Lean<NodeClient>>),
     /// A Redis Cluster, through a pool whose checkout costs no round trip:
     /// commands go to the node owning their key's slot.
     Cluster(managed::Pool<Lean<ClusterClient>>),
@@ -345,7 +345,21 @@ impl Pool {
             .map_err(|e| ConfigError::Store(Box::new(e)))?
             .set_tcp_settings(tcp_settings());
         let client = redis::Client::open(info).map_err(|e| ConfigError::Store(Box::new(e)))?;
-        Ok(Pool::Node(lean(client)?))
+        Ok(Pool::Node(lean(NodeClient {
+            client,
+            driver: AtomicBool::new(false),
+        })?))
+    }
+
+    /// On a single node over plain TCP, opens the driver's multiplexed
+    /// connection from now on instead of a [`Pipe`], and retires the
+    /// connections already open. Nothing on other pools.
+    pub(crate) fn use_driver_connection(&self) {
+        if let Pool::Node(pool) = self {
+            let manager = pool.manager();
+            manager.open.driver.store(true, Ordering::Relaxed);
+            manager.retire(manager.epoch.load(Ordering::Acquire));
+        }
     }
 
     /// A pool of connections to the Redis Cluster that the nodes at `urls`
@@ -520,7 +534,7 @@ fn timed_out<O: Open>(
 /// out dropped, once more on a new connection, as [`call_lean`] does, within
 /// what is left of the timeout.
 async fn call_pipe(
-    pool: &managed::Pool<Lean<redis::Client>>,
+    pool: &managed::Pool<Lean<NodeClient>>,
     mut pipe: NodeConn,
     epoch: u64,
     request: Request<'_>,
@@ -564,7 +578,8 @@ pub(crate) trait Open: Send + Sync + 'static {
 pub(crate) enum NodeConn {
     /// Plain TCP.
     Pipe(Pipe),
-    /// Any other kind of address the driver knows.
+    /// Any other kind of address the driver knows, and plain TCP when
+    /// asked ([`Pool::use_driver_connection`]).
     Multiplexed(MultiplexedConnection),
 }
 
@@ -577,18 +592,41 @@ impl Open for redis::Client {
             ConnectionAddr::Tcp(host, port) => Ok(NodeConn::Pipe(
                 Pipe::connect(host, *port, info.redis_settings()).await?,
             )),
-            _ => {
-                // The store's timeout bounds each call, the connecting
-                // included (`checkout` runs within it): the driver's
-                // shorter defaults would cut a longer one short.
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(None)
-                    .set_response_timeout(None);
-                Ok(NodeConn::Multiplexed(
-                    self.get_multiplexed_async_connection_with_config(&config)
-                        .await?,
-                ))
-            }
+            _ => Ok(NodeConn::Multiplexed(multiplexed(self).await?)),
+        }
+    }
+}
+
+/// The driver's multiplexed connection to the node `client` names.
+async fn multiplexed(client: &redis::Client) -> RedisResult<MultiplexedConnection> {
+    // The store's timeout bounds each call, the connecting included
+    // (`checkout` runs within it): the driver's shorter defaults would cut
+    // a longer one short.
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(None)
+        .set_response_timeout(None);
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+/// A single node's client, and which connection it opens on plain TCP.
+pub(crate) struct NodeClient {
+    client: redis::Client,
+    /// The driver's multiplexed connection on plain TCP too, not a
+    /// [`Pipe`]: only to measure the pipe against it
+    /// ([`Pool::use_driver_connection`]).
+    driver: AtomicBool,
+}
+
+impl Open for NodeClient {
+    type Conn = NodeConn;
+
+    async fn open(&self) -> RedisResult<NodeConn> {
+        if self.driver.load(Ordering::Relaxed) {
+            Ok(NodeConn::Multiplexed(multiplexed(&self.client).await?))
+        } else {
+            self.client.open().await
         }
     }
 }
@@ -861,6 +899,21 @@ mod tests {
         assert_eq!(pool.status().size, 0);
         let pool = Pool::cluster(vec!["redis://127.0.0.1:1".to_owned()]).unwrap();
         assert!(pool.is_cluster() && !pool.pings_on_checkout());
+        assert_eq!(pool.status().size, 0);
+    }
+
+    #[test]
+    fn asking_for_the_driver_connection_retires_the_pipes() {
+        let pool = Pool::node("redis://127.0.0.1:1").unwrap();
+        let Pool::Node(lean) = &pool else {
+            panic!("a single node's pool")
+        };
+        let manager = lean.manager();
+        assert!(!manager.open.driver.load(Ordering::Relaxed));
+        pool.use_driver_connection();
+        assert!(manager.open.driver.load(Ordering::Relaxed));
+        // A pipe opened before is not handed out again.
+        assert_eq!(manager.epoch.load(Ordering::Acquire), 1);
         assert_eq!(pool.status().size, 0);
     }
 }

@@ -243,6 +243,34 @@ impl RedisStore {
         self
     }
 
+    /// Talks to a single node over plain TCP through the driver's own
+    /// multiplexed connection (the one TLS and Unix socket URLs use) instead
+    /// of the store's pipe, which writes the commands of concurrent calls
+    /// together. Everything else stays the same: the pool, the timeout, the
+    /// retry on a dropped connection.
+    ///
+    /// This is for measuring the pipe against the driver (`cargo xtask
+    /// bench`, variant `redis-driver`); an application gains nothing from
+    /// it. It changes nothing on a Redis Cluster or a pool built by hand.
+    /// Like [`with_pool_size`](Self::with_pool_size), it applies to every
+    /// clone of this store: connections opened before it are replaced at
+    /// their next use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::RedisStore;
+    ///
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_driver_connection();
+    /// assert!(!store.is_cluster());
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    #[doc(hidden)]
+    pub fn with_driver_connection(self) -> Self {
+        self.pool.use_driver_connection();
+        self
+    }
+
     /// Bounds each call, waiting for a connection included, by `timeout`
     /// instead of [`DEFAULT_TIMEOUT`]; a call over it fails with
     /// [`StoreError::Timeout`] and the request gets a 503. A zero timeout is

@@ -1,6 +1,10 @@
 //! The store conformance suite, run against a real Redis (`REDIS_URL`) and a
 //! real Redis Cluster (`REDIS_CLUSTER_URLS`, comma-separated node URLs).
 //!
+//! The single node's suite runs twice: on the store's own pipe, and on the
+//! driver's multiplexed connection that `with_driver_connection` asks for
+//! (the one the bench measures the pipe against).
+//!
 //! `cargo xtask test-all` starts both and sets the variables. Without them
 //! these tests fail, and say so: a backend test that skips itself is a
 //! backend nobody tested.
@@ -46,12 +50,22 @@ enum Target {
 /// running side by side on one Redis never see each other's sessions.
 struct Redis {
     target: Target,
+    /// Stores on the driver's connection rather than the pipe.
+    driver: bool,
 }
 
 impl Redis {
     fn single() -> Self {
         Self {
             target: Target::Single(env("REDIS_URL", "redis://127.0.0.1:6379")),
+            driver: false,
+        }
+    }
+
+    fn driver() -> Self {
+        Self {
+            driver: true,
+            ..Self::single()
         }
     }
 
@@ -67,6 +81,7 @@ impl Redis {
                     .filter(|u| !u.is_empty())
                     .collect(),
             ),
+            driver: false,
         }
     }
 
@@ -148,6 +163,9 @@ impl Harness for Redis {
         let tag = RandomIds::new().next_id().unwrap().to_base64();
         let prefix = format!("conformance:{tag}:");
         let store = match &self.target {
+            Target::Single(url) if self.driver => {
+                RedisStore::from_url(url).unwrap().with_driver_connection()
+            }
             Target::Single(url) => RedisStore::from_url(url).unwrap(),
             Target::Cluster(urls) => RedisStore::cluster(urls.clone()).unwrap(),
         }
@@ -192,6 +210,11 @@ impl Harness for Redis {
 mod single {
     use super::*;
     session_conformance::suite!(Redis::single());
+}
+
+mod driver {
+    use super::*;
+    session_conformance::suite!(Redis::driver());
 }
 
 mod cluster {

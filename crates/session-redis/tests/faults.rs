@@ -1465,6 +1465,17 @@ async fn a_load_is_one_hgetall_and_a_save_one_evalsha_and_nothing_else() {
     assert_one_command_per_call(&server, store(&server)).await;
 }
 
+/// The driver's connection that the bench measures the pipe against costs
+/// Redis the same commands: the comparison is of the connections alone.
+#[tokio::test]
+async fn on_the_drivers_connection_too_a_load_and_a_save_are_one_command_each() {
+    let server = RedisServer::start();
+    let store = RedisStore::from_url(&server.url())
+        .unwrap()
+        .with_driver_connection();
+    assert_one_command_per_call(&server, store).await;
+}
+
 #[tokio::test]
 async fn on_a_cluster_too_a_load_and_a_save_are_one_command_each() {
     let server = RedisServer::start_cluster().await;
