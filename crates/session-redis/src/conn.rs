@@ -81,8 +81,8 @@ use deadpool_redis::redis::cluster::ClusterClient;
 use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::io::tcp::TcpSettings;
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Cmd, ConnectionAddr, FromRedisValue, IntoConnectionInfo,
-    RedisError, RedisResult, Value,
+    self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
+    IntoConnectionInfo, RedisError, RedisResult, Value,
 };
 use deadpool_redis::{Runtime, Status, cluster};
 use session_core::{ConfigError, StoreError};
@@ -336,15 +336,62 @@ fn tcp_settings() -> TcpSettings {
         .set_keepalive(crate::pipe::keepalive())
 }
 
+/// The address and settings `url` names, with the store's TCP settings.
+fn node_info(url: &str) -> Result<ConnectionInfo, ConfigError> {
+    Ok(url
+        .into_connection_info()
+        .map_err(|e| ConfigError::Store(Box::new(e)))?
+        .set_tcp_settings(tcp_settings()))
+}
+
+/// rustls needs one crypto provider for the process, and redis-rs enables
+/// rustls without naming one: ring is installed here, unless the
+/// application installed another first (which then stays, hence the
+/// ignored result). Without this, rustls would panic on the first
+/// connection of a program whose dependencies enable two providers.
+#[cfg(feature = "tls")]
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Pool {
     /// A pool of multiplexed connections to the Redis at `url`; nothing
     /// connects until the first call.
     pub(crate) fn node(url: &str) -> Result<Self, ConfigError> {
-        let info = url
-            .into_connection_info()
-            .map_err(|e| ConfigError::Store(Box::new(e)))?
-            .set_tcp_settings(tcp_settings());
-        let client = redis::Client::open(info).map_err(|e| ConfigError::Store(Box::new(e)))?;
+        let client =
+            redis::Client::open(node_info(url)?).map_err(|e| ConfigError::Store(Box::new(e)))?;
+        Self::node_client(client)
+    }
+
+    /// A pool of TLS connections to the Redis at `url` (`rediss://`) that
+    /// trust the certificate authorities in `ca_pem` and no others.
+    #[cfg(feature = "tls")]
+    pub(crate) fn node_with_ca(url: &str, ca_pem: &[u8]) -> Result<Self, ConfigError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        // The driver would take PEM without a certificate as an empty
+        // trust store, and every connection would then be refused: said
+        // here instead, at start.
+        let certificates = CertificateDer::pem_slice_iter(ca_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Store(format!("the CA's PEM does not parse: {e}").into()))?;
+        if certificates.is_empty() {
+            return Err(ConfigError::Store(
+                "the CA's PEM holds no certificate (`-----BEGIN CERTIFICATE-----`)".into(),
+            ));
+        }
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca_pem.to_vec()),
+        };
+        let client = redis::Client::build_with_tls(node_info(url)?, certificates)
+            .map_err(|e| ConfigError::Store(Box::new(e)))?;
+        Self::node_client(client)
+    }
+
+    fn node_client(client: redis::Client) -> Result<Self, ConfigError> {
+        #[cfg(feature = "tls")]
+        install_crypto_provider();
         Ok(Pool::Node(lean(NodeClient {
             client,
             driver: AtomicBool::new(false),

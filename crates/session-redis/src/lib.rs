@@ -39,6 +39,13 @@
 //! each connection with a `PING` when it hands it out: one more round trip
 //! per call.
 //!
+//! # Features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `tls` | `rediss://` URLs: TLS by rustls, the platform's root certificates, and `RedisStore::from_url_with_ca` for a CA of your own |
+//! | `tls-webpki-roots` | as `tls`, with Mozilla's root certificates built in instead of the platform's |
+//!
 //! # Layout
 //!
 //! - [`RedisStore`] (`store`): the store, its builder methods and the

@@ -82,7 +82,7 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// A store on the Redis at `url` (`redis://[user:password@]host[:port][/db]`,
-    /// or `rediss://` with a TLS feature of the driver).
+    /// or `rediss://` with the `tls` feature).
     ///
     /// Nothing connects yet: connections open on first use, so this works
     /// while Redis is down.
@@ -110,6 +110,35 @@ impl RedisStore {
     /// ```
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         Ok(Self::new(Pool::node(url)?))
+    }
+
+    /// A store on the Redis at `url` (`rediss://host[:port]`), over TLS,
+    /// that trusts the certificate authorities in `ca_pem` (PEM, one or
+    /// more certificates) instead of the platform's or the built-in root
+    /// certificates: for a server whose certificate a private CA signed.
+    ///
+    /// Otherwise as [`from_url`](Self::from_url): nothing connects yet, so
+    /// a certificate the CA did not sign is refused at the first call, as
+    /// [`StoreError::Unavailable`](session_core::StoreError::Unavailable).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Store`] if `url` is not a `rediss://` URL, or
+    /// `ca_pem` holds no certificate that parses.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use session_redis::RedisStore;
+    ///
+    /// let ca = std::fs::read("/etc/redis/tls/ca.crt")?;
+    /// let store = RedisStore::from_url_with_ca("rediss://redis.internal:6380", &ca)?;
+    /// assert!(!store.is_cluster());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn from_url_with_ca(url: &str, ca_pem: &[u8]) -> Result<Self, ConfigError> {
+        Ok(Self::new(Pool::node_with_ca(url, ca_pem)?))
     }
 
     /// A store on a deadpool-redis pool built by hand, for settings

@@ -116,6 +116,10 @@ pub mod memory {
 /// until Redis is back). The driver is re-exported as
 /// `sessions::redis::redis` and the pool as `sessions::redis::deadpool_redis`.
 ///
+/// `rediss://` URLs (TLS) need the feature `redis-tls` (the platform's
+/// root certificates) or `redis-tls-webpki-roots` (Mozilla's, built in);
+/// `RedisStore::from_url_with_ca` trusts a CA of your own instead.
+///
 /// # Examples
 ///
 /// ```no_run

@@ -1,0 +1,290 @@
+//! `rediss://` against a real `redis-server` that speaks TLS with a
+//! certificate from a CA made for the test: a store that trusts that CA
+//! ([`RedisStore::from_url_with_ca`]) passes cases of the conformance suite
+//! over TLS; a store that trusts only the platform's root certificates, or
+//! another CA, is refused with an error that names the certificate, and
+//! never panics. Each test starts its own server; it is killed when the
+//! test ends.
+#![cfg(feature = "tls")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{BufRead, BufReader, ErrorKind};
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use session_conformance::Harness;
+use session_core::store::{IdSource, RandomIds, SessionId, SessionStore, UnixTime};
+use session_core::{Backend, ConfigError, Settings, StoreError};
+use session_redis::RedisStore;
+use session_redis::redis;
+
+/// Only against a hang of the test itself; never expected to trip.
+const HANG_GUARD: Duration = Duration::from_secs(20);
+
+// ------------------------------------------------------------- certificates
+
+/// A CA of the test's own: its certificate (PEM) and what signs with it.
+struct Ca {
+    pem: String,
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Self {
+            pem: cert.pem(),
+            cert,
+            key,
+        }
+    }
+
+    /// A server certificate for `127.0.0.1` and `localhost`, and its key,
+    /// both PEM.
+    fn server_cert(&self) -> (String, String) {
+        let params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+// ---------------------------------------------------------------- redis-server
+
+/// A `redis-server` child that speaks TLS on one free port (with a
+/// certificate `ca` signed) and plain TCP on another, for the test's own
+/// look inside; killed on drop.
+struct TlsServer {
+    child: Child,
+    port: u16,
+    tls_port: u16,
+    dir: PathBuf,
+}
+
+impl TlsServer {
+    fn start(ca: &Ca) -> Self {
+        let port = free_port();
+        let tls_port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "session-redis-tls-{}-{tls_port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = ca.server_cert();
+        std::fs::write(dir.join("ca.crt"), &ca.pem).unwrap();
+        std::fs::write(dir.join("server.crt"), cert).unwrap();
+        std::fs::write(dir.join("server.key"), key).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--tls-port", &tls_port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .arg("--tls-cert-file")
+            .arg(dir.join("server.crt"))
+            .arg("--tls-key-file")
+            .arg(dir.join("server.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(dir.join("ca.crt"))
+            .args(["--tls-auth-clients", "no"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            // A refused option (a build without TLS) is told on stderr.
+            .stderr(Stdio::inherit())
+            .spawn();
+        let mut child = match child {
+            Ok(child) => child,
+            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
+                "redis-server is not on the PATH; these tests start their own. \
+                 Install it (Debian/Ubuntu: `apt-get install redis-server`) and run again."
+            ),
+            Err(e) => panic!("could not start redis-server: {e}"),
+        };
+        // Its log, read to the end on a thread of its own so that the
+        // server never blocks on a full pipe, says when it is ready.
+        let log = child.stdout.take().unwrap();
+        let (lines, read) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(log).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let server = Self {
+            child,
+            port,
+            tls_port,
+            dir,
+        };
+        let mut seen = Vec::new();
+        loop {
+            match read.recv_timeout(HANG_GUARD) {
+                Ok(line) if line.contains("Ready to accept connections") => return server,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "redis-server (TLS port {tls_port}) never got ready; a build \
+                     without TLS refuses --tls-port:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// `rediss://127.0.0.1:<TLS port>`.
+    fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.tls_port)
+    }
+
+    /// The keys under `prefix`, through the plain port.
+    async fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut admin = redis::Client::open(format!("redis://127.0.0.1:{}", self.port))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut admin)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn random_prefix() -> String {
+    format!("tls:{}:", RandomIds::new().next_id().unwrap().to_base64())
+}
+
+/// What a load through `store` fails with: it must fail.
+async fn load_error(store: &RedisStore) -> StoreError {
+    let id = RandomIds::new().next_id().unwrap();
+    let load = store.load(&id, UnixTime::from_secs(1_700_000_000));
+    match tokio::time::timeout(HANG_GUARD, load)
+        .await
+        .expect("the load hung")
+    {
+        Ok(loaded) => panic!("a load over an untrusted certificate succeeded: {loaded:?}"),
+        Err(error) => error,
+    }
+}
+
+// --------------------------------------------------------- conformance harness
+
+/// The conformance suite's harness on stores that reach the server over
+/// TLS, trusting the test's CA.
+struct OverTls {
+    server: Arc<TlsServer>,
+    ca: String,
+}
+
+#[async_trait]
+impl Harness for OverTls {
+    type Handle = RedisStore;
+
+    async fn make(&self, settings: &Settings) -> (Backend, RedisStore) {
+        let store = RedisStore::from_url_with_ca(&self.server.url(), self.ca.as_bytes())
+            .unwrap()
+            .with_prefix(random_prefix())
+            .with_timeout(settings.store_timeout())
+            .unwrap();
+        (Backend::server(store.clone()), store)
+    }
+
+    async fn corrupt(
+        &self,
+        _store: &RedisStore,
+        _id: Option<SessionId>,
+        _cookie: &str,
+        _settings: &Settings,
+    ) -> Option<String> {
+        panic!("the cases run here corrupt nothing")
+    }
+
+    async fn stored(&self, store: &RedisStore) -> Option<usize> {
+        Some(self.server.keys(store.prefix()).await.len())
+    }
+}
+
+// ---------------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn a_store_that_trusts_the_ca_passes_the_conformance_cases_over_tls() {
+    let ca = Ca::new("session-redis test CA");
+    let server = Arc::new(TlsServer::start(&ca));
+    let harness = OverTls {
+        server,
+        ca: ca.pem.clone(),
+    };
+    session_conformance::round_trip(&harness).await;
+    session_conformance::concurrent_deltas(&harness).await;
+    session_conformance::atomic_create(&harness).await;
+    session_conformance::no_resurrection(&harness).await;
+    session_conformance::renew_moves_to_new_token(&harness).await;
+    session_conformance::renew_after_destroy_is_gone(&harness).await;
+    session_conformance::destroy_removes(&harness).await;
+    session_conformance::empty_is_never_stored(&harness).await;
+}
+
+#[tokio::test]
+async fn a_store_without_the_ca_is_refused_naming_the_certificate() {
+    let ca = Ca::new("session-redis test CA");
+    let server = TlsServer::start(&ca);
+    // The platform's root certificates only.
+    let store = RedisStore::from_url(&server.url()).unwrap();
+    let error = load_error(&store).await;
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("certificate"), "{message}");
+    // Another CA's certificate, given as the only one to trust.
+    let other = Ca::new("another CA");
+    let store = RedisStore::from_url_with_ca(&server.url(), other.pem.as_bytes()).unwrap();
+    let error = load_error(&store).await;
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(error.to_string().contains("certificate"), "{error}");
+    // And the CA that signed it works on the same server.
+    let store = RedisStore::from_url_with_ca(&server.url(), ca.pem.as_bytes()).unwrap();
+    let id = RandomIds::new().next_id().unwrap();
+    let loaded = store
+        .load(&id, UnixTime::from_secs(1_700_000_000))
+        .await
+        .unwrap();
+    assert!(loaded.is_none());
+}
+
+#[test]
+fn a_ca_needs_a_rediss_url_and_a_certificate() {
+    let ca = Ca::new("session-redis test CA");
+    let plain = RedisStore::from_url_with_ca("redis://127.0.0.1:6379", ca.pem.as_bytes());
+    assert!(matches!(plain, Err(ConfigError::Store(_))), "{plain:?}");
+    let garbage = RedisStore::from_url_with_ca("rediss://127.0.0.1:6380", b"not a certificate");
+    assert!(matches!(garbage, Err(ConfigError::Store(_))), "{garbage:?}");
+}
