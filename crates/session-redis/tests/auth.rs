@@ -13,11 +13,9 @@
     clippy::panic
 )]
 
-use std::io::{BufRead, BufReader, ErrorKind};
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, mpsc};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,6 +32,7 @@ use session_core::{
 };
 use session_redis::RedisStore;
 use session_redis::redis;
+use support::{Spawned, free_port};
 use tower::ServiceExt;
 
 /// Only against a hang of the test itself; never expected to trip.
@@ -52,9 +51,8 @@ const ADMIN: &str = "test-admin";
 /// A `redis-server` child on a free port and a directory of its own,
 /// started with `args` on top of the usual ones, and killed on drop.
 struct RedisServer {
-    child: Child,
+    server: Spawned,
     port: u16,
-    dir: PathBuf,
     /// The password of the default user, if the server requires one.
     password: Option<&'static str>,
 }
@@ -93,61 +91,17 @@ impl RedisServer {
 
     fn start(args: &[&str], password: Option<&'static str>) -> Self {
         let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("session-redis-auth-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            // Also on a Unix socket, where the store uses the driver's own
-            // connection and handshake.
-            .arg("--unixsocket")
-            .arg(dir.join("redis.sock"))
-            .args(["--unixsocketperm", "700"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            // A refused option is told on stderr: left in view.
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match child {
-            Ok(child) => child,
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-                "redis-server is not on the PATH; these tests start their own. \
-                 Install it (Debian/Ubuntu: `apt-get install redis-server`) and run again."
-            ),
-            Err(e) => panic!("could not start redis-server: {e}"),
-        };
-        // The server says when it accepts connections: its log, read to
-        // the end on a thread of its own (so that the server never blocks
-        // on a full pipe), is the signal.
-        let log = child.stdout.take().unwrap();
-        let (lines, read) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(log).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let server = Self {
-            child,
+        let dir = Spawned::dir("auth", port);
+        // Also on a Unix socket, where the store uses the driver's own
+        // connection and handshake.
+        let socket = dir.join("redis.sock");
+        let mut all = vec!["--unixsocket".into(), socket.into_os_string()];
+        all.extend(["--unixsocketperm", "700"].map(Into::into));
+        all.extend(args.iter().map(Into::into));
+        Self {
+            server: Spawned::start(port, dir, all),
             port,
-            dir,
             password,
-        };
-        let mut seen = Vec::new();
-        loop {
-            match read.recv_timeout(HANG_GUARD) {
-                Ok(line) if line.contains("Ready to accept connections") => return server,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!(
-                    "redis-server on port {port} never got ready:\n{}",
-                    seen.join("\n")
-                ),
-            }
         }
     }
 
@@ -161,7 +115,7 @@ impl RedisServer {
     fn socket_url(&self, query: &str) -> String {
         format!(
             "redis+unix://{}{query}",
-            self.dir.join("redis.sock").display()
+            self.server.dir.join("redis.sock").display()
         )
     }
 
@@ -219,19 +173,6 @@ impl RedisServer {
         let () = query(&mut admin, redis::cmd("SELECT").arg(db)).await;
         query(&mut admin, &redis::cmd("DBSIZE")).await
     }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 async fn query<T: redis::FromRedisValue>(

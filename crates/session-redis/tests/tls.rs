@@ -13,11 +13,9 @@
     clippy::panic
 )]
 
-use std::io::{BufRead, BufReader, ErrorKind};
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, mpsc};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +25,7 @@ use session_core::store::{IdSource, RandomIds, SessionId, SessionStore, UnixTime
 use session_core::{Backend, ConfigError, Settings, StoreError};
 use session_redis::RedisStore;
 use session_redis::redis;
+use support::{Spawned, free_port};
 
 /// Only against a hang of the test itself; never expected to trip.
 const HANG_GUARD: Duration = Duration::from_secs(20);
@@ -71,79 +70,38 @@ impl Ca {
 /// certificate `ca` signed) and plain TCP on another, for the test's own
 /// look inside; killed on drop.
 struct TlsServer {
-    child: Child,
+    /// Kept for its drop, which stops the server.
+    #[allow(dead_code)]
+    server: Spawned,
     port: u16,
     tls_port: u16,
-    dir: PathBuf,
 }
 
 impl TlsServer {
     fn start(ca: &Ca) -> Self {
         let port = free_port();
         let tls_port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "session-redis-tls-{}-{tls_port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Spawned::dir("tls", tls_port);
         let (cert, key) = ca.server_cert();
         std::fs::write(dir.join("ca.crt"), &ca.pem).unwrap();
         std::fs::write(dir.join("server.crt"), cert).unwrap();
         std::fs::write(dir.join("server.key"), key).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string()])
-            .args(["--tls-port", &tls_port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .arg("--tls-cert-file")
-            .arg(dir.join("server.crt"))
-            .arg("--tls-key-file")
-            .arg(dir.join("server.key"))
-            .arg("--tls-ca-cert-file")
-            .arg(dir.join("ca.crt"))
-            .args(["--tls-auth-clients", "no"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            // A refused option (a build without TLS) is told on stderr.
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match child {
-            Ok(child) => child,
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-                "redis-server is not on the PATH; these tests start their own. \
-                 Install it (Debian/Ubuntu: `apt-get install redis-server`) and run again."
-            ),
-            Err(e) => panic!("could not start redis-server: {e}"),
-        };
-        // Its log, read to the end on a thread of its own so that the
-        // server never blocks on a full pipe, says when it is ready.
-        let log = child.stdout.take().unwrap();
-        let (lines, read) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(log).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let server = Self {
-            child,
+        let args: Vec<std::ffi::OsString> = vec![
+            "--tls-port".into(),
+            tls_port.to_string().into(),
+            "--tls-cert-file".into(),
+            dir.join("server.crt").into(),
+            "--tls-key-file".into(),
+            dir.join("server.key").into(),
+            "--tls-ca-cert-file".into(),
+            dir.join("ca.crt").into(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        Self {
+            server: Spawned::start(port, dir, args),
             port,
             tls_port,
-            dir,
-        };
-        let mut seen = Vec::new();
-        loop {
-            match read.recv_timeout(HANG_GUARD) {
-                Ok(line) if line.contains("Ready to accept connections") => return server,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!(
-                    "redis-server (TLS port {tls_port}) never got ready; a build \
-                     without TLS refuses --tls-port:\n{}",
-                    seen.join("\n")
-                ),
-            }
         }
     }
 
@@ -165,19 +123,6 @@ impl TlsServer {
             .await
             .unwrap()
     }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 fn random_prefix() -> String {
