@@ -220,6 +220,23 @@ impl<'h, H: Harness> Rig<'h, H> {
         self.commit_token(&s).await
     }
 
+    /// Writes to the session of `token` every half idle window until the
+    /// next step would reach the absolute deadline; returns the token the
+    /// client then holds and the time that passed.
+    async fn keep_busy(&self, mut token: String) -> (String, Duration) {
+        let step = IDLE / 2;
+        let mut elapsed = Duration::ZERO;
+        while elapsed + step < ABSOLUTE {
+            self.clock.advance(step);
+            elapsed += step;
+            let s = self.load(Some(&token)).await;
+            assert_eq!(s.len(), 1, "ended early, after {elapsed:?}");
+            s.insert("k", elapsed.as_secs()).unwrap();
+            token = self.commit_kept(&s, token).await;
+        }
+        (token, elapsed)
+    }
+
     /// Loads `token` and says how many values it has.
     async fn len(&self, token: &str) -> usize {
         self.load(Some(token)).await.len()
@@ -425,17 +442,8 @@ pub async fn idle_expiry<H: Harness>(h: &H) {
 /// A session kept busy still ends at the absolute lifetime.
 pub async fn absolute_expiry<H: Harness>(h: &H) {
     let rig = Rig::new(h).await;
-    let mut token = rig.create("k", "v").await;
-    let step = IDLE / 2;
-    let mut elapsed = Duration::ZERO;
-    while elapsed + step < ABSOLUTE {
-        rig.clock.advance(step);
-        elapsed += step;
-        let s = rig.load(Some(&token)).await;
-        assert_eq!(s.len(), 1, "ended early, after {elapsed:?}");
-        s.insert("k", elapsed.as_secs()).unwrap();
-        token = rig.commit_kept(&s, token).await;
-    }
+    let token = rig.create("k", "v").await;
+    let (token, elapsed) = rig.keep_busy(token).await;
     if let Some(store) = rig.store() {
         let id = rig.ids.last().unwrap();
         let found = store.load(&id, START + ABSOLUTE).await.unwrap();
@@ -564,16 +572,8 @@ pub async fn renew_keeps_the_absolute_deadline<H: Harness>(h: &H) {
     // At login, a new lifetime starts: kept busy, the session outlives the
     // deadline it had before.
     let rig = Rig::new(h).await;
-    let mut token = rig.create("k", "v").await;
-    let step = IDLE / 2;
-    let mut elapsed = Duration::ZERO;
-    while elapsed + step < ABSOLUTE {
-        rig.clock.advance(step);
-        elapsed += step;
-        let s = rig.load(Some(&token)).await;
-        s.insert("k", elapsed.as_secs()).unwrap();
-        token = rig.commit_kept(&s, token).await;
-    }
+    let token = rig.create("k", "v").await;
+    let (token, elapsed) = rig.keep_busy(token).await;
     let s = rig.load(Some(&token)).await;
     assert_eq!(s.len(), 1);
     s.renew_on_login();
