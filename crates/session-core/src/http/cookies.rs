@@ -140,6 +140,13 @@ pub fn mark_response(headers: &mut HeaderMap, set_cookie: Option<HeaderValue>) {
     }
 }
 
+/// Marks an answer the layer makes itself (a 503, 409 or 500 in place of
+/// the handler's): it depends on the cookie, and no cache may keep it.
+pub(crate) fn mark_own_answer(headers: &mut HeaderMap) {
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    mark_response(headers, None);
+}
+
 /// Whether the response's `Cache-Control` has a bare `private` or a
 /// `no-store` directive. A qualified `private="..."` does not count: it
 /// lets a shared cache keep the rest of the response.

@@ -4,10 +4,10 @@
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
-use http::header::{CACHE_CONTROL, VARY};
 use http::request::Parts;
 
 use crate::error::{StoreError, ValueError};
+use crate::http::cookies;
 use crate::http::layer::LazySession;
 use crate::session::Session;
 
@@ -38,12 +38,13 @@ impl IntoResponse for SessionRejection {
                 // still be there when the store is back. The answer depends
                 // on the cookie and is over once the store is back: no
                 // cache may keep it or hand it to another visitor.
-                (
+                let mut response = (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    [(VARY, "cookie"), (CACHE_CONTROL, "no-store")],
                     "The session store is unavailable. Please try again shortly.",
                 )
-                    .into_response()
+                    .into_response();
+                cookies::mark_own_answer(response.headers_mut());
+                response
             }
         }
     }
@@ -79,6 +80,7 @@ impl IntoResponse for ValueError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::{CACHE_CONTROL, VARY};
     use std::time::Duration;
 
     #[test]

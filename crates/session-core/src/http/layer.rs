@@ -8,8 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
-use http::header::CACHE_CONTROL;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -279,12 +278,9 @@ async fn commit<B: From<&'static str>>(
             );
             let mut error_response = Response::new(B::from(body));
             *error_response.status_mut() = status;
-            error_response
-                .headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             // The client's cookie is left as it is: it still names the
             // session as stored, or a session that is gone for good.
-            cookies::mark_response(error_response.headers_mut(), None);
+            cookies::mark_own_answer(error_response.headers_mut());
             error_response
         }
     }
