@@ -384,25 +384,7 @@ impl Inner {
         let Slot::Live(stored) = entry.get_mut() else {
             return Err(StoreError::Gone);
         };
-        if update.changes.cleared {
-            stored.data.clear();
-        }
-        for (key, value) in update.changed() {
-            match (value, stored.data.get_mut(key)) {
-                // Overwrite in place: no new key string for a key already there.
-                (Some(v), Some(slot)) => *slot = v.clone(),
-                (Some(v), None) => {
-                    stored.data.insert(key.into(), v.clone());
-                }
-                (None, _) => {
-                    stored.data.remove(key);
-                }
-            }
-        }
-        if update.changes.flash {
-            stored.flash.clone_from(&update.record.flash);
-        }
-        stored.expires = update.expires;
+        update.apply_to(stored);
         index.remove(before, id);
         // Concurrent removals can empty a session that each request saw
         // non-empty: an empty session is not kept.

@@ -75,23 +75,7 @@ impl SessionStore for MapStore {
             map.remove(id);
             return Err(StoreError::Gone);
         }
-        if update.changes.cleared {
-            stored.data.clear();
-        }
-        for (key, value) in update.changed() {
-            match value {
-                Some(value) => {
-                    stored.data.insert(key.into(), value.clone());
-                }
-                None => {
-                    stored.data.remove(key);
-                }
-            }
-        }
-        if update.changes.flash {
-            stored.flash.clone_from(&update.record.flash);
-        }
-        stored.expires = update.expires;
+        update.apply_to(stored);
         if stored.is_empty() {
             map.remove(id);
             return Ok(Updated::Emptied);

@@ -84,6 +84,33 @@ impl<'a> Update<'a> {
             .iter()
             .map(move |k| (k.as_str(), data.get(k.as_str())))
     }
+
+    /// Applies the update to `stored`, a store's copy of the session:
+    /// clears it if asked, sets or removes each changed key, replaces the
+    /// flash queue if it changed, and sets the new expiry. For a store that
+    /// keeps whole records; it still has to check first that the session is
+    /// live, and delete it if this leaves it empty.
+    pub fn apply_to(&self, stored: &mut Record) {
+        if self.changes.cleared {
+            stored.data.clear();
+        }
+        for (key, value) in self.changed() {
+            match (value, stored.data.get_mut(key)) {
+                // Overwrite in place: no new key for a key already there.
+                (Some(v), Some(slot)) => *slot = v.clone(),
+                (Some(v), None) => {
+                    stored.data.insert(key.into(), v.clone());
+                }
+                (None, _) => {
+                    stored.data.remove(key);
+                }
+            }
+        }
+        if self.changes.flash {
+            stored.flash.clone_from(&self.record.flash);
+        }
+        stored.expires = self.expires;
+    }
 }
 
 /// A place on the server where sessions live, keyed by [`SessionId`].
