@@ -1,6 +1,7 @@
-//! The pool behind a [`RedisStore`](crate::RedisStore): one Redis node or a
-//! Redis Cluster, each call bounded by a timeout, and the driver's errors
-//! mapped into [`StoreError`].
+//! The pool behind a [`RedisStore`](crate::RedisStore): one Redis node (at
+//! a URL, or the primary a group of Sentinels names) or a Redis Cluster,
+//! each call bounded by a timeout, and the driver's errors mapped into
+//! [`StoreError`].
 //!
 //! # One round trip per call
 //!
@@ -60,6 +61,16 @@
 //!   is closed by the kernel, found dropped by its next call, and replaced
 //!   without a timeout.
 //!
+//! # Sentinel
+//!
+//! A pool on a Sentinel group ([`Pool::sentinel`]) is a single node's pool
+//! whose connections ask the Sentinels where the primary is when they
+//! open. A failover needs nothing more: the old primary's connections drop
+//! (it died, or the Sentinels' reconfiguration closed its clients) or stop
+//! answering, are retired as above, and the new ones go where the Sentinels
+//! point. Until a replica is promoted, opening fails and calls answer as
+//! unavailable.
+//!
 //! Pools built by hand with deadpool-redis ([`Pool::Deadpool`],
 //! [`Pool::DeadpoolCluster`]) keep deadpool-redis's check on checkout, and
 //! the TCP and timeout settings their caller gave them (keepalive is set on
@@ -80,6 +91,7 @@ use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::ClusterClient;
 use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::io::tcp::TcpSettings;
+use deadpool_redis::redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use deadpool_redis::redis::{
     self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
     IntoConnectionInfo, RedisError, RedisResult, Value,
@@ -149,7 +161,8 @@ impl From<Error> for StoreError {
 
 /// Redis refused the store's credentials, or its user may not run the
 /// store's commands: a fault of configuration (the URL, or the server's
-/// ACL) that no retry mends, so the error says which.
+/// ACL) that no retry mends, so the error says which. Also the Sentinels
+/// naming no primary, which the driver's words leave obscure.
 #[derive(Debug)]
 struct Refused {
     why: Why,
@@ -166,13 +179,17 @@ enum Why {
     NoPassword,
     /// The user may not run a command or touch a key (`NOPERM`).
     Permission,
+    /// No Sentinel names a primary that is up for the store's service.
+    NoPrimary,
 }
 
 impl Refused {
     /// What `error` is about, if it is a refusal of access.
     fn why(error: &RedisError) -> Option<Why> {
-        if error.kind() == redis::ErrorKind::AuthenticationFailed {
-            return Some(Why::Credentials);
+        match error.kind() {
+            redis::ErrorKind::AuthenticationFailed => return Some(Why::Credentials),
+            redis::ErrorKind::MasterNameNotFoundBySentinel => return Some(Why::NoPrimary),
+            _ => {}
         }
         match error.code()? {
             "WRONGPASS" => Some(Why::Credentials),
@@ -196,6 +213,11 @@ impl fmt::Display for Refused {
             Why::Permission => f.write_str(
                 "permission denied: the Redis user in the URL may not run the store's \
                  commands on its keys",
+            )?,
+            Why::NoPrimary => f.write_str(
+                "no Sentinel names a primary that is up: a failover is under way, the \
+                 primary is down, or the service name differs from the one in \
+                 `sentinel monitor <name>`",
             )?,
         }
         // The server's own words; they never hold the password.
@@ -390,10 +412,40 @@ impl Pool {
     }
 
     fn node_client(client: redis::Client) -> Result<Self, ConfigError> {
+        Self::node_found_by(Node::Url(client))
+    }
+
+    /// A pool of connections to the primary that the Sentinels at
+    /// `sentinels` name for `service`, reached as `node` says (its user,
+    /// password, database, TLS) with the store's TCP settings. Nothing
+    /// connects until the first call; each new connection asks the
+    /// Sentinels again, so one opened after a failover goes to the new
+    /// primary.
+    pub(crate) fn sentinel(
+        sentinels: Vec<String>,
+        service: String,
+        node: SentinelNodeConnectionInfo,
+    ) -> Result<Self, ConfigError> {
+        if service.is_empty() {
+            return Err(ConfigError::Store(
+                "a Sentinel group needs the name of the primary it monitors \
+                 (`sentinel monitor <name> ...` in sentinel.conf)"
+                    .into(),
+            ));
+        }
+        let sentinel = Sentinel::build(sentinels).map_err(|e| ConfigError::Store(Box::new(e)))?;
+        Self::node_found_by(Node::Sentinel(SentinelPrimary {
+            sentinel: tokio::sync::Mutex::new(sentinel),
+            service,
+            node: node.set_tcp_settings(tcp_settings()),
+        }))
+    }
+
+    fn node_found_by(node: Node) -> Result<Self, ConfigError> {
         #[cfg(feature = "tls")]
         install_crypto_provider();
         Ok(Pool::Node(lean(NodeClient {
-            client,
+            node,
             driver: AtomicBool::new(false),
         })?))
     }
@@ -503,6 +555,11 @@ impl Pool {
         matches!(self, Pool::Cluster(_) | Pool::DeadpoolCluster(_))
     }
 
+    /// Whether the pool's node is the primary a group of Sentinels names.
+    pub(crate) fn is_sentinel(&self) -> bool {
+        matches!(self, Pool::Node(pool) if matches!(pool.manager().open.node, Node::Sentinel(_)))
+    }
+
     /// Whether checking a connection out costs a round trip (`PING`).
     pub(crate) fn pings_on_checkout(&self) -> bool {
         matches!(self, Pool::Deadpool(_) | Pool::DeadpoolCluster(_))
@@ -514,6 +571,8 @@ impl fmt::Debug for Pool {
         let status = self.status();
         f.debug_struct(if self.is_cluster() {
             "Cluster"
+        } else if self.is_sentinel() {
+            "Sentinel"
         } else {
             "Single"
         })
@@ -657,23 +716,63 @@ async fn multiplexed(client: &redis::Client) -> RedisResult<MultiplexedConnectio
         .await
 }
 
-/// A single node's client, and which connection it opens on plain TCP.
+/// How a single node's pool finds its node, and which connection it opens
+/// on plain TCP.
 pub(crate) struct NodeClient {
-    client: redis::Client,
+    node: Node,
     /// The driver's multiplexed connection on plain TCP too, not a
     /// [`Pipe`]: only to measure the pipe against it
     /// ([`Pool::use_driver_connection`]).
     driver: AtomicBool,
 }
 
+/// Where a single node's connections go.
+enum Node {
+    /// The node a URL names.
+    Url(redis::Client),
+    /// Whichever node a group of Sentinels names as the primary, asked
+    /// again for each new connection.
+    Sentinel(SentinelPrimary),
+}
+
+/// The primary a group of Sentinels monitors under one service name.
+struct SentinelPrimary {
+    /// The driver's Sentinel client, which keeps a connection to the
+    /// Sentinel that last answered; locked while it is asked.
+    sentinel: tokio::sync::Mutex<Sentinel>,
+    service: String,
+    node: SentinelNodeConnectionInfo,
+}
+
+impl SentinelPrimary {
+    /// A client for the node the Sentinels name as the primary now. The
+    /// driver asks them in turn, skips a primary they see as down, and
+    /// checks with `ROLE` that the node it names is a primary: during a
+    /// failover, this fails until a replica has been promoted.
+    async fn client(&self) -> RedisResult<redis::Client> {
+        let mut sentinel = self.sentinel.lock().await;
+        sentinel
+            .async_master_for(&self.service, Some(&self.node))
+            .await
+    }
+}
+
 impl Open for NodeClient {
     type Conn = NodeConn;
 
     async fn open(&self) -> RedisResult<NodeConn> {
+        let found;
+        let client = match &self.node {
+            Node::Url(client) => client,
+            Node::Sentinel(primary) => {
+                found = primary.client().await?;
+                &found
+            }
+        };
         if self.driver.load(Ordering::Relaxed) {
-            Ok(NodeConn::Multiplexed(multiplexed(&self.client).await?))
+            Ok(NodeConn::Multiplexed(multiplexed(client).await?))
         } else {
-            self.client.open().await
+            client.open().await
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Sessions in Redis: [`RedisStore`], on a single node or a Redis Cluster.
+//! Sessions in Redis: [`RedisStore`], on a single node, the primary of a
+//! Sentinel group, or a Redis Cluster.
 //!
 //! Every instance of an application that points at the same Redis (and
 //! shares the session secret) sees the same sessions, and they outlive a
@@ -24,9 +25,10 @@
 //! ```
 //!
 //! Each of those is one network round trip. The stores
-//! [`RedisStore::from_url`], [`RedisStore::cluster`] and [`session_layer`]
-//! build use a pool of multiplexed connections that hands a connection out
-//! without asking Redis anything; a connection that turns out to be dead
+//! [`RedisStore::from_url`], [`RedisStore::sentinel`],
+//! [`RedisStore::cluster`] and [`session_layer`] build use a pool of
+//! multiplexed connections that hands a connection out without asking
+//! Redis anything; a connection that turns out to be dead
 //! (Redis restarted, say) is replaced and the call sent once more on a new
 //! one, so the application recovers by itself. One that stops answering
 //! without a reset (a host crash, a failover, a NAT entry timed out) is
@@ -50,9 +52,9 @@
 //!
 //! - [`RedisStore`] (`store`): the store, its builder methods and the
 //!   [`SessionStore`](session_core::store::SessionStore) implementation.
-//! - `conn`: the pool behind a store (one node or a cluster; checkout
-//!   without a round trip, or a deadpool-redis pool given by the caller),
-//!   the per-call timeout, the one retry on a dropped connection, and the
+//! - `conn`: the pool behind a store (one node, found by URL or through
+//!   Sentinels, or a cluster; checkout without a round trip, or a
+//!   deadpool-redis pool given by the caller), the per-call timeout, the one retry on a dropped connection, and the
 //!   mapping of driver errors to `StoreError`.
 //! - `pipe`: the connection that writes concurrent calls' commands
 //!   together, on a single node over plain TCP.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_redis::cluster;
+use deadpool_redis::redis::sentinel::SentinelNodeConnectionInfo;
 use deadpool_redis::redis::{self, Cmd, Value};
 use session_core::ConfigError;
 use session_core::store::{
@@ -203,6 +204,96 @@ impl RedisStore {
         Ok(Self::new(Pool::cluster(urls)?))
     }
 
+    /// A store on the primary that a group of Redis Sentinels monitors
+    /// under `service` (the name in `sentinel monitor <service> ...`),
+    /// found by asking the Sentinels at `sentinels` (one reachable
+    /// Sentinel is enough; list them all). The primary is reached on plain
+    /// TCP, with no password and database 0; for anything else, use
+    /// [`sentinel_with`](Self::sentinel_with).
+    ///
+    /// Each new connection asks the Sentinels, so after a failover the
+    /// store finds the promoted replica by itself: calls answer as
+    /// unavailable (503) while no primary is up, then are served by the new
+    /// one. Writes the old primary had acknowledged but not yet passed to a
+    /// replica are lost at a failover; `docs/redis.md` says how to narrow
+    /// that. As with [`from_url`](Self::from_url), handing a connection out
+    /// costs no round trip, and nothing connects until the first call.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Store`] if `sentinels` is empty, one of them is not a
+    /// Redis URL, or `service` is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::RedisStore;
+    ///
+    /// let store = RedisStore::sentinel(
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+    ///     "mymaster",
+    /// )?;
+    /// assert!(store.is_sentinel());
+    /// assert!(RedisStore::sentinel(Vec::<String>::new(), "mymaster").is_err());
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn sentinel<I>(sentinels: I, service: &str) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Self::sentinel_with(sentinels, service, SentinelNodeConnectionInfo::default())
+    }
+
+    /// As [`sentinel`](Self::sentinel), reaching the primary as `primary`
+    /// says: its user and password, database and TLS, in the driver's own
+    /// type. The Sentinels' own password, if any, goes in their URLs
+    /// (`redis://:password@host:26379`). The store sets the TCP settings
+    /// (no delay, keepalive) itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`sentinel`](Self::sentinel).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::RedisStore;
+    /// use session_redis::redis::RedisConnectionInfo;
+    /// use session_redis::redis::sentinel::SentinelNodeConnectionInfo;
+    ///
+    /// let primary = SentinelNodeConnectionInfo::default().set_redis_connection_info(
+    ///     RedisConnectionInfo::default()
+    ///         .set_username("sessions")
+    ///         .set_password("s3cret")
+    ///         .set_db(2),
+    /// );
+    /// let store = RedisStore::sentinel_with(["redis://10.0.0.1:26379"], "mymaster", primary)?;
+    /// assert!(store.is_sentinel());
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn sentinel_with<I>(
+        sentinels: I,
+        service: &str,
+        primary: SentinelNodeConnectionInfo,
+    ) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let sentinels: Vec<String> = sentinels.into_iter().map(Into::into).collect();
+        if sentinels.is_empty() {
+            return Err(ConfigError::Store(
+                "a Sentinel group needs the URL of at least one Sentinel".into(),
+            ));
+        }
+        Ok(Self::new(Pool::sentinel(
+            sentinels,
+            service.to_owned(),
+            primary,
+        )?))
+    }
+
     /// A store on a deadpool-redis Redis Cluster pool built by hand.
     ///
     /// deadpool-redis checks every connection it hands out with a `PING`,
@@ -384,6 +475,22 @@ impl RedisStore {
     /// ```
     pub fn is_cluster(&self) -> bool {
         self.pool.is_cluster()
+    }
+
+    /// Whether the store finds its Redis through a group of Sentinels
+    /// ([`sentinel`](Self::sentinel)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_redis::RedisStore;
+    ///
+    /// assert!(RedisStore::sentinel(["redis://127.0.0.1:26379"], "mymaster")?.is_sentinel());
+    /// assert!(!RedisStore::from_url("redis://127.0.0.1")?.is_sentinel());
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn is_sentinel(&self) -> bool {
+        self.pool.is_sentinel()
     }
 
     /// The Redis key of the session with id `id`: the prefix, then the id in

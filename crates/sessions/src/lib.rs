@@ -107,8 +107,9 @@ pub mod memory {
     }
 }
 
-/// Sessions in Redis ([`RedisStore`](redis::RedisStore)): one node or a
-/// Redis Cluster, shared by every instance of the application.
+/// Sessions in Redis ([`RedisStore`](redis::RedisStore)): one node, the
+/// primary of a Sentinel group, or a Redis Cluster, shared by every
+/// instance of the application.
 ///
 /// [`session_layer`](redis::session_layer) connects to `REDIS_URL` (default
 /// `redis://127.0.0.1:6379`); the connection is made on first use, so an
@@ -137,7 +138,11 @@ pub mod memory {
 /// let store = RedisStore::cluster(["redis://redis-a:7000", "redis://redis-b:7000"])?
 ///     .with_prefix("shop:session:");
 /// let layer = SessionLayer::new(store, &settings);
-/// # let _ = (app, layer);
+///
+/// // Or the primary that Sentinels watch under the name `mymaster`.
+/// let store = RedisStore::sentinel(["redis://sentinel-a:26379", "redis://sentinel-b:26379"], "mymaster")?;
+/// let failover_ready = SessionLayer::new(store, &settings);
+/// # let _ = (app, layer, failover_ready);
 /// # Ok(())
 /// # }
 /// ```

@@ -45,14 +45,35 @@ impl Spawned {
         dir: PathBuf,
         args: impl IntoIterator<Item = A>,
     ) -> Self {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
-            .args(args)
+            .args(args);
+        Self::spawn(command, port, dir, "Ready to accept connections")
+    }
+
+    /// Starts a Redis Sentinel on `port` in `dir` with `config` (the
+    /// contents of its `sentinel.conf`, which it rewrites as it learns the
+    /// group), and returns once it monitors its primary.
+    #[allow(dead_code)] // Only the Sentinel tests start one.
+    pub(crate) fn sentinel(port: u16, dir: PathBuf, config: &str) -> Self {
+        let file = dir.join("sentinel.conf");
+        std::fs::write(&file, format!("port {port}\nbind 127.0.0.1\n{config}")).unwrap();
+        let mut command = Command::new("redis-server");
+        command.arg(&file).arg("--sentinel");
+        Self::spawn(command, port, dir, "+monitor master")
+    }
+
+    /// Runs `command` (a `redis-server`) in `dir` and returns once its log
+    /// shows `ready`.
+    fn spawn(mut command: Command, port: u16, dir: PathBuf, ready: &str) -> Self {
+        let child = command
+            .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             // A refused option is told on stderr: left in view.
@@ -80,7 +101,7 @@ impl Spawned {
         let mut seen = Vec::new();
         loop {
             match read.recv_timeout(HANG_GUARD) {
-                Ok(line) if line.contains("Ready to accept connections") => return server,
+                Ok(line) if line.contains(ready) => return server,
                 Ok(line) => seen.push(line),
                 Err(_) => panic!(
                     "redis-server on port {port} never got ready (a refused option is \
