@@ -679,6 +679,38 @@ pub async fn empty_is_never_stored<H: Harness>(h: &H) {
     }
 }
 
+/// Peeking at flash messages leaves them for a later request and saves
+/// nothing; taking them removes them.
+pub async fn peeked_flashes_wait<H: Harness>(h: &H) {
+    let rig = Rig::new(h).await;
+    let s = rig.load(None).await;
+    s.insert("user", "alice").unwrap();
+    s.flash("saved");
+    s.flash_with(FlashLevel::Warning, "check your mail");
+    let token = rig.commit_token(&s).await;
+
+    let layout = rig.load(Some(&token)).await;
+    assert_eq!(layout.flash_count(), 2);
+    let peeked = layout.peek_flashes();
+    assert_eq!(
+        peeked
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>(),
+        ["saved", "check your mail"]
+    );
+    assert_eq!(
+        rig.commit(&layout).await,
+        CookieUpdate::Keep,
+        "a peek saves nothing"
+    );
+
+    let page = rig.load(Some(&token)).await;
+    assert_eq!(page.take_flashes(), peeked, "still there after the peek");
+    let token = rig.commit_kept(&page, token).await;
+    assert_eq!(rig.load(Some(&token)).await.flash_count(), 0);
+}
+
 /// A request that removes the last value it saw does not delete a value
 /// another request set meanwhile, nor the cookie that names it.
 pub async fn emptying_keeps_a_concurrent_value<H: Harness>(h: &H) {
@@ -822,7 +854,7 @@ macro_rules! suite {
             refresh_is_throttled, corrupt_is_no_session, renew_moves_to_new_token,
             renew_keeps_the_absolute_deadline, renew_after_destroy_is_gone,
             renewed_cookie_does_not_clobber, destroy_removes, empty_is_never_stored,
-            emptying_keeps_a_concurrent_value,
+            emptying_keeps_a_concurrent_value, peeked_flashes_wait,
             forged_cookie_is_no_session, first_verifying_cookie_wins, rotation_reissues,
             failed_save_is_not_retried);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -394,6 +394,45 @@ impl Session {
         s.record.flash.take_all()
     }
 
+    /// The unread messages, oldest first, with their levels, left in place:
+    /// for a layout that shows how many wait, or a page that shows them
+    /// and lets a later request take them. Changes nothing, so a request
+    /// that only peeks saves nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::{FlashLevel, Session};
+    ///
+    /// let session = Session::detached();
+    /// session.flash("Saved");
+    /// session.flash_with(FlashLevel::Error, "But not sent");
+    /// assert_eq!(session.peek_flashes().len(), 2);
+    /// assert_eq!(session.peek_flashes()[1].message, "But not sent");
+    /// // Still there for whoever takes them.
+    /// assert_eq!(session.take_flashes().len(), 2);
+    /// assert!(session.peek_flashes().is_empty());
+    /// ```
+    pub fn peek_flashes(&self) -> Vec<Flash> {
+        self.lock().record.flash.iter().cloned().collect()
+    }
+
+    /// How many unread messages wait, without reading them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::Session;
+    ///
+    /// let session = Session::detached();
+    /// session.flash("one");
+    /// session.flash("two");
+    /// assert_eq!(session.flash_count(), 2);
+    /// ```
+    pub fn flash_count(&self) -> usize {
+        self.lock().record.flash.len()
+    }
+
     /// Whether anything changed that the store must be told of.
     pub fn is_modified(&self) -> bool {
         self.lock().is_modified()
@@ -483,6 +522,29 @@ mod tests {
         let s = Session::detached();
         assert!(matches!(s.insert("k", Bad), Err(ValueError::Encode { .. })));
         assert!(!s.is_modified() && s.is_empty());
+    }
+
+    #[test]
+    fn peeking_at_flashes_changes_nothing() {
+        let mut record = Record::empty(Default::default(), Default::default(), 4);
+        record.flash.push(FlashLevel::Info, "saved".into());
+        record.flash.push(FlashLevel::Error, "not sent".into());
+        let s = Session::new(State::new(record, Origin::New, FlashLevel::Info), None);
+        assert_eq!(s.flash_count(), 2);
+        let peeked = s.peek_flashes();
+        assert_eq!(peeked.len(), 2);
+        assert_eq!(
+            (peeked[0].level, peeked[0].message.as_str()),
+            (FlashLevel::Info, "saved")
+        );
+        assert!(!s.is_modified(), "a peek is not a change");
+        assert_eq!(
+            s.take_flashes(),
+            peeked,
+            "the same messages are still there"
+        );
+        assert!(s.is_modified());
+        assert_eq!(s.flash_count(), 0);
     }
 
     #[test]
