@@ -31,13 +31,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{Empty, Full};
 use session_core::store::{
     Changes, IdSource, Loaded, RandomIds, Record, SessionId, SessionStore, StoreError, UnixTime,
     Update,
 };
 use session_core::{
-    Backend, CookieUpdate, FlashLevel, Key, Keyring, ManualClock, Session, SessionManager, Settings,
+    Backend, CookieUpdate, FlashLevel, Key, Keyring, LazySession, ManualClock, Session,
+    SessionLayer, SessionManager, Settings,
 };
+use tower::{Layer, Service};
+
+use ::http as http_crate;
+use ::http::StatusCode;
 
 /// What a backend gives the suite.
 #[async_trait]
@@ -711,6 +718,104 @@ pub async fn peeked_flashes_wait<H: Harness>(h: &H) {
     assert_eq!(rig.load(Some(&token)).await.flash_count(), 0);
 }
 
+/// A handler that answers 5xx saves nothing it changed, through the layer:
+/// no store write, no cookie; one that destroyed the session still ends
+/// it; and with `with_save_on_server_error(true)` its changes are saved.
+pub async fn failed_handler_saves_nothing<H: Harness>(h: &H) {
+    let rig = Rig::new(h).await;
+    let token = rig.create("user", "alice").await;
+    let stored = rig.stored().await;
+    let name = rig.settings.cookie().name.clone();
+    let cookie = http::cookie(&name, &token);
+    let failing = |action: fn(&Session)| {
+        let manager =
+            SessionManager::new(rig.backend.clone(), &rig.settings).with_clock(rig.clock.clone());
+        handler(
+            SessionLayer::from_manager(manager),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            action,
+        )
+    };
+
+    let changed = failing(|s| s.insert("user", "mallory").unwrap());
+    let reply = http::get(&changed, "/", Some(cookie.clone())).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.set_cookie(), None, "nothing to tell the client");
+    assert_eq!(reply.headers[http_crate::header::VARY], "cookie");
+    let renewed = failing(|s| {
+        s.renew_on_login();
+        s.flash("welcome");
+    });
+    assert_eq!(
+        http::get(&renewed, "/", Some(cookie.clone()))
+            .await
+            .set_cookie(),
+        None
+    );
+    let created = failing(|s| s.insert("user", "eve").unwrap());
+    assert_eq!(http::get(&created, "/", None).await.set_cookie(), None);
+    let after = rig.load(Some(&token)).await;
+    assert_eq!(after.to_string(), "{user: alice}", "the session as it was");
+    assert_eq!(after.flash_count(), 0);
+    assert_eq!(rig.stored().await, stored, "no session created or changed");
+
+    let saving = SessionManager::new(
+        rig.backend.clone(),
+        &Settings::builder()
+            .with_keyring(keyring(1))
+            .with_idle_timeout(IDLE)
+            .with_absolute_lifetime(ABSOLUTE)
+            .with_save_on_server_error(true)
+            .build()
+            .unwrap(),
+    )
+    .with_clock(rig.clock.clone());
+    let saving = handler(
+        SessionLayer::from_manager(saving),
+        StatusCode::SERVICE_UNAVAILABLE,
+        |s| s.insert("user", "bob").unwrap(),
+    );
+    let reply = http::get(&saving, "/", Some(cookie.clone())).await;
+    let token = reply.cookie_value(&name).unwrap_or(&token).to_owned();
+    assert_eq!(rig.load(Some(&token)).await.to_string(), "{user: bob}");
+
+    let logout = failing(|s| s.destroy());
+    let reply = http::get(&logout, "/", Some(http::cookie(&name, &token))).await;
+    assert!(
+        reply.removes_cookie(),
+        "a logout stands: {:?}",
+        reply.set_cookie()
+    );
+    if rig.server_side() {
+        assert_eq!(rig.len(&token).await, 0);
+    }
+}
+
+/// A service behind `layer` whose handler loads the session, does `action`
+/// and answers `status`.
+fn handler(
+    layer: SessionLayer,
+    status: StatusCode,
+    action: fn(&Session),
+) -> impl Service<
+    http_crate::Request<Empty<Bytes>>,
+    Response = http_crate::Response<Full<Bytes>>,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    let inner = tower::service_fn(
+        move |request: http_crate::Request<Empty<Bytes>>| async move {
+            let lazy = request.extensions().get::<LazySession>().cloned();
+            let session = lazy.expect("the layer").load(request.headers()).await;
+            action(&session.expect("a session"));
+            let mut response = http_crate::Response::new(Full::from("handler"));
+            *response.status_mut() = status;
+            Ok::<_, std::convert::Infallible>(response)
+        },
+    );
+    layer.layer(inner)
+}
+
 /// A request that removes the last value it saw does not delete a value
 /// another request set meanwhile, nor the cookie that names it.
 pub async fn emptying_keeps_a_concurrent_value<H: Harness>(h: &H) {
@@ -854,7 +959,7 @@ macro_rules! suite {
             refresh_is_throttled, corrupt_is_no_session, renew_moves_to_new_token,
             renew_keeps_the_absolute_deadline, renew_after_destroy_is_gone,
             renewed_cookie_does_not_clobber, destroy_removes, empty_is_never_stored,
-            emptying_keeps_a_concurrent_value, peeked_flashes_wait,
+            emptying_keeps_a_concurrent_value, peeked_flashes_wait, failed_handler_saves_nothing,
             forged_cookie_is_no_session, first_verifying_cookie_wins, rotation_reissues,
             failed_save_is_not_retried);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

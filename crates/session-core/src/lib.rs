@@ -43,6 +43,7 @@ pub use error::{BoxError, StoreError, ValueError};
 pub use http::cookies::{self, MAX_SET_COOKIE_LEN};
 #[cfg(feature = "axum")]
 pub use http::extract::SessionRejection;
+pub use http::failure::SessionFailure;
 pub use http::layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
 pub use session::Session;
 pub use session::changes::CookieUpdate;

@@ -20,7 +20,7 @@
 pub use session_core::SessionRejection;
 pub use session_core::{
     ConfigError, CookieSettings, Flash, FlashLevel, Key, KeyError, Keyring, LazySession, SameSite,
-    Session, SessionLayer, Settings, SettingsBuilder, StoreError, ValueError,
+    Session, SessionFailure, SessionLayer, Settings, SettingsBuilder, StoreError, ValueError,
 };
 
 /// Writing a backend of your own: the [`SessionStore`](store::SessionStore)

@@ -20,7 +20,7 @@ use session_conformance::http::Reply;
 use sessions::memory::MemoryStore;
 use sessions::seams::ManualClock;
 use sessions::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated};
-use sessions::{Key, Keyring, Session, SessionLayer, Settings, StoreError};
+use sessions::{Key, Keyring, Session, SessionFailure, SessionLayer, Settings, StoreError};
 
 fn settings() -> Settings {
     Settings::builder()
@@ -629,6 +629,104 @@ async fn a_response_that_sets_the_cookie_is_private_whatever_the_handler_said() 
     assert!(r.set_cookie().is_some());
     assert_eq!(r.headers[header::CACHE_CONTROL], "private");
     assert_eq!(r.headers[header::VARY], "cookie");
+}
+
+/// An application's page for the layer's own answers: the failure's
+/// status and message in its own markup.
+async fn failure_page(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::{Html, IntoResponse};
+    match response.extensions().get::<SessionFailure>().copied() {
+        Some(failure) => {
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(header::CONTENT_TYPE);
+            let page = format!("<p class=\"sorry\">{}</p>", failure.message());
+            (parts, Html(page)).into_response()
+        }
+        None => response,
+    }
+}
+
+#[tokio::test]
+async fn the_layers_own_answers_take_the_applications_pages() {
+    let store = Flaky::default();
+    let app = routes::router()
+        .route(
+            "/save",
+            get({
+                let store = store.clone();
+                move |session: Session| async move {
+                    session.insert("k", "v").unwrap();
+                    store.down.store(true, Ordering::SeqCst);
+                    "saved?"
+                }
+            }),
+        )
+        .layer(SessionLayer::new(store.clone(), &settings()))
+        .layer(axum::middleware::map_response(failure_page));
+    let login = get_with(&app, "/login", None).await;
+    assert_eq!(
+        login.body, "<h1>Hello, Prologue!</h1>",
+        "others pass untouched"
+    );
+    let token = token(&login);
+
+    // A save that failed (the store goes down while the handler runs),
+    // then a load that failed.
+    for (path, failure) in [
+        ("/save", SessionFailure::NotConfirmed),
+        ("/logout", SessionFailure::NotLoaded),
+    ] {
+        let r = get_with(&app, path, Some(&cookie(&token))).await;
+        assert_eq!(r.status, failure.status(), "{path}: {}", r.body);
+        assert_eq!(
+            r.body,
+            format!("<p class=\"sorry\">{}</p>", failure.message())
+        );
+        assert!(
+            r.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert_eq!(
+            r.headers[header::CACHE_CONTROL],
+            "no-store",
+            "kept from the layer"
+        );
+        assert_eq!(r.headers[header::VARY], "cookie");
+    }
+}
+
+/// A handler that fails after changing the session saves none of it.
+#[tokio::test]
+async fn a_handler_that_answers_500_saves_nothing() {
+    let store = MemoryStore::new();
+    let failing = Router::new()
+        .route(
+            "/fail",
+            get(|session: Session| async move {
+                session.insert("cart", "a sofa").unwrap();
+                session.flash("added");
+                (StatusCode::INTERNAL_SERVER_ERROR, "the database went away")
+            }),
+        )
+        .merge(routes::router())
+        .layer(SessionLayer::new(store.clone(), &settings()));
+    let r = get_with(&failing, "/fail", None).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(r.body, "the database went away", "the handler's own answer");
+    assert_eq!(r.set_cookie(), None);
+    assert_eq!(r.headers[header::VARY], "cookie");
+    assert_eq!(store.len(), 0, "no session was created");
+
+    let token = token(&get_with(&failing, "/login", None).await);
+    let r = get_with(&failing, "/fail", Some(&cookie(&token))).await;
+    assert_eq!(r.set_cookie(), None);
+    let r = get_with(&failing, "/logout", Some(&cookie(&token))).await;
+    assert_eq!(
+        r.body, "{flywind: 123, ordontfly: 345}",
+        "no cart was added"
+    );
 }
 
 #[tokio::test]

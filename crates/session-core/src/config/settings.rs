@@ -97,6 +97,7 @@ pub struct Settings {
     flash_capacity: usize,
     store_timeout: Duration,
     max_session_size: usize,
+    save_on_server_error: bool,
 }
 
 impl Settings {
@@ -182,6 +183,13 @@ impl Settings {
     pub fn max_session_size(&self) -> usize {
         self.max_session_size
     }
+
+    /// Whether a response with a 5xx status still saves what its handler
+    /// changed in the session (by default it does not; see
+    /// [`SettingsBuilder::with_save_on_server_error`]).
+    pub fn save_on_server_error(&self) -> bool {
+        self.save_on_server_error
+    }
 }
 
 /// Builds [`Settings`]; every value is checked by [`build`](Self::build).
@@ -197,6 +205,7 @@ pub struct SettingsBuilder {
     flash_capacity: Option<usize>,
     store_timeout: Option<Duration>,
     max_session_size: Option<usize>,
+    save_on_server_error: bool,
     random_dev_key: bool,
 }
 
@@ -350,6 +359,32 @@ impl SettingsBuilder {
         self
     }
 
+    /// Whether a response whose status is 5xx saves what its handler
+    /// changed in the session. By default it does not: a handler that
+    /// failed half-way leaves the session as it was, with no store write
+    /// and no new cookie, as if the request had not run. A
+    /// [`destroy`](crate::Session::destroy) is carried out all the same:
+    /// a logout stands even if the page after it failed.
+    ///
+    /// A handler that must save before it fails calls
+    /// [`Session::save`](crate::Session::save) itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::{Key, Keyring, Settings};
+    ///
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .build()?;
+    /// assert!(!settings.save_on_server_error());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_save_on_server_error(mut self, save: bool) -> Self {
+        self.save_on_server_error = save;
+        self
+    }
+
     /// Checks everything and builds the settings.
     ///
     /// # Errors
@@ -427,6 +462,7 @@ impl SettingsBuilder {
             flash_capacity: self.flash_capacity.unwrap_or(DEFAULT_FLASH_CAPACITY).max(1),
             store_timeout,
             max_session_size,
+            save_on_server_error: self.save_on_server_error,
         })
     }
 }

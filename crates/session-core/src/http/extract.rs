@@ -7,7 +7,7 @@ use http::StatusCode;
 use http::request::Parts;
 
 use crate::error::{StoreError, ValueError};
-use crate::http::cookies;
+use crate::http::failure::SessionFailure;
 use crate::http::layer::LazySession;
 use crate::session::Session;
 
@@ -35,16 +35,8 @@ impl IntoResponse for SessionRejection {
             SessionRejection::Store(error) => {
                 tracing::error!(%error, "session not loaded; answering 503");
                 // The client's cookie is left alone: the session may well
-                // still be there when the store is back. The answer depends
-                // on the cookie and is over once the store is back: no
-                // cache may keep it or hand it to another visitor.
-                let mut response = (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The session store is unavailable. Please try again shortly.",
-                )
-                    .into_response();
-                cookies::mark_own_answer(response.headers_mut());
-                response
+                // still be there when the store is back.
+                SessionFailure::NotLoaded.answer()
             }
         }
     }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -17,6 +17,7 @@ use crate::config::settings::Settings;
 use crate::engine::manager::{Backend, SessionManager};
 use crate::error::StoreError;
 use crate::http::cookies;
+use crate::http::failure::SessionFailure;
 use crate::session::Session;
 use crate::session::time::Clock;
 use crate::store::{CookieCodec, SessionStore};
@@ -228,6 +229,16 @@ where
                         return Poll::Ready(Ok(response));
                     };
                     let manager = lazy.slot.manager.clone();
+                    if response.status().is_server_error()
+                        && !manager.settings().save_on_server_error()
+                        && !session.is_destroyed()
+                    {
+                        // The handler failed: nothing it changed is saved.
+                        // Its answer still depended on the cookie.
+                        let mut response = response;
+                        cookies::mark_response(response.headers_mut(), None);
+                        return Poll::Ready(Ok(response));
+                    }
                     this.state.set(State::Commit {
                         future: Box::pin(commit(manager, session, response)),
                     });
@@ -255,33 +266,13 @@ async fn commit<B: From<&'static str>>(
             response
         }
         Err(error) => {
-            let (status, body) = match error {
-                StoreError::Gone => (
-                    StatusCode::CONFLICT,
-                    "Your session ended or was renewed while this request ran; nothing was saved. Please try again.",
-                ),
-                StoreError::TooLarge { .. } | StoreError::Corrupt(_) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The session could not be saved.",
-                ),
-                // A write that failed or timed out may still have reached the
-                // store: say so, never that nothing was saved.
-                _ => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The session store did not confirm the change; it may not have been saved. Please try again shortly.",
-                ),
-            };
+            let failure = SessionFailure::of_save(&error);
             tracing::error!(
                 %error,
-                status = status.as_u16(),
+                status = failure.status().as_u16(),
                 "session not saved; the handler's response was replaced"
             );
-            let mut error_response = Response::new(B::from(body));
-            *error_response.status_mut() = status;
-            // The client's cookie is left as it is: it still names the
-            // session as stored, or a session that is gone for good.
-            cookies::mark_own_answer(error_response.headers_mut());
-            error_response
+            failure.answer()
         }
     }
 }

@@ -433,6 +433,11 @@ impl Session {
         self.lock().record.flash.len()
     }
 
+    /// Whether the handler ended the session ([`destroy`](Self::destroy)).
+    pub(crate) fn is_destroyed(&self) -> bool {
+        matches!(self.lock().lifecycle, Lifecycle::Destroy)
+    }
+
     /// Whether anything changed that the store must be told of.
     pub fn is_modified(&self) -> bool {
         self.lock().is_modified()
