@@ -593,6 +593,10 @@ fn hash_fields(reply: Value) -> Result<Fields, conn::Error> {
 
 #[async_trait]
 impl SessionStore for RedisStore {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
         let mut hgetall = Cmd::with_capacity(2, 64);
         hgetall.arg("HGETALL").arg(self.key_arg(id));

@@ -9,8 +9,11 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use crate::config::settings::Settings;
 use crate::engine::plan::{self, Action, CookiePlan, Kind, Lifetimes, Plan};
+use crate::engine::stats::{self, Counters, Op, SessionStats};
 use crate::engine::token;
 use crate::error::StoreError;
 use crate::session::changes::{Changes, CookieUpdate};
@@ -76,6 +79,7 @@ pub struct SessionManager {
     max_value_len: usize,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
+    counters: Arc<Counters>,
 }
 
 impl SessionManager {
@@ -92,6 +96,7 @@ impl SessionManager {
             settings: settings.clone(),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds::new()),
+            counters: Arc::default(),
         }
     }
 
@@ -156,7 +161,7 @@ impl SessionManager {
                     None => None,
                     Some(opened) => {
                         let reissue = !opened.current_key;
-                        match self.timed(store.load(&opened.id, now)).await? {
+                        match self.timed(Op::Load, store.load(&opened.id, now)).await? {
                             Some(Loaded::Live(record)) => Some((
                                 record,
                                 Origin::Stored {
@@ -352,7 +357,7 @@ impl SessionManager {
                     expires: plan.expires,
                     now,
                 };
-                match self.timed(store.update(&id, update)).await? {
+                match self.timed(Op::Update, store.update(&id, update)).await? {
                     Updated::Kept => Ok(stored(id)),
                     Updated::Emptied => Ok(Origin::New),
                 }
@@ -362,14 +367,14 @@ impl SessionManager {
                 // still there and nothing is lost.
                 let new = self.create(store, &state.record).await?;
                 let until = plan.expires.min(now + RENEWED_GRACE);
-                match self.timed(store.retire(&old, now, until)).await {
+                match self.timed(Op::Retire, store.retire(&old, now, until)).await {
                     Ok(()) => Ok(stored(new)),
                     Err(error) => {
                         // A call that failed on its way back may have run:
                         // if the old id is retired, the renew happened.
                         let retired = !matches!(error, StoreError::Gone)
                             && matches!(
-                                self.timed(store.load(&old, now)).await,
+                                self.timed(Op::Load, store.load(&old, now)).await,
                                 Ok(Some(Loaded::Renewed))
                             );
                         if retired {
@@ -377,19 +382,19 @@ impl SessionManager {
                         }
                         // Nobody holds the new id's token yet; if this
                         // delete fails too, the orphan expires on its own.
-                        let _ = self.timed(store.delete(&new)).await;
+                        let _ = self.timed(Op::Delete, store.delete(&new)).await;
                         Err(error)
                     }
                 }
             }
             (Action::Delete, Some(id)) => {
-                self.timed(store.delete(&id)).await?;
+                self.timed(Op::Delete, store.delete(&id)).await?;
                 Ok(Origin::New)
             }
             (Action::Replace, Some(old)) => {
                 // The old session ends first: a logout must hold even if
                 // storing the new values fails.
-                self.timed(store.delete(&old)).await?;
+                self.timed(Op::Delete, store.delete(&old)).await?;
                 Ok(stored(self.create(store, &state.record).await?))
             }
             (Action::Delete | Action::Replace, None) => Ok(Origin::New),
@@ -407,7 +412,7 @@ impl SessionManager {
     ) -> Result<SessionId, StoreError> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = self.ids.next_id()?;
-            match self.timed(store.create(&id, record)).await {
+            match self.timed(Op::Create, store.create(&id, record)).await {
                 Err(StoreError::Exists) => continue,
                 Err(error) => return Err(error),
                 Ok(()) => return Ok(id),
@@ -416,11 +421,29 @@ impl SessionManager {
         Err(StoreError::Exists)
     }
 
-    /// Runs a store call under the store timeout. The timer is armed only
-    /// if the call has to wait: a store that answers at once (memory)
-    /// costs no timer, and one that waits on the network is cut off
-    /// `store_timeout` after it first had to.
+    /// Runs a store call under the store timeout, in a `session_store`
+    /// span, and counts it. The timer is armed only if the call has to
+    /// wait: a store that answers at once (memory) costs no timer, and one
+    /// that waits on the network is cut off `store_timeout` after it first
+    /// had to.
     async fn timed<T>(
+        &self,
+        op: Op,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let span = tracing::debug_span!(
+            "session_store",
+            backend = self.store_name(),
+            op = op.as_str(),
+            outcome = tracing::field::Empty,
+        );
+        let result = self.within_timeout(call.instrument(span.clone())).await;
+        span.record("outcome", stats::outcome(&result));
+        self.counters.count(op, &result);
+        result
+    }
+
+    async fn within_timeout<T>(
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
@@ -437,6 +460,20 @@ impl SessionManager {
             Ok(result) => result,
             Err(_) => Err(StoreError::Timeout(limit)),
         }
+    }
+
+    /// The store's name, for spans; a cookie backend calls no store.
+    fn store_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Server(store) => store.name(),
+            Backend::Cookie(_) => "cookie",
+        }
+    }
+
+    /// How many store calls this manager (and its clones) made, and how
+    /// many failed, since it was built.
+    pub fn stats(&self) -> SessionStats {
+        self.counters.snapshot()
     }
 }
 

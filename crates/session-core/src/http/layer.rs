@@ -63,6 +63,12 @@ impl SessionLayer {
         Self::from_manager(SessionManager::new(Backend::cookie(codec), settings))
     }
 
+    /// How many store calls this layer made, and how many failed (see
+    /// [`SessionStats`](crate::SessionStats)); shared by its clones.
+    pub fn stats(&self) -> crate::SessionStats {
+        self.manager.stats()
+    }
+
     /// A layer around a manager built by hand.
     pub fn from_manager(manager: SessionManager) -> Self {
         let room = cookies::max_value_len(manager.settings());

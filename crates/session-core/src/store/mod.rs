@@ -177,6 +177,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     ///
     /// The backend errors.
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
+
+    /// A short name for the `backend` field of the spans the layer wraps
+    /// store calls in (`"memory"`, `"redis"`).
+    fn name(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// A backend that keeps the whole session in the cookie: it turns a record
