@@ -79,10 +79,7 @@ mod tests {
         assert_eq!(evictions.count(5, t0 + Duration::from_secs(1)), None);
         assert_eq!(evictions.count(2, t0 + Duration::from_secs(59)), None);
         // The warning reports everything since the last one.
-        assert_eq!(
-            evictions.count(3, t0 + EVICTION_WARNING_INTERVAL),
-            Some(10)
-        );
+        assert_eq!(evictions.count(3, t0 + EVICTION_WARNING_INTERVAL), Some(10));
         assert_eq!(evictions.count(1, t0 + Duration::from_secs(61)), None);
         assert_eq!(evictions.total(), 12);
     }

@@ -71,7 +71,8 @@ use segments::{Held, Map, Segments};
 /// within an idle timeout, yet a bound on memory: an entry with a flash
 /// message or a few small values costs about 400 bytes with the map and
 /// queue around it, so a full store of such sessions holds about 40 MiB
-/// (the flood test checks the growth stays under 96 MiB); the worst case
+/// (the flood test checks that a million one-request sessions add less
+/// than 64 MiB); the worst case
 /// is 100,000 sessions of the largest size the settings accept
 /// (`Settings::max_session_size`, 64 KiB by default), about 6.5 GiB.
 /// Lower the bound if the application keeps large sessions.
@@ -393,9 +394,7 @@ impl Inner {
     fn segments(&self) -> MutexGuard<'_, Segments> {
         // Every critical section leaves the queues consistent before
         // anything that could panic, so a poisoned lock is still usable.
-        self.segments
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.segments.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn load(&self, id: &SessionId, now: UnixTime) -> Option<Loaded> {
