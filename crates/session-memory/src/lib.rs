@@ -67,15 +67,14 @@ use segments::{Held, Map, Segments};
 /// How many entries (sessions and renewed ids' markers) a store holds
 /// unless [`MemoryStore::with_capacity`] says otherwise: 100,000.
 ///
-/// Far more sessions than one process serving its users at once keeps
-/// within an idle timeout, yet a bound on memory: an entry with a flash
-/// message or a few small values costs about 400 bytes with the map and
-/// queue around it, so a full store of such sessions holds about 40 MiB
-/// (the flood test checks that a million one-request sessions add less
-/// than 64 MiB); the worst case
-/// is 100,000 sessions of the largest size the settings accept
-/// (`Settings::max_session_size`, 64 KiB by default), about 6.5 GiB.
-/// Lower the bound if the application keeps large sessions.
+/// Far more sessions than one process serving its users keeps within an
+/// idle timeout, yet a bound on memory. An entry with a flash message or a
+/// few small values costs about 370 bytes with the map and queue around
+/// it, so a full store of such sessions takes about 35 MiB (the flood test
+/// checks that a million one-request sessions add less than 64 MiB). The
+/// worst case is 100,000 sessions of the largest size the settings accept
+/// (`Settings::max_session_size`, 64 KiB by default): over 6 GiB. Lower
+/// the bound if the application keeps large sessions.
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
 /// How often the sweeper removes expired sessions, unless configured.
