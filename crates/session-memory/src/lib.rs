@@ -5,6 +5,22 @@
 //! for tests. Sessions that must survive a restart or be shared between
 //! instances belong in Redis.
 //!
+//! The store is bounded: [`DEFAULT_CAPACITY`] sessions unless
+//! [`MemoryStore::with_capacity`] says otherwise. When it is full, a new
+//! session evicts first the sessions that never came back after their
+//! first request, so a flood of anonymous one-request sessions (a crawler,
+//! an attack) does not log out the users who return.
+//!
+//! # Why two queues and not a cache library
+//!
+//! moka's TinyLFU admission was measured first against the flood this
+//! store must survive (100 sessions loaded 1, 3 or 5 times, then a million
+//! one-request sessions, at a bound of 10,000 or 100,000): it kept 0 of the
+//! 100 in all six runs, because its frequency sketch only starts counting
+//! once the cache is half full, and it took 22 to 40 s per million inserts
+//! in a debug build. Two FIFO queues (the `segments` module: first visits,
+//! and returning visitors) keep all 100 at a few microseconds per create.
+//!
 //! # Examples
 //!
 //! ```
@@ -21,23 +37,45 @@
 //!
 //! # Layout
 //!
-//! - [`MemoryStore`]: the store, its capacity bound and its sweeper. Each
-//!   id holds a live session or, once renewed, a marker of a few bytes
-//!   that remembers it until the new session's first expiry.
+//! - [`MemoryStore`]: the store and its sweeper. Each id holds a live
+//!   session or, once renewed, a marker of a few bytes that remembers it
+//!   until the new session's first expiry.
+//! - `segments`: the capacity bound, which session goes when the store is
+//!   full.
+//! - `evictions`: the eviction count and its rate-limited warning.
 
-use std::collections::BTreeSet;
+mod evictions;
+mod segments;
+
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use session_core::store::{
     Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
 };
 use session_core::{Clock, ConfigError, SystemClock};
+
+pub use evictions::EVICTION_WARNING_INTERVAL;
+
+use evictions::Evictions;
+use segments::{Held, Map, Segments};
+
+/// How many entries (sessions and renewed ids' markers) a store holds
+/// unless [`MemoryStore::with_capacity`] says otherwise: 100,000.
+///
+/// Far more sessions than one process serving its users keeps within an
+/// idle timeout, yet a bound on memory. An entry with a flash message or a
+/// few small values costs about 370 bytes with the map and queue around
+/// it, so a full store of such sessions takes about 35 MiB (the flood test
+/// checks that a million one-request sessions add less than 64 MiB). The
+/// worst case is 100,000 sessions of the largest size the settings accept
+/// (`Settings::max_session_size`, 64 KiB by default): over 6 GiB. Lower
+/// the bound if the application keeps large sessions.
+pub const DEFAULT_CAPACITY: usize = 100_000;
 
 /// How often the sweeper removes expired sessions, unless configured.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -48,7 +86,8 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// sweeper's first deadline (`Instant` plus interval) in range.
 pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Sessions in a concurrent hash map (DashMap), keyed by session id.
+/// Sessions in a concurrent hash map (DashMap), keyed by session id, up to
+/// a capacity bound.
 ///
 /// - Expired sessions are never returned: each load checks the expiry
 ///   stored with the session.
@@ -59,9 +98,16 @@ pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 ///   [`DEFAULT_SWEEP_INTERVAL`]. It starts with the first create (so a
 ///   store can be built outside a runtime) and stops when the store is
 ///   dropped.
-/// - [`with_capacity`](Self::with_capacity) bounds the number of entries
-///   (sessions and markers): a new session beyond the bound evicts the
-///   entry closest to its end.
+/// - At most [`DEFAULT_CAPACITY`] entries, or the bound given to
+///   [`with_capacity`](Self::with_capacity). Beyond it, a new session
+///   evicts first the oldest session never loaded after the request that
+///   created it, then, if returning sessions fill nine tenths of the
+///   store, the returning session that has gone longest without a request.
+///   [`evictions`](Self::evictions) counts them, and a warning is logged
+///   at most once every [`EVICTION_WARNING_INTERVAL`].
+///
+/// Loads, updates and deletes take only the map's shard locks; creates
+/// also take one lock for the bound's queues.
 ///
 /// Cheap to clone; clones share the sessions.
 ///
@@ -74,7 +120,7 @@ pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// let settings = Settings::builder()
 ///     .with_keyring(Keyring::new(Key::generate()?)?)
 ///     .build()?;
-/// let layer = SessionLayer::new(MemoryStore::with_capacity(100_000), &settings);
+/// let layer = SessionLayer::new(MemoryStore::with_capacity(500_000), &settings);
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -88,8 +134,8 @@ pub struct MemoryStore {
 
 /// What the map holds under an id.
 ///
-/// The marker borrows the record's niche, so an entry is no larger than a
-/// record was before renewed ids were remembered (a unit test checks).
+/// The marker borrows the record's niche, so it costs no room beside a
+/// record (a unit test checks).
 enum Slot {
     /// A session; it may have expired and not been swept yet.
     Live(Record),
@@ -114,37 +160,12 @@ impl Slot {
 }
 
 struct Inner {
-    sessions: DashMap<SessionId, Slot, RandomIdHash>,
-    /// Present only with a capacity bound: the entries in deadline order,
-    /// so the one closest to its end can be found at once. Writes then pass
-    /// through this one lock, which is the price of an exact bound; an
-    /// unbounded store has no global lock at all.
-    bound: Option<Bound>,
+    sessions: Map,
+    /// The order of eviction. Creates pass through this one lock, always
+    /// before any shard lock of the map, so the two cannot deadlock.
+    segments: Mutex<Segments>,
+    evictions: Evictions,
     sweeper: OnceLock<()>,
-}
-
-struct Bound {
-    capacity: usize,
-    by_deadline: Mutex<BTreeSet<(UnixTime, SessionId)>>,
-}
-
-/// The capacity index, locked for the length of one write; does nothing on
-/// an unbounded store. Every write takes it before the map's shard lock, so
-/// the two cannot deadlock.
-struct Index<'a>(Option<MutexGuard<'a, BTreeSet<(UnixTime, SessionId)>>>);
-
-impl Index<'_> {
-    fn insert(&mut self, deadline: UnixTime, id: SessionId) {
-        if let Some(set) = self.0.as_mut() {
-            set.insert((deadline, id));
-        }
-    }
-
-    fn remove(&mut self, deadline: UnixTime, id: SessionId) {
-        if let Some(set) = self.0.as_mut() {
-            set.remove(&(deadline, id));
-        }
-    }
 }
 
 impl Default for MemoryStore {
@@ -154,26 +175,29 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store with no bound on the number of sessions.
+    /// A store holding at most [`DEFAULT_CAPACITY`] entries.
     pub fn new() -> Self {
-        Self::build(None)
+        Self::with_capacity(DEFAULT_CAPACITY)
     }
 
     /// A store holding at most `capacity` entries (at least one), renewed
-    /// ids' markers included; beyond it, a new session evicts the entry
-    /// closest to its end.
+    /// ids' markers included; beyond it, a new session evicts first those
+    /// that never came back after their first request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::with_capacity(1_000_000);
+    /// assert_eq!(store.capacity(), 1_000_000);
+    /// ```
     pub fn with_capacity(capacity: usize) -> Self {
-        Self::build(Some(capacity.max(1)))
-    }
-
-    fn build(capacity: Option<usize>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                sessions: DashMap::with_hasher(RandomIdHash),
-                bound: capacity.map(|capacity| Bound {
-                    capacity,
-                    by_deadline: Mutex::new(BTreeSet::new()),
-                }),
+                sessions: Map::with_hasher(RandomIdHash),
+                segments: Mutex::new(Segments::new(capacity)),
+                evictions: Evictions::default(),
                 sweeper: OnceLock::new(),
             }),
             clock: Arc::new(SystemClock),
@@ -213,6 +237,16 @@ impl MemoryStore {
 
     /// Uses `clock` to decide what the sweeper removes (on load, the time
     /// the layer passes in decides).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::SystemClock;
+    /// use session_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_clock(SystemClock);
+    /// # let _ = store;
+    /// ```
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -220,22 +254,71 @@ impl MemoryStore {
 
     /// How many entries are held: sessions and renewed ids' markers,
     /// including those past their end and not yet swept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().len(), 0);
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.sessions.len()
     }
 
     /// Whether nothing is held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_memory::MemoryStore;
+    ///
+    /// assert!(MemoryStore::new().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.inner.sessions.is_empty()
     }
 
-    /// The capacity bound, if any.
-    pub fn capacity(&self) -> Option<usize> {
-        self.inner.bound.as_ref().map(|b| b.capacity)
+    /// The most entries the store holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_memory::{DEFAULT_CAPACITY, MemoryStore};
+    ///
+    /// assert_eq!(MemoryStore::new().capacity(), DEFAULT_CAPACITY);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.inner.segments().capacity()
+    }
+
+    /// How many entries were evicted to keep the store within its
+    /// capacity since it was made (expired ones that were swept do not
+    /// count). Anything above zero means some users lost their session
+    /// early: raise the capacity, or keep sessions in Redis.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().evictions(), 0);
+    /// ```
+    pub fn evictions(&self) -> u64 {
+        self.inner.evictions.total()
     }
 
     /// Removes every session expired at `now` and every marker past its
     /// end; returns how many entries went.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::store::UnixTime;
+    /// use session_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().sweep(UnixTime::from_secs(1)), 0);
+    /// ```
     pub fn sweep(&self, now: UnixTime) -> usize {
         self.inner.sweep(now)
     }
@@ -269,6 +352,7 @@ impl MemoryStore {
         });
     }
 }
+
 /// Hashes a [`SessionId`] by taking its bytes as they are. The ids are
 /// 128 random bits from the system's generator, and only ids this server
 /// made (their MAC verified) are ever looked up, so no one can choose keys
@@ -306,115 +390,88 @@ impl Hasher for RandomIdHasher {
 }
 
 impl Inner {
-    fn index(&self) -> Index<'_> {
-        Index(self.bound.as_ref().map(|bound| {
-            // Every critical section leaves the set consistent before
-            // anything that could panic, so a poisoned lock is still usable.
-            bound
-                .by_deadline
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-        }))
+    fn segments(&self) -> MutexGuard<'_, Segments> {
+        // Every critical section leaves the queues consistent before
+        // anything that could panic, so a poisoned lock is still usable.
+        self.segments.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn load(&self, id: &SessionId, now: UnixTime) -> Option<Loaded> {
-        let slot = self.sessions.get(id)?;
-        match &*slot {
-            Slot::Live(record) if !record.is_expired(now) => Some(Loaded::Live(record.clone())),
+        let held = self.sessions.get(id)?;
+        match &held.slot {
+            Slot::Live(record) if !record.is_expired(now) => {
+                held.mark_seen();
+                Some(Loaded::Live(record.clone()))
+            }
             Slot::Renewed { until } if *until > now => Some(Loaded::Renewed),
             _ => None,
         }
     }
 
     fn sweep(&self, now: UnixTime) -> usize {
-        let mut index = self.index();
-        match index.0.as_mut() {
-            None => {
-                let before = self.sessions.len();
-                self.sessions.retain(|_, slot| !slot.is_dead(now));
-                before.saturating_sub(self.sessions.len())
-            }
-            Some(set) => {
-                let mut removed = 0;
-                while let Some(&(deadline, id)) = set.first() {
-                    if deadline > now {
-                        break;
-                    }
-                    set.pop_first();
-                    self.sessions.remove(&id);
-                    removed += 1;
-                }
-                removed
-            }
+        // The queues' lock before the map's shard locks, as in create.
+        let mut segments = self.segments();
+        let before = self.sessions.len();
+        self.sessions.retain(|_, held| !held.slot.is_dead(now));
+        let removed = before.saturating_sub(self.sessions.len());
+        if removed > 0 {
+            segments.retain_held(&self.sessions);
         }
+        removed
     }
 
     fn create(&self, id: SessionId, record: &Record) -> Result<(), StoreError> {
-        let mut index = self.index();
         match self.sessions.entry(id) {
             Entry::Occupied(_) => return Err(StoreError::Exists),
             Entry::Vacant(slot) => {
-                slot.insert(Slot::Live(record.clone()));
+                slot.insert(Held::new(Slot::Live(record.clone())));
             }
         }
-        index.insert(record.expires, id);
         // The map's shard lock is released: evicting may touch any shard.
-        if let (Some(set), Some(bound)) = (index.0.as_mut(), &self.bound) {
-            while set.len() > bound.capacity {
-                let Some((_, evicted)) = set.pop_first() else {
-                    break;
-                };
-                self.sessions.remove(&evicted);
-            }
-        }
+        let (evicted, capacity) = {
+            let mut segments = self.segments();
+            (segments.admit(id, &self.sessions), segments.capacity())
+        };
+        self.evictions.record(evicted, capacity);
         Ok(())
     }
 
     fn update(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
-        let mut index = self.index();
         let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
             return Err(StoreError::Gone);
         };
-        let before = entry.get().deadline();
-        if entry.get().is_dead(update.now) {
+        if entry.get().slot.is_dead(update.now) {
             entry.remove();
-            index.remove(before, id);
             return Err(StoreError::Gone);
         }
-        let Slot::Live(stored) = entry.get_mut() else {
+        let Slot::Live(stored) = &mut entry.get_mut().slot else {
             return Err(StoreError::Gone);
         };
         update.apply_to(stored);
-        index.remove(before, id);
         // Concurrent removals can empty a session that each request saw
         // non-empty: an empty session is not kept.
         if stored.is_empty() {
             entry.remove();
             Ok(Updated::Emptied)
         } else {
-            index.insert(update.expires, id);
             Ok(Updated::Kept)
         }
     }
 
     fn retire(&self, id: SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
-        let mut index = self.index();
         let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
             return Err(StoreError::Gone);
         };
-        let before = entry.get().deadline();
-        if entry.get().is_dead(now) {
+        let held = entry.get_mut();
+        if held.slot.is_dead(now) {
             entry.remove();
-            index.remove(before, id);
             return Err(StoreError::Gone);
         }
-        if matches!(entry.get(), Slot::Renewed { .. }) {
+        if matches!(held.slot, Slot::Renewed { .. }) {
             return Err(StoreError::Gone);
         }
-        index.remove(before, id);
         if until > now {
-            entry.insert(Slot::Renewed { until });
-            index.insert(until, id);
+            held.slot = Slot::Renewed { until };
         } else {
             // A marker that would be past its end at once is not kept.
             entry.remove();
@@ -423,10 +480,9 @@ impl Inner {
     }
 
     fn delete(&self, id: &SessionId) {
-        let mut index = self.index();
-        if let Some((_, slot)) = self.sessions.remove(id) {
-            index.remove(slot.deadline(), *id);
-        }
+        // Its id stays queued until it reaches the front or a sweep: a
+        // delete needs no lock but the map's.
+        self.sessions.remove(id);
     }
 }
 
@@ -465,6 +521,7 @@ impl fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("entries", &self.len())
             .field("capacity", &self.capacity())
+            .field("evictions", &self.evictions())
             .field("sweep_interval", &self.sweep_interval)
             .finish()
     }
@@ -542,9 +599,11 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_no_larger_than_a_record() {
-        // A live session costs what it cost before markers existed.
+    fn an_entry_is_a_record_and_one_word() {
+        // A marker costs no room beside a record, and the eviction mark
+        // one word of padding.
         assert_eq!(size_of::<Slot>(), size_of::<Record>());
+        assert!(size_of::<Held>() <= size_of::<Record>() + size_of::<usize>());
     }
 
     #[test]
@@ -797,51 +856,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn capacity_evicts_the_session_closest_to_expiry() {
+    async fn a_full_store_evicts_sessions_that_never_came_back() {
         let store = MemoryStore::with_capacity(3);
-        assert_eq!(store.capacity(), Some(3));
-        create(&store, 1, 300).await;
+        assert_eq!(store.capacity(), 3);
+        create(&store, 1, 100).await;
         create(&store, 2, 100).await;
-        create(&store, 3, 200).await;
-        create(&store, 4, 400).await;
+        create(&store, 3, 100).await;
+        // Session 1 comes back; session 2, older than 3, never does.
+        assert!(is_live(&store, 1, 0).await);
+        create(&store, 4, 100).await;
         assert_eq!(store.len(), 3);
-        assert!(!is_live(&store, 2, 0).await);
+        assert_eq!(store.evictions(), 1);
+        assert_eq!(load(&store, 2, 0).await, None);
         for n in [1, 3, 4] {
             assert!(is_live(&store, n, 0).await);
         }
-        create(&store, 5, 500).await;
-        assert!(!is_live(&store, 3, 0).await);
-        assert_eq!(store.len(), 3);
     }
 
     #[tokio::test]
-    async fn capacity_counts_markers_by_their_end() {
+    async fn evictions_count_markers_and_not_what_was_swept_or_deleted() {
         let store = MemoryStore::with_capacity(2);
-        create(&store, 1, 100).await;
-        create(&store, 2, 200).await;
-        // Session 1 is renewed: its marker ends after session 2 expires,
-        // so session 2 is now the entry closest to its end.
-        store.retire(&id(1), at(0), at(300)).await.unwrap();
-        create(&store, 3, 400).await;
-        assert_eq!(store.len(), 2);
-        assert_eq!(load(&store, 2, 0).await, None);
-        assert_eq!(load(&store, 1, 0).await, Some(Loaded::Renewed));
-        assert!(is_live(&store, 3, 0).await);
-        // The marker is next: it is evicted like any session.
-        create(&store, 4, 500).await;
+        create(&store, 1, 10).await;
+        store.retire(&id(1), at(0), at(50)).await.unwrap();
+        create(&store, 2, 100).await;
+        // The marker was never loaded: it is the first to go.
+        create(&store, 3, 100).await;
         assert_eq!(load(&store, 1, 0).await, None);
+        assert_eq!(store.evictions(), 1);
+        store.delete(&id(2)).await.unwrap();
+        assert_eq!(store.sweep(at(100)), 1);
+        create(&store, 4, 200).await;
+        create(&store, 5, 200).await;
         assert_eq!(store.len(), 2);
+        assert_eq!(store.evictions(), 1, "the deleted and swept made room");
     }
 
     #[tokio::test]
-    async fn capacity_follows_an_updated_expiry() {
-        let store = MemoryStore::with_capacity(2);
-        create(&store, 1, 100).await;
-        create(&store, 2, 200).await;
-        touch(&store, 1, 0, 300).await.unwrap();
-        create(&store, 3, 400).await;
-        assert!(is_live(&store, 1, 0).await);
-        assert!(!is_live(&store, 2, 0).await);
+    async fn the_default_store_is_bounded() {
+        let store = MemoryStore::new();
+        assert_eq!(store.capacity(), DEFAULT_CAPACITY);
+        assert_eq!(MemoryStore::default().capacity(), DEFAULT_CAPACITY);
+        assert_eq!(MemoryStore::with_capacity(0).capacity(), 1);
     }
 
     #[tokio::test(start_paused = true)]

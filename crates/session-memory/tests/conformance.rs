@@ -1,5 +1,6 @@
-//! The conformance suite, run against `MemoryStore` unbounded and bounded:
-//! the bound's index must follow every create, update, retire and delete.
+//! The conformance suite, run against `MemoryStore` at its default bound
+//! and at a small one: the bound's queues must follow every create,
+//! update, retire and delete.
 
 use async_trait::async_trait;
 use session_conformance::Harness;
@@ -40,7 +41,7 @@ impl Harness for Memory {
     }
 }
 
-mod unbounded {
+mod default_capacity {
     use super::*;
     session_conformance::suite!(Memory { capacity: None });
 }
