@@ -488,6 +488,10 @@ impl Inner {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
     async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
         Ok(self.inner.load(id, now))
     }

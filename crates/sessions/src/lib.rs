@@ -20,7 +20,8 @@
 pub use session_core::SessionRejection;
 pub use session_core::{
     ConfigError, CookieSettings, Flash, FlashLevel, Key, KeyError, Keyring, LazySession, SameSite,
-    Session, SessionFailure, SessionLayer, Settings, SettingsBuilder, StoreError, ValueError,
+    Session, SessionFailure, SessionLayer, SessionStats, Settings, SettingsBuilder, StoreError,
+    ValueError,
 };
 
 /// Writing a backend of your own: the [`SessionStore`](store::SessionStore)
@@ -84,11 +85,16 @@ pub mod cookie {
 /// process, development and tests.
 #[cfg(feature = "memory")]
 pub mod memory {
-    pub use session_memory::{DEFAULT_SWEEP_INTERVAL, MAX_SWEEP_INTERVAL, MemoryStore};
+    pub use session_memory::{
+        DEFAULT_CAPACITY, DEFAULT_SWEEP_INTERVAL, EVICTION_WARNING_INTERVAL, MAX_SWEEP_INTERVAL,
+        MemoryStore,
+    };
 
     use session_core::{SessionLayer, Settings};
 
-    /// The session layer with an unbounded [`MemoryStore`].
+    /// The session layer with a [`MemoryStore`] of the default bound
+    /// ([`DEFAULT_CAPACITY`] sessions; a flood of one-request visitors
+    /// evicts its own sessions first, not those of returning ones).
     ///
     /// # Examples
     ///

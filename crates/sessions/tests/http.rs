@@ -715,53 +715,6 @@ async fn stats_count_the_store_calls_and_their_failures() {
     assert_eq!((stats.loads, stats.store_errors), (2, 1));
 }
 
-/// Each store call runs in a `session_store` span naming the backend, the
-/// call and how it ended.
-#[tokio::test]
-async fn store_calls_are_traced_with_backend_op_and_outcome() {
-    use std::io::Write;
-    use std::sync::Mutex;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
-
-    let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
-    let token = token(&get_with(&app, "/login", None).await);
-    get_with(&app, "/logout", Some(&cookie(&token))).await;
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let spans: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("session_store{"))
-        .collect();
-    assert_eq!(spans.len(), 2, "{log}");
-    assert!(
-        spans[0].contains("backend=\"memory\" op=\"create\" outcome=\"ok\""),
-        "{log}"
-    );
-    assert!(
-        spans[1].contains("backend=\"memory\" op=\"load\" outcome=\"ok\""),
-        "{log}"
-    );
-}
-
 /// A handler that fails after changing the session saves none of it.
 #[tokio::test]
 async fn a_handler_that_answers_500_saves_nothing() {
