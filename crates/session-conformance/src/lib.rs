@@ -38,7 +38,7 @@ use session_core::store::{
     Update,
 };
 use session_core::{
-    Backend, CookieUpdate, FlashLevel, Key, Keyring, LazySession, ManualClock, Session,
+    Backend, CookieUpdate, Expiry, FlashLevel, Key, Keyring, LazySession, ManualClock, Session,
     SessionLayer, SessionManager, Settings,
 };
 use tower::{Layer, Service};
@@ -484,7 +484,7 @@ pub async fn refresh_is_throttled<H: Harness>(h: &H) {
         CookieUpdate::Keep => due,
         CookieUpdate::Set { value, max_age } => {
             assert_ne!(value, due, "the same cookie was sent again");
-            assert_eq!(max_age, ABSOLUTE - IDLE / 4);
+            assert_eq!(max_age, Some(ABSOLUTE - IDLE / 4));
             value
         }
         CookieUpdate::Remove => panic!("a live session was removed"),
@@ -561,7 +561,7 @@ pub async fn renew_keeps_the_absolute_deadline<H: Harness>(h: &H) {
             CookieUpdate::Set { value, max_age } => {
                 assert_eq!(
                     max_age,
-                    ABSOLUTE - elapsed,
+                    Some(ABSOLUTE - elapsed),
                     "Max-Age moved past the deadline"
                 );
                 token = value;
@@ -586,7 +586,7 @@ pub async fn renew_keeps_the_absolute_deadline<H: Harness>(h: &H) {
     s.renew_on_login();
     let token = match rig.commit(&s).await {
         CookieUpdate::Set { value, max_age } => {
-            assert_eq!(max_age, ABSOLUTE);
+            assert_eq!(max_age, Some(ABSOLUTE));
             value
         }
         other => panic!("renew_on_login sent {other:?}"),
@@ -684,6 +684,80 @@ pub async fn empty_is_never_stored<H: Harness>(h: &H) {
         assert_eq!(rig.len(&token).await, 0);
         assert_eq!(rig.stored().await.unwrap_or(0), 0);
     }
+}
+
+/// A session's own expiry is kept by the backend and enforced: "remember
+/// me" outlives the settings' idle timeout and ends at its own, cut to the
+/// settings' maximum; a browser session's cookie has no `Max-Age`; going
+/// back to the default expiry is saved too.
+pub async fn own_expiry_is_kept_and_enforced<H: Harness>(h: &H) {
+    let settings = Settings::builder()
+        .with_keyring(keyring(1))
+        .with_idle_timeout(IDLE)
+        .with_absolute_lifetime(ABSOLUTE)
+        .with_max_expiry(ABSOLUTE * 4)
+        .build()
+        .unwrap();
+    let rig = Rig::with(h, settings, Ids::default()).await;
+    let s = rig.load(None).await;
+    s.insert("user", "alice").unwrap();
+    // Asks for more than the maximum: gets the maximum.
+    s.set_expiry(Expiry::Lifetimes {
+        idle: IDLE * 3,
+        absolute: ABSOLUTE * 100,
+    });
+    let token = match rig.commit(&s).await {
+        CookieUpdate::Set { value, max_age } => {
+            assert_eq!(
+                max_age,
+                Some(ABSOLUTE * 4),
+                "until its own absolute deadline"
+            );
+            value
+        }
+        other => panic!("expected a cookie, got {other:?}"),
+    };
+    // Past the settings' idle timeout, within its own.
+    rig.clock.advance(IDLE * 2);
+    let s = rig.load(Some(&token)).await;
+    assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("alice"));
+    assert_eq!(
+        s.expiry(),
+        Expiry::Lifetimes {
+            idle: IDLE * 3,
+            absolute: ABSOLUTE * 100
+        }
+    );
+    let token = rig.commit_kept(&s, token).await;
+    // Past its own idle timeout: gone, whatever the client holds.
+    rig.clock.advance(IDLE * 3);
+    assert_eq!(rig.len(&token).await, 0, "ended at its own idle deadline");
+
+    let s = rig.load(None).await;
+    s.insert("user", "bob").unwrap();
+    s.set_expiry(Expiry::BrowserSession);
+    let token = match rig.commit(&s).await {
+        CookieUpdate::Set { value, max_age } => {
+            assert_eq!(max_age, None, "a browser session's cookie");
+            value
+        }
+        other => panic!("expected a cookie, got {other:?}"),
+    };
+    let s = rig.load(Some(&token)).await;
+    assert_eq!(s.expiry(), Expiry::BrowserSession);
+    s.set_expiry(Expiry::Default);
+    let token = match rig.commit(&s).await {
+        CookieUpdate::Set { value, max_age } => {
+            assert!(max_age.is_some(), "persistent again");
+            value
+        }
+        CookieUpdate::Keep => token,
+        CookieUpdate::Remove => panic!("a session with values was removed"),
+    };
+    assert_eq!(rig.load(Some(&token)).await.expiry(), Expiry::Default);
+    // With the settings' idle timeout again.
+    rig.clock.advance(IDLE + Duration::from_secs(1));
+    assert_eq!(rig.len(&token).await, 0);
 }
 
 /// Peeking at flash messages leaves them for a later request and saves
@@ -960,6 +1034,7 @@ macro_rules! suite {
             renew_keeps_the_absolute_deadline, renew_after_destroy_is_gone,
             renewed_cookie_does_not_clobber, destroy_removes, empty_is_never_stored,
             emptying_keeps_a_concurrent_value, peeked_flashes_wait, failed_handler_saves_nothing,
+            own_expiry_is_kept_and_enforced,
             forged_cookie_is_no_session, first_verifying_cookie_wins, rotation_reissues,
             failed_save_is_not_retried);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

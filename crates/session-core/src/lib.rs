@@ -48,6 +48,7 @@ pub use http::failure::SessionFailure;
 pub use http::layer::{LazySession, ResponseFuture, SessionLayer, SessionService};
 pub use session::Session;
 pub use session::changes::CookieUpdate;
+pub use session::expiry::Expiry;
 pub use session::flash::{DEFAULT_FLASH_CAPACITY, FLASH_MAX_BYTES, Flash, FlashLevel, FlashQueue};
 pub use session::time::UnixTime;
 /// The clock seam: what tells the time, and a clock tests move by hand.

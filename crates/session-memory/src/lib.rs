@@ -667,6 +667,7 @@ mod tests {
                 cleared: false,
                 keys: vec![DataKey::from("a"), DataKey::from("c"), DataKey::from("d")],
                 flash: false,
+                ..Changes::default()
             };
             update(&store, 1, &after, &changes, 5, 30).await.unwrap();
 
@@ -698,6 +699,7 @@ mod tests {
                 cleared: true,
                 keys: vec![DataKey::from("new")],
                 flash: true,
+                ..Changes::default()
             };
             update(&store, 1, &after, &changes, 5, 20).await.unwrap();
 
@@ -728,6 +730,7 @@ mod tests {
                 cleared: false,
                 keys: vec![DataKey::from("a")],
                 flash: false,
+                ..Changes::default()
             };
             let after = Record::empty(T0, at(10), 4);
             let updated = update(&store, 1, &after, &changes, 1, 20).await;

@@ -9,6 +9,7 @@
 //! | `created`   | when the session was created, Unix seconds         |
 //! | `expires`   | when it ends unless refreshed, Unix seconds        |
 //! | `flash`     | the flash queue, MessagePack (absent when empty)   |
+//! | `expiry`    | the session's own expiry, `browser` or `<idle>/<absolute>` seconds (absent for the settings') |
 //!
 //! A renewed id (the marker `retire.lua` leaves, so a request still
 //! carrying the id neither sees the session nor replaces its cookie):
@@ -28,7 +29,7 @@ use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
 use serde::Deserialize;
 use session_core::FlashQueue;
-use session_core::store::{Record, UnixTime, Value};
+use session_core::store::{Expiry, Record, UnixTime, Value};
 
 /// Field holding the creation time.
 pub(crate) const CREATED: &str = "created";
@@ -36,6 +37,8 @@ pub(crate) const CREATED: &str = "created";
 pub(crate) const EXPIRES: &str = "expires";
 /// Field holding the flash queue.
 pub(crate) const FLASH: &str = "flash";
+/// Field holding the session's own expiry.
+pub(crate) const EXPIRY: &str = "expiry";
 /// Prefix of the fields holding session values.
 pub(crate) const DATA_PREFIX: &str = "d:";
 /// Field of a renewed id's marker: until when it counts as renewed.
@@ -122,6 +125,7 @@ where
     // The layer applies its own capacity after loading; keeping every stored
     // message here leaves that choice to it.
     let mut flash = FlashQueue::with_capacity(usize::MAX);
+    let mut expiry = Expiry::Default;
     for (name, value) in fields {
         if let Some(key) = name.strip_prefix(DATA_PREFIX.as_bytes()) {
             let key = std::str::from_utf8(key)
@@ -145,6 +149,12 @@ where
             flash = FlashQueue::from_msgpack(&value, usize::MAX)
                 .map_err(|_| Corrupt::new(&name, "flash queue is not MessagePack"))?;
             session_fields += 1;
+        } else if name == EXPIRY.as_bytes() {
+            expiry = std::str::from_utf8(&value)
+                .ok()
+                .and_then(Expiry::decode)
+                .ok_or_else(|| Corrupt::new(&name, "not an expiry"))?;
+            session_fields += 1;
         } else {
             return Err(Corrupt::new(&name, "unknown field"));
         }
@@ -165,6 +175,7 @@ where
         flash,
         created,
         expires,
+        expiry,
     }))
 }
 

@@ -25,8 +25,9 @@
 -- ARGV[7]  flash: '' unchanged, 's' set to ARGV[8], 'd' delete
 -- ARGV[8]  the flash queue's bytes when ARGV[7] is 's'
 -- ARGV[9]  n, the number of values set
--- ARGV[10 .. 9 + 2n]           field, value pairs to set
--- ARGV[10 + 2n .. #ARGV]       fields to delete
+-- ARGV[10 .. 9 + 2n]           field, value pairs to set: values, and 'expiry'
+-- ARGV[10 + 2n .. #ARGV]       fields to delete: values, and 'expiry'
+--                              when the session goes back to the default
 --
 -- Returns 0 saved, 1 exists (create found the key taken: a session or a
 -- renewed id's marker), 2 gone (update found no live session), 3 saved and
@@ -121,7 +122,7 @@ end
 -- a session with no values and no flash messages is not kept. Only a save
 -- that removed something can leave it empty.
 if cleared or removes or ARGV[7] == 'd' then
-  local meta = 1 + redis.call('HEXISTS', key, 'created')
+  local meta = 1 + redis.call('HEXISTS', key, 'created') + redis.call('HEXISTS', key, 'expiry')
   local flash = redis.call('HEXISTS', key, 'flash')
   if redis.call('HLEN', key) - meta - flash <= 0 and flash == 0 then
     redis.call('DEL', key)

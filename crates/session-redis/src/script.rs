@@ -130,9 +130,13 @@ pub(crate) fn create(key: impl redis::ToRedisArgs, record: &Record) -> ScriptCal
     } else {
         call.arg("s").arg(record.flash.to_msgpack());
     }
-    call.arg(record.data.len());
+    let expiry = record.expiry.encode();
+    call.arg(record.data.len() + usize::from(expiry.is_some()));
     for (k, v) in &record.data {
         call.arg(layout::DataField(k)).arg(v.as_bytes());
+    }
+    if let Some(expiry) = expiry {
+        call.arg(layout::EXPIRY).arg(expiry);
     }
     call
 }
@@ -145,7 +149,7 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
     let ttl = ttl(update.expires, update.now);
     let mut call = ScriptCall::new(&SAVE, SAVE_CODE, key);
     let changes = update.changes;
-    if !changes.cleared && !changes.flash {
+    if !changes.cleared && !changes.flash && !changes.expiry {
         let mut sets = 0;
         let only_sets = update.changed().all(|(_, v)| {
             sets += 1;
@@ -187,9 +191,21 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
             None => removed.push(layout::DataField(k)),
         }
     }
-    call.arg(set.len());
+    // The session's own expiry, set or back to the settings'.
+    let expiry = changes.expiry.then(|| update.record.expiry.encode());
+    let expiry_set = matches!(expiry, Some(Some(_)));
+    call.arg(set.len() + usize::from(expiry_set));
     for (field, v) in set {
         call.arg(field).arg(v.as_bytes());
+    }
+    match expiry {
+        Some(Some(expiry)) => {
+            call.arg(layout::EXPIRY).arg(expiry);
+        }
+        Some(None) => {
+            call.arg(layout::EXPIRY);
+        }
+        None => {}
     }
     for field in removed {
         call.arg(field);
@@ -230,7 +246,12 @@ mod tests {
 
     #[test]
     fn the_scripts_name_the_fields_the_layout_names() {
-        for field in [layout::CREATED, layout::EXPIRES, layout::FLASH] {
+        for field in [
+            layout::CREATED,
+            layout::EXPIRES,
+            layout::FLASH,
+            layout::EXPIRY,
+        ] {
             assert!(SAVE_CODE.contains(&format!("'{field}'")), "{field}");
         }
         assert!(SAVE_CODE.contains(&format!("'{}'", layout::DATA_PREFIX)));

@@ -6,7 +6,8 @@
 //! header = version (1) | mode (1) | key id (4) | issued (u64 BE) | expires (u64 BE)
 //! signed:    payload = body || HMAC-SHA256(mac key, name || header || body)
 //! encrypted: payload = nonce (12) || AES-256-GCM(key, nonce, aad = name || header, body) || tag (16)
-//! body   = MessagePack [created, data, flash]
+//! body   = MessagePack [created, data, flash], or [created, data, expiry, flash]
+//!          for a session with an expiry of its own (`Expiry::encode`)
 //! name   = u16 BE length || cookie name
 //! ```
 //!
@@ -20,7 +21,9 @@ use base64::Engine;
 use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
 use ring::{aead, hmac, rand};
-use session_core::store::{DataKey, Opened, Record, SessionData, StoreError, UnixTime, Value};
+use session_core::store::{
+    DataKey, Expiry, Opened, Record, SessionData, StoreError, UnixTime, Value,
+};
 use session_core::{FlashQueue, KeyId, MAX_COOKIE_VALUE_LEN};
 
 use crate::keys::{CookieKey, Protection};
@@ -54,6 +57,7 @@ struct Body {
     created: UnixTime,
     data: SessionData,
     flash: FlashQueue,
+    expiry: Expiry,
 }
 
 /// Why a body did not decode.
@@ -64,8 +68,9 @@ struct BodyError(&'static str);
 fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
     use rmp::decode;
     let mut rd = body;
-    if decode::read_array_len(&mut rd).map_err(|_| BodyError("not an array"))? != 3 {
-        return Err(BodyError("not three fields"));
+    let fields = decode::read_array_len(&mut rd).map_err(|_| BodyError("not an array"))?;
+    if fields != 3 && fields != 4 {
+        return Err(BodyError("neither three nor four fields"));
     }
     let created: u64 = decode::read_int(&mut rd).map_err(|_| BodyError("bad created time"))?;
     let len = decode::read_map_len(&mut rd).map_err(|_| BodyError("data is not a map"))?;
@@ -88,6 +93,19 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
         rd = rest;
         data.insert(DataKey::from(key), Value::copy_from_msgpack(bytes));
     }
+    let expiry = if fields == 4 {
+        let len = decode::read_str_len(&mut rd).map_err(|_| BodyError("expiry is not a string"))?;
+        let (text, rest) = rd
+            .split_at_checked(len as usize)
+            .ok_or(BodyError("expiry runs past the end"))?;
+        rd = rest;
+        std::str::from_utf8(text)
+            .ok()
+            .and_then(Expiry::decode)
+            .ok_or(BodyError("expiry does not decode"))?
+    } else {
+        Expiry::Default
+    };
     // Every message the cookie holds is kept; the layer applies its own
     // capacity after loading.
     let flash = FlashQueue::from_msgpack(rd, usize::MAX)
@@ -96,6 +114,7 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
         created: UnixTime::from_secs(created),
         data,
         flash,
+        expiry,
     })
 }
 
@@ -156,19 +175,25 @@ pub(crate) fn seal(
     })
 }
 
-/// Writes the body `[created, {key: bin}, flash]`, the inverse of
-/// [`decode_body`].
+/// Writes the body `[created, {key: bin}, flash]`, or `[created, {key:
+/// bin}, expiry, flash]` for a session with an expiry of its own, the
+/// inverse of [`decode_body`].
 fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
     use rmp::encode;
     let too_many = |what| format!("more {what} than MessagePack can count");
     let error = |e: encode::ValueWriteError<_>| e.to_string();
-    encode::write_array_len(buf, 3).map_err(error)?;
+    let expiry = record.expiry.encode();
+    let fields = if expiry.is_some() { 4 } else { 3 };
+    encode::write_array_len(buf, fields).map_err(error)?;
     encode::write_uint(buf, record.created.as_secs()).map_err(error)?;
     let len = u32::try_from(record.data.len()).map_err(|_| too_many("keys"))?;
     encode::write_map_len(buf, len).map_err(error)?;
     for (key, value) in &record.data {
         encode::write_str(buf, key).map_err(error)?;
         encode::write_bin(buf, value.as_bytes()).map_err(error)?;
+    }
+    if let Some(expiry) = expiry {
+        encode::write_str(buf, &expiry).map_err(error)?;
     }
     record.flash.write_msgpack(buf);
     Ok(())
@@ -346,6 +371,7 @@ fn open_from(buf: &mut Vec<u8>, store: &CookieStore, value: &str, now: UnixTime)
             flash: body.flash,
             created: body.created,
             expires: UnixTime::from_secs(header.expires),
+            expiry: body.expiry,
         },
         current_key,
     })
@@ -408,6 +434,32 @@ mod tests {
                 .unwrap();
             assert!(store.open(&bad, NOW).is_none());
         }
+    }
+
+    #[test]
+    fn an_expiry_of_its_own_travels_in_the_cookie_and_the_default_costs_nothing() {
+        for store in stores() {
+            let default = store.seal(&record(), NOW).unwrap();
+            let mut own = record();
+            own.expiry = Expiry::Lifetimes {
+                idle: Duration::from_secs(60),
+                absolute: Duration::from_secs(86_400),
+            };
+            let sealed = store.seal(&own, NOW).unwrap();
+            assert_eq!(store.open(&sealed, NOW).unwrap().record, own);
+            assert!(sealed.len() > default.len());
+            own.expiry = Expiry::BrowserSession;
+            let sealed = store.seal(&own, NOW).unwrap();
+            assert_eq!(store.open(&sealed, NOW).unwrap().record, own);
+        }
+        // An expiry that does not decode makes the body undecodable.
+        let mut body = Vec::new();
+        rmp::encode::write_array_len(&mut body, 4).unwrap();
+        rmp::encode::write_uint(&mut body, 1).unwrap();
+        rmp::encode::write_map_len(&mut body, 0).unwrap();
+        rmp::encode::write_str(&mut body, "forever").unwrap();
+        FlashQueue::default().write_msgpack(&mut body);
+        assert!(decode_body(&body).is_err());
     }
 
     #[test]

@@ -98,6 +98,7 @@ pub struct Settings {
     store_timeout: Duration,
     max_session_size: usize,
     save_on_server_error: bool,
+    max_expiry: Duration,
 }
 
 impl Settings {
@@ -119,6 +120,11 @@ impl Settings {
     /// than a normal application keeps, and small enough that no session
     /// slows the store for everyone else.
     pub const DEFAULT_MAX_SESSION_SIZE: usize = 64 * 1024;
+
+    /// The longest lifetime a handler may give a session with
+    /// [`Session::set_expiry`](crate::Session::set_expiry), unless
+    /// configured: 30 days, the usual "remember me".
+    pub const DEFAULT_MAX_EXPIRY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
     /// A builder with the defaults.
     pub fn builder() -> SettingsBuilder {
@@ -184,6 +190,13 @@ impl Settings {
         self.max_session_size
     }
 
+    /// The longest idle timeout or absolute lifetime a session may be
+    /// given with [`Session::set_expiry`](crate::Session::set_expiry)
+    /// (default [`Settings::DEFAULT_MAX_EXPIRY`], 30 days).
+    pub fn max_expiry(&self) -> Duration {
+        self.max_expiry
+    }
+
     /// Whether a response with a 5xx status still saves what its handler
     /// changed in the session (by default it does not; see
     /// [`SettingsBuilder::with_save_on_server_error`]).
@@ -206,6 +219,7 @@ pub struct SettingsBuilder {
     store_timeout: Option<Duration>,
     max_session_size: Option<usize>,
     save_on_server_error: bool,
+    max_expiry: Option<Duration>,
     random_dev_key: bool,
 }
 
@@ -359,6 +373,30 @@ impl SettingsBuilder {
         self
     }
 
+    /// The longest idle timeout or absolute lifetime a handler may give a
+    /// session with [`Session::set_expiry`](crate::Session::set_expiry)
+    /// ("remember me"); longer ones are cut to it. Default
+    /// [`Settings::DEFAULT_MAX_EXPIRY`] (30 days); between one second and
+    /// [`Settings::MAX_LIFETIME`], checked by [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_core::{Key, Keyring, Settings};
+    ///
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .with_max_expiry(Duration::from_secs(90 * 24 * 60 * 60))
+    ///     .build()?;
+    /// assert_eq!(settings.max_expiry().as_secs(), 90 * 24 * 60 * 60);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_max_expiry(mut self, longest: Duration) -> Self {
+        self.max_expiry = Some(longest);
+        self
+    }
+
     /// Whether a response whose status is 5xx saves what its handler
     /// changed in the session. By default it does not: a handler that
     /// failed half-way leaves the session as it was, with no store write
@@ -431,6 +469,13 @@ impl SettingsBuilder {
                 "the store timeout must be at most one hour (Settings::MAX_STORE_TIMEOUT)",
             ));
         }
+        let max_expiry = self.max_expiry.unwrap_or(Settings::DEFAULT_MAX_EXPIRY);
+        if max_expiry.as_secs() == 0 || max_expiry > Settings::MAX_LIFETIME {
+            return Err(ConfigError::Duration(
+                "the longest expiry a session may be given must be between one second \
+                 and 400 days (Settings::MAX_LIFETIME)",
+            ));
+        }
         let max_session_size = self
             .max_session_size
             .unwrap_or(Settings::DEFAULT_MAX_SESSION_SIZE);
@@ -463,6 +508,7 @@ impl SettingsBuilder {
             store_timeout,
             max_session_size,
             save_on_server_error: self.save_on_server_error,
+            max_expiry,
         })
     }
 }

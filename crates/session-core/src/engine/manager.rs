@@ -91,6 +91,9 @@ impl SessionManager {
                 idle: settings.idle_timeout(),
                 absolute: settings.absolute_lifetime(),
                 refresh_after: settings.idle_timeout().mul_f64(settings.refresh_fraction()),
+                refresh_fraction: settings.refresh_fraction(),
+                max: settings.max_expiry(),
+                persistent: true,
             },
             max_value_len: MAX_COOKIE_VALUE_LEN,
             settings: settings.clone(),
@@ -326,7 +329,7 @@ impl SessionManager {
         }
         Ok(CookieUpdate::Set {
             value,
-            max_age: self.lifetimes.max_age(plan.created, now),
+            max_age: self.lifetimes.of(record.expiry).max_age(plan.created, now),
         })
     }
 

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::session::expiry::Expiry;
 use crate::session::time::UnixTime;
 use crate::session::{Lifecycle, Origin, State};
 
@@ -55,7 +56,7 @@ pub(crate) struct Plan {
     pub(crate) expires: UnixTime,
 }
 
-/// The lifetimes a plan applies, from the settings.
+/// The lifetimes a plan applies: the settings', or a session's own.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lifetimes {
     pub(crate) idle: Duration,
@@ -63,18 +64,47 @@ pub(crate) struct Lifetimes {
     /// How far the idle deadline must move before a request that changed
     /// nothing writes the move.
     pub(crate) refresh_after: Duration,
+    /// The share of the idle timeout that `refresh_after` is.
+    pub(crate) refresh_fraction: f64,
+    /// The longest lifetime a session's own expiry may ask for.
+    pub(crate) max: Duration,
+    /// Whether the cookie has a `Max-Age` (not a browser session's).
+    pub(crate) persistent: bool,
 }
 
 impl Lifetimes {
+    /// The lifetimes of a session whose expiry is `expiry`: its own, each
+    /// cut to the maximum, or these.
+    pub(crate) fn of(&self, expiry: Expiry) -> Self {
+        match expiry {
+            Expiry::Default => *self,
+            Expiry::BrowserSession => Self {
+                persistent: false,
+                ..*self
+            },
+            Expiry::Lifetimes { idle, absolute } => {
+                let idle = idle.clamp(Duration::from_secs(1), self.max);
+                Self {
+                    idle,
+                    absolute: absolute.clamp(Duration::from_secs(1), self.max),
+                    refresh_after: idle.mul_f64(self.refresh_fraction),
+                    ..*self
+                }
+            }
+        }
+    }
+
     /// The expiry of a session created at `created` and active at `now`.
     pub(crate) fn deadline(&self, created: UnixTime, now: UnixTime) -> UnixTime {
         (now + self.idle).min(created + self.absolute)
     }
 
     /// The cookie's `Max-Age` for a session created at `created`: until
-    /// its absolute deadline. Idle expiry is the server's alone.
-    pub(crate) fn max_age(&self, created: UnixTime, now: UnixTime) -> Duration {
-        (created + self.absolute).saturating_since(now)
+    /// its absolute deadline, or none for a browser session. Idle expiry
+    /// is the server's alone.
+    pub(crate) fn max_age(&self, created: UnixTime, now: UnixTime) -> Option<Duration> {
+        self.persistent
+            .then(|| (created + self.absolute).saturating_since(now))
     }
 }
 
@@ -90,6 +120,7 @@ pub(crate) enum Kind {
 /// Decides what the request does with its session.
 pub(crate) fn plan(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind) -> Plan {
     let record = &state.record;
+    let life = &life.of(record.expiry);
     let wrote = !state.changes.is_empty();
     let has_values = !record.is_empty();
     let new_session = Plan {
@@ -212,6 +243,9 @@ mod tests {
         idle: IDLE,
         absolute: ABSOLUTE,
         refresh_after: Duration::from_secs(150),
+        refresh_fraction: 0.25,
+        max: Duration::from_secs(7200),
+        persistent: true,
     };
 
     fn stored(reissue: bool) -> Origin {
@@ -255,6 +289,40 @@ mod tests {
         // A cookie backend keeps the expiry in the cookie: it reseals.
         let p = plan(&s, at(150), &LIFE, Kind::Cookie);
         assert_eq!((p.action, p.cookie), (Action::Update, CookiePlan::Send));
+    }
+
+    #[test]
+    fn a_session_of_its_own_expiry_lives_by_it_up_to_the_maximum() {
+        let mut s = state(stored(false), T0);
+        s.record.expiry = Expiry::Lifetimes {
+            idle: IDLE * 2,
+            absolute: Duration::from_secs(400 * 24 * 60 * 60),
+        };
+        // Past the settings' idle deadline, within its own: still live,
+        // and a read refreshes it after a quarter of its own idle window.
+        s.record.expires = at(1200);
+        assert_eq!(decide(&s, at(299)), (Action::Nothing, CookiePlan::Keep));
+        let p = plan(&s, at(700), &LIFE, Kind::Server);
+        assert_eq!((p.action, p.expires), (Action::Update, at(1900)));
+        // The absolute lifetime asked for is cut to the maximum: two hours.
+        let p = plan(&s, at(7000), &LIFE, Kind::Server);
+        assert_eq!(p.expires, at(7200));
+        assert_eq!(
+            LIFE.of(s.record.expiry).max_age(T0, at(7000)),
+            Some(Duration::from_secs(200))
+        );
+        assert_eq!(decide(&s, at(7200)), (Action::Delete, CookiePlan::Remove));
+    }
+
+    #[test]
+    fn a_browser_session_has_the_settings_lifetimes_and_no_max_age() {
+        let life = LIFE.of(Expiry::BrowserSession);
+        assert_eq!((life.idle, life.absolute), (IDLE, ABSOLUTE));
+        assert_eq!(life.max_age(T0, at(5)), None);
+        assert_eq!(
+            LIFE.max_age(T0, at(5)),
+            Some(ABSOLUTE - Duration::from_secs(5))
+        );
     }
 
     #[test]

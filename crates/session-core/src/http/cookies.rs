@@ -49,7 +49,7 @@ pub const MAX_SET_COOKIE_LEN: usize = 4096;
 pub fn max_value_len(settings: &Settings) -> usize {
     let longest = CookieUpdate::Set {
         value: String::new(),
-        max_age: settings.absolute_lifetime(),
+        max_age: Some(settings.absolute_lifetime().max(settings.max_expiry())),
     };
     let overhead =
         set_cookie_value(settings.cookie(), &longest).map_or(MAX_SET_COOKIE_LEN, |v| v.len());
@@ -63,8 +63,8 @@ pub fn max_value_len(settings: &Settings) -> usize {
 pub fn set_cookie_value(settings: &CookieSettings, update: &CookieUpdate) -> Option<HeaderValue> {
     let (value, max_age) = match update {
         CookieUpdate::Keep => return None,
-        CookieUpdate::Set { value, max_age } => (value.as_str(), max_age.as_secs()),
-        CookieUpdate::Remove => ("", 0),
+        CookieUpdate::Set { value, max_age } => (value.as_str(), max_age.map(|a| a.as_secs())),
+        CookieUpdate::Remove => ("", Some(0)),
     };
     let mut digits = [0u8; 20];
     let parts = [
@@ -79,10 +79,14 @@ pub fn set_cookie_value(settings: &CookieSettings, update: &CookieUpdate) -> Opt
             ""
         },
         settings.domain.as_deref().unwrap_or_default(),
-        "; Max-Age=",
-        decimal(max_age, &mut digits),
+        // None for a browser session's cookie, forgotten when it closes.
+        if max_age.is_some() { "; Max-Age=" } else { "" },
+        match max_age {
+            Some(seconds) => decimal(seconds, &mut digits),
+            None => "",
+        },
         // For clients that predate Max-Age (RFC 6265 section 5.3 step 3).
-        if max_age == 0 {
+        if max_age == Some(0) {
             "; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
         } else {
             ""
@@ -223,7 +227,7 @@ mod tests {
             &c,
             &CookieUpdate::Set {
                 value: "tok".into(),
-                max_age: Duration::from_secs(60),
+                max_age: Some(Duration::from_secs(60)),
             },
         )
         .unwrap();

@@ -15,12 +15,14 @@ pub struct Changes {
     pub keys: Vec<DataKey>,
     /// The flash queue changed: write the record's queue whole.
     pub flash: bool,
+    /// The session's [`Expiry`](crate::Expiry) changed: write the record's.
+    pub expiry: bool,
 }
 
 impl Changes {
     /// Whether nothing at all changed.
     pub fn is_empty(&self) -> bool {
-        !self.cleared && self.keys.is_empty() && !self.flash
+        !self.cleared && self.keys.is_empty() && !self.flash && !self.expiry
     }
 
     /// Records that `key` was set or removed, keeping `keys` sorted and
@@ -42,8 +44,9 @@ pub enum CookieUpdate {
     Set {
         /// The cookie value.
         value: String,
-        /// Its `Max-Age`.
-        max_age: std::time::Duration,
+        /// Its `Max-Age`; `None` for a browser session's cookie, which
+        /// has none.
+        max_age: Option<std::time::Duration>,
     },
     /// Expire the cookie.
     Remove,

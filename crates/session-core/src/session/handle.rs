@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{StoreError, ValueError};
 use crate::session::changes::{Changes, CookieUpdate};
 use crate::session::data_key::DataKey;
+use crate::session::expiry::Expiry;
 use crate::session::flash::{Flash, FlashLevel};
 use crate::session::id::SessionId;
 use crate::session::record::Record;
@@ -350,13 +351,50 @@ impl Session {
         }
     }
 
+    /// Sets how long this session lives from now on: a browser session, or
+    /// lifetimes of its own such as "remember me" (see [`Expiry`]). Kept
+    /// with the session, so later requests and the store apply it too;
+    /// lifetimes past the settings' maximum
+    /// ([`Settings::max_expiry`](crate::Settings::max_expiry)) are cut to
+    /// it when the session is saved.
+    ///
+    /// Pair a longer expiry with [`renew_on_login`](Self::renew_on_login)
+    /// at login, so that the new absolute lifetime starts then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::{Expiry, Session};
+    ///
+    /// let session = Session::detached();
+    /// assert_eq!(session.expiry(), Expiry::Default);
+    /// session.set_expiry(Expiry::BrowserSession);
+    /// assert_eq!(session.expiry(), Expiry::BrowserSession);
+    /// assert!(session.is_modified());
+    /// ```
+    pub fn set_expiry(&self, expiry: Expiry) {
+        let mut s = self.lock();
+        if s.record.expiry != expiry {
+            s.record.expiry = expiry;
+            s.changes.expiry = true;
+        }
+    }
+
+    /// How long this session lives ([`Expiry::Default`] unless
+    /// [`set_expiry`](Self::set_expiry) changed it).
+    pub fn expiry(&self) -> Expiry {
+        self.lock().record.expiry
+    }
+
     /// Ends the session: deletes it from the store and expires the cookie
-    /// when the request ends. Values set after this start a new session.
+    /// when the request ends. Values set after this start a new session,
+    /// with the default expiry.
     pub fn destroy(&self) {
         let mut s = self.lock();
         s.lifecycle = Lifecycle::Destroy;
         s.record.data.clear();
         s.record.flash.take_all();
+        s.record.expiry = Expiry::Default;
         s.changes = Changes::default();
     }
 

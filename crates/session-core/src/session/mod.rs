@@ -5,6 +5,7 @@
 
 pub(crate) mod changes;
 pub(crate) mod data_key;
+pub(crate) mod expiry;
 pub(crate) mod flash;
 mod handle;
 pub(crate) mod id;

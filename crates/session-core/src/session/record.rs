@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::session::expiry::Expiry;
 use crate::session::flash::FlashQueue;
 use crate::session::session_data::SessionData;
 use crate::session::time::UnixTime;
@@ -20,6 +21,9 @@ pub struct Record {
     /// deadline and the absolute one. A store never returns a record at or
     /// past this time.
     pub expires: UnixTime,
+    /// How long this session lives, if not as the settings say.
+    #[serde(default)]
+    pub expiry: Expiry,
 }
 
 impl Record {
@@ -30,6 +34,7 @@ impl Record {
             flash: FlashQueue::with_capacity(flash_capacity),
             created,
             expires,
+            expiry: Expiry::Default,
         }
     }
 

@@ -29,6 +29,7 @@ use async_trait::async_trait;
 pub use crate::error::{BoxError, StoreError};
 pub use crate::session::changes::Changes;
 pub use crate::session::data_key::DataKey;
+pub use crate::session::expiry::Expiry;
 pub use crate::session::id::{ID_LEN, IdSource, RandomIds, SessionId};
 pub use crate::session::record::Record;
 pub use crate::session::session_data::SessionData;
@@ -108,6 +109,9 @@ impl<'a> Update<'a> {
         }
         if self.changes.flash {
             stored.flash.clone_from(&self.record.flash);
+        }
+        if self.changes.expiry {
+            stored.expiry = self.record.expiry;
         }
         stored.expires = self.expires;
     }
