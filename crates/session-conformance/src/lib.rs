@@ -760,6 +760,105 @@ pub async fn own_expiry_is_kept_and_enforced<H: Harness>(h: &H) {
     assert_eq!(rig.len(&token).await, 0);
 }
 
+/// Sessions bound to a user are listed and ended through the store's
+/// index, which stays right under renew, destroy, expiry and a change of
+/// user; a request under way cannot bring back a session ended meanwhile.
+/// A cookie backend keeps no index and says so.
+pub async fn user_sessions_are_listed_and_ended<H: Harness>(h: &H) {
+    let rig = Rig::new(h).await;
+    let users = rig.manager.user_sessions();
+    if !rig.server_side() {
+        assert!(matches!(
+            users.list("alice").await,
+            Err(StoreError::Unavailable(_))
+        ));
+        return;
+    }
+    let rig = &rig;
+    let login = |user: &'static str, label: &'static str| async move {
+        let s = rig.load(None).await;
+        s.bind_user(user);
+        s.set_label(label);
+        s.insert("k", "v").unwrap();
+        let token = rig.commit_token(&s).await;
+        let id = rig
+            .load(Some(&token))
+            .await
+            .id()
+            .expect("a stored session has an id");
+        (token, id)
+    };
+    let (laptop, laptop_id) = login("alice", "laptop").await;
+    let (phone, phone_id) = login("alice", "phone").await;
+    let (tablet, _) = login("alice", "tablet").await;
+    let (bob, bob_id) = login("bob", "desktop").await;
+    let listed = |list: Vec<session_core::SessionInfo>| {
+        let mut labels: Vec<String> = list.into_iter().filter_map(|i| i.label).collect();
+        labels.sort();
+        labels
+    };
+    assert_eq!(
+        listed(users.list("alice").await.unwrap()),
+        ["laptop", "phone", "tablet"]
+    );
+
+    // A renew moves the tablet to a new id: listed once, under the new id.
+    let s = rig.load(Some(&tablet)).await;
+    s.renew_on_login();
+    let tablet = rig.commit_token(&s).await;
+    let tablet_id = rig.load(Some(&tablet)).await.id().unwrap();
+    let list = users.list("alice").await.unwrap();
+    assert_eq!(list.len(), 3);
+    assert!(list.iter().any(|i| i.id == tablet_id));
+    let info = list.iter().find(|i| i.id == laptop_id).unwrap();
+    assert_eq!((info.created, info.last_seen), (START, START));
+
+    // One ended; another user's id is not this user's to end.
+    assert!(users.end("alice", &phone_id).await.unwrap());
+    assert_eq!(rig.len(&phone).await, 0);
+    assert!(!users.end("alice", &bob_id).await.unwrap());
+    assert!(!users.end("alice", "not an id").await.unwrap());
+    assert_eq!(rig.len(&bob).await, 1);
+
+    // All but the current one; then a request that loaded before "log out
+    // everywhere" cannot save its session back.
+    assert_eq!(users.end_all("alice", Some(&laptop_id)).await.unwrap(), 1);
+    assert_eq!(rig.len(&tablet).await, 0);
+    assert_eq!(listed(users.list("alice").await.unwrap()), ["laptop"]);
+    let late = rig.load(Some(&laptop)).await;
+    assert_eq!(users.end_all("alice", None).await.unwrap(), 1);
+    late.insert("after", "logout").unwrap();
+    assert!(matches!(
+        rig.manager.commit(&late).await,
+        Err(StoreError::Gone)
+    ));
+    assert_eq!(rig.len(&laptop).await, 0);
+    assert!(users.list("alice").await.unwrap().is_empty());
+
+    // A change of user moves the session between indexes; unbinding
+    // leaves it alive and unlisted; a destroy unlists it.
+    let (carol, _) = login("carol", "laptop").await;
+    let s = rig.load(Some(&carol)).await;
+    s.bind_user("dave");
+    let carol = rig.commit_kept(&s, carol).await;
+    assert!(users.list("carol").await.unwrap().is_empty());
+    assert_eq!(users.list("dave").await.unwrap().len(), 1);
+    let s = rig.load(Some(&carol)).await;
+    s.unbind_user();
+    let carol = rig.commit_kept(&s, carol).await;
+    assert!(users.list("dave").await.unwrap().is_empty());
+    assert_eq!(rig.len(&carol).await, 1);
+    let s = rig.load(Some(&bob)).await;
+    s.destroy();
+    rig.commit(&s).await;
+    assert!(users.list("bob").await.unwrap().is_empty());
+
+    // Expired sessions leave the list with their time.
+    let (_erin, _) = login("erin", "laptop").await;
+    rig.clock.advance(IDLE + Duration::from_secs(1));
+    assert!(users.list("erin").await.unwrap().is_empty());
+}
+
 /// Peeking at flash messages leaves them for a later request and saves
 /// nothing; taking them removes them.
 pub async fn peeked_flashes_wait<H: Harness>(h: &H) {
@@ -1034,7 +1133,7 @@ macro_rules! suite {
             renew_keeps_the_absolute_deadline, renew_after_destroy_is_gone,
             renewed_cookie_does_not_clobber, destroy_removes, empty_is_never_stored,
             emptying_keeps_a_concurrent_value, peeked_flashes_wait, failed_handler_saves_nothing,
-            own_expiry_is_kept_and_enforced,
+            own_expiry_is_kept_and_enforced, user_sessions_are_listed_and_ended,
             forged_cookie_is_no_session, first_verifying_cookie_wins, rotation_reissues,
             failed_save_is_not_retried);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

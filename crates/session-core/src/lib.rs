@@ -40,6 +40,7 @@ pub use config::keys::{
 pub use config::settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};
 pub use engine::manager::{Backend, MAX_COOKIE_VALUE_LEN, SessionManager};
 pub use engine::stats::SessionStats;
+pub use engine::users::{SessionInfo, UserSessions};
 pub use error::{BoxError, StoreError, ValueError};
 pub use http::cookies::{self, MAX_SET_COOKIE_LEN};
 #[cfg(feature = "axum")]

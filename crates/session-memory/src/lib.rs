@@ -47,12 +47,14 @@
 mod evictions;
 mod segments;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use session_core::store::{
     Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
@@ -166,6 +168,9 @@ struct Inner {
     segments: Mutex<Segments>,
     evictions: Evictions,
     sweeper: OnceLock<()>,
+    /// Each user's sessions, with the time each entry counts until; the
+    /// sweep drops entries past it.
+    users: DashMap<String, HashMap<SessionId, UnixTime>>,
 }
 
 impl Default for MemoryStore {
@@ -199,6 +204,7 @@ impl MemoryStore {
                 segments: Mutex::new(Segments::new(capacity)),
                 evictions: Evictions::default(),
                 sweeper: OnceLock::new(),
+                users: DashMap::new(),
             }),
             clock: Arc::new(SystemClock),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
@@ -413,6 +419,10 @@ impl Inner {
         let mut segments = self.segments();
         let before = self.sessions.len();
         self.sessions.retain(|_, held| !held.slot.is_dead(now));
+        self.users.retain(|_, ids| {
+            ids.retain(|_, until| *until > now);
+            !ids.is_empty()
+        });
         let removed = before.saturating_sub(self.sessions.len());
         if removed > 0 {
             segments.retain_held(&self.sessions);
@@ -517,6 +527,35 @@ impl SessionStore for MemoryStore {
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.inner.delete(id);
         Ok(())
+    }
+
+    async fn index(
+        &self,
+        user: &str,
+        id: &SessionId,
+        expires: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut ids = self.inner.users.entry(user.to_owned()).or_default();
+        ids.retain(|_, until| *until > now);
+        ids.insert(*id, expires);
+        Ok(())
+    }
+
+    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
+        if let Some(mut ids) = self.inner.users.get_mut(user) {
+            ids.remove(id);
+        }
+        self.inner.users.remove_if(user, |_, ids| ids.is_empty());
+        Ok(())
+    }
+
+    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
+        let Some(mut ids) = self.inner.users.get_mut(user) else {
+            return Ok(Vec::new());
+        };
+        ids.retain(|_, until| *until > now);
+        Ok(ids.keys().copied().collect())
     }
 }
 

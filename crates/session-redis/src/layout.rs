@@ -10,6 +10,13 @@
 //! | `expires`   | when it ends unless refreshed, Unix seconds        |
 //! | `flash`     | the flash queue, MessagePack (absent when empty)   |
 //! | `expiry`    | the session's own expiry, `browser` or `<idle>/<absolute>` seconds (absent for the settings') |
+//! | `user`      | the user the session is bound to (absent if none)  |
+//! | `label`     | the application's label for it (absent if none)    |
+//!
+//! A user's sessions are listed in a sorted set of its own, under
+//! `<prefix>user:<user>`: each session id, scored with the time its entry
+//! counts until (`users.lua`). The `:` keeps it apart from every session
+//! key, whose ids are base64url.
 //!
 //! A renewed id (the marker `retire.lua` leaves, so a request still
 //! carrying the id neither sees the session nor replaces its cookie):
@@ -39,6 +46,28 @@ pub(crate) const EXPIRES: &str = "expires";
 pub(crate) const FLASH: &str = "flash";
 /// Field holding the session's own expiry.
 pub(crate) const EXPIRY: &str = "expiry";
+/// Field holding the user the session is bound to.
+pub(crate) const USER: &str = "user";
+/// Field holding the session's label.
+pub(crate) const LABEL: &str = "label";
+/// What follows the prefix in a user index's key.
+pub(crate) const USER_INDEX: &str = "user:";
+
+/// The fields beside values and flash that `record` has, with their
+/// values: those a create writes.
+pub(crate) fn extras(record: &Record) -> Vec<(&'static str, String)> {
+    let mut extras = Vec::new();
+    if let Some(expiry) = record.expiry.encode() {
+        extras.push((EXPIRY, expiry));
+    }
+    if let Some(user) = &record.user {
+        extras.push((USER, user.clone()));
+    }
+    if let Some(label) = &record.label {
+        extras.push((LABEL, label.clone()));
+    }
+    extras
+}
 /// Prefix of the fields holding session values.
 pub(crate) const DATA_PREFIX: &str = "d:";
 /// Field of a renewed id's marker: until when it counts as renewed.
@@ -126,6 +155,8 @@ where
     // message here leaves that choice to it.
     let mut flash = FlashQueue::with_capacity(usize::MAX);
     let mut expiry = Expiry::Default;
+    let mut user = None;
+    let mut label = None;
     for (name, value) in fields {
         if let Some(key) = name.strip_prefix(DATA_PREFIX.as_bytes()) {
             let key = std::str::from_utf8(key)
@@ -155,6 +186,16 @@ where
                 .and_then(Expiry::decode)
                 .ok_or_else(|| Corrupt::new(&name, "not an expiry"))?;
             session_fields += 1;
+        } else if name == USER.as_bytes() || name == LABEL.as_bytes() {
+            let Ok(text) = std::str::from_utf8(&value) else {
+                return Err(Corrupt::new(&name, "not UTF-8"));
+            };
+            if name == USER.as_bytes() {
+                user = Some(text.to_owned());
+            } else {
+                label = Some(text.to_owned());
+            }
+            session_fields += 1;
         } else {
             return Err(Corrupt::new(&name, "unknown field"));
         }
@@ -176,6 +217,8 @@ where
         created,
         expires,
         expiry,
+        user,
+        label,
     }))
 }
 

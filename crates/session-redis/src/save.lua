@@ -25,9 +25,10 @@
 -- ARGV[7]  flash: '' unchanged, 's' set to ARGV[8], 'd' delete
 -- ARGV[8]  the flash queue's bytes when ARGV[7] is 's'
 -- ARGV[9]  n, the number of values set
--- ARGV[10 .. 9 + 2n]           field, value pairs to set: values, and 'expiry'
--- ARGV[10 + 2n .. #ARGV]       fields to delete: values, and 'expiry'
---                              when the session goes back to the default
+-- ARGV[10 .. 9 + 2n]           field, value pairs to set: values, and
+--                              'expiry', 'user', 'label'
+-- ARGV[10 + 2n .. #ARGV]       fields to delete: values, and those three
+--                              when they go back to their default
 --
 -- Returns 0 saved, 1 exists (create found the key taken: a session or a
 -- renewed id's marker), 2 gone (update found no live session), 3 saved and
@@ -122,7 +123,10 @@ end
 -- a session with no values and no flash messages is not kept. Only a save
 -- that removed something can leave it empty.
 if cleared or removes or ARGV[7] == 'd' then
-  local meta = 1 + redis.call('HEXISTS', key, 'created') + redis.call('HEXISTS', key, 'expiry')
+  local meta = 1
+  for _, field in ipairs({'created', 'expiry', 'user', 'label'}) do
+    meta = meta + redis.call('HEXISTS', key, field)
+  end
   local flash = redis.call('HEXISTS', key, 'flash')
   if redis.call('HLEN', key) - meta - flash <= 0 and flash == 0 then
     redis.call('DEL', key)

@@ -1,7 +1,8 @@
 //! The Lua scripts that write sessions, and the arguments of each call:
 //! `save.lua` creates or updates one session, `retire.lua` turns a renewed
-//! session into the marker of its id. Each touches one key, so each runs
-//! whole on the node that owns it, on a single Redis or a Cluster.
+//! session into the marker of its id, `users.lua` adds to and lists a
+//! user's index of sessions. Each touches one key, so each runs whole on
+//! the node that owns it, on a single Redis or a Cluster.
 
 use std::sync::LazyLock;
 
@@ -14,6 +15,8 @@ use crate::layout;
 const SAVE_CODE: &str = include_str!("save.lua");
 /// The retire script's source.
 const RETIRE_CODE: &str = include_str!("retire.lua");
+/// The user index script's source.
+const USERS_CODE: &str = include_str!("users.lua");
 
 /// Each script and its SHA-1, computed once per process. A call sends
 /// `EVALSHA`, and the whole script (`EVAL`, which also loads it) only when
@@ -21,6 +24,7 @@ const RETIRE_CODE: &str = include_str!("retire.lua");
 /// has not run it yet).
 static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_CODE));
 static RETIRE: LazyLock<Script> = LazyLock::new(|| Script::new(RETIRE_CODE));
+static USERS: LazyLock<Script> = LazyLock::new(|| Script::new(USERS_CODE));
 
 /// One run of a script: its `EVALSHA`, and the `EVAL` to fall back on.
 #[derive(Debug)]
@@ -130,14 +134,33 @@ pub(crate) fn create(key: impl redis::ToRedisArgs, record: &Record) -> ScriptCal
     } else {
         call.arg("s").arg(record.flash.to_msgpack());
     }
-    let expiry = record.expiry.encode();
-    call.arg(record.data.len() + usize::from(expiry.is_some()));
+    let extras = layout::extras(record);
+    call.arg(record.data.len() + extras.len());
     for (k, v) in &record.data {
         call.arg(layout::DataField(k)).arg(v.as_bytes());
     }
-    if let Some(expiry) = expiry {
-        call.arg(layout::EXPIRY).arg(expiry);
+    for (field, value) in extras {
+        call.arg(field).arg(value);
     }
+    call
+}
+
+/// The call that puts `id` in the user index at `key` until `until`.
+pub(crate) fn index(key: &[u8], id: &str, until: UnixTime, now: UnixTime) -> ScriptCall {
+    let mut call = ScriptCall::new(&USERS, USERS_CODE, key);
+    call.arg("add")
+        .arg(now.as_secs())
+        .arg(id)
+        .arg(until.as_secs())
+        .arg(ttl(until, now));
+    call
+}
+
+/// The call that lists the ids in the user index at `key`, dropping those
+/// whose time has passed at `now`.
+pub(crate) fn indexed(key: &[u8], now: UnixTime) -> ScriptCall {
+    let mut call = ScriptCall::new(&USERS, USERS_CODE, key);
+    call.arg("list").arg(now.as_secs());
     call
 }
 
@@ -149,7 +172,7 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
     let ttl = ttl(update.expires, update.now);
     let mut call = ScriptCall::new(&SAVE, SAVE_CODE, key);
     let changes = update.changes;
-    if !changes.cleared && !changes.flash && !changes.expiry {
+    if !changes.cleared && !changes.flash && !changes.expiry && !changes.binding {
         let mut sets = 0;
         let only_sets = update.changed().all(|(_, v)| {
             sets += 1;
@@ -191,23 +214,31 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
             None => removed.push(layout::DataField(k)),
         }
     }
-    // The session's own expiry, set or back to the settings'.
-    let expiry = changes.expiry.then(|| update.record.expiry.encode());
-    let expiry_set = matches!(expiry, Some(Some(_)));
-    call.arg(set.len() + usize::from(expiry_set));
+    // The session's expiry, user and label, each written if it changed:
+    // set, or deleted when back to its default.
+    let record = update.record;
+    let mut extras = Vec::new();
+    let mut cleared = Vec::new();
+    let mut extra =
+        |changed: bool, field: &'static str, value: Option<String>| match (changed, value) {
+            (false, _) => {}
+            (true, Some(value)) => extras.push((field, value)),
+            (true, None) => cleared.push(field),
+        };
+    extra(changes.expiry, layout::EXPIRY, record.expiry.encode());
+    extra(changes.binding, layout::USER, record.user.clone());
+    extra(changes.binding, layout::LABEL, record.label.clone());
+    call.arg(set.len() + extras.len());
     for (field, v) in set {
         call.arg(field).arg(v.as_bytes());
     }
-    match expiry {
-        Some(Some(expiry)) => {
-            call.arg(layout::EXPIRY).arg(expiry);
-        }
-        Some(None) => {
-            call.arg(layout::EXPIRY);
-        }
-        None => {}
+    for (field, value) in extras {
+        call.arg(field).arg(value);
     }
     for field in removed {
+        call.arg(field);
+    }
+    for field in cleared {
         call.arg(field);
     }
     call
@@ -251,6 +282,8 @@ mod tests {
             layout::EXPIRES,
             layout::FLASH,
             layout::EXPIRY,
+            layout::USER,
+            layout::LABEL,
         ] {
             assert!(SAVE_CODE.contains(&format!("'{field}'")), "{field}");
         }

@@ -517,6 +517,17 @@ impl RedisStore {
 
     /// [`key_of`](Self::key_of) as a command argument, written straight
     /// into the command.
+    /// The key of `user`'s index of sessions: the prefix, `user:`, the
+    /// user as given.
+    fn user_key(&self, user: &str) -> Vec<u8> {
+        [
+            self.prefix.as_bytes(),
+            layout::USER_INDEX.as_bytes(),
+            user.as_bytes(),
+        ]
+        .concat()
+    }
+
     fn key_arg<'a>(&'a self, id: &'a SessionId) -> KeyArg<'a> {
         KeyArg {
             prefix: &self.prefix,
@@ -685,6 +696,35 @@ impl SessionStore for RedisStore {
         del.arg(self.key_arg(id));
         let _removed: i64 = self.query(&del).await?;
         Ok(())
+    }
+
+    async fn index(
+        &self,
+        user: &str,
+        id: &SessionId,
+        expires: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let call = script::index(&self.user_key(user), &id.to_base64(), expires, now);
+        let _: i64 = self.pool.call(Request::Script(&call), self.timeout).await?;
+        Ok(())
+    }
+
+    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
+        let mut zrem = redis::cmd("ZREM");
+        zrem.arg(self.user_key(user)).arg(id.to_base64());
+        let _removed: i64 = self.query(&zrem).await?;
+        Ok(())
+    }
+
+    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
+        let call = script::indexed(&self.user_key(user), now);
+        let ids: Vec<String> = self.pool.call(Request::Script(&call), self.timeout).await?;
+        // An entry this version did not write is passed over.
+        Ok(ids
+            .iter()
+            .filter_map(|id| SessionId::from_base64(id))
+            .collect())
     }
 }
 

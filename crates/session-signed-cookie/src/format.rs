@@ -6,8 +6,9 @@
 //! header = version (1) | mode (1) | key id (4) | issued (u64 BE) | expires (u64 BE)
 //! signed:    payload = body || HMAC-SHA256(mac key, name || header || body)
 //! encrypted: payload = nonce (12) || AES-256-GCM(key, nonce, aad = name || header, body) || tag (16)
-//! body   = MessagePack [created, data, flash], or [created, data, expiry, flash]
-//!          for a session with an expiry of its own (`Expiry::encode`)
+//! body   = MessagePack [created, data, flash], or [created, data, extra, flash]
+//!          when the session has any of: an expiry of its own, a user, a
+//!          label; extra = {"expiry"?: Expiry::encode, "user"?: str, "label"?: str}
 //! name   = u16 BE length || cookie name
 //! ```
 //!
@@ -57,7 +58,49 @@ struct Body {
     created: UnixTime,
     data: SessionData,
     flash: FlashQueue,
+    extra: Extra,
+}
+
+/// What a body holds beyond values and flash messages, each absent when
+/// it has its default.
+#[derive(Default)]
+struct Extra {
     expiry: Expiry,
+    user: Option<String>,
+    label: Option<String>,
+}
+
+impl Extra {
+    fn of(record: &Record) -> Self {
+        Self {
+            expiry: record.expiry,
+            user: record.user.clone(),
+            label: record.label.clone(),
+        }
+    }
+
+    /// The entries to write, in a fixed order.
+    fn entries(&self) -> Vec<(&'static str, String)> {
+        let mut entries = Vec::new();
+        if let Some(expiry) = self.expiry.encode() {
+            entries.push(("expiry", expiry));
+        }
+        if let Some(user) = &self.user {
+            entries.push(("user", user.clone()));
+        }
+        if let Some(label) = &self.label {
+            entries.push(("label", label.clone()));
+        }
+        entries
+    }
+}
+
+/// Reads a MessagePack string.
+fn read_str<'b>(rd: &mut &'b [u8], what: &'static str) -> Result<&'b str, BodyError> {
+    let len = rmp::decode::read_str_len(rd).map_err(|_| BodyError(what))?;
+    let (text, rest) = rd.split_at_checked(len as usize).ok_or(BodyError(what))?;
+    *rd = rest;
+    std::str::from_utf8(text).map_err(|_| BodyError(what))
 }
 
 /// Why a body did not decode.
@@ -93,19 +136,23 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
         rd = rest;
         data.insert(DataKey::from(key), Value::copy_from_msgpack(bytes));
     }
-    let expiry = if fields == 4 {
-        let len = decode::read_str_len(&mut rd).map_err(|_| BodyError("expiry is not a string"))?;
-        let (text, rest) = rd
-            .split_at_checked(len as usize)
-            .ok_or(BodyError("expiry runs past the end"))?;
-        rd = rest;
-        std::str::from_utf8(text)
-            .ok()
-            .and_then(Expiry::decode)
-            .ok_or(BodyError("expiry does not decode"))?
-    } else {
-        Expiry::Default
-    };
+    let mut extra = Extra::default();
+    if fields == 4 {
+        let entries = decode::read_map_len(&mut rd).map_err(|_| BodyError("extra is not a map"))?;
+        for _ in 0..entries {
+            let name = read_str(&mut rd, "an extra's name is not a string")?;
+            let value = read_str(&mut rd, "an extra's value is not a string")?;
+            match name {
+                "expiry" => {
+                    extra.expiry =
+                        Expiry::decode(value).ok_or(BodyError("expiry does not decode"))?;
+                }
+                "user" => extra.user = Some(value.to_owned()),
+                "label" => extra.label = Some(value.to_owned()),
+                _ => return Err(BodyError("unknown extra")),
+            }
+        }
+    }
     // Every message the cookie holds is kept; the layer applies its own
     // capacity after loading.
     let flash = FlashQueue::from_msgpack(rd, usize::MAX)
@@ -114,7 +161,7 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
         created: UnixTime::from_secs(created),
         data,
         flash,
-        expiry,
+        extra,
     })
 }
 
@@ -176,14 +223,14 @@ pub(crate) fn seal(
 }
 
 /// Writes the body `[created, {key: bin}, flash]`, or `[created, {key:
-/// bin}, expiry, flash]` for a session with an expiry of its own, the
-/// inverse of [`decode_body`].
+/// bin}, extra, flash]` for a session with an expiry, a user or a label,
+/// the inverse of [`decode_body`].
 fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
     use rmp::encode;
     let too_many = |what| format!("more {what} than MessagePack can count");
     let error = |e: encode::ValueWriteError<_>| e.to_string();
-    let expiry = record.expiry.encode();
-    let fields = if expiry.is_some() { 4 } else { 3 };
+    let extra = Extra::of(record).entries();
+    let fields = if extra.is_empty() { 3 } else { 4 };
     encode::write_array_len(buf, fields).map_err(error)?;
     encode::write_uint(buf, record.created.as_secs()).map_err(error)?;
     let len = u32::try_from(record.data.len()).map_err(|_| too_many("keys"))?;
@@ -192,8 +239,13 @@ fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
         encode::write_str(buf, key).map_err(error)?;
         encode::write_bin(buf, value.as_bytes()).map_err(error)?;
     }
-    if let Some(expiry) = expiry {
-        encode::write_str(buf, &expiry).map_err(error)?;
+    if !extra.is_empty() {
+        let len = u32::try_from(extra.len()).map_err(|_| too_many("extras"))?;
+        encode::write_map_len(buf, len).map_err(error)?;
+        for (name, value) in &extra {
+            encode::write_str(buf, name).map_err(error)?;
+            encode::write_str(buf, value).map_err(error)?;
+        }
     }
     record.flash.write_msgpack(buf);
     Ok(())
@@ -371,7 +423,9 @@ fn open_from(buf: &mut Vec<u8>, store: &CookieStore, value: &str, now: UnixTime)
             flash: body.flash,
             created: body.created,
             expires: UnixTime::from_secs(header.expires),
-            expiry: body.expiry,
+            expiry: body.extra.expiry,
+            user: body.extra.user,
+            label: body.extra.label,
         },
         current_key,
     })
@@ -437,7 +491,7 @@ mod tests {
     }
 
     #[test]
-    fn an_expiry_of_its_own_travels_in_the_cookie_and_the_default_costs_nothing() {
+    fn an_expiry_user_and_label_travel_in_the_cookie_and_the_defaults_cost_nothing() {
         for store in stores() {
             let default = store.seal(&record(), NOW).unwrap();
             let mut own = record();
@@ -449,6 +503,8 @@ mod tests {
             assert_eq!(store.open(&sealed, NOW).unwrap().record, own);
             assert!(sealed.len() > default.len());
             own.expiry = Expiry::BrowserSession;
+            own.user = Some("user-42".into());
+            own.label = Some("Firefox on Linux".into());
             let sealed = store.seal(&own, NOW).unwrap();
             assert_eq!(store.open(&sealed, NOW).unwrap().record, own);
         }
@@ -457,6 +513,8 @@ mod tests {
         rmp::encode::write_array_len(&mut body, 4).unwrap();
         rmp::encode::write_uint(&mut body, 1).unwrap();
         rmp::encode::write_map_len(&mut body, 0).unwrap();
+        rmp::encode::write_map_len(&mut body, 1).unwrap();
+        rmp::encode::write_str(&mut body, "expiry").unwrap();
         rmp::encode::write_str(&mut body, "forever").unwrap();
         FlashQueue::default().write_msgpack(&mut body);
         assert!(decode_body(&body).is_err());

@@ -26,10 +26,15 @@ enum Entry {
     Renewed { until: UnixTime },
 }
 
-/// Sessions in a hash map behind one lock.
+/// Each user's session ids, with the time each counts until.
+type Users = HashMap<String, HashMap<SessionId, UnixTime>>;
+
+/// Sessions in a hash map behind one lock, and the index of users'
+/// sessions behind another.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MapStore {
     sessions: Arc<Mutex<HashMap<SessionId, Entry>>>,
+    users: Arc<Mutex<Users>>,
 }
 
 impl MapStore {
@@ -37,6 +42,12 @@ impl MapStore {
         self.sessions
             .lock()
             .map_err(|_| StoreError::unavailable("a thread panicked while holding the map"))
+    }
+
+    fn users(&self) -> Result<std::sync::MutexGuard<'_, Users>, StoreError> {
+        self.users
+            .lock()
+            .map_err(|_| StoreError::unavailable("a thread panicked while holding the index"))
     }
 
     /// How many ids hold something.
@@ -102,6 +113,34 @@ impl SessionStore for MapStore {
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.map()?.remove(id);
         Ok(())
+    }
+
+    async fn index(
+        &self,
+        user: &str,
+        id: &SessionId,
+        until: UnixTime,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut users = self.users()?;
+        users.entry(user.to_owned()).or_default().insert(*id, until);
+        Ok(())
+    }
+
+    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
+        if let Some(ids) = self.users()?.get_mut(user) {
+            ids.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
+        let mut users = self.users()?;
+        let Some(ids) = users.get_mut(user) else {
+            return Ok(Vec::new());
+        };
+        ids.retain(|_, until| *until > now);
+        Ok(ids.keys().copied().collect())
     }
 }
 

@@ -290,6 +290,10 @@ impl SessionManager {
             }
         };
         state.origin = stored;
+        state.stored_user = match stored {
+            Origin::Stored { .. } => state.record.user.clone(),
+            _ => None,
+        };
         state.changes = Changes::default();
         state.lifecycle = Lifecycle::Keep;
         if cookie != CookieUpdate::Keep {
@@ -354,6 +358,7 @@ impl SessionManager {
             (Action::Nothing | Action::Refuse, _) => Ok(state.origin),
             (Action::Create, _) => Ok(stored(self.create(store, &state.record).await?)),
             (Action::Update, Some(id)) => {
+                self.index(store, &state.record, &id, plan.expires).await?;
                 let update = Update {
                     record: &state.record,
                     changes: &state.changes,
@@ -361,8 +366,19 @@ impl SessionManager {
                     now,
                 };
                 match self.timed(Op::Update, store.update(&id, update)).await? {
-                    Updated::Kept => Ok(stored(id)),
-                    Updated::Emptied => Ok(Origin::New),
+                    Updated::Kept => {
+                        if state.stored_user != state.record.user {
+                            self.unindex(store, state.stored_user.as_deref(), &id).await;
+                        }
+                        Ok(stored(id))
+                    }
+                    Updated::Emptied => {
+                        self.unindex(store, state.record.user.as_deref(), &id).await;
+                        if state.stored_user != state.record.user {
+                            self.unindex(store, state.stored_user.as_deref(), &id).await;
+                        }
+                        Ok(Origin::New)
+                    }
                 }
             }
             (Action::Renew, Some(old)) => {
@@ -371,7 +387,11 @@ impl SessionManager {
                 let new = self.create(store, &state.record).await?;
                 let until = plan.expires.min(now + RENEWED_GRACE);
                 match self.timed(Op::Retire, store.retire(&old, now, until)).await {
-                    Ok(()) => Ok(stored(new)),
+                    Ok(()) => {
+                        self.unindex(store, state.stored_user.as_deref(), &old)
+                            .await;
+                        Ok(stored(new))
+                    }
                     Err(error) => {
                         // A call that failed on its way back may have run:
                         // if the old id is retired, the renew happened.
@@ -381,6 +401,8 @@ impl SessionManager {
                                 Ok(Some(Loaded::Renewed))
                             );
                         if retired {
+                            self.unindex(store, state.stored_user.as_deref(), &old)
+                                .await;
                             return Ok(stored(new));
                         }
                         // Nobody holds the new id's token yet; if this
@@ -392,12 +414,15 @@ impl SessionManager {
             }
             (Action::Delete, Some(id)) => {
                 self.timed(Op::Delete, store.delete(&id)).await?;
+                self.unindex(store, state.stored_user.as_deref(), &id).await;
                 Ok(Origin::New)
             }
             (Action::Replace, Some(old)) => {
                 // The old session ends first: a logout must hold even if
                 // storing the new values fails.
                 self.timed(Op::Delete, store.delete(&old)).await?;
+                self.unindex(store, state.stored_user.as_deref(), &old)
+                    .await;
                 Ok(stored(self.create(store, &state.record).await?))
             }
             (Action::Delete | Action::Replace, None) => Ok(Origin::New),
@@ -415,8 +440,14 @@ impl SessionManager {
     ) -> Result<SessionId, StoreError> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = self.ids.next_id()?;
+            self.index(store, record, &id, record.expires).await?;
             match self.timed(Op::Create, store.create(&id, record)).await {
-                Err(StoreError::Exists) => continue,
+                Err(StoreError::Exists) => {
+                    // The id is someone else's: it must not stay in this
+                    // user's index.
+                    self.unindex(store, record.user.as_deref(), &id).await;
+                    continue;
+                }
                 Err(error) => return Err(error),
                 Ok(()) => return Ok(id),
             }
@@ -424,12 +455,44 @@ impl SessionManager {
         Err(StoreError::Exists)
     }
 
+    /// Puts `id` in the index of the user `record` is bound to, if any,
+    /// until `expires`: before the session is written under `id`, so that
+    /// the index covers every live session of the user (an entry whose
+    /// write then failed names no session, and is passed over).
+    async fn index(
+        &self,
+        store: &dyn SessionStore,
+        record: &Record,
+        id: &SessionId,
+        expires: UnixTime,
+    ) -> Result<(), StoreError> {
+        match &record.user {
+            Some(user) => {
+                let now = self.clock.now();
+                self.timed(Op::Index, store.index(user, id, expires, now))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Takes `id` out of `user`'s index, once the session under it is no
+    /// longer theirs. A failure is left for the index's own expiry, and
+    /// for the check of each listed session's user.
+    async fn unindex(&self, store: &dyn SessionStore, user: Option<&str>, id: &SessionId) {
+        if let Some(user) = user
+            && let Err(error) = self.timed(Op::Unindex, store.unindex(user, id)).await
+        {
+            tracing::debug!(%error, "a session's entry stays in its user's index until it expires");
+        }
+    }
+
     /// Runs a store call under the store timeout, in a `session_store`
     /// span, and counts it. The timer is armed only if the call has to
     /// wait: a store that answers at once (memory) costs no timer, and one
     /// that waits on the network is cut off `store_timeout` after it first
     /// had to.
-    async fn timed<T>(
+    pub(crate) async fn timed<T>(
         &self,
         op: Op,
         call: impl Future<Output = Result<T, StoreError>>,
@@ -463,6 +526,16 @@ impl SessionManager {
             Ok(result) => result,
             Err(_) => Err(StoreError::Timeout(limit)),
         }
+    }
+
+    /// The sessions of each user, through this manager's store and clock.
+    pub fn user_sessions(self: &Arc<Self>) -> crate::UserSessions {
+        crate::UserSessions::new(self.clone())
+    }
+
+    /// The lifetimes of the settings.
+    pub(crate) fn lifetimes(&self) -> &Lifetimes {
+        &self.lifetimes
     }
 
     /// The store's name, for spans; a cookie backend calls no store.

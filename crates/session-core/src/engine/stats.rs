@@ -13,6 +13,9 @@ pub(crate) enum Op {
     Update,
     Retire,
     Delete,
+    Index,
+    Unindex,
+    Indexed,
 }
 
 impl Op {
@@ -23,6 +26,9 @@ impl Op {
             Op::Update => "update",
             Op::Retire => "retire",
             Op::Delete => "delete",
+            Op::Index => "index",
+            Op::Unindex => "unindex",
+            Op::Indexed => "indexed",
         }
     }
 }
@@ -57,13 +63,17 @@ impl Counters {
     /// Counts one call of `op` that ended in `result`.
     pub(crate) fn count<T>(&self, op: Op, result: &Result<T, StoreError>) {
         let calls = match op {
-            Op::Load => &self.loads,
-            Op::Create => &self.creates,
-            Op::Update => &self.updates,
-            Op::Retire => &self.retires,
-            Op::Delete => &self.deletes,
+            Op::Load => Some(&self.loads),
+            Op::Create => Some(&self.creates),
+            Op::Update => Some(&self.updates),
+            Op::Retire => Some(&self.retires),
+            Op::Delete => Some(&self.deletes),
+            // Bookkeeping of users' sessions: counted only when it fails.
+            Op::Index | Op::Unindex | Op::Indexed => None,
         };
-        calls.fetch_add(1, Ordering::Relaxed);
+        if let Some(calls) = calls {
+            calls.fetch_add(1, Ordering::Relaxed);
+        }
         let failed = match result {
             Ok(_) | Err(StoreError::Exists) => None,
             Err(StoreError::Gone) => Some(&self.conflicts),

@@ -69,6 +69,13 @@ impl SessionLayer {
         self.manager.stats()
     }
 
+    /// The sessions of each user bound with
+    /// [`Session::bind_user`](crate::Session::bind_user): list them, end
+    /// one or all. Give it to the handlers (in the router's state, say).
+    pub fn user_sessions(&self) -> crate::UserSessions {
+        self.manager.user_sessions()
+    }
+
     /// A layer around a manager built by hand.
     pub fn from_manager(manager: SessionManager) -> Self {
         let room = cookies::max_value_len(manager.settings());

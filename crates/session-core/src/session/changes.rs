@@ -17,12 +17,14 @@ pub struct Changes {
     pub flash: bool,
     /// The session's [`Expiry`](crate::Expiry) changed: write the record's.
     pub expiry: bool,
+    /// The session's user or label changed: write the record's.
+    pub binding: bool,
 }
 
 impl Changes {
     /// Whether nothing at all changed.
     pub fn is_empty(&self) -> bool {
-        !self.cleared && self.keys.is_empty() && !self.flash && !self.expiry
+        !self.cleared && self.keys.is_empty() && !self.flash && !self.expiry && !self.binding
     }
 
     /// Records that `key` was set or removed, keeping `keys` sorted and

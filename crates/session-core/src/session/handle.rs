@@ -16,7 +16,7 @@ use crate::session::data_key::DataKey;
 use crate::session::expiry::Expiry;
 use crate::session::flash::{Flash, FlashLevel};
 use crate::session::id::SessionId;
-use crate::session::record::Record;
+use crate::session::record::{MAX_LABEL_LEN, Record};
 use crate::session::session_data;
 use crate::session::value::{self, Value};
 
@@ -94,6 +94,9 @@ pub(crate) struct State {
     /// What an earlier [`Session::save`] asks the response to send.
     pub(crate) cookie: CookieUpdate,
     pub(crate) flash_min: FlashLevel,
+    /// The user the session was bound to as stored: its index entry is
+    /// what a change of user or an end of the session removes.
+    pub(crate) stored_user: Option<String>,
 }
 
 impl State {
@@ -105,12 +108,13 @@ impl State {
 
     pub(crate) fn new(record: Record, origin: Origin, flash_min: FlashLevel) -> Self {
         Self {
-            record,
             origin,
             changes: Changes::default(),
             lifecycle: Lifecycle::Keep,
             cookie: CookieUpdate::Keep,
             flash_min,
+            stored_user: record.user.clone(),
+            record,
         }
     }
 }
@@ -386,6 +390,89 @@ impl Session {
         self.lock().record.expiry
     }
 
+    /// The session's id, as stored: opaque, never the cookie's token (which
+    /// adds a signature), and the same on every request until the session
+    /// is renewed or ends. `None` for a session not stored yet, and for
+    /// sessions kept in the cookie, which have no id. It is what
+    /// [`UserSessions`](crate::UserSessions) lists and revokes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::Session;
+    ///
+    /// assert_eq!(Session::detached().id(), None);
+    /// ```
+    pub fn id(&self) -> Option<String> {
+        match self.lock().origin {
+            Origin::Stored { id: Some(id), .. } => Some(id.to_base64()),
+            _ => None,
+        }
+    }
+
+    /// Binds the session to `user` (the application's id of the user, say
+    /// a database key): server-side stores then index it, so that
+    /// [`UserSessions`](crate::UserSessions) can list the user's sessions
+    /// and end them ("log out everywhere"). Call it at login, after
+    /// [`renew_on_login`](Self::renew_on_login).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::Session;
+    ///
+    /// let session = Session::detached();
+    /// session.renew_on_login();
+    /// session.bind_user("user-42");
+    /// session.set_label("Firefox on Linux");
+    /// assert_eq!(session.user().as_deref(), Some("user-42"));
+    /// ```
+    pub fn bind_user(&self, user: impl Into<String>) {
+        let user = user.into();
+        let mut s = self.lock();
+        if s.record.user.as_deref() != Some(user.as_str()) {
+            s.record.user = Some(user);
+            s.changes.binding = true;
+        }
+    }
+
+    /// Unbinds the session from its user: it leaves the user's index.
+    pub fn unbind_user(&self) {
+        let mut s = self.lock();
+        if s.record.user.take().is_some() {
+            s.changes.binding = true;
+        }
+    }
+
+    /// The user the session is bound to, if any.
+    pub fn user(&self) -> Option<String> {
+        self.lock().record.user.clone()
+    }
+
+    /// Labels the session for the user's list of sessions (a device or a
+    /// browser, say), at most [`MAX_LABEL_LEN`](crate::store::MAX_LABEL_LEN)
+    /// bytes: a longer label is cut at a character boundary.
+    pub fn set_label(&self, label: impl Into<String>) {
+        let mut label = label.into();
+        if label.len() > MAX_LABEL_LEN {
+            let mut end = MAX_LABEL_LEN;
+            while !label.is_char_boundary(end) {
+                end -= 1;
+            }
+            label.truncate(end);
+        }
+        let mut s = self.lock();
+        if s.record.label.as_deref() != Some(label.as_str()) {
+            s.record.label = Some(label);
+            s.changes.binding = true;
+        }
+    }
+
+    /// The session's label, if any.
+    pub fn label(&self) -> Option<String> {
+        self.lock().record.label.clone()
+    }
+
     /// Ends the session: deletes it from the store and expires the cookie
     /// when the request ends. Values set after this start a new session,
     /// with the default expiry.
@@ -395,6 +482,8 @@ impl Session {
         s.record.data.clear();
         s.record.flash.take_all();
         s.record.expiry = Expiry::Default;
+        s.record.user = None;
+        s.record.label = None;
         s.changes = Changes::default();
     }
 

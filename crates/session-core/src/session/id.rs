@@ -36,6 +36,28 @@ impl SessionId {
     pub fn to_base64(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
     }
+
+    /// The id [`to_base64`](Self::to_base64) wrote; `None` for anything
+    /// else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_core::store::SessionId;
+    ///
+    /// let id = SessionId([7; 16]);
+    /// assert_eq!(SessionId::from_base64(&id.to_base64()), Some(id));
+    /// assert_eq!(SessionId::from_base64("too short"), None);
+    /// ```
+    pub fn from_base64(text: &str) -> Option<Self> {
+        let mut id = [0u8; ID_LEN];
+        // A base64 text of 16 bytes is 22 characters; anything longer
+        // would not fit the buffer and fails to decode.
+        match URL_SAFE_NO_PAD.decode_slice(text, &mut id) {
+            Ok(ID_LEN) => Some(Self(id)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for SessionId {

@@ -24,7 +24,19 @@ pub struct Record {
     /// How long this session lives, if not as the settings say.
     #[serde(default)]
     pub expiry: Expiry,
+    /// The user the session is bound to, if any: server-side stores keep
+    /// an index of each user's sessions.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The application's label for the session (a device, a browser), at
+    /// most [`MAX_LABEL_LEN`] bytes, shown when the user's sessions are
+    /// listed.
+    #[serde(default)]
+    pub label: Option<String>,
 }
+
+/// The longest label a session keeps, in bytes; a longer one is cut.
+pub const MAX_LABEL_LEN: usize = 256;
 
 impl Record {
     /// A new record with nothing in it.
@@ -35,6 +47,8 @@ impl Record {
             created,
             expires,
             expiry: Expiry::Default,
+            user: None,
+            label: None,
         }
     }
 

@@ -31,7 +31,7 @@ pub use crate::session::changes::Changes;
 pub use crate::session::data_key::DataKey;
 pub use crate::session::expiry::Expiry;
 pub use crate::session::id::{ID_LEN, IdSource, RandomIds, SessionId};
-pub use crate::session::record::Record;
+pub use crate::session::record::{MAX_LABEL_LEN, Record};
 pub use crate::session::session_data::SessionData;
 pub use crate::session::time::UnixTime;
 pub use crate::session::value::Value;
@@ -113,6 +113,10 @@ impl<'a> Update<'a> {
         if self.changes.expiry {
             stored.expiry = self.record.expiry;
         }
+        if self.changes.binding {
+            stored.user.clone_from(&self.record.user);
+            stored.label.clone_from(&self.record.label);
+        }
         stored.expires = self.expires;
     }
 }
@@ -187,7 +191,56 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     fn name(&self) -> &'static str {
         "custom"
     }
+
+    /// Records in `user`'s index that the session under `id` is theirs
+    /// until `expires` (a later call moves the time), at `now`; entries
+    /// whose time has passed may be dropped. The layer calls it before it
+    /// stores or updates a session bound to `user`, so that the index
+    /// always covers every live session of the user.
+    ///
+    /// # Errors
+    ///
+    /// The backend errors. The default keeps no index and fails, so that a
+    /// store without one is found at the first bound session, not when a
+    /// "log out everywhere" misses sessions.
+    async fn index(
+        &self,
+        user: &str,
+        id: &SessionId,
+        expires: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let _ = (user, id, expires, now);
+        Err(StoreError::unavailable(NO_INDEX))
+    }
+
+    /// Removes `id` from `user`'s index; removing nothing is not an error.
+    ///
+    /// # Errors
+    ///
+    /// The backend errors; by default, as [`index`](Self::index).
+    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
+        let _ = (user, id);
+        Err(StoreError::unavailable(NO_INDEX))
+    }
+
+    /// The ids in `user`'s index whose time is after `now`, dropping the
+    /// others. An id listed may name a session that ended meanwhile: the
+    /// caller loads each one.
+    ///
+    /// # Errors
+    ///
+    /// The backend errors; by default, as [`index`](Self::index).
+    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
+        let _ = (user, now);
+        Err(StoreError::unavailable(NO_INDEX))
+    }
 }
+
+/// The error of a store that keeps no user index.
+const NO_INDEX: &str = "this session store keeps no index of users' sessions: \
+                        Session::bind_user needs a store that implements \
+                        SessionStore::index, unindex and indexed";
 
 /// A backend that keeps the whole session in the cookie: it turns a record
 /// into a cookie value and back, with keys it derives from the settings'
