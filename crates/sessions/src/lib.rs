@@ -19,9 +19,9 @@
 #[cfg(feature = "axum")]
 pub use session_core::SessionRejection;
 pub use session_core::{
-    ConfigError, CookieSettings, Flash, FlashLevel, Key, KeyError, Keyring, LazySession, SameSite,
-    Session, SessionFailure, SessionLayer, SessionStats, Settings, SettingsBuilder, StoreError,
-    ValueError,
+    ConfigError, CookieSettings, Expiry, Flash, FlashLevel, Key, KeyError, Keyring, LazySession,
+    SameSite, Session, SessionFailure, SessionInfo, SessionLayer, SessionStats, Settings,
+    SettingsBuilder, StoreError, UserSessions, ValueError,
 };
 
 /// Writing a backend of your own: the [`SessionStore`](store::SessionStore)

@@ -90,6 +90,46 @@ async fn flash_is_shown_once() {
 }
 
 #[tokio::test]
+async fn waiting_flashes_are_counted_without_being_read() {
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings()));
+    let c = cookie(&token(&get_with(&app, "/hello", None).await));
+    let waiting = get_with(&app, "/waiting", Some(&c)).await;
+    assert_eq!(waiting.body, "1 waiting");
+    assert_eq!(waiting.set_cookie(), None, "a peek saves nothing");
+    assert_eq!(
+        get_with(&app, "/tea", Some(&c)).await.body,
+        "Please retry again!"
+    );
+}
+
+#[tokio::test]
+async fn a_browser_session_cookie_has_no_max_age_and_remember_me_has_its_own() {
+    use sessions::Expiry;
+    let app = Router::new()
+        .route(
+            "/browser",
+            get(|session: Session| async move {
+                session.set_expiry(Expiry::BrowserSession);
+                session
+                    .insert("user", "alice")
+                    .map(|()| "until the browser closes")
+            }),
+        )
+        .merge(routes::router())
+        .layer(SessionLayer::new(MemoryStore::new(), &settings()));
+    let browser = get_with(&app, "/browser", None).await;
+    let set_cookie = browser.set_cookie().unwrap();
+    assert!(!set_cookie.contains("Max-Age"), "{set_cookie}");
+    assert!(!set_cookie.contains("Expires"), "{set_cookie}");
+    let remembered = get_with(&app, "/remember", None).await;
+    let set_cookie = remembered.set_cookie().unwrap();
+    assert!(set_cookie.contains("Max-Age=2592000"), "{set_cookie}");
+    // The default is the settings' absolute lifetime, 12 hours.
+    let login = get_with(&app, "/login", None).await;
+    assert!(login.set_cookie().unwrap().contains("Max-Age=43200"));
+}
+
+#[tokio::test]
 async fn untouched_route_costs_nothing() {
     let store = MemoryStore::new();
     let app = app(SessionLayer::new(store.clone(), &settings()));

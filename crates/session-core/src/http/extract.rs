@@ -6,6 +6,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
+use crate::UserSessions;
 use crate::error::{StoreError, ValueError};
 use crate::http::failure::SessionFailure;
 use crate::http::layer::LazySession;
@@ -54,6 +55,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .cloned()
             .ok_or(SessionRejection::MissingLayer)?;
         Ok(lazy.load(&parts.headers).await?)
+    }
+}
+
+/// The layer's [`UserSessions`], for a handler that lists or ends a
+/// user's sessions.
+impl<S: Send + Sync> FromRequestParts<S> for UserSessions {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<LazySession>()
+            .map(LazySession::user_sessions)
+            .ok_or(SessionRejection::MissingLayer)
     }
 }
 

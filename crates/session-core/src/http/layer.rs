@@ -155,6 +155,11 @@ impl LazySession {
     pub fn get(&self) -> Option<&Session> {
         self.slot.session.get()
     }
+
+    /// The sessions of each user, through the layer's store.
+    pub fn user_sessions(&self) -> crate::UserSessions {
+        self.slot.manager.user_sessions()
+    }
 }
 
 impl fmt::Debug for LazySession {
