@@ -39,7 +39,7 @@ use session_core::store::{
 };
 use session_core::{
     Backend, CookieUpdate, Expiry, FlashLevel, Key, Keyring, LazySession, ManualClock, Session,
-    SessionLayer, SessionManager, Settings,
+    SessionCheck, SessionLayer, SessionManager, Settings,
 };
 use tower::{Layer, Service};
 
@@ -859,6 +859,98 @@ pub async fn user_sessions_are_listed_and_ended<H: Harness>(h: &H) {
     assert!(users.list("erin").await.unwrap().is_empty());
 }
 
+/// Each user's generation, as an application's database would keep it:
+/// the check the suite installs refuses sessions that carry an older one,
+/// and fails while `down`.
+#[derive(Debug, Clone, Default)]
+struct Generations {
+    current: Arc<Mutex<std::collections::HashMap<String, u64>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl SessionCheck for Generations {
+    async fn accept(&self, session: &Session) -> Result<bool, StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::unavailable("the user database is down"));
+        }
+        let Some(user) = session.user() else {
+            return Ok(true);
+        };
+        let carried = session.get::<u64>("generation").unwrap().unwrap_or(0);
+        let current = self
+            .current
+            .lock()
+            .unwrap()
+            .get(&user)
+            .copied()
+            .unwrap_or(0);
+        Ok(carried >= current)
+    }
+}
+
+/// A session the application's check refuses is ended: the handler sees
+/// an empty session, the cookie is removed and a server store deletes it.
+/// How sessions in the cookie are logged out everywhere: a per-user
+/// generation raised once ends every older session of that user, on
+/// every backend.
+pub async fn refused_sessions_end<H: Harness>(h: &H) {
+    let rig = Rig::new(h).await;
+    let generations = Generations::default();
+    let checked = Arc::new(
+        SessionManager::new(rig.backend.clone(), &rig.settings)
+            .with_clock(rig.clock.clone())
+            .with_check(generations.clone()),
+    );
+    let login = |user: &'static str| {
+        let checked = checked.clone();
+        async move {
+            let s = checked.load_cookie(None).await.unwrap();
+            s.bind_user(user);
+            s.insert("generation", 0u64).unwrap();
+            match checked.commit(&s).await.unwrap() {
+                CookieUpdate::Set { value, .. } => value,
+                other => panic!("expected a cookie, got {other:?}"),
+            }
+        }
+    };
+    let alice = login("alice").await;
+    let bob = login("bob").await;
+    let s = checked.load_cookie(Some(&alice)).await.unwrap();
+    assert_eq!(s.user().as_deref(), Some("alice"), "accepted while current");
+
+    // Alice changes her password: every session of hers is refused.
+    generations
+        .current
+        .lock()
+        .unwrap()
+        .insert("alice".into(), 1);
+    let s = checked.load_cookie(Some(&alice)).await.unwrap();
+    assert!(
+        s.is_empty() && s.user().is_none(),
+        "the handler sees no session"
+    );
+    assert_eq!(checked.commit(&s).await.unwrap(), CookieUpdate::Remove);
+    if rig.server_side() {
+        assert_eq!(rig.len(&alice).await, 0, "and the store no longer has it");
+    }
+    let s = checked.load_cookie(Some(&bob)).await.unwrap();
+    assert_eq!(
+        s.user().as_deref(),
+        Some("bob"),
+        "another user's sessions stay"
+    );
+
+    // A check that cannot tell fails the load (a 503), never lets it by.
+    generations
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(
+        checked.load_cookie(Some(&bob)).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
 /// Peeking at flash messages leaves them for a later request and saves
 /// nothing; taking them removes them.
 pub async fn peeked_flashes_wait<H: Harness>(h: &H) {
@@ -1134,6 +1226,7 @@ macro_rules! suite {
             renewed_cookie_does_not_clobber, destroy_removes, empty_is_never_stored,
             emptying_keeps_a_concurrent_value, peeked_flashes_wait, failed_handler_saves_nothing,
             own_expiry_is_kept_and_enforced, user_sessions_are_listed_and_ended,
+            refused_sessions_end,
             forged_cookie_is_no_session, first_verifying_cookie_wins, rotation_reissues,
             failed_save_is_not_retried);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,7 @@ pub use config::keys::{
     Key, KeyError, KeyId, Keyring, MIN_KEY_LEN, SUB_KEY_LEN, SubKey, TrustedKey,
 };
 pub use config::settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};
+pub use engine::check::SessionCheck;
 pub use engine::manager::{Backend, MAX_COOKIE_VALUE_LEN, SessionManager};
 pub use engine::stats::SessionStats;
 pub use engine::users::{SessionInfo, UserSessions};

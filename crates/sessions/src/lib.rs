@@ -20,8 +20,8 @@
 pub use session_core::SessionRejection;
 pub use session_core::{
     ConfigError, CookieSettings, Expiry, Flash, FlashLevel, Key, KeyError, Keyring, LazySession,
-    SameSite, Session, SessionFailure, SessionInfo, SessionLayer, SessionStats, Settings,
-    SettingsBuilder, StoreError, UserSessions, ValueError,
+    SameSite, Session, SessionCheck, SessionFailure, SessionInfo, SessionLayer, SessionStats,
+    Settings, SettingsBuilder, StoreError, UserSessions, ValueError,
 };
 
 /// Writing a backend of your own: the [`SessionStore`](store::SessionStore)

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::config::settings::Settings;
+use crate::engine::check::SessionCheck;
 use crate::engine::plan::{self, Action, CookiePlan, Kind, Lifetimes, Plan};
 use crate::engine::stats::{self, Counters, Op, SessionStats};
 use crate::engine::token;
@@ -80,6 +81,7 @@ pub struct SessionManager {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     counters: Arc<Counters>,
+    check: Option<Arc<dyn SessionCheck>>,
 }
 
 impl SessionManager {
@@ -100,6 +102,7 @@ impl SessionManager {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds::new()),
             counters: Arc::default(),
+            check: None,
         }
     }
 
@@ -115,6 +118,13 @@ impl SessionManager {
     /// header leaves once its attributes are written.
     pub fn with_max_value_len(mut self, len: usize) -> Self {
         self.max_value_len = len.min(MAX_COOKIE_VALUE_LEN);
+        self
+    }
+
+    /// Runs `check` on every session loaded from a cookie; one it refuses
+    /// is ended (see [`SessionCheck`]).
+    pub fn with_check(mut self, check: impl SessionCheck) -> Self {
+        self.check = Some(Arc::new(check));
         self
     }
 
@@ -188,15 +198,25 @@ impl SessionManager {
                 (o.record, origin)
             }),
         };
-        Ok(match found {
+        match found {
             // The store enforces expiry; checking again costs nothing and
             // keeps a faulty store from extending a session.
             Some((mut record, origin)) if !record.is_expired(now) => {
                 record.flash.set_capacity(self.settings.flash_capacity());
-                self.session(record, origin)
+                let session = self.session(record, origin);
+                match &self.check {
+                    Some(check) if !check.accept(&session).await? => {
+                        // Refused: ended as by `destroy`, so the handler
+                        // sees an empty session and the cookie goes.
+                        let ended = self.session(self.empty(now), origin);
+                        ended.destroy();
+                        Ok(ended)
+                    }
+                    _ => Ok(session),
+                }
             }
-            _ => self.session(self.empty(now), Origin::New),
-        })
+            _ => Ok(self.session(self.empty(now), Origin::New)),
+        }
     }
 
     /// [`load_values`](Self::load_values) for one cookie value, or none.

@@ -1,8 +1,10 @@
 //! From cookie to store and back: the [`manager`] loads a session from the
-//! request's cookies and executes the commit [`plan`]; [`token`] is the
+//! request's cookies (asking the application's [`check`], if any) and
+//! executes the commit [`plan`]; [`token`] is the
 //! signed id that server-side stores' cookies carry; [`stats`] counts and
 //! traces the store calls; [`users`] lists and ends a user's sessions.
 
+pub(crate) mod check;
 pub(crate) mod manager;
 pub(crate) mod plan;
 pub(crate) mod stats;

@@ -84,6 +84,13 @@ impl SessionLayer {
         }
     }
 
+    /// Runs `check` on every session loaded from a cookie, before the
+    /// handler sees it: one it refuses is ended. How sessions kept in the
+    /// cookie are logged out everywhere; see [`SessionCheck`](crate::SessionCheck).
+    pub fn with_check(self, check: impl crate::SessionCheck) -> Self {
+        Self::from_manager(SessionManager::clone(&self.manager).with_check(check))
+    }
+
     /// Uses `clock` for expiry instead of the system clock.
     pub fn with_clock(self, clock: impl Clock) -> Self {
         Self::from_manager(SessionManager::clone(&self.manager).with_clock(clock))
