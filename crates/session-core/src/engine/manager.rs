@@ -548,11 +548,6 @@ impl SessionManager {
         }
     }
 
-    /// The sessions of each user, through this manager's store and clock.
-    pub fn user_sessions(self: &Arc<Self>) -> crate::UserSessions {
-        crate::UserSessions::new(self.clone())
-    }
-
     /// The lifetimes of the settings.
     pub(crate) fn lifetimes(&self) -> &Lifetimes {
         &self.lifetimes

@@ -54,7 +54,10 @@ pub struct SessionInfo {
 }
 
 impl UserSessions {
-    pub(crate) fn new(manager: Arc<SessionManager>) -> Self {
+    /// The sessions of each user, through `manager`'s store and clock
+    /// (the layer's [`user_sessions`](crate::SessionLayer::user_sessions)
+    /// is the usual way).
+    pub fn new(manager: Arc<SessionManager>) -> Self {
         Self { manager }
     }
 

@@ -6,7 +6,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::UserSessions;
+use crate::engine::users::UserSessions;
 use crate::error::{StoreError, ValueError};
 use crate::http::failure::SessionFailure;
 use crate::http::layer::LazySession;

@@ -65,15 +65,15 @@ impl SessionLayer {
 
     /// How many store calls this layer made, and how many failed (see
     /// [`SessionStats`](crate::SessionStats)); shared by its clones.
-    pub fn stats(&self) -> crate::SessionStats {
+    pub fn stats(&self) -> crate::engine::stats::SessionStats {
         self.manager.stats()
     }
 
     /// The sessions of each user bound with
     /// [`Session::bind_user`](crate::Session::bind_user): list them, end
     /// one or all. Give it to the handlers (in the router's state, say).
-    pub fn user_sessions(&self) -> crate::UserSessions {
-        self.manager.user_sessions()
+    pub fn user_sessions(&self) -> crate::engine::users::UserSessions {
+        crate::engine::users::UserSessions::new(self.manager.clone())
     }
 
     /// A layer around a manager built by hand.
@@ -87,7 +87,7 @@ impl SessionLayer {
     /// Runs `check` on every session loaded from a cookie, before the
     /// handler sees it: one it refuses is ended. How sessions kept in the
     /// cookie are logged out everywhere; see [`SessionCheck`](crate::SessionCheck).
-    pub fn with_check(self, check: impl crate::SessionCheck) -> Self {
+    pub fn with_check(self, check: impl crate::engine::check::SessionCheck) -> Self {
         Self::from_manager(SessionManager::clone(&self.manager).with_check(check))
     }
 
@@ -164,8 +164,8 @@ impl LazySession {
     }
 
     /// The sessions of each user, through the layer's store.
-    pub fn user_sessions(&self) -> crate::UserSessions {
-        self.slot.manager.user_sessions()
+    pub fn user_sessions(&self) -> crate::engine::users::UserSessions {
+        crate::engine::users::UserSessions::new(self.slot.manager.clone())
     }
 }
 
