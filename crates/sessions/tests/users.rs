@@ -68,7 +68,7 @@ fn value(set_cookie: &str) -> Option<String> {
 }
 
 async fn remembered_logins_are_listed_and_ended_everywhere(layer: SessionLayer) {
-    let app = routes::router().layer(layer);
+    let app = routes::router().layer(layer.clone());
     let (status, body, set_cookie) = get(&app, "/remember", None, "laptop browser").await;
     assert_eq!(
         (status, body.as_str()),
@@ -110,6 +110,61 @@ async fn remembered_logins_are_listed_and_ended_everywhere(layer: SessionLayer) 
         body, "not signed in: /remember first",
         "the laptop is logged out"
     );
+
+    // The store calls behind it, counted: two logins, and the loads of
+    // the later requests (each listed session loaded once more).
+    let stats = layer.stats();
+    assert_eq!(stats.creates, 2, "{stats:?}");
+    assert!(stats.loads >= 4, "{stats:?}");
+    assert_eq!(
+        (stats.store_errors, stats.timeouts, stats.conflicts),
+        (0, 0, 0)
+    );
+}
+
+/// Each user's generation: sessions carrying an older one are refused.
+#[cfg(feature = "cookie")]
+#[derive(Debug, Clone, Default)]
+struct Generations(std::sync::Arc<std::sync::Mutex<u64>>);
+
+#[cfg(feature = "cookie")]
+#[async_trait::async_trait]
+impl sessions::SessionCheck for Generations {
+    async fn accept(&self, session: &sessions::Session) -> Result<bool, sessions::StoreError> {
+        if session.user().is_none() {
+            return Ok(true);
+        }
+        let carried = session.get::<u64>("generation").ok().flatten().unwrap_or(0);
+        Ok(carried >= *self.0.lock().unwrap())
+    }
+}
+
+/// Sessions in the cookie have no index: a raised generation ends them
+/// all through the layer's check, and their cookie is removed.
+#[cfg(feature = "cookie")]
+#[tokio::test]
+async fn cookie_sessions_end_everywhere_by_a_generation() {
+    let generations = Generations::default();
+    let layer = sessions::cookie::session_layer(&settings()).with_check(generations.clone());
+    let app = routes::router().layer(layer);
+    let laptop = value(&get(&app, "/remember", None, "laptop").await.2.unwrap()).unwrap();
+    let phone = value(&get(&app, "/remember", None, "phone").await.2.unwrap()).unwrap();
+    let (_, body, _) = get(&app, "/logout", Some(&laptop), "laptop").await;
+    assert_eq!(body, "{user: demo}", "accepted while current");
+
+    *generations.0.lock().unwrap() = 1;
+    for cookie in [&laptop, &phone] {
+        let (status, body, set_cookie) = get(&app, "/logout", Some(cookie), "any").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "{}"),
+            "no session any more"
+        );
+        assert!(
+            set_cookie.unwrap().contains("Max-Age=0"),
+            "the cookie is removed"
+        );
+    }
 }
 
 #[tokio::test]
