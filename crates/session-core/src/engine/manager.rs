@@ -163,59 +163,64 @@ impl SessionManager {
         values: impl IntoIterator<Item = &'v str>,
     ) -> Result<Session, StoreError> {
         let now = self.clock.now();
-        let mut candidates = values
-            .into_iter()
-            .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE_LEN)
-            .take(MAX_CANDIDATES);
-        let found = match &self.backend {
-            Backend::Server(store) => {
-                let keys = self.settings.keyring();
-                match candidates.find_map(|v| token::open(keys, v)) {
-                    None => None,
-                    Some(opened) => {
-                        let reissue = !opened.current_key;
-                        match self.timed(Op::Load, store.load(&opened.id, now)).await? {
-                            Some(Loaded::Live(record)) => Some((
-                                record,
-                                Origin::Stored {
-                                    id: Some(opened.id),
-                                    reissue,
-                                },
-                            )),
-                            Some(Loaded::Renewed) => {
-                                return Ok(self.session(self.empty(now), Origin::Renewed));
+        // In a block of its own: the loaded record goes out of scope before
+        // the check's await, so the future every request allocates does
+        // not keep room for a copy of it across that await.
+        let (session, origin) = {
+            let mut candidates = values
+                .into_iter()
+                .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE_LEN)
+                .take(MAX_CANDIDATES);
+            let found = match &self.backend {
+                Backend::Server(store) => {
+                    let keys = self.settings.keyring();
+                    match candidates.find_map(|v| token::open(keys, v)) {
+                        None => None,
+                        Some(opened) => {
+                            let reissue = !opened.current_key;
+                            match self.timed(Op::Load, store.load(&opened.id, now)).await? {
+                                Some(Loaded::Live(record)) => Some((
+                                    record,
+                                    Origin::Stored {
+                                        id: Some(opened.id),
+                                        reissue,
+                                    },
+                                )),
+                                Some(Loaded::Renewed) => {
+                                    return Ok(self.session(self.empty(now), Origin::Renewed));
+                                }
+                                None => None,
                             }
-                            None => None,
                         }
                     }
                 }
-            }
-            Backend::Cookie(codec) => candidates.find_map(|v| codec.open(v, now)).map(|o| {
-                let origin = Origin::Stored {
-                    id: None,
-                    reissue: !o.current_key,
-                };
-                (o.record, origin)
-            }),
-        };
-        match found {
-            // The store enforces expiry; checking again costs nothing and
-            // keeps a faulty store from extending a session.
-            Some((mut record, origin)) if !record.is_expired(now) => {
-                record.flash.set_capacity(self.settings.flash_capacity());
-                let session = self.session(record, origin);
-                match &self.check {
-                    Some(check) if !check.accept(&session).await? => {
-                        // Refused: ended as by `destroy`, so the handler
-                        // sees an empty session and the cookie goes.
-                        let ended = self.session(self.empty(now), origin);
-                        ended.destroy();
-                        Ok(ended)
-                    }
-                    _ => Ok(session),
+                Backend::Cookie(codec) => candidates.find_map(|v| codec.open(v, now)).map(|o| {
+                    let origin = Origin::Stored {
+                        id: None,
+                        reissue: !o.current_key,
+                    };
+                    (o.record, origin)
+                }),
+            };
+            match found {
+                // The store enforces expiry; checking again costs nothing
+                // and keeps a faulty store from extending a session.
+                Some((mut record, origin)) if !record.is_expired(now) => {
+                    record.flash.set_capacity(self.settings.flash_capacity());
+                    (self.session(record, origin), origin)
                 }
+                _ => return Ok(self.session(self.empty(now), Origin::New)),
             }
-            _ => Ok(self.session(self.empty(now), Origin::New)),
+        };
+        match &self.check {
+            Some(check) if !check.accept(&session).await? => {
+                // Refused: ended as by `destroy`, so the handler sees an
+                // empty session and the cookie goes.
+                let ended = self.session(self.empty(now), origin);
+                ended.destroy();
+                Ok(ended)
+            }
+            _ => Ok(session),
         }
     }
 
@@ -378,7 +383,9 @@ impl SessionManager {
             (Action::Nothing | Action::Refuse, _) => Ok(state.origin),
             (Action::Create, _) => Ok(stored(self.create(store, &state.record).await?)),
             (Action::Update, Some(id)) => {
-                self.index(store, &state.record, &id, plan.expires).await?;
+                if let Some(user) = &state.record.user {
+                    self.index(store, user, &id, plan.expires).await?;
+                }
                 let update = Update {
                     record: &state.record,
                     changes: &state.changes,
@@ -460,7 +467,9 @@ impl SessionManager {
     ) -> Result<SessionId, StoreError> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = self.ids.next_id()?;
-            self.index(store, record, &id, record.expires).await?;
+            if let Some(user) = &record.user {
+                self.index(store, user, &id, record.expires).await?;
+            }
             match self.timed(Op::Create, store.create(&id, record)).await {
                 Err(StoreError::Exists) => {
                     // The id is someone else's: it must not stay in this
@@ -475,25 +484,21 @@ impl SessionManager {
         Err(StoreError::Exists)
     }
 
-    /// Puts `id` in the index of the user `record` is bound to, if any,
-    /// until `expires`: before the session is written under `id`, so that
-    /// the index covers every live session of the user (an entry whose
-    /// write then failed names no session, and is passed over).
+    /// Puts `id` in `user`'s index until `expires`: before the session is
+    /// written under `id`, so that the index covers every live session of
+    /// the user (an entry whose write then failed names no session, and is
+    /// passed over). Called only for bound sessions, so an anonymous one
+    /// pays nothing for the index.
     async fn index(
         &self,
         store: &dyn SessionStore,
-        record: &Record,
+        user: &str,
         id: &SessionId,
         expires: UnixTime,
     ) -> Result<(), StoreError> {
-        match &record.user {
-            Some(user) => {
-                let now = self.clock.now();
-                self.timed(Op::Index, store.index(user, id, expires, now))
-                    .await
-            }
-            None => Ok(()),
-        }
+        let now = self.clock.now();
+        self.timed(Op::Index, store.index(user, id, expires, now))
+            .await
     }
 
     /// Takes `id` out of `user`'s index, once the session under it is no
@@ -517,6 +522,28 @@ impl SessionManager {
         op: Op,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        // Only a subscriber that takes DEBUG can keep the span: without
+        // one, the call runs bare, as a span nobody keeps still costs its
+        // creation, an enter and an exit per poll and a record.
+        let result = if tracing::level_filters::LevelFilter::current() >= tracing::Level::DEBUG {
+            // Boxed: inline, the span and its wrapper would take room in
+            // the future of every request that loads a session, traced or
+            // not; only a traced call pays for the allocation.
+            Box::pin(self.traced(op, call)).await
+        } else {
+            self.within_timeout(call).await
+        };
+        self.counters.count(op, &result);
+        result
+    }
+
+    /// [`within_timeout`](Self::within_timeout) in a `session_store` span
+    /// that learns how the call ended.
+    async fn traced<T>(
+        &self,
+        op: Op,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let span = tracing::debug_span!(
             "session_store",
             backend = self.store_name(),
@@ -525,7 +552,6 @@ impl SessionManager {
         );
         let result = self.within_timeout(call.instrument(span.clone())).await;
         span.record("outcome", stats::outcome(&result));
-        self.counters.count(op, &result);
         result
     }
 
@@ -542,7 +568,9 @@ impl SessionManager {
         if let Some(done) = first.await {
             return done;
         }
-        match tokio::time::timeout(limit, call).await {
+        // Boxed: the timer is large, and inline it would take room in the
+        // future of every request, even those whose store never waits.
+        match Box::pin(tokio::time::timeout(limit, call)).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Timeout(limit)),
         }
