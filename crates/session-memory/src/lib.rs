@@ -171,6 +171,8 @@ struct Inner {
     /// Each user's sessions, with the time each entry counts until; the
     /// sweep drops entries past it.
     users: DashMap<String, HashMap<SessionId, UnixTime>>,
+    /// Sessions the sweeps removed as expired.
+    expired: std::sync::atomic::AtomicU64,
 }
 
 impl Default for MemoryStore {
@@ -205,6 +207,7 @@ impl MemoryStore {
                 evictions: Evictions::default(),
                 sweeper: OnceLock::new(),
                 users: DashMap::new(),
+                expired: std::sync::atomic::AtomicU64::new(0),
             }),
             clock: Arc::new(SystemClock),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
@@ -314,6 +317,23 @@ impl MemoryStore {
         self.inner.evictions.total()
     }
 
+    /// How many sessions the sweeps removed because they had expired, since
+    /// the store was built (renewed ids' markers past their time are not
+    /// counted): for an exporter, beside [`evictions`](Self::evictions).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use session_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().expired(), 0);
+    /// ```
+    pub fn expired(&self) -> u64 {
+        self.inner
+            .expired
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Removes every session expired at `now` and every marker past its
     /// end; returns how many entries went.
     ///
@@ -418,7 +438,14 @@ impl Inner {
         // The queues' lock before the map's shard locks, as in create.
         let mut segments = self.segments();
         let before = self.sessions.len();
-        self.sessions.retain(|_, held| !held.slot.is_dead(now));
+        let mut expired = 0;
+        self.sessions.retain(|_, held| {
+            let dead = held.slot.is_dead(now);
+            expired += u64::from(dead && matches!(held.slot, Slot::Live(_)));
+            !dead
+        });
+        self.expired
+            .fetch_add(expired, std::sync::atomic::Ordering::Relaxed);
         self.users.retain(|_, ids| {
             ids.retain(|_, until| *until > now);
             !ids.is_empty()
@@ -887,6 +914,7 @@ mod tests {
             assert_eq!(store.sweep(at(30)), 1);
             assert_eq!(store.len(), 1);
             assert!(is_live(&store, 2, 30).await);
+            assert_eq!(store.expired(), 1, "the session, not the marker");
         }
     }
 

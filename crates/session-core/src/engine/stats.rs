@@ -107,7 +107,7 @@ impl Counters {
 /// `DEBUG`, with the fields `backend` (the store's
 /// [`name`](crate::store::SessionStore::name)), `op` and `outcome`.
 /// Evictions and expiries happen inside a store: the memory store counts
-/// its own.
+/// its own (`evictions()`, `expired()`), Redis in `INFO stats`.
 ///
 /// # Examples
 ///
