@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sessions::redis::redis;
+use http_sessions::redis::redis;
 use tower_sessions::cookie::time::OffsetDateTime;
 
 use crate::Error;

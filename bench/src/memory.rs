@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use sessions::redis::redis;
-use sessions::seams::Clock;
-use sessions::store::{IdSource, RandomIds, Record, SessionStore, Value};
+use http_sessions::redis::redis;
+use http_sessions::seams::Clock;
+use http_sessions::store::{IdSource, RandomIds, Record, SessionStore, Value};
 use tower_sessions::SessionStore as _;
 use tower_sessions::cookie::time::{self, OffsetDateTime};
 
@@ -105,9 +105,9 @@ pub(crate) async fn in_redis(url: &str) -> Result<InRedis, Error> {
     };
 
     // Ours: created as the layer creates a session.
-    let store = sessions::redis::RedisStore::from_url(url)?;
+    let store = http_sessions::redis::RedisStore::from_url(url)?;
     let id = RandomIds::new().next_id()?;
-    let now = sessions::seams::SystemClock.now();
+    let now = http_sessions::seams::SystemClock.now();
     let mut record = Record::empty(now, now + IDLE_TIMEOUT, 16);
     for (k, key) in sample::KEYS.iter().enumerate() {
         record

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use sessions::{Key, Keyring, SessionLayer, Settings, ValueError};
+use http_sessions::{Key, Keyring, SessionLayer, Settings, ValueError};
 use tower_sessions::cookie::time;
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
 
@@ -227,18 +227,20 @@ pub(crate) async fn router(
             .route(Route::Counter.path(), get(plain_counter))
             .route(Route::New.path(), get(plain_new_visitor))
             .with_state(Arc::new(Plain::default())),
-        Variant::CookieSigned => ours(sessions::cookie::session_layer(&settings()?)),
-        Variant::CookieEncrypted => ours(sessions::cookie::encrypted_session_layer(&settings()?)),
+        Variant::CookieSigned => ours(http_sessions::cookie::session_layer(&settings()?)),
+        Variant::CookieEncrypted => {
+            ours(http_sessions::cookie::encrypted_session_layer(&settings()?))
+        }
         Variant::Memory => ours(SessionLayer::new(
-            sessions::memory::MemoryStore::new(),
+            http_sessions::memory::MemoryStore::new(),
             &settings()?,
         )),
         Variant::Redis => ours(SessionLayer::new(
-            sessions::redis::RedisStore::from_url(redis_url)?,
+            http_sessions::redis::RedisStore::from_url(redis_url)?,
             &settings()?,
         )),
         Variant::RedisDriver => ours(SessionLayer::new(
-            sessions::redis::RedisStore::from_url(redis_url)?.with_driver_connection(),
+            http_sessions::redis::RedisStore::from_url(redis_url)?.with_driver_connection(),
             &settings()?,
         )),
         Variant::TowerMemory => theirs().layer(tower_layer(tower_sessions::MemoryStore::default())),
@@ -269,13 +271,13 @@ async fn untouched() -> &'static str {
     "untouched"
 }
 
-async fn counter(session: sessions::Session) -> Result<String, ValueError> {
+async fn counter(session: http_sessions::Session) -> Result<String, ValueError> {
     let n = session.get::<u64>(COUNTER_KEY)?.unwrap_or(0) + 1;
     session.insert(COUNTER_KEY, n)?;
     Ok(format!("counter = {n}"))
 }
 
-async fn new_visitor(session: sessions::Session) -> Result<&'static str, ValueError> {
+async fn new_visitor(session: http_sessions::Session) -> Result<&'static str, ValueError> {
     session.insert(NEW_KEY, NEW_VALUE)?;
     Ok("welcome")
 }

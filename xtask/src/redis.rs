@@ -117,7 +117,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
         None => {
             let mut cmd = crate::run::cargo(&crate::root());
-            cmd.args(["test", "-p", "session-redis", "--all-targets"]);
+            cmd.args(["test", "-p", "http-sessions-redis", "--all-targets"]);
             cmd
         }
     };

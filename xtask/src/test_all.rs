@@ -19,9 +19,9 @@ struct Stage {
 
 /// Each backend: its facade feature, its crate, and whether it needs Redis.
 const BACKENDS: [(&str, &str, bool); 3] = [
-    ("memory", "session-memory", false),
-    ("redis", "session-redis", true),
-    ("cookie", "session-signed-cookie", false),
+    ("memory", "http-sessions-memory", false),
+    ("redis", "http-sessions-redis", true),
+    ("cookie", "http-sessions-cookie", false),
 ];
 
 fn stages(root: &std::path::Path) -> Vec<Stage> {
@@ -52,7 +52,7 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         Stage {
             name: "facade without default features".into(),
             redis: false,
-            command: cargo(&["check", "-p", "sessions", "--no-default-features"]),
+            command: cargo(&["check", "-p", "http-sessions", "--no-default-features"]),
         },
         Stage {
             name: "core".into(),
@@ -60,7 +60,7 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
             command: cargo(&[
                 "test",
                 "-p",
-                "session-core",
+                "http-sessions-core",
                 "--all-features",
                 "--all-targets",
             ]),
@@ -92,7 +92,7 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
                 command: cargo(&[
                     "test",
                     "-p",
-                    "sessions",
+                    "http-sessions",
                     "--no-default-features",
                     "--features",
                     &format!("{feature},axum"),

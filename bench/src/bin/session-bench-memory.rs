@@ -95,9 +95,9 @@ fn rss() -> Result<usize, Error> {
 
 /// Our `MemoryStore`: each session created as the layer creates one.
 async fn ours(n: usize) -> Result<(usize, usize, usize), Error> {
-    use sessions::memory::MemoryStore;
-    use sessions::seams::{Clock, SystemClock};
-    use sessions::store::{IdSource, RandomIds, Record, SessionStore, Value};
+    use http_sessions::memory::MemoryStore;
+    use http_sessions::seams::{Clock, SystemClock};
+    use http_sessions::store::{IdSource, RandomIds, Record, SessionStore, Value};
 
     let ids = RandomIds::new();
     // Bounded so that all `n` stay: this measures what a session costs,

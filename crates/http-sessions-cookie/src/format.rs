@@ -1,0 +1,550 @@
+//! The cookie's bytes: how a [`Record`] is sealed into a cookie value and
+//! opened again.
+//!
+//! ```text
+//! value  = base64url(header || payload)
+//! header = version (1) | mode (1) | key id (4) | issued (u64 BE) | expires (u64 BE)
+//! signed:    payload = body || HMAC-SHA256(mac key, name || header || body)
+//! encrypted: payload = nonce (12) || AES-256-GCM(key, nonce, aad = name || header, body) || tag (16)
+//! body   = MessagePack [created, data, flash], or [created, data, extra, flash]
+//!          when the session has any of: an expiry of its own, a user, a
+//!          label; extra = {"expiry"?: Expiry::encode, "user"?: str, "label"?: str}
+//! name   = u16 BE length || cookie name
+//! ```
+//!
+//! The cookie name is authenticated without being sent, so a value minted
+//! for one cookie is refused under another.
+
+use std::cell::RefCell;
+use std::sync::LazyLock;
+
+use base64::Engine;
+use base64::engine::Simd;
+use base64::engine::general_purpose::NO_PAD;
+use http_sessions_core::store::{
+    DataKey, Expiry, Opened, Record, SessionData, StoreError, UnixTime, Value,
+};
+use http_sessions_core::{FlashQueue, KeyId, MAX_COOKIE_VALUE_LEN};
+use ring::{aead, hmac, rand};
+
+use crate::keys::{CookieKey, Protection};
+use crate::{CookieStore, Mode};
+
+/// The format version written into every cookie; other versions are refused.
+pub const FORMAT_VERSION: u8 = 1;
+
+const HEADER_LEN: usize = 1 + 1 + 4 + 8 + 8;
+const MAC_LEN: usize = 32;
+const NONCE_LEN: usize = aead::NONCE_LEN;
+const GCM_TAG_LEN: usize = 16;
+/// How far in the future an issue time may lie before the cookie is
+/// refused: room for clocks of several servers that disagree a little.
+const MAX_CLOCK_SKEW_SECS: u64 = 60;
+
+/// Unpadded base64url, with the AVX2 or NEON kernels where the CPU has
+/// them: a cookie of a few KiB is mostly base64 to encode and decode. Same
+/// strictness as the scalar engine (no padding, no stray trailing bits).
+static BASE64: LazyLock<Simd> = LazyLock::new(|| Simd::url_safe(NO_PAD));
+
+fn mode_byte(mode: Mode) -> u8 {
+    match mode {
+        Mode::Signed => 0,
+        Mode::Encrypted => 1,
+    }
+}
+
+/// The body as read.
+struct Body {
+    created: UnixTime,
+    data: SessionData,
+    flash: FlashQueue,
+    extra: Extra,
+}
+
+/// What a body holds beyond values and flash messages, each absent when
+/// it has its default.
+#[derive(Default)]
+struct Extra {
+    expiry: Expiry,
+    user: Option<String>,
+    label: Option<String>,
+}
+
+impl Extra {
+    fn of(record: &Record) -> Self {
+        Self {
+            expiry: record.expiry,
+            user: record.user.clone(),
+            label: record.label.clone(),
+        }
+    }
+
+    /// The entries to write, in a fixed order.
+    fn entries(&self) -> Vec<(&'static str, String)> {
+        let mut entries = Vec::new();
+        if let Some(expiry) = self.expiry.encode() {
+            entries.push(("expiry", expiry));
+        }
+        if let Some(user) = &self.user {
+            entries.push(("user", user.clone()));
+        }
+        if let Some(label) = &self.label {
+            entries.push(("label", label.clone()));
+        }
+        entries
+    }
+}
+
+/// Reads a MessagePack string.
+fn read_str<'b>(rd: &mut &'b [u8], what: &'static str) -> Result<&'b str, BodyError> {
+    let len = rmp::decode::read_str_len(rd).map_err(|_| BodyError(what))?;
+    let (text, rest) = rd.split_at_checked(len as usize).ok_or(BodyError(what))?;
+    *rd = rest;
+    std::str::from_utf8(text).map_err(|_| BodyError(what))
+}
+
+/// Why a body did not decode.
+#[derive(Debug)]
+struct BodyError(&'static str);
+
+/// Decodes a body written by [`seal`].
+fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
+    use rmp::decode;
+    let mut rd = body;
+    let fields = decode::read_array_len(&mut rd).map_err(|_| BodyError("not an array"))?;
+    if fields != 3 && fields != 4 {
+        return Err(BodyError("neither three nor four fields"));
+    }
+    let created: u64 = decode::read_int(&mut rd).map_err(|_| BodyError("bad created time"))?;
+    let len = decode::read_map_len(&mut rd).map_err(|_| BodyError("data is not a map"))?;
+    // Keys arrive sorted, so each insert appends. Never more entries
+    // than bytes left: a forged length reserves nothing more.
+    let mut data = SessionData::with_capacity((len as usize).min(rd.len() / 2));
+    for _ in 0..len {
+        let key_len =
+            decode::read_str_len(&mut rd).map_err(|_| BodyError("key is not a string"))?;
+        let (key, rest) = rd
+            .split_at_checked(key_len as usize)
+            .ok_or(BodyError("key runs past the end"))?;
+        let key = std::str::from_utf8(key).map_err(|_| BodyError("key is not UTF-8"))?;
+        rd = rest;
+        let value_len =
+            decode::read_bin_len(&mut rd).map_err(|_| BodyError("value is not bytes"))? as usize;
+        let (bytes, rest) = rd
+            .split_at_checked(value_len)
+            .ok_or(BodyError("value runs past the end"))?;
+        rd = rest;
+        data.insert(DataKey::from(key), Value::copy_from_msgpack(bytes));
+    }
+    let mut extra = Extra::default();
+    if fields == 4 {
+        let entries = decode::read_map_len(&mut rd).map_err(|_| BodyError("extra is not a map"))?;
+        for _ in 0..entries {
+            let name = read_str(&mut rd, "an extra's name is not a string")?;
+            let value = read_str(&mut rd, "an extra's value is not a string")?;
+            match name {
+                "expiry" => {
+                    extra.expiry =
+                        Expiry::decode(value).ok_or(BodyError("expiry does not decode"))?;
+                }
+                "user" => extra.user = Some(value.to_owned()),
+                "label" => extra.label = Some(value.to_owned()),
+                _ => return Err(BodyError("unknown extra")),
+            }
+        }
+    }
+    // Every message the cookie holds is kept; the layer applies its own
+    // capacity after loading.
+    let flash = FlashQueue::from_msgpack(rd, usize::MAX)
+        .map_err(|_| BodyError("flash queue does not decode"))?;
+    Ok(Body {
+        created: UnixTime::from_secs(created),
+        data,
+        flash,
+        extra,
+    })
+}
+
+thread_local! {
+    /// The working buffer of [`seal_with`] and [`open`] on this thread: a
+    /// cookie is a few KiB at most, so one buffer serves every request
+    /// instead of an allocation for each seal and each open.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer larger than this (grown by a session far over the cookie
+/// limit, which sealing then refuses) is not kept for the next request.
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+/// Runs `f` on this thread's scratch buffer, which starts with the
+/// authenticated cookie name.
+fn with_scratch<R>(name: &str, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let start = |buf: &mut Vec<u8>| {
+        buf.clear();
+        let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(name.as_bytes());
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            start(&mut buf);
+            let result = f(&mut buf);
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            result
+        }
+        // Only if `f` itself seals or opens a cookie: it gets its own.
+        Err(_) => {
+            let mut buf = Vec::new();
+            start(&mut buf);
+            f(&mut buf)
+        }
+    })
+}
+
+pub(crate) fn seal(
+    store: &CookieStore,
+    record: &Record,
+    now: UnixTime,
+) -> Result<String, StoreError> {
+    // An upper bound of the encoded body (MessagePack adds at most 5 bytes
+    // of header to a key and 5 to a value), so the buffer never regrows.
+    let data: usize = record
+        .data
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 10)
+        .sum();
+    let body_bound = 32 + data + record.flash.msgpack_len_bound();
+    seal_with(store, record.expires, now, body_bound, |buf| {
+        encode_body(buf, record)
+            .map_err(|e| StoreError::Corrupt(format!("session could not be encoded: {e}")))
+    })
+}
+
+/// Writes the body `[created, {key: bin}, flash]`, or `[created, {key:
+/// bin}, extra, flash]` for a session with an expiry, a user or a label,
+/// the inverse of [`decode_body`].
+fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
+    use rmp::encode;
+    let too_many = |what| format!("more {what} than MessagePack can count");
+    let error = |e: encode::ValueWriteError<_>| e.to_string();
+    let extra = Extra::of(record).entries();
+    let fields = if extra.is_empty() { 3 } else { 4 };
+    encode::write_array_len(buf, fields).map_err(error)?;
+    encode::write_uint(buf, record.created.as_secs()).map_err(error)?;
+    let len = u32::try_from(record.data.len()).map_err(|_| too_many("keys"))?;
+    encode::write_map_len(buf, len).map_err(error)?;
+    for (key, value) in &record.data {
+        encode::write_str(buf, key).map_err(error)?;
+        encode::write_bin(buf, value.as_bytes()).map_err(error)?;
+    }
+    if !extra.is_empty() {
+        let len = u32::try_from(extra.len()).map_err(|_| too_many("extras"))?;
+        encode::write_map_len(buf, len).map_err(error)?;
+        for (name, value) in &extra {
+            encode::write_str(buf, name).map_err(error)?;
+            encode::write_str(buf, value).map_err(error)?;
+        }
+    }
+    record.flash.write_msgpack(buf);
+    Ok(())
+}
+
+/// Seals whatever `write_body` appends as the body, issued at `now`;
+/// tests use it to seal bodies that do not decode.
+pub(crate) fn seal_with(
+    store: &CookieStore,
+    expires: UnixTime,
+    now: UnixTime,
+    body_bound: usize,
+    write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+) -> Result<String, StoreError> {
+    let key = &store.keys().current;
+    with_scratch(store.cookie_name(), |buf| {
+        buf.reserve(HEADER_LEN + NONCE_LEN + body_bound + MAC_LEN);
+        seal_into(buf, store.mode(), key, now, expires, write_body)
+    })
+}
+
+/// Seals into `buf`, which holds the authenticated cookie name: one buffer
+/// from start to end (name, header, [nonce,] body, tag), the body encoded,
+/// sealed and tagged in place.
+fn seal_into(
+    buf: &mut Vec<u8>,
+    mode: Mode,
+    key: &CookieKey,
+    issued: UnixTime,
+    expires: UnixTime,
+    write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+) -> Result<String, StoreError> {
+    let prefix = buf.len();
+    buf.push(FORMAT_VERSION);
+    buf.push(mode_byte(mode));
+    buf.extend_from_slice(&key.id.0);
+    buf.extend_from_slice(&issued.as_secs().to_be_bytes());
+    buf.extend_from_slice(&expires.as_secs().to_be_bytes());
+    let header_end = buf.len();
+    if mode == Mode::Encrypted {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::SecureRandom::fill(&rand::SystemRandom::new(), &mut nonce).map_err(|_| {
+            StoreError::unavailable("the system random generator failed to make a nonce")
+        })?;
+        buf.extend_from_slice(&nonce);
+    }
+    let body_start = buf.len();
+    write_body(buf)?;
+
+    // No browser keeps a longer value, so a session that cannot fit is
+    // refused before any cryptography is spent on it. The layer holds the
+    // value to its tighter `Set-Cookie` limit itself.
+    let tag_len = match mode {
+        Mode::Signed => MAC_LEN,
+        Mode::Encrypted => GCM_TAG_LEN,
+    };
+    let value_len = ((buf.len() - prefix + tag_len) * 4).div_ceil(3);
+    if value_len > MAX_COOKIE_VALUE_LEN {
+        return Err(StoreError::TooLarge {
+            size: value_len,
+            limit: MAX_COOKIE_VALUE_LEN,
+        });
+    }
+
+    match &key.protection {
+        Protection::Mac(mac) => {
+            let tag = hmac::sign(mac, buf);
+            buf.extend_from_slice(tag.as_ref());
+        }
+        Protection::Aead(aead_key) => {
+            let aead_key = aead_key.as_ref().ok_or_else(|| {
+                StoreError::unavailable(
+                    "the AES-256-GCM key of session cookies could not be built from the keyring",
+                )
+            })?;
+            let (authenticated, body) = buf.split_at_mut(body_start);
+            let (aad, nonce) = authenticated.split_at(header_end);
+            let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
+                .map_err(|_| StoreError::Corrupt("nonce of the wrong length".into()))?;
+            let tag = aead_key
+                .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), body)
+                .map_err(|_| StoreError::Corrupt("session could not be encrypted".into()))?;
+            buf.extend_from_slice(tag.as_ref());
+        }
+    }
+    // Straight into a string of the exact size (`encode_string` goes
+    // through a zeroed 1 KiB chunk buffer and copies out of it).
+    Ok(BASE64.encode(buf.get(prefix..).unwrap_or_default()))
+}
+
+/// The fixed-size fields at the start of a cookie.
+struct Header {
+    key: KeyId,
+    issued: u64,
+    expires: u64,
+}
+
+fn read_header(bytes: &[u8], mode: Mode) -> Option<Header> {
+    let (&[version, m], rest) = bytes.split_first_chunk::<2>()?;
+    if version != FORMAT_VERSION || m != mode_byte(mode) {
+        return None;
+    }
+    let (key, rest) = rest.split_first_chunk::<4>()?;
+    let (issued, rest) = rest.split_first_chunk::<8>()?;
+    let (expires, _) = rest.split_first_chunk::<8>()?;
+    Some(Header {
+        key: KeyId(*key),
+        issued: u64::from_be_bytes(*issued),
+        expires: u64::from_be_bytes(*expires),
+    })
+}
+
+pub(crate) fn open(store: &CookieStore, value: &str, now: UnixTime) -> Option<Opened> {
+    if value.len() > MAX_COOKIE_VALUE_LEN {
+        return None;
+    }
+    with_scratch(store.cookie_name(), |buf| open_from(buf, store, value, now))
+}
+
+/// Opens `value` by way of `buf`, which holds the authenticated cookie name.
+fn open_from(buf: &mut Vec<u8>, store: &CookieStore, value: &str, now: UnixTime) -> Option<Opened> {
+    let prefix = buf.len();
+    BASE64.decode_vec(value, buf).ok()?;
+
+    let header = read_header(buf.get(prefix..)?, store.mode())?;
+    let now = now.as_secs();
+    if header.expires <= now
+        || header.issued > now.saturating_add(MAX_CLOCK_SKEW_SECS)
+        || header.expires < header.issued
+    {
+        return None;
+    }
+    let (key, current_key) = store.keys().by_id(header.key)?;
+    let body_start = prefix + HEADER_LEN;
+    // The mode byte was checked against the store's mode, and the store
+    // derived every key for that mode.
+    let body = match &key.protection {
+        Protection::Mac(mac) => {
+            let tag_start = buf.len().checked_sub(MAC_LEN)?;
+            if tag_start < body_start {
+                return None;
+            }
+            let (signed, tag) = buf.split_at(tag_start);
+            hmac::verify(mac, signed, tag).ok()?;
+            body_start..tag_start
+        }
+        Protection::Aead(aead_key) => {
+            let aead_key = aead_key.as_ref()?;
+            let nonce_end = body_start + NONCE_LEN;
+            if buf.len() < nonce_end + GCM_TAG_LEN {
+                return None;
+            }
+            let (aad, rest) = buf.split_at_mut(body_start);
+            let (nonce, sealed) = rest.split_at_mut(NONCE_LEN);
+            let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+            let plain = aead_key
+                .open_in_place(nonce, aead::Aad::from(&*aad), sealed)
+                .ok()?;
+            nonce_end..nonce_end + plain.len()
+        }
+    };
+    let body = match buf.get(body).map(decode_body) {
+        Some(Ok(body)) => body,
+        None => return None,
+        Some(Err(BodyError(error))) => {
+            // Authentic but undecodable: our own bug or a format change,
+            // worth a log line; forgeries never get this far.
+            tracing::warn!(%error, key = %header.key, "authentic session cookie did not decode");
+            return None;
+        }
+    };
+    Some(Opened {
+        record: Record {
+            data: body.data,
+            flash: body.flash,
+            created: body.created,
+            expires: UnixTime::from_secs(header.expires),
+            expiry: body.extra.expiry,
+            user: body.extra.user,
+            label: body.extra.label,
+        },
+        current_key,
+    })
+}
+
+/// The issue and expiry times in a cookie value's header, unverified: the
+/// tests use them to seal a cookie dated like another.
+#[cfg(test)]
+pub(crate) fn times_of(value: &str, mode: Mode) -> Option<(UnixTime, UnixTime)> {
+    let bytes = BASE64.decode(value).ok()?;
+    let header = read_header(&bytes, mode)?;
+    Some((
+        UnixTime::from_secs(header.issued),
+        UnixTime::from_secs(header.expires),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use http_sessions_core::{Key, Keyring, Settings};
+
+    use super::*;
+
+    const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+    fn stores() -> [CookieStore; 2] {
+        let settings = Settings::builder()
+            .with_keyring(Keyring::new(Key::from_bytes(&[4; 32]).unwrap()).unwrap())
+            .build()
+            .unwrap();
+        [
+            CookieStore::signed(&settings),
+            CookieStore::encrypted(&settings),
+        ]
+    }
+
+    fn record() -> Record {
+        let mut r = Record::empty(NOW, NOW + Duration::from_secs(600), 16);
+        r.data
+            .insert("user".into(), Value::encode("alice").unwrap());
+        r
+    }
+
+    /// What the conformance harness relies on to make a corrupt cookie:
+    /// behind an authentic header and MAC, the body alone decides.
+    #[test]
+    fn an_authentic_cookie_opens_only_if_its_body_decodes() {
+        let mut body = Vec::new();
+        encode_body(&mut body, &record()).unwrap();
+        for store in stores() {
+            let expires = record().expires;
+            let good = store.seal_raw_body(&body, expires, NOW).unwrap();
+            assert_eq!(store.open(&good, NOW).unwrap().record, record());
+            let bad = store
+                .seal_raw_body(&[0x93, 0xc0, 0xc0, 0xc0], expires, NOW)
+                .unwrap();
+            assert!(store.open(&bad, NOW).is_none());
+        }
+    }
+
+    #[test]
+    fn an_expiry_user_and_label_travel_in_the_cookie_and_the_defaults_cost_nothing() {
+        for store in stores() {
+            let default = store.seal(&record(), NOW).unwrap();
+            let mut own = record();
+            own.expiry = Expiry::Lifetimes {
+                idle: Duration::from_secs(60),
+                absolute: Duration::from_secs(86_400),
+            };
+            let sealed = store.seal(&own, NOW).unwrap();
+            assert_eq!(store.open(&sealed, NOW).unwrap().record, own);
+            assert!(sealed.len() > default.len());
+            own.expiry = Expiry::BrowserSession;
+            own.user = Some("user-42".into());
+            own.label = Some("Firefox on Linux".into());
+            let sealed = store.seal(&own, NOW).unwrap();
+            assert_eq!(store.open(&sealed, NOW).unwrap().record, own);
+        }
+        // An expiry that does not decode makes the body undecodable.
+        let mut body = Vec::new();
+        rmp::encode::write_array_len(&mut body, 4).unwrap();
+        rmp::encode::write_uint(&mut body, 1).unwrap();
+        rmp::encode::write_map_len(&mut body, 0).unwrap();
+        rmp::encode::write_map_len(&mut body, 1).unwrap();
+        rmp::encode::write_str(&mut body, "expiry").unwrap();
+        rmp::encode::write_str(&mut body, "forever").unwrap();
+        FlashQueue::default().write_msgpack(&mut body);
+        assert!(decode_body(&body).is_err());
+    }
+
+    #[test]
+    fn times_are_read_from_the_header() {
+        for store in stores() {
+            let later = NOW + Duration::from_secs(5);
+            let value = store.seal(&record(), later).unwrap();
+            assert_eq!(
+                times_of(&value, store.mode()),
+                Some((later, record().expires))
+            );
+            assert_eq!(times_of("AAAA", store.mode()), None);
+        }
+    }
+
+    #[test]
+    fn an_open_while_the_buffer_is_held_uses_its_own() {
+        let [store, _] = stores();
+        let value = store.seal(&record(), NOW).unwrap();
+        // As if a body writer opened a cookie: the thread's buffer is held,
+        // so the open must work in a buffer of its own and leave this one.
+        let opened = with_scratch("session", |held| {
+            held.extend_from_slice(b"held");
+            let opened = store.open(&value, NOW);
+            assert!(held.ends_with(b"held"));
+            opened
+        });
+        assert_eq!(opened.unwrap().record, record());
+    }
+}

@@ -1,0 +1,303 @@
+//! The tower middleware: [`SessionLayer`] wraps a service in a
+//! [`SessionService`], which puts a [`LazySession`] in each request and
+//! commits the session, if it was loaded, when the response is ready.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+
+use http::{HeaderMap, Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::settings::Settings;
+use crate::engine::manager::{Backend, SessionManager};
+use crate::error::StoreError;
+use crate::http::cookies;
+use crate::http::failure::SessionFailure;
+use crate::session::Session;
+use crate::session::time::Clock;
+use crate::store::{CookieCodec, SessionStore};
+
+/// Adds sessions to a service.
+///
+/// # Examples
+///
+/// ```
+/// use http_sessions_core::{SessionLayer, Settings, Key, Keyring};
+/// # use http_sessions_core::StoreError;
+/// # use http_sessions_core::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated};
+/// # #[derive(Debug)] struct MyStore;
+/// # #[async_trait::async_trait] impl SessionStore for MyStore {
+/// #   async fn load(&self, _: &SessionId, _: UnixTime) -> Result<Option<Loaded>, StoreError> { Ok(None) }
+/// #   async fn create(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> { Ok(()) }
+/// #   async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<Updated, StoreError> { Err(StoreError::Gone) }
+/// #   async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime) -> Result<(), StoreError> { Err(StoreError::Gone) }
+/// #   async fn delete(&self, _: &SessionId) -> Result<(), StoreError> { Ok(()) }
+/// # }
+///
+/// let settings = Settings::builder()
+///     .with_keyring(Keyring::new(Key::generate()?)?)
+///     .build()?;
+/// let layer = SessionLayer::new(MyStore, &settings);
+/// // router.layer(layer)
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionLayer {
+    manager: Arc<SessionManager>,
+}
+
+impl SessionLayer {
+    /// A layer keeping sessions in a server-side `store`, configured by
+    /// `settings`.
+    pub fn new(store: impl SessionStore, settings: &Settings) -> Self {
+        Self::from_manager(SessionManager::new(Backend::server(store), settings))
+    }
+
+    /// A layer keeping each session in its cookie, sealed by `codec`.
+    pub fn in_cookie(codec: impl CookieCodec, settings: &Settings) -> Self {
+        Self::from_manager(SessionManager::new(Backend::cookie(codec), settings))
+    }
+
+    /// How many store calls this layer made, and how many failed (see
+    /// [`SessionStats`](crate::SessionStats)); shared by its clones.
+    pub fn stats(&self) -> crate::engine::stats::SessionStats {
+        self.manager.stats()
+    }
+
+    /// The sessions of each user bound with
+    /// [`Session::bind_user`](crate::Session::bind_user): list them, end
+    /// one or all. Give it to the handlers (in the router's state, say).
+    pub fn user_sessions(&self) -> crate::engine::users::UserSessions {
+        crate::engine::users::UserSessions::new(self.manager.clone())
+    }
+
+    /// A layer around a manager built by hand.
+    pub fn from_manager(manager: SessionManager) -> Self {
+        let room = cookies::max_value_len(manager.settings());
+        Self {
+            manager: Arc::new(manager.with_max_value_len(room)),
+        }
+    }
+
+    /// Runs `check` on every session loaded from a cookie, before the
+    /// handler sees it: one it refuses is ended. How sessions kept in the
+    /// cookie are logged out everywhere; see [`SessionCheck`](crate::SessionCheck).
+    pub fn with_check(self, check: impl crate::engine::check::SessionCheck) -> Self {
+        Self::from_manager(SessionManager::clone(&self.manager).with_check(check))
+    }
+
+    /// Uses `clock` for expiry instead of the system clock.
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        Self::from_manager(SessionManager::clone(&self.manager).with_clock(clock))
+    }
+
+    /// The manager behind the layer.
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> SessionService<S> {
+        SessionService {
+            inner,
+            manager: self.manager.clone(),
+        }
+    }
+}
+
+/// The service made by [`SessionLayer`].
+#[derive(Debug, Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    manager: Arc<SessionManager>,
+}
+
+/// A request's session, loaded on first use.
+///
+/// The layer puts one in every request's extensions; nothing is read from
+/// the store until [`load`](Self::load) is called, which the axum
+/// extractor does. Outside axum, take it from the extensions yourself.
+#[derive(Clone)]
+pub struct LazySession {
+    slot: Arc<Slot>,
+}
+
+struct Slot {
+    manager: Arc<SessionManager>,
+    session: OnceLock<Session>,
+}
+
+impl LazySession {
+    /// The request's session, loaded from the store on the first call and
+    /// shared by every later one.
+    ///
+    /// Two loads of one request that run at the same time (a handler that
+    /// spawns its own extraction) may both read the store; the first to
+    /// finish is the request's session, and both callers get it.
+    ///
+    /// # Errors
+    ///
+    /// The store's error if it cannot answer; the response should be a
+    /// 503, and the client's cookie is left alone.
+    pub async fn load(&self, headers: &HeaderMap) -> Result<Session, StoreError> {
+        let slot = &self.slot;
+        if let Some(session) = slot.session.get() {
+            return Ok(session.clone());
+        }
+        let name = &slot.manager.settings().cookie().name;
+        let values = cookies::session_cookies(headers, name);
+        let loaded = slot.manager.load_values(values).await?;
+        Ok(slot.session.get_or_init(|| loaded).clone())
+    }
+
+    /// The session if it has been loaded.
+    pub fn get(&self) -> Option<&Session> {
+        self.slot.session.get()
+    }
+
+    /// The sessions of each user, through the layer's store.
+    pub fn user_sessions(&self) -> crate::engine::users::UserSessions {
+        crate::engine::users::UserSessions::new(self.slot.manager.clone())
+    }
+}
+
+impl fmt::Debug for LazySession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazySession")
+            .field("loaded", &self.slot.session.get().is_some())
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<&'static str> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let lazy = LazySession {
+            slot: Arc::new(Slot {
+                manager: self.manager.clone(),
+                session: OnceLock::new(),
+            }),
+        };
+        req.extensions_mut().insert(lazy.clone());
+        ResponseFuture {
+            state: State::Inner {
+                future: self.inner.call(req),
+                lazy: Some(lazy),
+            },
+        }
+    }
+}
+
+type CommitFuture<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>>;
+
+pin_project! {
+    /// The response future of [`SessionService`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Inner { #[pin] future: F, lazy: Option<LazySession> },
+        Commit { future: CommitFuture<B> },
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: From<&'static str> + Send + 'static,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Inner { future, lazy } => {
+                    let response = ready!(future.poll(cx))?;
+                    // `None` only if polled again after completion.
+                    let Some(lazy) = lazy.take() else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    let Some(session) = lazy.get().cloned() else {
+                        // The handler never asked for its session: no store
+                        // I/O, no headers.
+                        return Poll::Ready(Ok(response));
+                    };
+                    let manager = lazy.slot.manager.clone();
+                    if response.status().is_server_error()
+                        && !manager.settings().save_on_server_error()
+                        && !session.is_destroyed()
+                    {
+                        // The handler failed: nothing it changed is saved.
+                        // Its answer still depended on the cookie.
+                        let mut response = response;
+                        cookies::mark_response(response.headers_mut(), None);
+                        return Poll::Ready(Ok(response));
+                    }
+                    this.state.set(State::Commit {
+                        future: Box::pin(commit(manager, session, response)),
+                    });
+                }
+                StateProj::Commit { future } => {
+                    return future.as_mut().poll(cx).map(Ok);
+                }
+            }
+        }
+    }
+}
+
+/// Saves the session and writes the cookie headers, or replaces the
+/// response with an error one if the store failed: never a false success.
+async fn commit<B: From<&'static str>>(
+    manager: Arc<SessionManager>,
+    session: Session,
+    mut response: Response<B>,
+) -> Response<B> {
+    let cookie_settings = manager.settings().cookie();
+    match manager.commit(&session).await {
+        Ok(update) => {
+            let set_cookie = cookies::set_cookie_value(cookie_settings, &update);
+            cookies::mark_response(response.headers_mut(), set_cookie);
+            response
+        }
+        Err(error) => {
+            let failure = SessionFailure::of_save(&error);
+            tracing::error!(
+                %error,
+                status = failure.status().as_u16(),
+                "session not saved; the handler's response was replaced"
+            );
+            failure.answer()
+        }
+    }
+}

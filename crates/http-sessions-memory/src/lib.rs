@@ -1,0 +1,1049 @@
+//! Sessions in process memory: [`MemoryStore`].
+//!
+//! Fast and simple, and gone when the process stops; every instance of an
+//! application has its own, so use it for one process, for development and
+//! for tests. Sessions that must survive a restart or be shared between
+//! instances belong in Redis.
+//!
+//! The store is bounded: [`DEFAULT_CAPACITY`] sessions unless
+//! [`MemoryStore::with_capacity`] says otherwise. When it is full, a new
+//! session evicts first the sessions that never came back after their
+//! first request, so a flood of anonymous one-request sessions (a crawler,
+//! an attack) does not log out the users who return.
+//!
+//! # Why two queues and not a cache library
+//!
+//! moka's TinyLFU admission was measured first against the flood this
+//! store must survive (100 sessions loaded 1, 3 or 5 times, then a million
+//! one-request sessions, at a bound of 10,000 or 100,000): it kept 0 of the
+//! 100 in all six runs, because its frequency sketch only starts counting
+//! once the cache is half full, and it took 22 to 40 s per million inserts
+//! in a debug build. Two FIFO queues (the `segments` module: first visits,
+//! and returning visitors) keep all 100 at a few microseconds per create.
+//!
+//! # Examples
+//!
+//! ```
+//! use http_sessions_core::{Key, Keyring, SessionLayer, Settings};
+//! use http_sessions_memory::MemoryStore;
+//!
+//! let settings = Settings::builder()
+//!     .with_keyring(Keyring::new(Key::generate()?)?)
+//!     .build()?;
+//! let layer = SessionLayer::new(MemoryStore::new(), &settings);
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//!
+//! - [`MemoryStore`]: the store and its sweeper. Each id holds a live
+//!   session or, once renewed, a marker of a few bytes that remembers it
+//!   until the new session's first expiry.
+//! - `segments`: the capacity bound, which session goes when the store is
+//!   full.
+//! - `evictions`: the eviction count and its rate-limited warning.
+
+mod evictions;
+mod segments;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use http_sessions_core::store::{
+    Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
+};
+use http_sessions_core::{Clock, ConfigError, SystemClock};
+
+pub use evictions::EVICTION_WARNING_INTERVAL;
+
+use evictions::Evictions;
+use segments::{Held, Map, Segments};
+
+/// How many entries (sessions and renewed ids' markers) a store holds
+/// unless [`MemoryStore::with_capacity`] says otherwise: 100,000.
+///
+/// Far more sessions than one process serving its users keeps within an
+/// idle timeout, yet a bound on memory. An entry with a flash message or a
+/// few small values costs about 370 bytes with the map and queue around
+/// it, so a full store of such sessions takes about 35 MiB (the flood test
+/// checks that a million one-request sessions add less than 64 MiB). The
+/// worst case is 100,000 sessions of the largest size the settings accept
+/// (`Settings::max_session_size`, 64 KiB by default): over 6 GiB. Lower
+/// the bound if the application keeps large sessions.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// How often the sweeper removes expired sessions, unless configured.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest sweep interval [`MemoryStore::with_sweep_interval`] accepts:
+/// one day. Expired sessions are never returned whatever the interval, so a
+/// longer one would only let them pile up; the bound also keeps the
+/// sweeper's first deadline (`Instant` plus interval) in range.
+pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Sessions in a concurrent hash map (DashMap), keyed by session id, up to
+/// a capacity bound.
+///
+/// - Expired sessions are never returned: each load checks the expiry
+///   stored with the session.
+/// - A renewed id keeps a marker (no data) until the time given to
+///   [`retire`](SessionStore::retire), so it loads as
+///   [`Loaded::Renewed`].
+/// - A background task removes expired sessions and markers every
+///   [`DEFAULT_SWEEP_INTERVAL`]. It starts with the first create (so a
+///   store can be built outside a runtime) and stops when the store is
+///   dropped.
+/// - At most [`DEFAULT_CAPACITY`] entries, or the bound given to
+///   [`with_capacity`](Self::with_capacity). Beyond it, a new session
+///   evicts first the oldest session never loaded after the request that
+///   created it, then, if returning sessions fill nine tenths of the
+///   store, the returning session that has gone longest without a request.
+///   [`evictions`](Self::evictions) counts them, and a warning is logged
+///   at most once every [`EVICTION_WARNING_INTERVAL`].
+///
+/// Loads, updates and deletes take only the map's shard locks; creates
+/// also take one lock for the bound's queues.
+///
+/// Cheap to clone; clones share the sessions.
+///
+/// # Examples
+///
+/// ```
+/// use http_sessions_core::{Key, Keyring, SessionLayer, Settings};
+/// use http_sessions_memory::MemoryStore;
+///
+/// let settings = Settings::builder()
+///     .with_keyring(Keyring::new(Key::generate()?)?)
+///     .build()?;
+/// let layer = SessionLayer::new(MemoryStore::with_capacity(500_000), &settings);
+/// # let _ = layer;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+    /// What the sweeper judges expiry by.
+    clock: Arc<dyn Clock>,
+    sweep_interval: Duration,
+}
+
+/// What the map holds under an id.
+///
+/// The marker borrows the record's niche, so it costs no room beside a
+/// record (a unit test checks).
+enum Slot {
+    /// A session; it may have expired and not been swept yet.
+    Live(Record),
+    /// An id renewed into another: it loads as [`Loaded::Renewed`] until
+    /// `until`.
+    Renewed { until: UnixTime },
+}
+
+impl Slot {
+    /// When the entry stops counting: a session's expiry, a marker's end.
+    fn deadline(&self) -> UnixTime {
+        match self {
+            Slot::Live(record) => record.expires,
+            Slot::Renewed { until } => *until,
+        }
+    }
+
+    /// Whether the entry counts for nothing at `now` and may be removed.
+    fn is_dead(&self, now: UnixTime) -> bool {
+        now >= self.deadline()
+    }
+}
+
+struct Inner {
+    sessions: Map,
+    /// The order of eviction. Creates pass through this one lock, always
+    /// before any shard lock of the map, so the two cannot deadlock.
+    segments: Mutex<Segments>,
+    evictions: Evictions,
+    sweeper: OnceLock<()>,
+    /// Each user's sessions, with the time each entry counts until; the
+    /// sweep drops entries past it.
+    users: DashMap<String, HashMap<SessionId, UnixTime>>,
+    /// Sessions the sweeps removed as expired.
+    expired: std::sync::atomic::AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most [`DEFAULT_CAPACITY`] entries.
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// A store holding at most `capacity` entries (at least one), renewed
+    /// ids' markers included; beyond it, a new session evicts first those
+    /// that never came back after their first request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::with_capacity(1_000_000);
+    /// assert_eq!(store.capacity(), 1_000_000);
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                sessions: Map::with_hasher(RandomIdHash),
+                segments: Mutex::new(Segments::new(capacity)),
+                evictions: Evictions::default(),
+                sweeper: OnceLock::new(),
+                users: DashMap::new(),
+                expired: std::sync::atomic::AtomicU64::new(0),
+            }),
+            clock: Arc::new(SystemClock),
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+        }
+    }
+
+    /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`];
+    /// a zero interval is taken as one millisecond. The sweeper takes its
+    /// settings from the clone that creates first.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Duration`] if `interval` is over
+    /// [`MAX_SWEEP_INTERVAL`] (one day).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_sweep_interval(Duration::from_secs(10))?;
+    /// assert!(MemoryStore::new().with_sweep_interval(Duration::MAX).is_err());
+    /// # let _ = store;
+    /// # Ok::<(), http_sessions_core::ConfigError>(())
+    /// ```
+    pub fn with_sweep_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
+        if interval > MAX_SWEEP_INTERVAL {
+            return Err(ConfigError::Duration(
+                "the sweep interval must be at most one day (MAX_SWEEP_INTERVAL)",
+            ));
+        }
+        self.sweep_interval = interval.max(Duration::from_millis(1));
+        Ok(self)
+    }
+
+    /// Uses `clock` to decide what the sweeper removes (on load, the time
+    /// the layer passes in decides).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::SystemClock;
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_clock(SystemClock);
+    /// # let _ = store;
+    /// ```
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How many entries are held: sessions and renewed ids' markers,
+    /// including those past their end and not yet swept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    /// Whether nothing is held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// assert!(MemoryStore::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.inner.sessions.is_empty()
+    }
+
+    /// The most entries the store holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::{DEFAULT_CAPACITY, MemoryStore};
+    ///
+    /// assert_eq!(MemoryStore::new().capacity(), DEFAULT_CAPACITY);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.inner.segments().capacity()
+    }
+
+    /// How many entries were evicted to keep the store within its
+    /// capacity since it was made (expired ones that were swept do not
+    /// count). Anything above zero means some users lost their session
+    /// early: raise the capacity, or keep sessions in Redis.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().evictions(), 0);
+    /// ```
+    pub fn evictions(&self) -> u64 {
+        self.inner.evictions.total()
+    }
+
+    /// How many sessions the sweeps removed because they had expired, since
+    /// the store was built (renewed ids' markers past their time are not
+    /// counted): for an exporter, beside [`evictions`](Self::evictions).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().expired(), 0);
+    /// ```
+    pub fn expired(&self) -> u64 {
+        self.inner
+            .expired
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Removes every session expired at `now` and every marker past its
+    /// end; returns how many entries went.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::store::UnixTime;
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().sweep(UnixTime::from_secs(1)), 0);
+    /// ```
+    pub fn sweep(&self, now: UnixTime) -> usize {
+        self.inner.sweep(now)
+    }
+
+    fn start_sweeper(&self) {
+        self.inner.sweeper.get_or_init(|| {
+            // Without a runtime (a store used from plain threads) expired
+            // sessions are still never returned; they are only not swept.
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                tracing::debug!("no tokio runtime: the memory store's sweeper is not started");
+                return;
+            };
+            let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+            let period = self.sweep_interval;
+            let clock = self.clock.clone();
+            // The first sweep is one period after the first create, not
+            // after the task first gets to run.
+            let first = tokio::time::Instant::now() + period;
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval_at(first, period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    let removed = inner.sweep(clock.now());
+                    if removed > 0 {
+                        tracing::debug!(removed, "expired sessions and renewed ids swept");
+                    }
+                }
+            });
+        });
+    }
+}
+
+/// Hashes a [`SessionId`] by taking its bytes as they are. The ids are
+/// 128 random bits from the system's generator, and only ids this server
+/// made (their MAC verified) are ever looked up, so no one can choose keys
+/// that collide: a keyed hash would spend its work for nothing.
+#[derive(Clone, Copy, Default)]
+struct RandomIdHash;
+
+impl BuildHasher for RandomIdHash {
+    type Hasher = RandomIdHasher;
+
+    fn build_hasher(&self) -> RandomIdHasher {
+        RandomIdHasher(0)
+    }
+}
+
+#[derive(Default)]
+struct RandomIdHasher(u64);
+
+impl Hasher for RandomIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Both halves of an id, folded; anything else (never written by
+        // `SessionId`) still hashes, only less evenly.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            for (w, b) in word.iter_mut().zip(chunk) {
+                *w = *b;
+            }
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+impl Inner {
+    fn segments(&self) -> MutexGuard<'_, Segments> {
+        // Every critical section leaves the queues consistent before
+        // anything that could panic, so a poisoned lock is still usable.
+        self.segments.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn load(&self, id: &SessionId, now: UnixTime) -> Option<Loaded> {
+        let held = self.sessions.get(id)?;
+        match &held.slot {
+            Slot::Live(record) if !record.is_expired(now) => {
+                held.mark_seen();
+                Some(Loaded::Live(record.clone()))
+            }
+            Slot::Renewed { until } if *until > now => Some(Loaded::Renewed),
+            _ => None,
+        }
+    }
+
+    fn sweep(&self, now: UnixTime) -> usize {
+        // The queues' lock before the map's shard locks, as in create.
+        let mut segments = self.segments();
+        let before = self.sessions.len();
+        let mut expired = 0;
+        self.sessions.retain(|_, held| {
+            let dead = held.slot.is_dead(now);
+            expired += u64::from(dead && matches!(held.slot, Slot::Live(_)));
+            !dead
+        });
+        self.expired
+            .fetch_add(expired, std::sync::atomic::Ordering::Relaxed);
+        self.users.retain(|_, ids| {
+            ids.retain(|_, until| *until > now);
+            !ids.is_empty()
+        });
+        let removed = before.saturating_sub(self.sessions.len());
+        if removed > 0 {
+            segments.retain_held(&self.sessions);
+        }
+        removed
+    }
+
+    fn create(&self, id: SessionId, record: &Record) -> Result<(), StoreError> {
+        match self.sessions.entry(id) {
+            Entry::Occupied(_) => return Err(StoreError::Exists),
+            Entry::Vacant(slot) => {
+                slot.insert(Held::new(Slot::Live(record.clone())));
+            }
+        }
+        // The map's shard lock is released: evicting may touch any shard.
+        let (evicted, capacity) = {
+            let mut segments = self.segments();
+            (segments.admit(id, &self.sessions), segments.capacity())
+        };
+        self.evictions.record(evicted, capacity);
+        Ok(())
+    }
+
+    fn update(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
+        let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
+            return Err(StoreError::Gone);
+        };
+        if entry.get().slot.is_dead(update.now) {
+            entry.remove();
+            return Err(StoreError::Gone);
+        }
+        let Slot::Live(stored) = &mut entry.get_mut().slot else {
+            return Err(StoreError::Gone);
+        };
+        update.apply_to(stored);
+        // Concurrent removals can empty a session that each request saw
+        // non-empty: an empty session is not kept.
+        if stored.is_empty() {
+            entry.remove();
+            Ok(Updated::Emptied)
+        } else {
+            Ok(Updated::Kept)
+        }
+    }
+
+    fn retire(&self, id: SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
+        let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
+            return Err(StoreError::Gone);
+        };
+        let held = entry.get_mut();
+        if held.slot.is_dead(now) {
+            entry.remove();
+            return Err(StoreError::Gone);
+        }
+        if matches!(held.slot, Slot::Renewed { .. }) {
+            return Err(StoreError::Gone);
+        }
+        if until > now {
+            held.slot = Slot::Renewed { until };
+        } else {
+            // A marker that would be past its end at once is not kept.
+            entry.remove();
+        }
+        Ok(())
+    }
+
+    fn delete(&self, id: &SessionId) {
+        // Its id stays queued until it reaches the front or a sweep: a
+        // delete needs no lock but the map's.
+        self.sessions.remove(id);
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
+        Ok(self.inner.load(id, now))
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.start_sweeper();
+        self.inner.create(*id, record)
+    }
+
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        self.inner.update(*id, &update)
+    }
+
+    async fn retire(
+        &self,
+        id: &SessionId,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.inner.retire(*id, now, until)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.delete(id);
+        Ok(())
+    }
+
+    async fn index(
+        &self,
+        user: &str,
+        id: &SessionId,
+        expires: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut ids = self.inner.users.entry(user.to_owned()).or_default();
+        ids.retain(|_, until| *until > now);
+        ids.insert(*id, expires);
+        Ok(())
+    }
+
+    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
+        if let Some(mut ids) = self.inner.users.get_mut(user) {
+            ids.remove(id);
+        }
+        self.inner.users.remove_if(user, |_, ids| ids.is_empty());
+        Ok(())
+    }
+
+    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
+        let Some(mut ids) = self.inner.users.get_mut(user) else {
+            return Ok(Vec::new());
+        };
+        ids.retain(|_, until| *until > now);
+        Ok(ids.keys().copied().collect())
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.len())
+            .field("capacity", &self.capacity())
+            .field("evictions", &self.evictions())
+            .field("sweep_interval", &self.sweep_interval)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_sessions_core::ManualClock;
+    use http_sessions_core::store::{Changes, DataKey, Value};
+    use http_sessions_core::{Flash, FlashLevel};
+
+    const T0: UnixTime = UnixTime::from_secs(1_000_000);
+
+    fn at(secs: u64) -> UnixTime {
+        T0 + Duration::from_secs(secs)
+    }
+
+    fn id(n: u8) -> SessionId {
+        SessionId([n; 16])
+    }
+
+    /// A session with one flash message (so it is not empty), ending at
+    /// `at(expires)`.
+    fn record(expires: u64) -> Record {
+        let mut r = Record::empty(T0, at(expires), 4);
+        r.flash.push(FlashLevel::Info, "x".into());
+        r
+    }
+
+    fn value(s: &str) -> Value {
+        Value::encode(s).unwrap()
+    }
+
+    async fn create(store: &MemoryStore, n: u8, expires: u64) {
+        store.create(&id(n), &record(expires)).await.unwrap();
+    }
+
+    async fn load(store: &MemoryStore, n: u8, now: u64) -> Option<Loaded> {
+        store.load(&id(n), at(now)).await.unwrap()
+    }
+
+    async fn is_live(store: &MemoryStore, n: u8, now: u64) -> bool {
+        matches!(load(store, n, now).await, Some(Loaded::Live(_)))
+    }
+
+    /// Applies `changes` from `record` at `at(now)`, moving the expiry to
+    /// `at(expires)`.
+    async fn update(
+        store: &MemoryStore,
+        n: u8,
+        record: &Record,
+        changes: &Changes,
+        now: u64,
+        expires: u64,
+    ) -> Result<Updated, StoreError> {
+        let update = Update {
+            record,
+            changes,
+            expires: at(expires),
+            now: at(now),
+        };
+        store.update(&id(n), update).await
+    }
+
+    /// Only the expiry moves.
+    async fn touch(store: &MemoryStore, n: u8, now: u64, expires: u64) -> Result<(), StoreError> {
+        update(store, n, &record(0), &Changes::default(), now, expires)
+            .await
+            .map(drop)
+    }
+
+    fn stores() -> [MemoryStore; 2] {
+        [MemoryStore::new(), MemoryStore::with_capacity(10)]
+    }
+
+    #[test]
+    fn an_entry_is_a_record_and_one_word() {
+        // A marker costs no room beside a record, and the eviction mark
+        // one word of padding.
+        assert_eq!(size_of::<Slot>(), size_of::<Record>());
+        assert!(size_of::<Held>() <= size_of::<Record>() + size_of::<usize>());
+    }
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<MemoryStore>();
+    }
+
+    #[tokio::test]
+    async fn load_returns_a_session_until_it_expires() {
+        for store in stores() {
+            assert_eq!(load(&store, 1, 0).await, None);
+            create(&store, 1, 10).await;
+            assert_eq!(load(&store, 1, 9).await, Some(Loaded::Live(record(10))));
+            assert_eq!(load(&store, 1, 10).await, None);
+            assert_eq!(store.len(), 1, "load does not remove");
+        }
+    }
+
+    #[tokio::test]
+    async fn create_never_overwrites() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            let other = Record::empty(T0, at(99), 4);
+            assert!(matches!(
+                store.create(&id(1), &other).await,
+                Err(StoreError::Exists)
+            ));
+            assert_eq!(load(&store, 1, 0).await, Some(Loaded::Live(record(10))));
+
+            create(&store, 2, 10).await;
+            store.retire(&id(2), at(0), at(50)).await.unwrap();
+            assert!(matches!(
+                store.create(&id(2), &other).await,
+                Err(StoreError::Exists)
+            ));
+            assert_eq!(load(&store, 2, 0).await, Some(Loaded::Renewed));
+        }
+    }
+
+    #[tokio::test]
+    async fn update_writes_the_changed_keys_and_the_new_expiry() {
+        for store in stores() {
+            let mut stored = record(10);
+            stored.data.insert("a".into(), value("a0"));
+            stored.data.insert("b".into(), value("b0"));
+            stored.data.insert("c".into(), value("c0"));
+            store.create(&id(1), &stored).await.unwrap();
+
+            // The request saw other values for `b`, `c` and its flash, but
+            // changed only `a` (set), `c` (removed) and `d` (added).
+            let mut after = Record::empty(T0, at(10), 4);
+            after.data.insert("a".into(), value("a1"));
+            after.data.insert("b".into(), value("stale"));
+            after.data.insert("d".into(), value("d1"));
+            let changes = Changes {
+                cleared: false,
+                keys: vec![DataKey::from("a"), DataKey::from("c"), DataKey::from("d")],
+                flash: false,
+                ..Changes::default()
+            };
+            update(&store, 1, &after, &changes, 5, 30).await.unwrap();
+
+            let Some(Loaded::Live(got)) = load(&store, 1, 29).await else {
+                panic!("the session is gone");
+            };
+            let keys: Vec<_> = got.data.keys().map(|k| k.as_str()).collect();
+            assert_eq!(keys, ["a", "b", "d"]);
+            assert_eq!(got.data.get("a"), Some(&value("a1")));
+            assert_eq!(got.data.get("b"), Some(&value("b0")));
+            assert_eq!(got.data.get("d"), Some(&value("d1")));
+            assert_eq!(got.flash, record(10).flash, "the flash was not changed");
+            assert_eq!(got.expires, at(30), "the update's expiry, not the record's");
+            assert_eq!(got.created, T0);
+        }
+    }
+
+    #[tokio::test]
+    async fn update_clears_and_replaces_the_flash() {
+        for store in stores() {
+            let mut stored = record(10);
+            stored.data.insert("old".into(), value("x"));
+            store.create(&id(1), &stored).await.unwrap();
+
+            let mut after = Record::empty(T0, at(10), 4);
+            after.data.insert("new".into(), value("y"));
+            after.flash.push(FlashLevel::Error, "e".into());
+            let changes = Changes {
+                cleared: true,
+                keys: vec![DataKey::from("new")],
+                flash: true,
+                ..Changes::default()
+            };
+            update(&store, 1, &after, &changes, 5, 20).await.unwrap();
+
+            let Some(Loaded::Live(got)) = load(&store, 1, 5).await else {
+                panic!("the session is gone");
+            };
+            let keys: Vec<_> = got.data.keys().map(|k| k.as_str()).collect();
+            assert_eq!(keys, ["new"]);
+            let flash: Vec<Flash> = got.flash.iter().cloned().collect();
+            assert_eq!(
+                flash,
+                [Flash {
+                    level: FlashLevel::Error,
+                    message: "e".into()
+                }]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn update_deletes_a_session_it_empties() {
+        for store in stores() {
+            let mut stored = Record::empty(T0, at(10), 4);
+            stored.data.insert("a".into(), value("a0"));
+            store.create(&id(1), &stored).await.unwrap();
+            // Another request removed `a`; this one saw it and removes it too.
+            let changes = Changes {
+                cleared: false,
+                keys: vec![DataKey::from("a")],
+                flash: false,
+                ..Changes::default()
+            };
+            let after = Record::empty(T0, at(10), 4);
+            let updated = update(&store, 1, &after, &changes, 1, 20).await;
+            assert_eq!(updated.unwrap(), Updated::Emptied);
+            assert_eq!(store.len(), 0);
+            assert_eq!(load(&store, 1, 1).await, None);
+            // The index forgot it too: a later sweep finds nothing.
+            assert_eq!(store.sweep(at(100)), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn update_of_no_live_session_is_gone_and_writes_nothing() {
+        for store in stores() {
+            // Never stored.
+            assert!(matches!(
+                touch(&store, 1, 0, 20).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(store.len(), 0);
+
+            // Expired at the update's time: removed on the spot.
+            create(&store, 2, 10).await;
+            assert!(matches!(
+                touch(&store, 2, 10, 20).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(store.len(), 0);
+
+            // Renewed: the marker stays as it was.
+            create(&store, 3, 10).await;
+            store.retire(&id(3), at(0), at(50)).await.unwrap();
+            assert!(matches!(
+                touch(&store, 3, 1, 20).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(load(&store, 3, 49).await, Some(Loaded::Renewed));
+            assert_eq!(load(&store, 3, 50).await, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn retire_leaves_a_marker_until_its_end() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            store.retire(&id(1), at(5), at(40)).await.unwrap();
+            assert_eq!(store.len(), 1);
+            // Renewed even after the session itself would have expired.
+            assert_eq!(load(&store, 1, 5).await, Some(Loaded::Renewed));
+            assert_eq!(load(&store, 1, 39).await, Some(Loaded::Renewed));
+            assert_eq!(load(&store, 1, 40).await, None);
+            // A renewed id cannot be renewed again.
+            assert!(matches!(
+                store.retire(&id(1), at(6), at(60)).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(
+                load(&store, 1, 45).await,
+                None,
+                "the marker's end did not move"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn retire_of_no_live_session_is_gone() {
+        for store in stores() {
+            assert!(matches!(
+                store.retire(&id(1), at(0), at(40)).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(store.len(), 0, "no marker for an id that held nothing");
+
+            create(&store, 2, 10).await;
+            assert!(matches!(
+                store.retire(&id(2), at(10), at(40)).await,
+                Err(StoreError::Gone)
+            ));
+            assert_eq!(store.len(), 0, "the expired session was removed");
+            assert_eq!(store.sweep(at(100)), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_removes_sessions_and_markers() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            create(&store, 2, 10).await;
+            store.retire(&id(2), at(0), at(40)).await.unwrap();
+            store.delete(&id(1)).await.unwrap();
+            store.delete(&id(2)).await.unwrap();
+            store.delete(&id(3)).await.unwrap();
+            assert_eq!(store.len(), 0);
+            assert_eq!(load(&store, 1, 0).await, None);
+            assert_eq!(load(&store, 2, 0).await, None);
+            // Both ids are free again.
+            create(&store, 2, 10).await;
+            assert!(is_live(&store, 2, 0).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_expired_sessions_and_markers_past_their_end() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            create(&store, 2, 100).await;
+            create(&store, 3, 20).await;
+            store.retire(&id(3), at(0), at(30)).await.unwrap();
+            assert_eq!(store.sweep(at(9)), 0);
+            assert_eq!(store.sweep(at(10)), 1);
+            assert_eq!(load(&store, 1, 0).await, None);
+            // The marker outlives its session's old expiry.
+            assert_eq!(store.sweep(at(29)), 0);
+            assert_eq!(load(&store, 3, 29).await, Some(Loaded::Renewed));
+            assert_eq!(store.sweep(at(30)), 1);
+            assert_eq!(store.len(), 1);
+            assert!(is_live(&store, 2, 30).await);
+            assert_eq!(store.expired(), 1, "the session, not the marker");
+        }
+    }
+
+    #[tokio::test]
+    async fn sweep_follows_an_updated_expiry() {
+        for store in stores() {
+            create(&store, 1, 10).await;
+            touch(&store, 1, 5, 50).await.unwrap();
+            assert_eq!(store.sweep(at(10)), 0);
+            assert!(is_live(&store, 1, 10).await);
+            assert_eq!(store.sweep(at(50)), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_store_evicts_sessions_that_never_came_back() {
+        let store = MemoryStore::with_capacity(3);
+        assert_eq!(store.capacity(), 3);
+        create(&store, 1, 100).await;
+        create(&store, 2, 100).await;
+        create(&store, 3, 100).await;
+        // Session 1 comes back; session 2, older than 3, never does.
+        assert!(is_live(&store, 1, 0).await);
+        create(&store, 4, 100).await;
+        assert_eq!(store.len(), 3);
+        assert_eq!(store.evictions(), 1);
+        assert_eq!(load(&store, 2, 0).await, None);
+        for n in [1, 3, 4] {
+            assert!(is_live(&store, n, 0).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn evictions_count_markers_and_not_what_was_swept_or_deleted() {
+        let store = MemoryStore::with_capacity(2);
+        create(&store, 1, 10).await;
+        store.retire(&id(1), at(0), at(50)).await.unwrap();
+        create(&store, 2, 100).await;
+        // The marker was never loaded: it is the first to go.
+        create(&store, 3, 100).await;
+        assert_eq!(load(&store, 1, 0).await, None);
+        assert_eq!(store.evictions(), 1);
+        store.delete(&id(2)).await.unwrap();
+        assert_eq!(store.sweep(at(100)), 1);
+        create(&store, 4, 200).await;
+        create(&store, 5, 200).await;
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.evictions(), 1, "the deleted and swept made room");
+    }
+
+    #[tokio::test]
+    async fn the_default_store_is_bounded() {
+        let store = MemoryStore::new();
+        assert_eq!(store.capacity(), DEFAULT_CAPACITY);
+        assert_eq!(MemoryStore::default().capacity(), DEFAULT_CAPACITY);
+        assert_eq!(MemoryStore::with_capacity(0).capacity(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_sweeper_runs_and_stops_with_the_store() {
+        let clock = ManualClock::new(T0);
+        let store = MemoryStore::new()
+            .with_sweep_interval(Duration::from_secs(30))
+            .unwrap()
+            .with_clock(clock.clone());
+        create(&store, 1, 10).await;
+        create(&store, 2, 10).await;
+        store.retire(&id(2), at(0), at(20)).await.unwrap();
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(store.len(), 2, "nothing sweeps before the interval");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let mut polls = 0;
+        while !store.is_empty() && polls < 100 {
+            tokio::task::yield_now().await;
+            polls += 1;
+        }
+        assert_eq!(store.len(), 0, "the sweeper did not run");
+        let weak = Arc::downgrade(&store.inner);
+        drop(store);
+        tokio::time::advance(Duration::from_secs(31)).await;
+        tokio::task::yield_now().await;
+        assert!(
+            weak.upgrade().is_none(),
+            "the sweeper keeps the store alive"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_out_of_range_sweep_interval_is_refused_and_the_longest_works() {
+        let refused = MemoryStore::new().with_sweep_interval(Duration::MAX);
+        assert!(matches!(refused, Err(ConfigError::Duration(_))));
+        let over =
+            MemoryStore::new().with_sweep_interval(MAX_SWEEP_INTERVAL + Duration::from_secs(1));
+        assert!(over.is_err());
+        // The longest accepted interval starts the sweeper on the first
+        // save without overflowing its deadline.
+        let store = MemoryStore::new()
+            .with_sweep_interval(MAX_SWEEP_INTERVAL)
+            .unwrap();
+        create(&store, 1, 10).await;
+        assert!(store.load(&id(1), at(0)).await.unwrap().is_some());
+        assert!(store.inner.sweeper.get().is_some(), "the sweeper started");
+    }
+
+    /// Polls `future` once, outside any runtime.
+    fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(future).poll(&mut cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn store_without_runtime_still_expires_on_load() {
+        // No runtime: the first create starts no sweeper and does not
+        // panic, and expiry holds on load.
+        let store = MemoryStore::new();
+        assert!(matches!(
+            poll_once(store.create(&id(1), &record(10))),
+            Some(Ok(()))
+        ));
+        assert!(matches!(
+            poll_once(store.load(&id(1), at(9))),
+            Some(Ok(Some(Loaded::Live(_))))
+        ));
+        assert!(matches!(
+            poll_once(store.load(&id(1), at(10))),
+            Some(Ok(None))
+        ));
+    }
+}

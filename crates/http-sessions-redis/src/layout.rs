@@ -1,0 +1,426 @@
+//! How a session sits in Redis: one hash per session id, its field names,
+//! and decoding a hash read back with `HGETALL` into what it [`Stored`].
+//!
+//! A live session:
+//!
+//! | field       | holds                                              |
+//! |-------------|----------------------------------------------------|
+//! | `d:<key>`   | the value of session key `<key>`, MessagePack      |
+//! | `created`   | when the session was created, Unix seconds         |
+//! | `expires`   | when it ends unless refreshed, Unix seconds        |
+//! | `flash`     | the flash queue, MessagePack (absent when empty)   |
+//! | `expiry`    | the session's own expiry, `browser` or `<idle>/<absolute>` seconds (absent for the settings') |
+//! | `user`      | the user the session is bound to (absent if none)  |
+//! | `label`     | the application's label for it (absent if none)    |
+//!
+//! A user's sessions are listed in a sorted set of its own, under
+//! `<prefix>user:<user>`: each session id, scored with the time its entry
+//! counts until (`users.lua`). The `:` keeps it apart from every session
+//! key, whose ids are base64url.
+//!
+//! A renewed id (the marker `retire.lua` leaves, so a request still
+//! carrying the id neither sees the session nor replaces its cookie):
+//!
+//! | field       | holds                                              |
+//! |-------------|----------------------------------------------------|
+//! | `renewed`   | until when the id counts as renewed, Unix seconds  |
+//! | `tag`       | a random tag of the retire call that wrote it      |
+//!
+//! Session keys carry the `d:` prefix so that no key a handler chooses can
+//! be mistaken for, or overwrite, the metadata. A marker has no `expires`
+//! field, so the save script never takes it for a live session.
+
+use std::io::{Cursor, Write};
+
+use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
+
+use http_sessions_core::FlashQueue;
+use http_sessions_core::store::{Expiry, Record, UnixTime, Value};
+use serde::Deserialize;
+
+/// Field holding the creation time.
+pub(crate) const CREATED: &str = "created";
+/// Field holding the expiry time.
+pub(crate) const EXPIRES: &str = "expires";
+/// Field holding the flash queue.
+pub(crate) const FLASH: &str = "flash";
+/// Field holding the session's own expiry.
+pub(crate) const EXPIRY: &str = "expiry";
+/// Field holding the user the session is bound to.
+pub(crate) const USER: &str = "user";
+/// Field holding the session's label.
+pub(crate) const LABEL: &str = "label";
+/// What follows the prefix in a user index's key.
+pub(crate) const USER_INDEX: &str = "user:";
+
+/// The fields beside values and flash that `record` has, with their
+/// values: those a create writes.
+pub(crate) fn extras(record: &Record) -> Vec<(&'static str, String)> {
+    let mut extras = Vec::new();
+    if let Some(expiry) = record.expiry.encode() {
+        extras.push((EXPIRY, expiry));
+    }
+    if let Some(user) = &record.user {
+        extras.push((USER, user.clone()));
+    }
+    if let Some(label) = &record.label {
+        extras.push((LABEL, label.clone()));
+    }
+    extras
+}
+/// Prefix of the fields holding session values.
+pub(crate) const DATA_PREFIX: &str = "d:";
+/// Field of a renewed id's marker: until when it counts as renewed.
+pub(crate) const RENEWED: &str = "renewed";
+/// Field of a renewed id's marker: the tag of the retire call that wrote it.
+pub(crate) const TAG: &str = "tag";
+
+/// Deepest MessagePack nesting accepted in a stored value: the same bound
+/// http-sessions-core's decoder keeps, so a hostile value cannot exhaust the
+/// stack here either.
+const MAX_DEPTH: usize = 64;
+
+/// The field holding session key `key`.
+#[cfg(test)]
+fn data_field(key: &str) -> String {
+    let mut field = String::with_capacity(DATA_PREFIX.len() + key.len());
+    field.push_str(DATA_PREFIX);
+    field.push_str(key);
+    field
+}
+
+/// The field holding session key `key` (`d:<key>`), written straight into
+/// a command's argument, without a `String` of its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataField<'a>(pub(crate) &'a str);
+
+impl ToRedisArgs for DataField<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into a command's buffer cannot fail.
+        let _ = arg.write_all(DATA_PREFIX.as_bytes());
+        let _ = arg.write_all(self.0.as_bytes());
+    }
+}
+
+/// Why a stored hash is not a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Corrupt {
+    /// The field at fault, as text (lossy if it is not UTF-8).
+    pub(crate) field: String,
+    /// What is wrong with it.
+    pub(crate) reason: &'static str,
+}
+
+impl Corrupt {
+    fn new(field: &[u8], reason: &'static str) -> Self {
+        Self {
+            field: String::from_utf8_lossy(field).into_owned(),
+            reason,
+        }
+    }
+}
+
+/// What a hash under a session id holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// A session, whether or not it has expired yet.
+    Live(Record),
+    /// The marker of a renewed id.
+    Renewed {
+        /// Until when the id counts as renewed.
+        until: UnixTime,
+    },
+}
+
+/// Decodes the fields of a hash (as `HGETALL` returns them, in any order)
+/// into a session or a renewed id's marker.
+///
+/// Every field must decode: a value that is not exactly one MessagePack
+/// value, a timestamp that is not a number, a missing timestamp, a field
+/// this version does not know, or a marker holding anything of a session,
+/// all make the whole hash corrupt, since a session missing part of its
+/// state is not the session its user left.
+pub(crate) fn decode<I>(fields: I) -> Result<Stored, Corrupt>
+where
+    I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+{
+    // In the hash's order: sorted once at the end.
+    let mut data = Vec::new();
+    let mut created = None;
+    let mut expires = None;
+    let mut renewed = None;
+    let mut session_fields = 0;
+    // The layer applies its own capacity after loading; keeping every stored
+    // message here leaves that choice to it.
+    let mut flash = FlashQueue::with_capacity(usize::MAX);
+    let mut expiry = Expiry::Default;
+    let mut user = None;
+    let mut label = None;
+    for (name, value) in fields {
+        if let Some(key) = name.strip_prefix(DATA_PREFIX.as_bytes()) {
+            let key = std::str::from_utf8(key)
+                .map_err(|_| Corrupt::new(&name, "session key is not UTF-8"))?;
+            if !is_one_msgpack_value(&value) {
+                return Err(Corrupt::new(&name, "value is not MessagePack"));
+            }
+            data.push((key.into(), Value::from_msgpack(value)));
+            session_fields += 1;
+        } else if name == RENEWED.as_bytes() {
+            renewed = Some(timestamp(&name, &value)?);
+        } else if name == TAG.as_bytes() {
+            // Only the retire script reads it.
+        } else if name == CREATED.as_bytes() {
+            created = Some(timestamp(&name, &value)?);
+            session_fields += 1;
+        } else if name == EXPIRES.as_bytes() {
+            expires = Some(timestamp(&name, &value)?);
+            session_fields += 1;
+        } else if name == FLASH.as_bytes() {
+            flash = FlashQueue::from_msgpack(&value, usize::MAX)
+                .map_err(|_| Corrupt::new(&name, "flash queue is not MessagePack"))?;
+            session_fields += 1;
+        } else if name == EXPIRY.as_bytes() {
+            expiry = std::str::from_utf8(&value)
+                .ok()
+                .and_then(Expiry::decode)
+                .ok_or_else(|| Corrupt::new(&name, "not an expiry"))?;
+            session_fields += 1;
+        } else if name == USER.as_bytes() || name == LABEL.as_bytes() {
+            let Ok(text) = std::str::from_utf8(&value) else {
+                return Err(Corrupt::new(&name, "not UTF-8"));
+            };
+            if name == USER.as_bytes() {
+                user = Some(text.to_owned());
+            } else {
+                label = Some(text.to_owned());
+            }
+            session_fields += 1;
+        } else {
+            return Err(Corrupt::new(&name, "unknown field"));
+        }
+    }
+    if let Some(until) = renewed {
+        if session_fields > 0 {
+            return Err(Corrupt::new(
+                RENEWED.as_bytes(),
+                "a renewed id's marker holds session fields",
+            ));
+        }
+        return Ok(Stored::Renewed { until });
+    }
+    let created = created.ok_or_else(|| Corrupt::new(CREATED.as_bytes(), "missing"))?;
+    let expires = expires.ok_or_else(|| Corrupt::new(EXPIRES.as_bytes(), "missing"))?;
+    Ok(Stored::Live(Record {
+        data: data.into_iter().collect(),
+        flash,
+        created,
+        expires,
+        expiry,
+        user,
+        label,
+    }))
+}
+
+/// A timestamp as the script writes it: decimal Unix seconds.
+fn timestamp(name: &[u8], value: &[u8]) -> Result<UnixTime, Corrupt> {
+    std::str::from_utf8(value)
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(UnixTime::from_secs)
+        .ok_or_else(|| Corrupt::new(name, "timestamp is not a number"))
+}
+
+/// Whether `bytes` are exactly one well-formed MessagePack value, nothing
+/// missing and nothing after it.
+fn is_one_msgpack_value(bytes: &[u8]) -> bool {
+    let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
+    de.set_max_depth(MAX_DEPTH);
+    serde::de::IgnoredAny::deserialize(&mut de).is_ok()
+        && usize::try_from(de.position()).is_ok_and(|read| read == bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_sessions_core::FlashLevel;
+
+    fn field(name: &str, value: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        (name.as_bytes().to_vec(), value.to_vec())
+    }
+
+    fn valid() -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut queue = FlashQueue::default();
+        queue.push(FlashLevel::Warning, "careful".into());
+        vec![
+            field("expires", b"1700000600"),
+            field("d:user", Value::encode("alice").unwrap().as_bytes()),
+            field("created", b"1700000000"),
+            field("flash", &queue.to_msgpack()),
+            field("d:d:nested", Value::encode(&[1, 2, 3]).unwrap().as_bytes()),
+        ]
+    }
+
+    fn live(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, Corrupt> {
+        match decode(fields)? {
+            Stored::Live(record) => Ok(record),
+            Stored::Renewed { .. } => panic!("a session decoded as a marker"),
+        }
+    }
+
+    #[test]
+    fn a_whole_hash_decodes_in_any_order() {
+        let record = live(valid()).unwrap();
+        assert_eq!(record.created, UnixTime::from_secs(1_700_000_000));
+        assert_eq!(record.expires, UnixTime::from_secs(1_700_000_600));
+        assert_eq!(record.data.keys().collect::<Vec<_>>(), ["d:nested", "user"]);
+        assert_eq!(
+            record.data.get("user").unwrap().decode::<String>().unwrap(),
+            "alice"
+        );
+        let flashes: Vec<_> = record.flash.iter().collect();
+        assert_eq!(flashes.len(), 1);
+        assert_eq!(flashes[0].level, FlashLevel::Warning);
+
+        let mut reversed = valid();
+        reversed.reverse();
+        assert_eq!(live(reversed).unwrap(), record);
+    }
+
+    #[test]
+    fn the_flash_field_is_optional() {
+        let fields = valid().into_iter().filter(|(n, _)| n != b"flash");
+        assert!(live(fields.collect()).unwrap().flash.is_empty());
+    }
+
+    #[test]
+    fn every_kind_of_damage_is_corrupt() {
+        let cases: Vec<(&str, Option<&[u8]>, &str)> = vec![
+            ("d:user", Some(&[0xc1]), "value is not MessagePack"),
+            ("d:user", Some(&[]), "value is not MessagePack"),
+            // Truncated: a str of 5 bytes holding 2.
+            (
+                "d:user",
+                Some(&[0xa5, b'a', b'b']),
+                "value is not MessagePack",
+            ),
+            // Trailing bytes after a whole value.
+            (
+                "d:user",
+                Some(&[0xa1, b'a', 0x00]),
+                "value is not MessagePack",
+            ),
+            ("created", Some(b"soon"), "timestamp is not a number"),
+            ("expires", Some(b""), "timestamp is not a number"),
+            ("expires", Some(b"-5"), "timestamp is not a number"),
+            (
+                "expires",
+                Some(b"99999999999999999999999"),
+                "timestamp is not a number",
+            ),
+            (
+                "flash",
+                Some(&[0x92, 0x01]),
+                "flash queue is not MessagePack",
+            ),
+            ("created", None, "missing"),
+            ("expires", None, "missing"),
+        ];
+        for (name, value, reason) in cases {
+            let mut fields: Vec<_> = valid()
+                .into_iter()
+                .filter(|(n, _)| n != name.as_bytes())
+                .collect();
+            if let Some(v) = value {
+                fields.push(field(name, v));
+            }
+            assert_eq!(
+                decode(fields),
+                Err(Corrupt {
+                    field: name.into(),
+                    reason
+                }),
+                "{name} = {value:?}"
+            );
+        }
+        let mut unknown = valid();
+        unknown.push(field("owner", b"x"));
+        assert_eq!(decode(unknown).unwrap_err().reason, "unknown field");
+        let mut bad_key = valid();
+        bad_key.push((b"d:\xff".to_vec(), vec![0x01]));
+        assert_eq!(
+            decode(bad_key).unwrap_err().reason,
+            "session key is not UTF-8"
+        );
+    }
+
+    #[test]
+    fn a_marker_decodes_as_renewed() {
+        let until = Stored::Renewed {
+            until: UnixTime::from_secs(1_700_000_900),
+        };
+        let marker = vec![field("renewed", b"1700000900"), field("tag", b"x")];
+        assert_eq!(decode(marker.clone()), Ok(until.clone()));
+        let mut reversed = marker;
+        reversed.reverse();
+        assert_eq!(decode(reversed), Ok(until.clone()));
+        // The tag is the retire script's business alone.
+        assert_eq!(decode(vec![field("renewed", b"1700000900")]), Ok(until));
+    }
+
+    #[test]
+    fn a_damaged_marker_is_corrupt() {
+        assert_eq!(
+            decode(vec![field("renewed", b"soon"), field("tag", b"x")]),
+            Err(Corrupt {
+                field: "renewed".into(),
+                reason: "timestamp is not a number"
+            })
+        );
+        // A marker and a session at once is neither.
+        for session_field in valid() {
+            let fields = vec![field("renewed", b"1700000900"), session_field.clone()];
+            assert_eq!(
+                decode(fields).unwrap_err().reason,
+                "a renewed id's marker holds session fields",
+                "{:?}",
+                String::from_utf8_lossy(&session_field.0)
+            );
+        }
+        // A tag alone is no marker, and no session either.
+        assert_eq!(
+            decode(vec![field("tag", b"x")]).unwrap_err().reason,
+            "missing"
+        );
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_not_followed() {
+        let mut deep = vec![0x91; 100_000];
+        deep.push(0x01);
+        let mut fields = valid();
+        fields.push(field("d:deep", &deep));
+        assert_eq!(
+            decode(fields).unwrap_err().reason,
+            "value is not MessagePack"
+        );
+    }
+
+    #[test]
+    fn a_data_field_argument_is_the_data_field() {
+        for key in ["counter", "", "d:x", "\u{e9}t\u{e9}"] {
+            assert_eq!(
+                DataField(key).to_redis_args(),
+                vec![data_field(key).into_bytes()]
+            );
+        }
+    }
+
+    #[test]
+    fn user_keys_cannot_reach_the_metadata() {
+        for key in ["created", "expires", "flash", "renewed", "tag", ""] {
+            assert!(data_field(key).starts_with(DATA_PREFIX));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The seed page's examples as a server: `/login`, `/logout`, `/`, `/hello`
+//! and `/tea`, plus `/counter`, `/renew` and `/destroy`.
+//!
+//! ```sh
+//! cargo run -p http-sessions --example demo -- --addr 127.0.0.1:8080 --backend memory
+//! cargo run -p http-sessions --example demo -- --backend redis   # REDIS_URL, default redis://127.0.0.1:6379
+//! ```
+
+use std::net::SocketAddr;
+
+use http_sessions::{SessionLayer, Settings};
+
+mod routes;
+
+const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory|cookie|cookie-encrypted|redis]\n\
+                     env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes), REDIS_URL";
+
+struct Args {
+    addr: SocketAddr,
+    backend: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
+    let mut backend = std::env::var("SESSION_BACKEND").unwrap_or_else(|_| "memory".to_owned());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => {
+                let v = args.next().ok_or("--addr needs HOST:PORT")?;
+                addr = v.parse().map_err(|e| format!("--addr {v:?}: {e}"))?;
+            }
+            "--backend" => backend = args.next().ok_or("--backend needs a name")?,
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(Args { addr, backend })
+}
+
+fn layer(backend: &str, settings: &Settings) -> Result<SessionLayer, Box<dyn std::error::Error>> {
+    match backend {
+        "memory" => Ok(http_sessions::memory::session_layer(settings)),
+        "cookie" => Ok(http_sessions::cookie::session_layer(settings)),
+        "cookie-encrypted" => Ok(http_sessions::cookie::encrypted_session_layer(settings)),
+        // What `http_sessions::redis::session_layer` is with the `redis` feature;
+        // the demo reaches it directly so it runs without feature flags.
+        "redis" => Ok(http_sessions_redis::session_layer(settings)?),
+        other => Err(format!(
+            "unknown backend {other:?}; choose memory, cookie, cookie-encrypted or redis"
+        )
+        .into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    // Plain http on localhost: a Secure cookie would never come back. The
+    // key is SESSION_SECRET's; without it, a random one, so the demo runs
+    // with no setup (its sessions end when it stops).
+    let settings = Settings::builder()
+        .with_secure(false)
+        .with_random_dev_key()
+        .build()?;
+    let app = routes::router().layer(layer(&args.backend, &settings)?);
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    println!(
+        "sessions demo on http://{} with the {} backend",
+        listener.local_addr()?,
+        args.backend
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

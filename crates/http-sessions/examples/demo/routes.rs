@@ -1,0 +1,134 @@
+//! The demo's routes: the seed page's examples (`/login`, `/logout`, `/`,
+//! `/hello`, `/tea`), `/counter`, `/renew`, `/destroy`, and a signed-in
+//! user's: `/remember` (a 30-day login bound to the user `demo`),
+//! `/sessions` (their sessions), `/logout-everywhere`, and `/waiting`
+//! (flash messages counted, not read). The HTTP tests run these same
+//! routes.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, header};
+use axum::response::Html;
+use axum::routing::get;
+use http_sessions::{Expiry, FlashLevel, Session, SessionRejection, UserSessions, ValueError};
+
+/// The one user of the demo's remembered logins.
+pub(crate) const DEMO_USER: &str = "demo";
+
+/// How long `/remember` keeps a login: idle and in all.
+pub(crate) const REMEMBER: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Every route, without a session layer.
+pub(crate) fn router() -> Router {
+    Router::new()
+        .route("/login", get(login))
+        .route("/logout", get(logout))
+        .route("/", get(hello))
+        .route("/hello", get(hello))
+        .route("/tea", get(tea))
+        .route("/counter", get(counter))
+        .route("/renew", get(renew))
+        .route("/destroy", get(destroy))
+        .route("/remember", get(remember))
+        .route("/sessions", get(list_sessions))
+        .route("/logout-everywhere", get(logout_everywhere))
+        .route("/waiting", get(waiting))
+}
+
+pub(crate) async fn login(session: Session) -> Result<Html<&'static str>, ValueError> {
+    // A new id and a new lifetime for the signed-in session: an id planted
+    // before login is worthless after it (docs/security.md).
+    session.renew_on_login();
+    session.insert("flywind", "123")?;
+    session.insert("ordontfly", "345")?;
+    Ok(Html("<h1>Hello, Prologue!</h1>"))
+}
+
+pub(crate) async fn logout(session: Session) -> String {
+    session.to_string()
+}
+
+pub(crate) async fn hello(session: Session) -> &'static str {
+    session.flash("Please retry again!");
+    "Hello, world"
+}
+
+pub(crate) async fn tea(session: Session) -> String {
+    session
+        .flashed(FlashLevel::Info)
+        .unwrap_or_else(|| "My tea".to_owned())
+}
+
+pub(crate) async fn counter(session: Session) -> Result<String, ValueError> {
+    let n = session.get::<u64>("counter")?.unwrap_or(0) + 1;
+    session.insert("counter", n)?;
+    Ok(format!("counter = {n}"))
+}
+
+pub(crate) async fn renew(session: Session) -> &'static str {
+    session.renew();
+    "renewed: same data, new session id"
+}
+
+pub(crate) async fn destroy(session: Session) -> &'static str {
+    session.destroy();
+    "destroyed"
+}
+
+/// Signs `demo` in for 30 days ("remember me"), labelled with the
+/// browser's `User-Agent`.
+pub(crate) async fn remember(session: Session, headers: HeaderMap) -> Result<String, ValueError> {
+    session.renew_on_login();
+    session.bind_user(DEMO_USER);
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    session.set_label(agent.unwrap_or("unknown browser"));
+    session.set_expiry(Expiry::Lifetimes {
+        idle: REMEMBER,
+        absolute: REMEMBER,
+    });
+    session.insert("user", DEMO_USER)?;
+    Ok(format!("{DEMO_USER} is remembered for 30 days"))
+}
+
+/// The signed-in user's sessions, one per line, the current one marked.
+pub(crate) async fn list_sessions(
+    session: Session,
+    users: UserSessions,
+) -> Result<String, SessionRejection> {
+    let Some(user) = session.user() else {
+        return Ok("not signed in: /remember first".to_owned());
+    };
+    let current = session.id();
+    let mut page = String::new();
+    for info in users.list(&user).await? {
+        let mark = if Some(&info.id) == current.as_ref() {
+            " (this one)"
+        } else {
+            ""
+        };
+        let label = info.label.as_deref().unwrap_or("-");
+        page.push_str(&format!("{} {label}{mark}\n", info.id));
+    }
+    Ok(page)
+}
+
+/// Ends every session of the signed-in user, this one included.
+pub(crate) async fn logout_everywhere(
+    session: Session,
+    users: UserSessions,
+) -> Result<String, SessionRejection> {
+    let Some(user) = session.user() else {
+        return Ok("not signed in".to_owned());
+    };
+    let ended = users.end_all(&user, None).await?;
+    session.destroy();
+    Ok(format!("ended {ended} sessions of {user}"))
+}
+
+/// How many flash messages wait, without reading them.
+pub(crate) async fn waiting(session: Session) -> String {
+    format!("{} waiting", session.flash_count())
+}
