@@ -51,4 +51,15 @@ pub enum ConfigError {
     /// `SESSION_SECRET` is set but not usable.
     #[error("SESSION_SECRET is not usable: {0}")]
     Env(String),
+    /// `SESSION_COOKIE_SECURE` is set to something other than `true`, `1`,
+    /// `false` or `0`.
+    #[error(
+        "SESSION_COOKIE_SECURE={value:?} is not understood: set it to `false` or `0` to send the \
+         session cookie without Secure over plain http (local development only), or to `true` \
+         or `1` (or leave it unset) to keep Secure on"
+    )]
+    SecureEnv {
+        /// The refused value (lossily decoded if it is not UTF-8).
+        value: String,
+    },
 }

@@ -12,6 +12,13 @@ use crate::session::flash::{DEFAULT_FLASH_CAPACITY, FlashLevel};
 /// The environment variable holding the secret key (its raw bytes).
 pub const SECRET_ENV: &str = "SESSION_SECRET";
 
+/// The environment variable that turns the cookie's `Secure` attribute off
+/// for local development over plain http: `false` or `0` turn it off;
+/// `true`, `1` or unset keep it on; anything else is refused. Read by
+/// [`Settings::from_env`] and [`SettingsBuilder::build`] unless the code
+/// calls [`SettingsBuilder::with_secure`].
+pub(crate) const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
+
 /// The `SameSite` cookie attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SameSite {
@@ -131,14 +138,25 @@ impl Settings {
         SettingsBuilder::default()
     }
 
-    /// The defaults, with the key from `SESSION_SECRET`.
+    /// The defaults, with the key from `SESSION_SECRET` and the cookie's
+    /// `Secure` attribute from `SESSION_COOKIE_SECURE` (on unless it is
+    /// `false` or `0`; see [`SettingsBuilder::build`]).
+    ///
+    /// ```sh
+    /// # production: Secure on, the key from the secret store
+    /// SESSION_SECRET="$(openssl rand -base64 48)" ./app
+    /// # local development over http://localhost: a warning is logged
+    /// SESSION_COOKIE_SECURE=false SESSION_SECRET="$(openssl rand -base64 48)" ./app
+    /// ```
     ///
     /// # Errors
     ///
     /// [`ConfigError::MissingSecret`] if `SESSION_SECRET` is not set (for a
     /// throwaway key in development, use
     /// [`SettingsBuilder::with_random_dev_key`]); [`ConfigError::Env`] if it
-    /// is shorter than 32 bytes.
+    /// is shorter than 32 bytes; [`ConfigError::SecureEnv`] if
+    /// `SESSION_COOKIE_SECURE` is set to anything but `true`, `1`, `false`
+    /// or `0`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::builder().build()
     }
@@ -221,6 +239,9 @@ pub struct SettingsBuilder {
     save_on_server_error: bool,
     max_expiry: Option<Duration>,
     random_dev_key: bool,
+    /// `Some` once [`with_secure`](Self::with_secure) is called: the code's
+    /// word, which `SESSION_COOKIE_SECURE` does not override.
+    secure: Option<bool>,
 }
 
 /// Idle timeout: OWASP Session Management Cheat Sheet, "Idle Timeout",
@@ -294,15 +315,21 @@ impl SettingsBuilder {
         self
     }
 
-    /// The cookie's `Secure` flag (default on).
+    /// The cookie's `Secure` flag (default on, or as
+    /// `SESSION_COOKIE_SECURE` says). Called, it decides on its own:
+    /// [`build`](Self::build) then ignores `SESSION_COOKIE_SECURE`, so code
+    /// that says `with_secure(true)` cannot be weakened by the environment.
+    /// For local development prefer `SESSION_COOKIE_SECURE=false`, which
+    /// leaves the code as it runs in production.
     ///
     /// # Security
     ///
     /// Off, the browser sends the cookie over plain HTTP, where anyone on
     /// the path can read and replay it. Turn it off only for local
-    /// development over `http://localhost`.
+    /// development over `http://localhost`; [`build`](Self::build) logs a
+    /// warning when it is off.
     pub fn with_secure(mut self, secure: bool) -> Self {
-        self.cookie.secure = secure;
+        self.secure = Some(secure);
         self
     }
 
@@ -425,6 +452,34 @@ impl SettingsBuilder {
 
     /// Checks everything and builds the settings.
     ///
+    /// Two environment variables are read. `SESSION_SECRET` gives the key
+    /// when no keyring was given. `SESSION_COOKIE_SECURE` gives the
+    /// cookie's `Secure` attribute when [`with_secure`](Self::with_secure)
+    /// was not called: `false` or `0` turn it off, for local development
+    /// over plain http; `true`, `1` or no variable keep it on. Whenever
+    /// `Secure` ends up off, by either, a warning is logged here, once.
+    ///
+    /// # Security
+    ///
+    /// With `SESSION_COOKIE_SECURE=false` the browser sends the session
+    /// cookie over plain http, where anyone on the network can read and
+    /// replay it. Never set it in production; `__Host-` and `__Secure-`
+    /// cookie names and `SameSite=None` refuse to build without `Secure`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::{Key, Keyring, Settings};
+    ///
+    /// // `with_secure` is the code's word: SESSION_COOKIE_SECURE is not read.
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .with_secure(true)
+    ///     .build()?;
+    /// assert!(settings.cookie().secure);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConfigError`] naming the first value refused: a cookie name, path
@@ -432,21 +487,35 @@ impl SettingsBuilder {
     /// rules are broken, `SameSite=None` without `Secure`, a zero duration
     /// or one over its bound ([`Settings::MAX_LIFETIME`],
     /// [`Settings::MAX_STORE_TIMEOUT`]), a `SESSION_SECRET` shorter than
-    /// 32 bytes, or no key at all: [`ConfigError::MissingSecret`] without a
-    /// keyring, `SESSION_SECRET` or
+    /// 32 bytes, a `SESSION_COOKIE_SECURE` other than `true`, `1`, `false`
+    /// or `0` ([`ConfigError::SecureEnv`]), or no key at all:
+    /// [`ConfigError::MissingSecret`] without a keyring, `SESSION_SECRET` or
     /// [`with_random_dev_key`](Self::with_random_dev_key).
     pub fn build(self) -> Result<Settings, ConfigError> {
-        self.build_with_secret(std::env::var_os(SECRET_ENV))
+        self.build_with_env(EnvValues::read())
     }
 
-    /// [`build`](Self::build), with `secret` as the value of
-    /// `SESSION_SECRET`: tests pass it in rather than change the
-    /// environment, which every thread of the process shares.
-    fn build_with_secret(
-        self,
-        secret: Option<std::ffi::OsString>,
-    ) -> Result<Settings, ConfigError> {
-        validate_cookie(&self.cookie)?;
+    /// [`build`](Self::build), with the environment's values passed in:
+    /// tests pass them rather than change the environment, which every
+    /// thread of the process shares.
+    fn build_with_env(mut self, env: EnvValues) -> Result<Settings, ConfigError> {
+        let secure_from = match self.secure {
+            Some(secure) => {
+                if env.cookie_secure.is_some() {
+                    tracing::info!(
+                        "{SECURE_ENV} is ignored: the application sets the cookie's Secure \
+                         attribute itself with `with_secure`"
+                    );
+                }
+                self.cookie.secure = secure;
+                SecureFrom::Code
+            }
+            None => {
+                self.cookie.secure = parse_secure_env(env.cookie_secure.as_deref())?;
+                SecureFrom::Env
+            }
+        };
+        validate_cookie(&self.cookie, secure_from)?;
         let idle_timeout = self.idle_timeout.unwrap_or(DEFAULT_IDLE);
         let absolute_lifetime = self.absolute_lifetime.unwrap_or(DEFAULT_ABSOLUTE);
         let store_timeout = self.store_timeout.unwrap_or(DEFAULT_STORE_TIMEOUT);
@@ -492,11 +561,14 @@ impl SettingsBuilder {
         }
         let keyring = match self.keyring {
             Some(k) => k,
-            None => match keyring_from_secret(secret) {
+            None => match keyring_from_secret(env.secret) {
                 Err(ConfigError::MissingSecret) if self.random_dev_key => random_dev_keyring()?,
                 keyring => keyring?,
             },
         };
+        if !self.cookie.secure {
+            warn_not_secure(secure_from);
+        }
         Ok(Settings {
             keyring: Arc::new(keyring),
             cookie: self.cookie,
@@ -510,6 +582,68 @@ impl SettingsBuilder {
             save_on_server_error: self.save_on_server_error,
             max_expiry,
         })
+    }
+}
+
+/// The values [`SettingsBuilder::build`] reads from the environment.
+struct EnvValues {
+    /// `SESSION_SECRET`.
+    secret: Option<std::ffi::OsString>,
+    /// `SESSION_COOKIE_SECURE`.
+    cookie_secure: Option<std::ffi::OsString>,
+}
+
+impl EnvValues {
+    fn read() -> Self {
+        Self {
+            secret: std::env::var_os(SECRET_ENV),
+            cookie_secure: std::env::var_os(SECURE_ENV),
+        }
+    }
+}
+
+/// Who decided the cookie's `Secure` attribute: the messages say what to
+/// change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecureFrom {
+    /// [`SettingsBuilder::with_secure`].
+    Code,
+    /// `SESSION_COOKIE_SECURE`, or its absence.
+    Env,
+}
+
+/// `SESSION_COOKIE_SECURE`'s value as the `Secure` attribute. Only an
+/// explicit `false` or `0` turns it off; a typo is refused rather than
+/// read as either, since reading it as "off" would weaken the cookie and
+/// reading it as "on" would leave a developer wondering why the cookie
+/// never comes back over http.
+fn parse_secure_env(value: Option<&std::ffi::OsStr>) -> Result<bool, ConfigError> {
+    let Some(value) = value else {
+        return Ok(true);
+    };
+    match value.to_str() {
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        _ => Err(ConfigError::SecureEnv {
+            value: value.to_string_lossy().into_owned(),
+        }),
+    }
+}
+
+/// The one warning for a cookie without `Secure`, naming how to turn it
+/// back on.
+fn warn_not_secure(from: SecureFrom) {
+    match from {
+        SecureFrom::Env => tracing::warn!(
+            "{SECURE_ENV} is false: session cookies are sent without Secure and travel over \
+             plain http, where anyone on the network can read them. This is for local \
+             development only; unset {SECURE_ENV} (or set it to true) to turn Secure back on"
+        ),
+        SecureFrom::Code => tracing::warn!(
+            "`with_secure(false)`: session cookies are sent without Secure and travel over \
+             plain http, where anyone on the network can read them. This is for local \
+             development only; remove `with_secure(false)` to turn Secure back on"
+        ),
     }
 }
 
@@ -537,7 +671,7 @@ fn is_token_char(b: u8) -> bool {
     b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
 }
 
-fn validate_cookie(c: &CookieSettings) -> Result<(), ConfigError> {
+fn validate_cookie(c: &CookieSettings, secure_from: SecureFrom) -> Result<(), ConfigError> {
     let refuse = |field, value: &str| ConfigError::CookieAttribute {
         field,
         value: value.to_owned(),
@@ -568,9 +702,15 @@ fn validate_cookie(c: &CookieSettings) -> Result<(), ConfigError> {
         name: c.name.clone(),
         rule,
     };
+    // Secure off by SESSION_COOKIE_SECURE: say which variable did it.
+    let by_env = secure_from == SecureFrom::Env;
     if c.name.starts_with("__Host-") {
         if !c.secure {
-            return Err(prefix("a __Host- cookie must be Secure"));
+            return Err(prefix(if by_env {
+                "a __Host- cookie must be Secure, and SESSION_COOKIE_SECURE=false turns Secure off"
+            } else {
+                "a __Host- cookie must be Secure"
+            }));
         }
         if c.path != "/" {
             return Err(prefix("a __Host- cookie must have Path=/"));
@@ -580,10 +720,18 @@ fn validate_cookie(c: &CookieSettings) -> Result<(), ConfigError> {
         }
     }
     if c.name.starts_with("__Secure-") && !c.secure {
-        return Err(prefix("a __Secure- cookie must be Secure"));
+        return Err(prefix(if by_env {
+            "a __Secure- cookie must be Secure, and SESSION_COOKIE_SECURE=false turns Secure off"
+        } else {
+            "a __Secure- cookie must be Secure"
+        }));
     }
     if c.same_site == SameSite::None && !c.secure {
-        return Err(prefix("SameSite=None needs Secure"));
+        return Err(prefix(if by_env {
+            "SameSite=None needs Secure, and SESSION_COOKIE_SECURE=false turns Secure off"
+        } else {
+            "SameSite=None needs Secure"
+        }));
     }
     Ok(())
 }
@@ -596,9 +744,31 @@ mod tests {
         Settings::builder().with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
     }
 
+    /// An environment with neither variable set.
+    fn no_env() -> EnvValues {
+        EnvValues {
+            secret: None,
+            cookie_secure: None,
+        }
+    }
+
+    fn secret_env(secret: Option<std::ffi::OsString>) -> EnvValues {
+        EnvValues {
+            secret,
+            cookie_secure: None,
+        }
+    }
+
+    fn secure_env(value: &str) -> EnvValues {
+        EnvValues {
+            secret: None,
+            cookie_secure: Some(value.into()),
+        }
+    }
+
     #[test]
     fn defaults_are_the_safe_ones() {
-        let s = base().build().unwrap();
+        let s = base().build_with_env(no_env()).unwrap();
         let c = s.cookie();
         assert_eq!((c.name.as_str(), c.path.as_str()), ("session", "/"));
         assert!(c.secure && c.http_only && c.domain.is_none());
@@ -724,7 +894,7 @@ mod tests {
 
     #[test]
     fn a_missing_secret_is_refused_with_how_to_set_one() {
-        let err = Settings::builder().build_with_secret(None).unwrap_err();
+        let err = Settings::builder().build_with_env(no_env()).unwrap_err();
         assert!(matches!(err, ConfigError::MissingSecret), "{err:?}");
         let message = err.to_string();
         for hint in [
@@ -745,8 +915,8 @@ mod tests {
     #[test]
     fn a_random_dev_key_is_made_only_when_asked_and_nothing_else_is_set() {
         let dev = || Settings::builder().with_random_dev_key();
-        let r1 = dev().build_with_secret(None).unwrap();
-        let r2 = dev().build_with_secret(None).unwrap();
+        let r1 = dev().build_with_env(no_env()).unwrap();
+        let r2 = dev().build_with_env(no_env()).unwrap();
         assert_ne!(
             r1.keyring().current().id(),
             r2.keyring().current().id(),
@@ -755,17 +925,17 @@ mod tests {
         // SESSION_SECRET, then a keyring, come first.
         let secret = || Some("s".repeat(32).into());
         let from_env = keyring_from_secret(secret()).unwrap();
-        let with_env = dev().build_with_secret(secret()).unwrap();
+        let with_env = dev().build_with_env(secret_env(secret())).unwrap();
         assert_eq!(with_env.keyring().current().id(), from_env.current().id());
         let fixed = Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap();
         let fixed_id = fixed.current().id();
         let with_keyring = dev()
             .with_keyring(fixed)
-            .build_with_secret(secret())
+            .build_with_env(secret_env(secret()))
             .unwrap();
         assert_eq!(with_keyring.keyring().current().id(), fixed_id);
         // A bad SESSION_SECRET is still refused, dev key or not.
-        let short = dev().build_with_secret(Some("short".into()));
+        let short = dev().build_with_env(secret_env(Some("short".into())));
         assert!(matches!(short, Err(ConfigError::Env(_))));
     }
 
@@ -786,5 +956,171 @@ mod tests {
         ));
         let s = base().with_max_session_size(1024).build().unwrap();
         assert_eq!(s.max_session_size(), 1024);
+    }
+
+    #[test]
+    fn secure_env_values_are_parsed_strictly() {
+        assert!(parse_secure_env(None).unwrap(), "unset keeps Secure on");
+        for on in ["true", "1"] {
+            assert!(parse_secure_env(Some(on.as_ref())).unwrap(), "{on:?}");
+        }
+        for off in ["false", "0"] {
+            assert!(!parse_secure_env(Some(off.as_ref())).unwrap(), "{off:?}");
+        }
+        for bad in [
+            "", "no", "off", "False", "TRUE", " false", "false ", "00", "yes", "2",
+        ] {
+            let err = parse_secure_env(Some(bad.as_ref())).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::SecureEnv { value } if value == bad),
+                "{bad:?}: {err:?}"
+            );
+            let message = err.to_string();
+            for hint in ["SESSION_COOKIE_SECURE", "`false`", "`0`", "`true`", "`1`"] {
+                assert!(message.contains(hint), "{hint:?} missing from {message:?}");
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let not_utf8 = std::ffi::OsStr::from_bytes(b"f\xffalse");
+            assert!(matches!(
+                parse_secure_env(Some(not_utf8)),
+                Err(ConfigError::SecureEnv { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn the_environment_sets_secure_unless_the_code_does() {
+        let secure = |b: SettingsBuilder, env| b.build_with_env(env).map(|s| s.cookie().secure);
+        // The environment alone.
+        assert!(secure(base(), no_env()).unwrap());
+        assert!(secure(base(), secure_env("1")).unwrap());
+        assert!(!secure(base(), secure_env("false")).unwrap());
+        assert!(!secure(base(), secure_env("0")).unwrap());
+        assert!(matches!(
+            secure(base(), secure_env("maybe")),
+            Err(ConfigError::SecureEnv { .. })
+        ));
+        // `with_secure` wins either way, and a bad value is then not read.
+        for env in ["false", "0", "true", "maybe"] {
+            assert!(secure(base().with_secure(true), secure_env(env)).unwrap());
+            assert!(!secure(base().with_secure(false), secure_env(env)).unwrap());
+        }
+        assert!(!secure(base().with_secure(false), no_env()).unwrap());
+        // The last call counts.
+        let b = base().with_secure(false).with_secure(true);
+        assert!(secure(b, secure_env("false")).unwrap());
+    }
+
+    #[test]
+    fn secure_off_by_the_environment_still_obeys_the_cookie_rules() {
+        for (b, rule) in [
+            (base().with_cookie_name("__Host-s"), "__Host-"),
+            (base().with_cookie_name("__Secure-s"), "__Secure-"),
+            (base().with_same_site(SameSite::None), "SameSite=None"),
+        ] {
+            let err = b.build_with_env(secure_env("false")).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(err, ConfigError::CookiePrefix { .. }),
+                "{rule}: {err:?}"
+            );
+            assert!(
+                message.contains(rule) && message.contains("SESSION_COOKIE_SECURE=false"),
+                "{message:?}"
+            );
+        }
+        // Secure from the environment's "true" satisfies them.
+        let host = base()
+            .with_cookie_name("__Host-s")
+            .with_same_site(SameSite::None);
+        assert!(host.build_with_env(secure_env("true")).is_ok());
+    }
+
+    /// The warnings logged on this thread while `f` runs.
+    fn warnings_during(f: impl FnOnce()) -> Vec<String> {
+        use std::sync::Mutex;
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+        use tracing::{Event, Level, Metadata, Subscriber};
+
+        #[derive(Default)]
+        struct Warnings(Mutex<Vec<String>>);
+        struct Message<'a>(&'a mut String);
+        impl Visit for Message<'_> {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    *self.0 = format!("{value:?}");
+                }
+            }
+        }
+        impl Subscriber for Warnings {
+            fn enabled(&self, _: &Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &Attributes<'_>) -> Id {
+                Id::from_u64(1)
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {}
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &Event<'_>) {
+                if *event.metadata().level() == Level::WARN {
+                    let mut message = String::new();
+                    event.record(&mut Message(&mut message));
+                    self.0.lock().unwrap().push(message);
+                }
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+
+        let warnings = std::sync::Arc::new(Warnings::default());
+        tracing::subscriber::with_default(warnings.clone(), f);
+        warnings.0.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn secure_off_is_warned_about_once_with_the_way_back() {
+        let by_env = warnings_during(|| {
+            base().build_with_env(secure_env("false")).unwrap();
+        });
+        assert_eq!(by_env.len(), 1, "{by_env:?}");
+        for hint in [
+            "plain http",
+            "local development only",
+            "unset SESSION_COOKIE_SECURE",
+        ] {
+            assert!(by_env[0].contains(hint), "{hint:?} missing from {by_env:?}");
+        }
+        let by_code = warnings_during(|| {
+            base().with_secure(false).build_with_env(no_env()).unwrap();
+        });
+        assert_eq!(by_code.len(), 1, "{by_code:?}");
+        for hint in [
+            "plain http",
+            "local development only",
+            "remove `with_secure(false)`",
+        ] {
+            assert!(
+                by_code[0].contains(hint),
+                "{hint:?} missing from {by_code:?}"
+            );
+        }
+        // Secure on: nothing to say. Refused: the error says it instead.
+        let none = warnings_during(|| {
+            base().build_with_env(no_env()).unwrap();
+            base().build_with_env(secure_env("1")).unwrap();
+            base()
+                .with_secure(true)
+                .build_with_env(secure_env("false"))
+                .unwrap();
+            base()
+                .with_same_site(SameSite::None)
+                .build_with_env(secure_env("false"))
+                .unwrap_err();
+        });
+        assert!(none.is_empty(), "{none:?}");
     }
 }

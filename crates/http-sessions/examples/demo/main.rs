@@ -4,7 +4,12 @@
 //! ```sh
 //! cargo run -p http-sessions --example demo -- --addr 127.0.0.1:8080 --backend memory
 //! cargo run -p http-sessions --example demo -- --backend redis   # REDIS_URL, default redis://127.0.0.1:6379
+//! SESSION_COOKIE_SECURE=true cargo run -p http-sessions --example demo   # behind an https proxy
 //! ```
+//!
+//! The demo serves plain http, so unless `SESSION_COOKIE_SECURE` is set it
+//! sends its cookie without `Secure`, as `SESSION_COOKIE_SECURE=false`
+//! would, and the settings log a warning saying so.
 
 use std::net::SocketAddr;
 
@@ -13,7 +18,8 @@ use http_sessions::{SessionLayer, Settings};
 mod routes;
 
 const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory|cookie|cookie-encrypted|redis]\n\
-                     env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes), REDIS_URL";
+                     env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes), REDIS_URL,\n\
+                     SESSION_COOKIE_SECURE (true or 1 for a Secure cookie; default here false)";
 
 struct Args {
     addr: SocketAddr,
@@ -67,19 +73,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     };
-    // Plain http on localhost: a Secure cookie would never come back. The
-    // key is SESSION_SECRET's; without it, a random one, so the demo runs
-    // with no setup (its sessions end when it stops).
-    let settings = Settings::builder()
-        .with_secure(false)
-        .with_random_dev_key()
-        .build()?;
+    // The key is SESSION_SECRET's; without it, a random one, so the demo
+    // runs with no setup (its sessions end when it stops).
+    let mut settings = Settings::builder().with_random_dev_key();
+    // Plain http on localhost, where a Secure cookie would not come back:
+    // without SESSION_COOKIE_SECURE, the demo does what
+    // SESSION_COOKIE_SECURE=false does, and `build` warns about it. Set,
+    // the variable decides, as it does in any application.
+    if std::env::var_os("SESSION_COOKIE_SECURE").is_none() {
+        settings = settings.with_secure(false);
+    }
+    let settings = match settings.build() {
+        Ok(settings) => settings,
+        Err(e) => {
+            // The message says what to change; `?` would print its Debug.
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
     let app = routes::router().layer(layer(&args.backend, &settings)?);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!(
-        "sessions demo on http://{} with the {} backend",
+        "sessions demo on http://{} with the {} backend; cookie Secure: {}",
         listener.local_addr()?,
-        args.backend
+        args.backend,
+        if settings.cookie().secure {
+            "on (browsers send it back over https only)"
+        } else {
+            "off, for plain http (SESSION_COOKIE_SECURE=true turns it on)"
+        }
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
