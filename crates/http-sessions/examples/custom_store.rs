@@ -10,6 +10,9 @@
 //! ```sh
 //! cargo run -p http-sessions --example custom_store   # http://127.0.0.1:8080/counter
 //! ```
+//!
+//! `ADDR` picks the address to listen on (default `127.0.0.1:8080`); the
+//! first line printed says where it listens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -169,8 +172,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(move || async move { format!("{} stored", stored.len()) }),
         )
         .layer(SessionLayer::new(store, &settings));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-    println!("custom store on http://{}/counter", listener.local_addr()?);
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
 }

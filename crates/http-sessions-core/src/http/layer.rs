@@ -22,7 +22,26 @@ use crate::session::Session;
 use crate::session::time::Clock;
 use crate::store::{CookieCodec, SessionStore};
 
-/// Adds sessions to a service.
+/// Adds sessions to a service: an axum `Router`, or any tower service of
+/// `http::Request` to `http::Response` (`examples/tower.rs` serves one with
+/// hyper alone).
+///
+/// # Response bodies
+///
+/// The layer asks one thing of the response body type `B`:
+/// `B: From<&'static str>`. When the store fails it answers in place of
+/// the handler, with a 409, 500 or 503 and a plain-text message that says
+/// what happened (see [`SessionFailure`]); it makes that body from the
+/// message. These have it:
+///
+/// - axum's `Body` (`axum::body::Body`, `axum_core::body::Body`);
+/// - `http_body_util::Full<Bytes>` (and `Full<D>` for any `D` that is
+///   `From<&'static str>`), hyper's usual body for a whole response;
+/// - `bytes::Bytes`, `String`, `Vec<u8>`, `&'static str`.
+///
+/// These do not: `http_body_util::Empty`, `BoxBody` and `UnsyncBoxBody`,
+/// `Either`, hyper's `Incoming`. Map such a body into one that does
+/// (`Full`, or axum's `Body::new`) in the service inside the layer.
 ///
 /// # Examples
 ///
@@ -177,6 +196,8 @@ impl fmt::Debug for LazySession {
     }
 }
 
+/// `ResBody: From<&'static str>`, for the layer's own plain-text answers;
+/// [`SessionLayer`] lists the body types that have it.
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -299,5 +320,22 @@ async fn commit<B: From<&'static str>>(
             );
             failure.answer()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The layer's bound on response bodies.
+    fn answers_in<B: From<&'static str> + Send + 'static>() {}
+
+    /// The body types [`super::SessionLayer`]'s docs name all meet it.
+    #[test]
+    fn the_documented_body_types_meet_the_bound() {
+        answers_in::<axum::body::Body>();
+        answers_in::<http_body_util::Full<bytes::Bytes>>();
+        answers_in::<bytes::Bytes>();
+        answers_in::<String>();
+        answers_in::<Vec<u8>>();
+        answers_in::<&'static str>();
     }
 }
