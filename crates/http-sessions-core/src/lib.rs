@@ -37,7 +37,9 @@ pub use config::error::ConfigError;
 pub use config::keys::{
     Key, KeyError, KeyId, Keyring, MIN_KEY_LEN, SUB_KEY_LEN, SubKey, TrustedKey,
 };
-pub use config::settings::{CookieSettings, SECRET_ENV, SameSite, Settings, SettingsBuilder};
+pub use config::settings::{
+    CookieSettings, SECRET_ENV, SECURE_ENV, SameSite, Settings, SettingsBuilder,
+};
 pub use engine::check::SessionCheck;
 pub use engine::manager::{Backend, MAX_COOKIE_VALUE_LEN, SessionManager};
 pub use engine::stats::SessionStats;

@@ -17,7 +17,7 @@ pub const SECRET_ENV: &str = "SESSION_SECRET";
 /// `true`, `1` or unset keep it on; anything else is refused. Read by
 /// [`Settings::from_env`] and [`SettingsBuilder::build`] unless the code
 /// calls [`SettingsBuilder::with_secure`].
-pub(crate) const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
+pub const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
 
 /// The `SameSite` cookie attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
