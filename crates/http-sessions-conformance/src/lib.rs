@@ -18,6 +18,7 @@
 //!
 //! `crates/http-sessions/examples/custom_store.rs` in the repository is a
 //! complete store with its harness.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
