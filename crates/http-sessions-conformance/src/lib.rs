@@ -4,10 +4,9 @@
 //!
 //! A backend implements [`Harness`] and calls [`suite!`] with an expression
 //! that makes its harness, in an integration test; each case becomes one
-//! `#[tokio::test]`. The cases drive a real
-//! [`SessionManager`](http_sessions_core::SessionManager) on a manual clock, and
-//! server-side stores are also called directly, so a store that only looks
-//! right through the manager is caught.
+//! `#[tokio::test]`. The cases drive a real [`SessionManager`] on a manual
+//! clock, and server-side stores are also called directly, so a store that
+//! only looks right through the manager is caught.
 //!
 //! ```ignore
 //! // tests/conformance.rs of a store crate
