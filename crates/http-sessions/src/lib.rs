@@ -1,5 +1,7 @@
 // The README's quick start uses the memory backend and axum: without them
-// the crate is documented by the summary below instead.
+// the crate is documented by the summary below instead. `../README.md` is a
+// symlink to the repository's README, which cargo packages as a plain file,
+// so the published crate documents itself from inside its package.
 #![cfg_attr(all(feature = "memory", feature = "axum"), doc = include_str!("../README.md"))]
 #![cfg_attr(
     not(all(feature = "memory", feature = "axum")),
