@@ -1,4 +1,4 @@
-//! The load generator: [`run`] opens keep-alive HTTP/1.1 connections, one
+//! The load generator: [`start`] opens keep-alive HTTP/1.1 connections, one
 //! visitor each, and sends one request at a time on each (no pipelining)
 //! for a warm-up and then a measured window, timing every response.
 //!

@@ -7,10 +7,12 @@
 //!   reported in `docs/benchmarks.md` (the `session-bench` crate).
 //! - `redis`: a Redis and a Redis Cluster for the tests, from `REDIS_URL` and
 //!   `REDIS_CLUSTER_URLS` or started here; also `cargo xtask redis`.
+//! - `registry`: whether crates.io can be reached, for the publish dry-run.
 //! - `run`: running cargo and other programs, and counting test results.
 
 mod bench;
 mod redis;
+mod registry;
 mod run;
 mod test_all;
 
@@ -21,7 +23,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test-all    fmt check, clippy -D warnings, the tests of each backend alone
-              and of all features together, doctests; ends with `N passed, N failed`.
+              and of all features together, doctests, and `cargo publish
+              --workspace --dry-run` (skipped, saying so, when crates.io cannot
+              be reached); ends with `N passed, N failed`.
               Redis: REDIS_URL and REDIS_CLUSTER_URLS if set, else redis-server
               and a 3-node cluster started on free ports and stopped at the end
   bench [ARGS...]

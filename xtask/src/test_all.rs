@@ -1,11 +1,13 @@
 //! `cargo xtask test-all`: formatting, lints, the tests of each backend on
 //! its own and of everything together, and doctests, in one run that ends
 //! with the line `N passed, N failed`. Stages that talk to Redis get the
-//! one [`Redis`] of the run.
+//! one [`Redis`] of the run; the publish dry-run needs crates.io, and is
+//! skipped, saying so, when [`registry::reachable`] finds it out of reach.
 
 use std::process::Command;
 
 use crate::redis::Redis;
+use crate::registry;
 use crate::root;
 use crate::run::{self, Tally};
 
@@ -15,6 +17,8 @@ struct Stage {
     command: Command,
     /// Needs `REDIS_URL` and `REDIS_CLUSTER_URLS`.
     redis: bool,
+    /// Needs the crates.io index.
+    registry: bool,
 }
 
 /// Each backend: its facade feature, its crate, and whether it needs Redis.
@@ -34,11 +38,13 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         Stage {
             name: "format".into(),
             redis: false,
+            registry: false,
             command: cargo(&["fmt", "--all", "--", "--check"]),
         },
         Stage {
             name: "clippy".into(),
             redis: false,
+            registry: false,
             command: cargo(&[
                 "clippy",
                 "--workspace",
@@ -52,11 +58,13 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         Stage {
             name: "facade without default features".into(),
             redis: false,
+            registry: false,
             command: cargo(&["check", "-p", "http-sessions", "--no-default-features"]),
         },
         Stage {
             name: "core".into(),
             redis: false,
+            registry: false,
             command: cargo(&[
                 "test",
                 "-p",
@@ -68,11 +76,13 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         Stage {
             name: "everything, all features".into(),
             redis: true,
+            registry: false,
             command: cargo(&["test", "--workspace", "--all-features", "--all-targets"]),
         },
         Stage {
             name: "doctests".into(),
             redis: true,
+            registry: false,
             command: cargo(&["test", "--workspace", "--all-features", "--doc"]),
         },
     ];
@@ -84,11 +94,13 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
             Stage {
                 name: format!("{feature} backend alone"),
                 redis,
+                registry: false,
                 command: cargo(&["test", "-p", package, "--all-targets"]),
             },
             Stage {
                 name: format!("facade with the {feature} backend alone"),
                 redis,
+                registry: false,
                 command: cargo(&[
                     "test",
                     "-p",
@@ -101,6 +113,18 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         ]
     });
     stages.splice(together..together, alone);
+    // Last, as it builds every published crate again from its package:
+    // what crates.io would get, each crate on its own. The crates depend on
+    // each other and none is published yet, so the workspace form, which
+    // resolves them through a local registry of the packages just made.
+    // `--allow-dirty` so the stage checks the tree as it is, not only a
+    // clean commit.
+    stages.push(Stage {
+        name: "publish dry-run".into(),
+        redis: false,
+        registry: true,
+        command: cargo(&["publish", "--workspace", "--dry-run", "--allow-dirty"]),
+    });
     stages
 }
 
@@ -114,7 +138,21 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // Started before the first stage that needs it and dropped (its
     // servers stopped) when this function returns, by any path.
     let mut redis: Option<Result<Redis, String>> = None;
+    let mut skipped_stages = Vec::new();
     for mut stage in stages(&root) {
+        if stage.registry
+            && let Err(why) = registry::reachable()
+        {
+            // Not a failure: nothing in the tree is wrong. Said here and
+            // again in the summary, so the skip is never silent.
+            println!(
+                "\n==> {}\nskipped: crates.io cannot be reached ({why}); \
+                 run `cargo publish --workspace --dry-run` where it can",
+                stage.name
+            );
+            skipped_stages.push(stage.name.clone());
+            continue;
+        }
         if stage.redis {
             let redis = redis.get_or_insert_with(|| {
                 println!("\n==> redis");
@@ -144,6 +182,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     println!();
+    if !skipped_stages.is_empty() {
+        println!(
+            "skipped stages (crates.io unreachable): {}",
+            skipped_stages.join(", ")
+        );
+    }
     if !failed_stages.is_empty() {
         println!("failed stages: {}", failed_stages.join(", "));
     }

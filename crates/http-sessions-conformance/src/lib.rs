@@ -4,10 +4,9 @@
 //!
 //! A backend implements [`Harness`] and calls [`suite!`] with an expression
 //! that makes its harness, in an integration test; each case becomes one
-//! `#[tokio::test]`. The cases drive a real
-//! [`SessionManager`](http_sessions_core::SessionManager) on a manual clock, and
-//! server-side stores are also called directly, so a store that only looks
-//! right through the manager is caught.
+//! `#[tokio::test]`. The cases drive a real [`SessionManager`] on a manual
+//! clock, and server-side stores are also called directly, so a store that
+//! only looks right through the manager is caught.
 //!
 //! ```ignore
 //! // tests/conformance.rs of a store crate
@@ -18,6 +17,7 @@
 //!
 //! `crates/http-sessions/examples/custom_store.rs` in the repository is a
 //! complete store with its harness.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

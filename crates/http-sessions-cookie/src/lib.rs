@@ -14,6 +14,7 @@
 //! - `keys`: the cookie's keys, derived once from the settings' keyring.
 //! - `format`: the cookie's bytes, how they are sealed and how they are
 //!   opened ([`FORMAT_VERSION`]).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(test)]
 mod conformance_tests;

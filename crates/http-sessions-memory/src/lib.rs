@@ -43,6 +43,7 @@
 //! - `segments`: the capacity bound, which session goes when the store is
 //!   full.
 //! - `evictions`: the eviction count and its rate-limited warning.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod evictions;
 mod segments;

@@ -63,7 +63,7 @@
 //! - `script`: the Lua scripts that write (`save.lua`: create or update;
 //!   `retire.lua`: a renewed id's marker), and their arguments.
 //! - [`session_layer`]: a layer on the Redis at `REDIS_URL`.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod conn;
 mod layout;

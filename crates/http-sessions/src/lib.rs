@@ -1,6 +1,8 @@
 // The README's quick start uses the memory backend and axum: without them
-// the crate is documented by the summary below instead.
-#![cfg_attr(all(feature = "memory", feature = "axum"), doc = include_str!("../../../README.md"))]
+// the crate is documented by the summary below instead. `../README.md` is a
+// symlink to the repository's README, which cargo packages as a plain file,
+// so the published crate documents itself from inside its package.
+#![cfg_attr(all(feature = "memory", feature = "axum"), doc = include_str!("../README.md"))]
 #![cfg_attr(
     not(all(feature = "memory", feature = "axum")),
     doc = "HTTP sessions and flash messages for axum and any tower service; the README has the guide."
@@ -160,7 +162,8 @@ pub mod redis {
     };
 }
 
-/// The guide (`docs/guide.md`), here so its examples compile as doctests.
+/// The guide (`guide.md` in this crate), here so its examples compile as
+/// doctests.
 #[cfg(all(feature = "memory", feature = "cookie", feature = "axum"))]
-#[doc = include_str!("../../../docs/guide.md")]
+#[doc = include_str!("../guide.md")]
 pub mod guide {}

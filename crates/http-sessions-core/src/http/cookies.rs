@@ -121,8 +121,9 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
 }
 
 /// Marks a response that depended on the session cookie: `Vary: Cookie`,
-/// and, when it sets or removes the cookie, a `Cache-Control` that keeps it
-/// out of shared caches (see [`private_cache_control`]).
+/// and, when it sets or removes the cookie, `Cache-Control: private` unless
+/// the handler's own `Cache-Control` already keeps shared caches out (a bare
+/// `private` or `no-store`).
 pub fn mark_response(headers: &mut HeaderMap, set_cookie: Option<HeaderValue>) {
     let varies = headers.get_all(VARY).iter().any(|v| {
         v.to_str().is_ok_and(|s| {
