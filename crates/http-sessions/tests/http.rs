@@ -842,7 +842,7 @@ async fn read_cart(session: Session) -> String {
 }
 
 async fn read_incompatible(session: Session) -> String {
-    // The pattern of docs/guide.md: a value that no longer decodes is
+    // The pattern of the guide: a value that no longer decodes is
     // treated as absent.
     let cart = match session.get::<CartIncompatible>("cart") {
         Ok(cart) => cart.unwrap_or_default(),
