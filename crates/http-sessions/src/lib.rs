@@ -5,7 +5,7 @@
 #![cfg_attr(all(feature = "memory", feature = "axum"), doc = include_str!("../README.md"))]
 #![cfg_attr(
     not(all(feature = "memory", feature = "axum")),
-    doc = "HTTP sessions and flash messages for axum and any tower service; the README has the guide."
+    doc = "HTTP sessions and flash messages for axum and other tower services; the README has the guide."
 )]
 //!
 //! # Layout
