@@ -22,7 +22,7 @@ use base64::Engine;
 use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
 use http_sessions_core::store::{
-    DataKey, Expiry, Opened, Record, SessionData, StoreError, UnixTime, Value,
+    DataKey, Extra, Opened, Record, SessionData, StoreError, UnixTime, Value,
 };
 use http_sessions_core::{FlashQueue, KeyId, MAX_COOKIE_VALUE_LEN};
 use ring::{aead, hmac, rand};
@@ -53,48 +53,6 @@ fn mode_byte(mode: Mode) -> u8 {
     }
 }
 
-/// The body as read.
-struct Body {
-    created: UnixTime,
-    data: SessionData,
-    flash: FlashQueue,
-    extra: Extra,
-}
-
-/// What a body holds beyond values and flash messages, each absent when
-/// it has its default.
-#[derive(Default)]
-struct Extra {
-    expiry: Expiry,
-    user: Option<String>,
-    label: Option<String>,
-}
-
-impl Extra {
-    fn of(record: &Record) -> Self {
-        Self {
-            expiry: record.expiry,
-            user: record.user.clone(),
-            label: record.label.clone(),
-        }
-    }
-
-    /// The entries to write, in a fixed order.
-    fn entries(&self) -> Vec<(&'static str, String)> {
-        let mut entries = Vec::new();
-        if let Some(expiry) = self.expiry.encode() {
-            entries.push(("expiry", expiry));
-        }
-        if let Some(user) = &self.user {
-            entries.push(("user", user.clone()));
-        }
-        if let Some(label) = &self.label {
-            entries.push(("label", label.clone()));
-        }
-        entries
-    }
-}
-
 /// Reads a MessagePack string.
 fn read_str<'b>(rd: &mut &'b [u8], what: &'static str) -> Result<&'b str, BodyError> {
     let len = rmp::decode::read_str_len(rd).map_err(|_| BodyError(what))?;
@@ -107,8 +65,9 @@ fn read_str<'b>(rd: &mut &'b [u8], what: &'static str) -> Result<&'b str, BodyEr
 #[derive(Debug)]
 struct BodyError(&'static str);
 
-/// Decodes a body written by [`seal`].
-fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
+/// Decodes a body written by [`seal`] into the record it holds, which
+/// ends at `expires` (a time the header carries).
+fn decode_body(body: &[u8], expires: UnixTime) -> Result<Record, BodyError> {
     use rmp::decode;
     let mut rd = body;
     let fields = decode::read_array_len(&mut rd).map_err(|_| BodyError("not an array"))?;
@@ -136,33 +95,24 @@ fn decode_body(body: &[u8]) -> Result<Body, BodyError> {
         rd = rest;
         data.insert(DataKey::from(key), Value::copy_from_msgpack(bytes));
     }
-    let mut extra = Extra::default();
+    let mut record = Record::empty(UnixTime::from_secs(created), expires, 0);
+    record.data = data;
     if fields == 4 {
         let entries = decode::read_map_len(&mut rd).map_err(|_| BodyError("extra is not a map"))?;
         for _ in 0..entries {
             let name = read_str(&mut rd, "an extra's name is not a string")?;
             let value = read_str(&mut rd, "an extra's value is not a string")?;
-            match name {
-                "expiry" => {
-                    extra.expiry =
-                        Expiry::decode(value).ok_or(BodyError("expiry does not decode"))?;
-                }
-                "user" => extra.user = Some(value.to_owned()),
-                "label" => extra.label = Some(value.to_owned()),
-                _ => return Err(BodyError("unknown extra")),
+            let extra = Extra::named(name.as_bytes()).ok_or(BodyError("unknown extra"))?;
+            if !record.set_extra(extra, value) {
+                return Err(BodyError("an extra does not decode"));
             }
         }
     }
     // Every message the cookie holds is kept; the layer applies its own
     // capacity after loading.
-    let flash = FlashQueue::from_msgpack(rd, usize::MAX)
+    record.flash = FlashQueue::from_msgpack(rd, usize::MAX)
         .map_err(|_| BodyError("flash queue does not decode"))?;
-    Ok(Body {
-        created: UnixTime::from_secs(created),
-        data,
-        flash,
-        extra,
-    })
+    Ok(record)
 }
 
 thread_local! {
@@ -229,7 +179,10 @@ fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
     use rmp::encode;
     let too_many = |what| format!("more {what} than MessagePack can count");
     let error = |e: encode::ValueWriteError<_>| e.to_string();
-    let extra = Extra::of(record).entries();
+    let extra: Vec<(&str, String)> = Extra::ALL
+        .into_iter()
+        .filter_map(|e| Some((e.name(), record.extra(e)?)))
+        .collect();
     let fields = if extra.is_empty() { 3 } else { 4 };
     encode::write_array_len(buf, fields).map_err(error)?;
     encode::write_uint(buf, record.created.as_secs()).map_err(error)?;
@@ -407,8 +360,9 @@ fn open_from(buf: &mut Vec<u8>, store: &CookieStore, value: &str, now: UnixTime)
             nonce_end..nonce_end + plain.len()
         }
     };
-    let body = match buf.get(body).map(decode_body) {
-        Some(Ok(body)) => body,
+    let expires = UnixTime::from_secs(header.expires);
+    let record = match buf.get(body).map(|body| decode_body(body, expires)) {
+        Some(Ok(record)) => record,
         None => return None,
         Some(Err(BodyError(error))) => {
             // Authentic but undecodable: our own bug or a format change,
@@ -418,15 +372,7 @@ fn open_from(buf: &mut Vec<u8>, store: &CookieStore, value: &str, now: UnixTime)
         }
     };
     Some(Opened {
-        record: Record {
-            data: body.data,
-            flash: body.flash,
-            created: body.created,
-            expires: UnixTime::from_secs(header.expires),
-            expiry: body.extra.expiry,
-            user: body.extra.user,
-            label: body.extra.label,
-        },
+        record,
         current_key,
     })
 }
@@ -449,6 +395,7 @@ mod tests {
 
     use std::time::Duration;
 
+    use http_sessions_core::store::Expiry;
     use http_sessions_core::{Key, Keyring, Settings};
 
     use super::*;
@@ -517,7 +464,7 @@ mod tests {
         rmp::encode::write_str(&mut body, "expiry").unwrap();
         rmp::encode::write_str(&mut body, "forever").unwrap();
         FlashQueue::default().write_msgpack(&mut body);
-        assert!(decode_body(&body).is_err());
+        assert!(decode_body(&body, NOW).is_err());
     }
 
     #[test]

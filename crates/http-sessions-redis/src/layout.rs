@@ -35,7 +35,7 @@ use std::io::{Cursor, Write};
 use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
 use http_sessions_core::FlashQueue;
-use http_sessions_core::store::{Expiry, Record, UnixTime, Value};
+use http_sessions_core::store::{Extra, Record, UnixTime, Value};
 use serde::Deserialize;
 
 /// Field holding the creation time.
@@ -44,29 +44,16 @@ pub(crate) const CREATED: &str = "created";
 pub(crate) const EXPIRES: &str = "expires";
 /// Field holding the flash queue.
 pub(crate) const FLASH: &str = "flash";
-/// Field holding the session's own expiry.
-pub(crate) const EXPIRY: &str = "expiry";
-/// Field holding the user the session is bound to.
-pub(crate) const USER: &str = "user";
-/// Field holding the session's label.
-pub(crate) const LABEL: &str = "label";
 /// What follows the prefix in a user index's key.
 pub(crate) const USER_INDEX: &str = "user:";
 
-/// The fields beside values and flash that `record` has, with their
-/// values: those a create writes.
+/// The record's extra fields (expiry, user, label) that differ from their
+/// default, under their names: those a create writes.
 pub(crate) fn extras(record: &Record) -> Vec<(&'static str, String)> {
-    let mut extras = Vec::new();
-    if let Some(expiry) = record.expiry.encode() {
-        extras.push((EXPIRY, expiry));
-    }
-    if let Some(user) = &record.user {
-        extras.push((USER, user.clone()));
-    }
-    if let Some(label) = &record.label {
-        extras.push((LABEL, label.clone()));
-    }
-    extras
+    Extra::ALL
+        .into_iter()
+        .filter_map(|extra| Some((extra.name(), record.extra(extra)?)))
+        .collect()
 }
 /// Prefix of the fields holding session values.
 pub(crate) const DATA_PREFIX: &str = "d:";
@@ -154,9 +141,8 @@ where
     // The layer applies its own capacity after loading; keeping every stored
     // message here leaves that choice to it.
     let mut flash = FlashQueue::with_capacity(usize::MAX);
-    let mut expiry = Expiry::Default;
-    let mut user = None;
-    let mut label = None;
+    // The extra fields, set on a record of their own until the rest is in.
+    let mut extras = Record::empty(UnixTime::from_secs(0), UnixTime::from_secs(0), 0);
     for (name, value) in fields {
         if let Some(key) = name.strip_prefix(DATA_PREFIX.as_bytes()) {
             let key = std::str::from_utf8(key)
@@ -180,20 +166,10 @@ where
             flash = FlashQueue::from_msgpack(&value, usize::MAX)
                 .map_err(|_| Corrupt::new(&name, "flash queue is not MessagePack"))?;
             session_fields += 1;
-        } else if name == EXPIRY.as_bytes() {
-            expiry = std::str::from_utf8(&value)
-                .ok()
-                .and_then(Expiry::decode)
-                .ok_or_else(|| Corrupt::new(&name, "not an expiry"))?;
-            session_fields += 1;
-        } else if name == USER.as_bytes() || name == LABEL.as_bytes() {
-            let Ok(text) = std::str::from_utf8(&value) else {
-                return Err(Corrupt::new(&name, "not UTF-8"));
-            };
-            if name == USER.as_bytes() {
-                user = Some(text.to_owned());
-            } else {
-                label = Some(text.to_owned());
+        } else if let Some(extra) = Extra::named(&name) {
+            let decoded = std::str::from_utf8(&value).is_ok_and(|t| extras.set_extra(extra, t));
+            if !decoded {
+                return Err(Corrupt::new(&name, "does not decode"));
             }
             session_fields += 1;
         } else {
@@ -216,9 +192,7 @@ where
         flash,
         created,
         expires,
-        expiry,
-        user,
-        label,
+        ..extras
     }))
 }
 

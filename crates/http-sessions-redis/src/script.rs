@@ -7,7 +7,7 @@
 use std::sync::LazyLock;
 
 use deadpool_redis::redis::{self, Arg, Cmd, Script};
-use http_sessions_core::store::{Record, UnixTime, Update};
+use http_sessions_core::store::{Extra, Record, UnixTime, Update};
 
 use crate::layout;
 
@@ -216,18 +216,14 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
     }
     // The session's expiry, user and label, each written if it changed:
     // set, or deleted when back to its default.
-    let record = update.record;
     let mut extras = Vec::new();
     let mut cleared = Vec::new();
-    let mut extra =
-        |changed: bool, field: &'static str, value: Option<String>| match (changed, value) {
-            (false, _) => {}
-            (true, Some(value)) => extras.push((field, value)),
-            (true, None) => cleared.push(field),
-        };
-    extra(changes.expiry, layout::EXPIRY, record.expiry.encode());
-    extra(changes.binding, layout::USER, record.user.clone());
-    extra(changes.binding, layout::LABEL, record.label.clone());
+    for extra in Extra::ALL.into_iter().filter(|&e| changes.changed(e)) {
+        match update.record.extra(extra) {
+            Some(value) => extras.push((extra.name(), value)),
+            None => cleared.push(extra.name()),
+        }
+    }
     call.arg(set.len() + extras.len());
     for (field, v) in set {
         call.arg(field).arg(v.as_bytes());
@@ -281,9 +277,9 @@ mod tests {
             layout::CREATED,
             layout::EXPIRES,
             layout::FLASH,
-            layout::EXPIRY,
-            layout::USER,
-            layout::LABEL,
+            Extra::Expiry.name(),
+            Extra::User.name(),
+            Extra::Label.name(),
         ] {
             assert!(SAVE_CODE.contains(&format!("'{field}'")), "{field}");
         }

@@ -3,6 +3,7 @@
 //! [`CookieUpdate`] its response carries.
 
 use crate::session::data_key::DataKey;
+use crate::session::record::Extra;
 
 /// The keys a save changes, and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +26,14 @@ impl Changes {
     /// Whether nothing at all changed.
     pub fn is_empty(&self) -> bool {
         !self.cleared && self.keys.is_empty() && !self.flash && !self.expiry && !self.binding
+    }
+
+    /// Whether `extra` changed, so a store that keeps it must write it.
+    pub fn changed(&self, extra: Extra) -> bool {
+        match extra {
+            Extra::Expiry => self.expiry,
+            Extra::User | Extra::Label => self.binding,
+        }
     }
 
     /// Records that `key` was set or removed, keeping `keys` sorted and

@@ -38,6 +38,48 @@ pub struct Record {
 /// The longest label a session keeps, in bytes; a longer one is cut.
 pub const MAX_LABEL_LEN: usize = 256;
 
+/// A field of a [`Record`] beside its values and flash messages, as a
+/// store keeps it: under a name, as text, and only when it differs from
+/// its default. One list for every store, so each writes and reads the
+/// same fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    /// [`Record::expiry`], as [`Expiry::encode`] writes it.
+    Expiry,
+    /// [`Record::user`].
+    User,
+    /// [`Record::label`].
+    Label,
+}
+
+impl Extra {
+    /// Every extra field, in the order stores write them.
+    pub const ALL: [Extra; 3] = [Extra::Expiry, Extra::User, Extra::Label];
+
+    /// The name a store keeps it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Extra::Expiry => "expiry",
+            Extra::User => "user",
+            Extra::Label => "label",
+        }
+    }
+
+    /// The field named `name`, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::store::Extra;
+    ///
+    /// assert_eq!(Extra::named(b"user"), Some(Extra::User));
+    /// assert_eq!(Extra::named(b"d:user"), None);
+    /// ```
+    pub fn named(name: &[u8]) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name().as_bytes() == name)
+    }
+}
+
 impl Record {
     /// A new record with nothing in it.
     pub fn empty(created: UnixTime, expires: UnixTime, flash_capacity: usize) -> Self {
@@ -66,6 +108,41 @@ impl Record {
             .map(|(k, v)| k.as_str().len() + v.as_bytes().len())
             .sum();
         data + self.flash.msgpack_len_bound()
+    }
+
+    /// The text a store keeps for `extra`; `None` when it has its default,
+    /// and there is nothing to keep.
+    pub fn extra(&self, extra: Extra) -> Option<String> {
+        match extra {
+            Extra::Expiry => self.expiry.encode(),
+            Extra::User => self.user.clone(),
+            Extra::Label => self.label.clone(),
+        }
+    }
+
+    /// Sets `extra` from the text [`extra`](Self::extra) gave; `false`,
+    /// and nothing set, if it does not decode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::store::{Extra, Record, UnixTime};
+    ///
+    /// let mut record = Record::empty(UnixTime::from_secs(0), UnixTime::from_secs(60), 4);
+    /// assert!(record.set_extra(Extra::Expiry, "600/3600"));
+    /// assert_eq!(record.extra(Extra::Expiry).as_deref(), Some("600/3600"));
+    /// assert!(!record.set_extra(Extra::Expiry, "forever"));
+    /// ```
+    pub fn set_extra(&mut self, extra: Extra, text: &str) -> bool {
+        match extra {
+            Extra::Expiry => match Expiry::decode(text) {
+                Some(expiry) => self.expiry = expiry,
+                None => return false,
+            },
+            Extra::User => self.user = Some(text.to_owned()),
+            Extra::Label => self.label = Some(text.to_owned()),
+        }
+        true
     }
 
     /// Whether the record has expired at `now`.

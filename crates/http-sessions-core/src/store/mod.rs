@@ -31,7 +31,7 @@ pub use crate::session::changes::Changes;
 pub use crate::session::data_key::DataKey;
 pub use crate::session::expiry::Expiry;
 pub use crate::session::id::{ID_LEN, IdSource, RandomIds, SessionId};
-pub use crate::session::record::{MAX_LABEL_LEN, Record};
+pub use crate::session::record::{Extra, MAX_LABEL_LEN, Record};
 pub use crate::session::session_data::SessionData;
 pub use crate::session::time::UnixTime;
 pub use crate::session::value::Value;
