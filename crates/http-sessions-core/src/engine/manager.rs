@@ -413,31 +413,24 @@ impl SessionManager {
                 // still there and nothing is lost.
                 let new = self.create(store, &state.record).await?;
                 let until = plan.expires.min(now + RENEWED_GRACE);
-                match self.timed(Op::Retire, store.retire(&old, now, until)).await {
-                    Ok(()) => {
-                        self.unindex(store, state.stored_user.as_deref(), &old)
-                            .await;
-                        Ok(stored(new))
-                    }
-                    Err(error) => {
-                        // A call that failed on its way back may have run:
-                        // if the old id is retired, the renew happened.
-                        let retired = !matches!(error, StoreError::Gone)
-                            && matches!(
-                                self.timed(Op::Load, store.load(&old, now)).await,
-                                Ok(Some(Loaded::Renewed))
-                            );
-                        if retired {
-                            self.unindex(store, state.stored_user.as_deref(), &old)
-                                .await;
-                            return Ok(stored(new));
-                        }
+                if let Err(error) = self.timed(Op::Retire, store.retire(&old, now, until)).await {
+                    // A call that failed on its way back may have run: if
+                    // the old id is retired, the renew happened.
+                    let retired = !matches!(error, StoreError::Gone)
+                        && matches!(
+                            self.timed(Op::Load, store.load(&old, now)).await,
+                            Ok(Some(Loaded::Renewed))
+                        );
+                    if !retired {
                         // Nobody holds the new id's token yet; if this
                         // delete fails too, the orphan expires on its own.
                         let _ = self.timed(Op::Delete, store.delete(&new)).await;
-                        Err(error)
+                        return Err(error);
                     }
                 }
+                self.unindex(store, state.stored_user.as_deref(), &old)
+                    .await;
+                Ok(stored(new))
             }
             (Action::Delete, Some(id)) => {
                 self.timed(Op::Delete, store.delete(&id)).await?;
@@ -504,7 +497,12 @@ impl SessionManager {
     /// Takes `id` out of `user`'s index, once the session under it is no
     /// longer theirs. A failure is left for the index's own expiry, and
     /// for the check of each listed session's user.
-    async fn unindex(&self, store: &dyn SessionStore, user: Option<&str>, id: &SessionId) {
+    pub(crate) async fn unindex(
+        &self,
+        store: &dyn SessionStore,
+        user: Option<&str>,
+        id: &SessionId,
+    ) {
         if let Some(user) = user
             && let Err(error) = self.timed(Op::Unindex, store.unindex(user, id)).await
         {

@@ -165,10 +165,7 @@ impl UserSessions {
         match self.manager.timed(Op::Load, store.load(id, now)).await? {
             Some(Loaded::Live(record)) if record.user.as_deref() == Some(user) => Ok(Some(record)),
             Some(_) => {
-                let _ = self
-                    .manager
-                    .timed(Op::Unindex, store.unindex(user, id))
-                    .await;
+                self.manager.unindex(store, Some(user), id).await;
                 Ok(None)
             }
             None => Ok(None),
