@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 
 use crate::config::keys::Keyring;
-use crate::session::id::{ID_LEN, SessionId};
+use crate::session::id::SessionId;
 
 /// Base64url characters of an id.
 const ID_B64_LEN: usize = 22;
@@ -45,18 +45,17 @@ pub(crate) fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
     }
     let (id_b64, rest) = token.split_at_checked(ID_B64_LEN)?;
     let mac_b64 = rest.strip_prefix('.')?;
-    let mut id = [0u8; ID_LEN];
-    let n = URL_SAFE_NO_PAD.decode_slice(id_b64, &mut id).ok()?;
+    let id = SessionId::from_base64(id_b64)?;
     let mut tag = [0u8; 32];
     let m = URL_SAFE_NO_PAD.decode_slice(mac_b64, &mut tag).ok()?;
-    if n != ID_LEN || m != tag.len() {
+    if m != tag.len() {
         return None;
     }
     keys.all().find_map(|k| {
-        hmac::verify(k.token_mac(), &id, &tag)
+        hmac::verify(k.token_mac(), id.as_bytes(), &tag)
             .ok()
             .map(|()| OpenedToken {
-                id: SessionId(id),
+                id,
                 current_key: keys.is_current(k),
             })
     })
@@ -66,7 +65,7 @@ pub(crate) fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
 mod tests {
     use super::*;
     use crate::config::keys::Key;
-    use crate::session::id::{IdSource, RandomIds};
+    use crate::session::id::{ID_LEN, IdSource, RandomIds};
 
     fn ring(byte: u8) -> Keyring {
         Keyring::new(Key::from_bytes(&[byte; 32]).unwrap()).unwrap()
