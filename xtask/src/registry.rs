@@ -67,3 +67,82 @@ fn connect() -> Result<(), String> {
     }
     Err(last)
 }
+
+/// The packages the publish dry-run makes.
+pub(crate) const PUBLISHED: [&str; 6] = [
+    "http-sessions",
+    "http-sessions-core",
+    "http-sessions-memory",
+    "http-sessions-redis",
+    "http-sessions-cookie",
+    "http-sessions-conformance",
+];
+
+/// Removes what earlier publish dry-runs left in cargo's home: the sources
+/// of [`PUBLISHED`] extracted from the local registry of packages the
+/// dry-run builds under the target directory. Cargo extracts a package
+/// there once per registry path, name and version, and reuses the copy on
+/// the next run, so a later dry-run of the same version would verify each
+/// crate against the old sources of its siblings. crates.io's own sources
+/// (`index.crates.io-*`) are left alone. Returns what it removed.
+pub(crate) fn forget_packaged() -> Result<Vec<std::path::PathBuf>, String> {
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => std::path::PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::PathBuf::from(home).join(".cargo"),
+            None => return Ok(Vec::new()),
+        },
+    };
+    let sources = home.join("registry").join("src");
+    let Ok(registries) = std::fs::read_dir(&sources) else {
+        return Ok(Vec::new());
+    };
+    let mut removed = Vec::new();
+    for registry in registries.flatten() {
+        if registry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("index.crates.io")
+        {
+            continue;
+        }
+        let Ok(packages) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for package in packages.flatten() {
+            let name = package.file_name().to_string_lossy().into_owned();
+            if is_published_source(&name) {
+                let path = package.path();
+                std::fs::remove_dir_all(&path)
+                    .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether `dir` is the extracted source of one of [`PUBLISHED`]: its name,
+/// a `-`, and a version starting with a digit.
+fn is_published_source(dir: &str) -> bool {
+    PUBLISHED.iter().any(|name| {
+        dir.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_packages_sources_are_recognised() {
+        assert!(is_published_source("http-sessions-0.1.0"));
+        assert!(is_published_source("http-sessions-core-0.1.0"));
+        assert!(is_published_source("http-sessions-cookie-12.3.4-rc.1"));
+        assert!(!is_published_source("http-sessions-core"));
+        assert!(!is_published_source("http-sessions-fuzz-0.1.0"));
+        assert!(!is_published_source("serde-1.0.0"));
+    }
+}

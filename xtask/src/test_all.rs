@@ -153,6 +153,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             skipped_stages.push(stage.name.clone());
             continue;
         }
+        if stage.registry {
+            match registry::forget_packaged() {
+                Ok(removed) if !removed.is_empty() => {
+                    println!("removed earlier dry-runs' sources from cargo's home: {removed:?}");
+                }
+                Ok(_) => {}
+                Err(why) => println!("could not clear earlier dry-runs' sources: {why}"),
+            }
+        }
         if stage.redis {
             let redis = redis.get_or_insert_with(|| {
                 println!("\n==> redis");
