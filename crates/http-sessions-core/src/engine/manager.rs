@@ -342,7 +342,7 @@ impl SessionManager {
             (CookiePlan::RemoveIfEmptied, ..) => return Ok(CookieUpdate::Keep),
             (CookiePlan::Send, Backend::Cookie(codec), _) => codec.seal(record, now)?,
             (CookiePlan::Send, Backend::Server(_), Origin::Stored { id: Some(id), .. }) => {
-                token::seal(self.settings.keyring(), &id)
+                token::seal(self.settings.keyring(), &id)?
             }
             (CookiePlan::Send, Backend::Server(_), _) => {
                 return Err(StoreError::Corrupt(

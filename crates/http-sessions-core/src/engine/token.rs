@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 
 use crate::config::keys::Keyring;
+use crate::error::StoreError;
 use crate::session::id::SessionId;
 
 /// Base64url characters of an id.
@@ -26,13 +27,25 @@ pub(crate) struct OpenedToken {
 }
 
 /// The token for `id`, signed with the current key.
-pub(crate) fn seal(keys: &Keyring, id: &SessionId) -> String {
+///
+/// Written into a buffer of the token's fixed length: base64's
+/// `encode_string` goes through a 1 KiB scratch buffer per call, which cost
+/// more than the rest of the cookie. The errors cannot happen with these
+/// lengths; they are reported rather than assumed away.
+pub(crate) fn seal(keys: &Keyring, id: &SessionId) -> Result<String, StoreError> {
     let tag = hmac::sign(keys.current().token_mac(), &id.0);
-    let mut out = String::with_capacity(TOKEN_LEN);
-    URL_SAFE_NO_PAD.encode_string(id.0, &mut out);
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut out);
-    out
+    let mut token = [b'.'; TOKEN_LEN];
+    let (id_b64, dot_mac_b64) = token.split_at_mut(ID_B64_LEN);
+    let mac_b64 = dot_mac_b64.get_mut(1..).unwrap_or_default();
+    let unwritten =
+        |reason: String| StoreError::Corrupt(format!("session token not written: {reason}"));
+    URL_SAFE_NO_PAD
+        .encode_slice(id.0, id_b64)
+        .and_then(|_| URL_SAFE_NO_PAD.encode_slice(tag.as_ref(), mac_b64))
+        .map_err(|e| unwritten(e.to_string()))?;
+    std::str::from_utf8(&token)
+        .map(str::to_owned)
+        .map_err(|e| unwritten(e.to_string()))
 }
 
 /// The id a token names, if its MAC verifies under a trusted key.
@@ -75,7 +88,7 @@ mod tests {
     fn sealed_tokens_open_to_their_id() {
         let keys = ring(1);
         let id = RandomIds::new().next_id().unwrap();
-        let token = seal(&keys, &id);
+        let token = seal(&keys, &id).unwrap();
         assert_eq!(token.len(), TOKEN_LEN);
         assert_eq!(
             open(&keys, &token),
@@ -86,10 +99,25 @@ mod tests {
         );
     }
 
+    /// Tokens already in browsers must keep opening: the format is
+    /// `base64url(id) "." base64url(tag)`, whatever writes it.
+    #[test]
+    fn the_token_format_is_id_dot_tag() {
+        let keys = ring(1);
+        let id = SessionId([9; ID_LEN]);
+        let tag = hmac::sign(keys.current().token_mac(), &id.0);
+        let expected = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(id.0),
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        );
+        assert_eq!(seal(&keys, &id).unwrap(), expected);
+    }
+
     #[test]
     fn any_changed_character_is_refused() {
         let keys = ring(1);
-        let token = seal(&keys, &SessionId([5; ID_LEN]));
+        let token = seal(&keys, &SessionId([5; ID_LEN])).unwrap();
         for i in 0..token.len() {
             let mut bytes = token.clone().into_bytes();
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
@@ -100,7 +128,7 @@ mod tests {
 
     #[test]
     fn other_keys_and_garbage_are_refused() {
-        let token = seal(&ring(1), &SessionId([5; ID_LEN]));
+        let token = seal(&ring(1), &SessionId([5; ID_LEN])).unwrap();
         assert_eq!(open(&ring(2), &token), None);
         for bad in ["", ".", "a.b", &"x".repeat(TOKEN_LEN), &"é".repeat(40)] {
             assert_eq!(open(&ring(1), bad), None, "{bad:?}");
@@ -110,7 +138,7 @@ mod tests {
     #[test]
     fn verify_only_keys_open_but_ask_for_reissue() {
         let old = ring(1);
-        let token = seal(&old, &SessionId([5; ID_LEN]));
+        let token = seal(&old, &SessionId([5; ID_LEN])).unwrap();
         let rotated = Keyring::new(Key::from_bytes(&[2; 32]).unwrap())
             .unwrap()
             .with_verify_only(Key::from_bytes(&[1; 32]).unwrap())
