@@ -1,7 +1,7 @@
 //! Reading the session cookie from a request and writing `Set-Cookie`,
 //! `Vary` and `Cache-Control` on the response.
 
-use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use http::header::{CACHE_CONTROL, COOKIE, Entry, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
 use crate::config::settings::CookieSettings;
@@ -123,24 +123,34 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
 /// Marks a response that depended on the session cookie: `Vary: Cookie`,
 /// and, when it sets or removes the cookie, `Cache-Control: private` unless
 /// the handler's own `Cache-Control` already keeps shared caches out (a bare
-/// `private` or `no-store`).
+/// `private` or `no-store`). Each header is looked up once, through its
+/// entry.
 pub fn mark_response(headers: &mut HeaderMap, set_cookie: Option<HeaderValue>) {
-    let varies = headers.get_all(VARY).iter().any(|v| {
-        v.to_str().is_ok_and(|s| {
-            s.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("cookie") || t.trim() == "*")
-        })
-    });
-    if !varies {
-        headers.append(VARY, HeaderValue::from_static("cookie"));
+    match headers.entry(VARY) {
+        Entry::Occupied(mut vary) => {
+            if !vary.iter().any(varies_on_cookie) {
+                vary.append(HeaderValue::from_static("cookie"));
+            }
+        }
+        Entry::Vacant(vary) => {
+            vary.insert(HeaderValue::from_static("cookie"));
+        }
     }
     if let Some(cookie) = set_cookie {
         headers.append(SET_COOKIE, cookie);
         // A shared cache must not hand one user's cookie to another
         // (RFC 9111 section 5.2.2.7), whatever the handler asked for: its
         // own caching stands only if it already keeps shared caches out.
-        if !keeps_shared_caches_out(headers) {
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+        let private = HeaderValue::from_static("private");
+        match headers.entry(CACHE_CONTROL) {
+            Entry::Occupied(mut cache) => {
+                if !cache.iter().any(keeps_shared_caches_out) {
+                    cache.insert(private);
+                }
+            }
+            Entry::Vacant(cache) => {
+                cache.insert(private);
+            }
         }
     }
 }
@@ -152,16 +162,22 @@ pub(crate) fn mark_own_answer(headers: &mut HeaderMap) {
     mark_response(headers, None);
 }
 
-/// Whether the response's `Cache-Control` has a bare `private` or a
-/// `no-store` directive. A qualified `private="..."` does not count: it
-/// lets a shared cache keep the rest of the response.
-fn keeps_shared_caches_out(headers: &HeaderMap) -> bool {
-    headers.get_all(CACHE_CONTROL).iter().any(|value| {
-        value.to_str().is_ok_and(|text| {
-            text.split(',').map(str::trim).any(|directive| {
-                directive.eq_ignore_ascii_case("private")
-                    || directive.eq_ignore_ascii_case("no-store")
-            })
+/// Whether a `Vary` value already names `Cookie` (or `*`).
+fn varies_on_cookie(value: &HeaderValue) -> bool {
+    value.to_str().is_ok_and(|text| {
+        text.split(',')
+            .map(str::trim)
+            .any(|t| t.eq_ignore_ascii_case("cookie") || t == "*")
+    })
+}
+
+/// Whether a `Cache-Control` value has a bare `private` or a `no-store`
+/// directive. A qualified `private="..."` does not count: it lets a shared
+/// cache keep the rest of the response.
+fn keeps_shared_caches_out(value: &HeaderValue) -> bool {
+    value.to_str().is_ok_and(|text| {
+        text.split(',').map(str::trim).any(|directive| {
+            directive.eq_ignore_ascii_case("private") || directive.eq_ignore_ascii_case("no-store")
         })
     })
 }
