@@ -38,8 +38,8 @@ use http_sessions_core::store::{
     Update,
 };
 use http_sessions_core::{
-    Backend, CookieUpdate, Expiry, FlashLevel, Key, Keyring, LazySession, ManualClock, Session,
-    SessionCheck, SessionLayer, SessionManager, Settings,
+    Backend, CookieUpdate, Expiry, FlashLevel, Key, Keyring, LazySession, ManualClock,
+    ResponseBody, Session, SessionCheck, SessionLayer, SessionManager, Settings,
 };
 use tower::{Layer, Service};
 
@@ -1064,7 +1064,7 @@ fn handler(
     action: fn(&Session),
 ) -> impl Service<
     http_crate::Request<Empty<Bytes>>,
-    Response = http_crate::Response<Full<Bytes>>,
+    Response = http_crate::Response<ResponseBody<Full<Bytes>>>,
     Error = std::convert::Infallible,
     Future = impl Send,
 > + Clone {

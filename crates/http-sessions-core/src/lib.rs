@@ -45,6 +45,7 @@ pub use engine::manager::{Backend, MAX_COOKIE_VALUE_LEN, SessionManager};
 pub use engine::stats::SessionStats;
 pub use engine::users::{SessionInfo, UserSessions};
 pub use error::{BoxError, StoreError, ValueError};
+pub use http::body::ResponseBody;
 pub use http::cookies::{self, MAX_SET_COOKIE_LEN};
 #[cfg(feature = "axum")]
 pub use http::extract::SessionRejection;

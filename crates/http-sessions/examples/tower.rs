@@ -7,17 +7,19 @@
 //!
 //! The layer puts a [`LazySession`] in each request's extensions; the
 //! handler loads it (one store read, on first use) and the layer saves it
-//! and sets the cookie once the response is ready. The layer asks one thing
-//! of the response body: `From<&'static str>`, so that it can answer 409,
-//! 500 or 503 in plain text itself when the store fails. hyper's usual
-//! `Full<Bytes>`, `String` and axum's `Body` all have it.
+//! and sets the cookie once the response is ready. The service's body type
+//! is its own choice: here a `BoxBody`, as hyper services that mix body
+//! types often use. The layer's responses wrap it in a
+//! [`ResponseBody`](http_sessions::ResponseBody), which is the handler's
+//! body or, when the store fails, the layer's own 409, 500 or 503 text.
 //!
 //! `ADDR` picks the address to listen on (default `127.0.0.1:8080`); the
 //! first line printed says where it listens.
 
 use std::convert::Infallible;
 
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use http_sessions::{LazySession, SessionFailure, Settings};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -26,15 +28,18 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
 
+/// The body type of this service's responses.
+type Body = BoxBody<Bytes, Infallible>;
+
 /// A plain-text response.
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed());
     *response.status_mut() = status;
     response
 }
 
 /// Counts this visitor's requests in their session.
-async fn visits(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn visits(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let Some(lazy) = request.extensions().get::<LazySession>() else {
         return Ok(text(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -22,8 +22,8 @@
 pub use http_sessions_core::SessionRejection;
 pub use http_sessions_core::{
     ConfigError, CookieSettings, Expiry, Flash, FlashLevel, Key, KeyError, Keyring, LazySession,
-    SameSite, Session, SessionCheck, SessionFailure, SessionInfo, SessionLayer, SessionStats,
-    Settings, SettingsBuilder, StoreError, UserSessions, ValueError,
+    ResponseBody, SameSite, Session, SessionCheck, SessionFailure, SessionInfo, SessionLayer,
+    SessionStats, Settings, SettingsBuilder, StoreError, UserSessions, ValueError,
 };
 
 /// Writing a backend of your own: the [`SessionStore`](store::SessionStore)

@@ -16,6 +16,7 @@ use tower_service::Service;
 use crate::config::settings::Settings;
 use crate::engine::manager::{Backend, SessionManager};
 use crate::error::StoreError;
+use crate::http::body::ResponseBody;
 use crate::http::cookies;
 use crate::http::failure::SessionFailure;
 use crate::session::Session;
@@ -28,20 +29,12 @@ use crate::store::{CookieCodec, SessionStore};
 ///
 /// # Response bodies
 ///
-/// The layer asks one thing of the response body type `B`:
-/// `B: From<&'static str>`. When the store fails it answers in place of
-/// the handler, with a 409, 500 or 503 and a plain-text message that says
-/// what happened (see [`SessionFailure`]); it makes that body from the
-/// message. These have it:
-///
-/// - axum's `Body` (`axum::body::Body`, `axum_core::body::Body`);
-/// - `http_body_util::Full<Bytes>` (and `Full<D>` for any `D` that is
-///   `From<&'static str>`), hyper's usual body for a whole response;
-/// - `bytes::Bytes`, `String`, `Vec<u8>`, `&'static str`.
-///
-/// These do not: `http_body_util::Empty`, `BoxBody` and `UnsyncBoxBody`,
-/// `Either`, hyper's `Incoming`. Map such a body into one that does
-/// (`Full`, or axum's `Body::new`) in the service inside the layer.
+/// Any body type the inner service returns will do. The layer's responses
+/// carry a [`ResponseBody`], which is the inner body, frame by frame, or,
+/// when the store failed, the plain-text message of the 409, 500 or 503
+/// the layer answered with in place of the handler (see
+/// [`SessionFailure`]). It is a body wherever the inner one is and its
+/// data can be made from a `&'static str`, as `Bytes` can.
 ///
 /// # Examples
 ///
@@ -196,14 +189,12 @@ impl fmt::Debug for LazySession {
     }
 }
 
-/// `ResBody: From<&'static str>`, for the layer's own plain-text answers;
-/// [`SessionLayer`] lists the body types that have it.
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: From<&'static str> + Send + 'static,
+    ResBody: Send + 'static,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, ResBody>;
 
@@ -228,7 +219,7 @@ where
     }
 }
 
-type CommitFuture<B> = Pin<Box<dyn Future<Output = Response<B>> + Send>>;
+type CommitFuture<B> = Pin<Box<dyn Future<Output = Response<ResponseBody<B>>> + Send>>;
 
 pin_project! {
     /// The response future of [`SessionService`].
@@ -255,16 +246,16 @@ impl<F, B> fmt::Debug for ResponseFuture<F, B> {
 impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: From<&'static str> + Send + 'static,
+    B: Send + 'static,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Inner { future, lazy } => {
-                    let response = ready!(future.poll(cx))?;
+                    let response = ready!(future.poll(cx))?.map(ResponseBody::inner);
                     // `None` only if polled again after completion.
                     let Some(lazy) = lazy.take() else {
                         return Poll::Ready(Ok(response));
@@ -299,11 +290,11 @@ where
 
 /// Saves the session and writes the cookie headers, or replaces the
 /// response with an error one if the store failed: never a false success.
-async fn commit<B: From<&'static str>>(
+async fn commit<B>(
     manager: Arc<SessionManager>,
     session: Session,
-    mut response: Response<B>,
-) -> Response<B> {
+    mut response: Response<ResponseBody<B>>,
+) -> Response<ResponseBody<B>> {
     let cookie_settings = manager.settings().cookie();
     match manager.commit(&session).await {
         Ok(update) => {
@@ -325,17 +316,63 @@ async fn commit<B: From<&'static str>>(
 
 #[cfg(test)]
 mod tests {
-    /// The layer's bound on response bodies.
-    fn answers_in<B: From<&'static str> + Send + 'static>() {}
+    use std::convert::Infallible;
 
-    /// The body types [`super::SessionLayer`]'s docs name all meet it.
-    #[test]
-    fn the_documented_body_types_meet_the_bound() {
-        answers_in::<axum::body::Body>();
-        answers_in::<http_body_util::Full<bytes::Bytes>>();
-        answers_in::<bytes::Bytes>();
-        answers_in::<String>();
-        answers_in::<Vec<u8>>();
-        answers_in::<&'static str>();
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use tower::{Layer, ServiceExt, service_fn};
+
+    use crate::config::keys::{Key, Keyring};
+    use crate::config::settings::Settings;
+    use crate::error::StoreError;
+    use crate::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated};
+
+    /// A store that is down.
+    #[derive(Debug)]
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl SessionStore for Down {
+        async fn load(&self, _: &SessionId, _: UnixTime) -> Result<Option<Loaded>, StoreError> {
+            Err(StoreError::unavailable("down"))
+        }
+        async fn create(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> {
+            Err(StoreError::unavailable("down"))
+        }
+        async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<Updated, StoreError> {
+            Err(StoreError::unavailable("down"))
+        }
+        async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime) -> Result<(), StoreError> {
+            Err(StoreError::unavailable("down"))
+        }
+        async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
+            Err(StoreError::unavailable("down"))
+        }
+    }
+
+    /// A service whose body type cannot be made from text (`Empty`) still
+    /// gets the layer's message when a save fails.
+    #[tokio::test]
+    async fn any_body_type_carries_the_failure_message() {
+        let settings = Settings::builder()
+            .with_keyring(Keyring::new(Key::generate().unwrap()).unwrap())
+            .build()
+            .unwrap();
+        let layer = super::SessionLayer::new(Down, &settings);
+        let service = layer.layer(service_fn(|request: http::Request<()>| async move {
+            let lazy = request.extensions().get::<super::LazySession>().unwrap();
+            // A new session: nothing to load, so the failure is the save's.
+            let session = lazy.load(request.headers()).await.unwrap();
+            session.insert("n", 1).unwrap();
+            Ok::<_, Infallible>(http::Response::new(Empty::<Bytes>::new()))
+        }));
+        let response = service.oneshot(http::Request::new(())).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        let failure = *response
+            .extensions()
+            .get::<super::SessionFailure>()
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, failure.message());
     }
 }

@@ -1,7 +1,8 @@
-//! The HTTP face: the tower [`layer`], reading and writing the session
-//! [`cookies`], the answers the layer makes itself on a store's
-//! [`failure`], and the axum [`extract`]or.
+//! The HTTP face: the tower [`layer`] and the [`body`] of its responses,
+//! reading and writing the session [`cookies`], the answers the layer
+//! makes itself on a store's [`failure`], and the axum [`extract`]or.
 
+pub(crate) mod body;
 pub mod cookies;
 #[cfg(feature = "axum")]
 pub(crate) mod extract;
