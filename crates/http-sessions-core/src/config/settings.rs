@@ -60,6 +60,43 @@ pub struct CookieSettings {
     pub http_only: bool,
 }
 
+/// The parts of the session cookie's `Set-Cookie` that the settings fix,
+/// written once when they are built; a response adds the value and its
+/// `Max-Age` between them.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedAttributes {
+    /// `name=`.
+    pub(crate) head: String,
+    /// `; Path=…`, and `; Domain=…` if one is set.
+    pub(crate) scope: String,
+    /// `; HttpOnly` and `; Secure` if on, and `; SameSite=…`.
+    pub(crate) flags: String,
+}
+
+impl FixedAttributes {
+    fn of(cookie: &CookieSettings) -> Self {
+        let mut scope = format!("; Path={}", cookie.path);
+        if let Some(domain) = &cookie.domain {
+            scope.push_str("; Domain=");
+            scope.push_str(domain);
+        }
+        let mut flags = String::new();
+        if cookie.http_only {
+            flags.push_str("; HttpOnly");
+        }
+        if cookie.secure {
+            flags.push_str("; Secure");
+        }
+        flags.push_str("; SameSite=");
+        flags.push_str(cookie.same_site.as_str());
+        Self {
+            head: format!("{}=", cookie.name),
+            scope,
+            flags,
+        }
+    }
+}
+
 impl Default for CookieSettings {
     fn default() -> Self {
         Self {
@@ -97,6 +134,7 @@ impl Default for CookieSettings {
 pub struct Settings {
     keyring: Arc<Keyring>,
     cookie: CookieSettings,
+    fixed_attributes: FixedAttributes,
     idle_timeout: Duration,
     absolute_lifetime: Duration,
     refresh_fraction: f64,
@@ -169,6 +207,11 @@ impl Settings {
     /// The cookie's attributes.
     pub fn cookie(&self) -> &CookieSettings {
         &self.cookie
+    }
+
+    /// The cookie's attributes as `Set-Cookie` writes them.
+    pub(crate) fn fixed_attributes(&self) -> &FixedAttributes {
+        &self.fixed_attributes
     }
 
     /// How long a session lives without a request.
@@ -571,6 +614,7 @@ impl SettingsBuilder {
         }
         Ok(Settings {
             keyring: Arc::new(keyring),
+            fixed_attributes: FixedAttributes::of(&self.cookie),
             cookie: self.cookie,
             idle_timeout,
             absolute_lifetime,

@@ -4,7 +4,6 @@
 use http::header::{CACHE_CONTROL, COOKIE, Entry, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue};
 
-use crate::config::settings::CookieSettings;
 use crate::config::settings::Settings;
 use crate::engine::manager::MAX_COOKIE_VALUE_LEN;
 use crate::session::changes::CookieUpdate;
@@ -51,34 +50,27 @@ pub fn max_value_len(settings: &Settings) -> usize {
         value: String::new(),
         max_age: Some(settings.absolute_lifetime().max(settings.max_expiry())),
     };
-    let overhead =
-        set_cookie_value(settings.cookie(), &longest).map_or(MAX_SET_COOKIE_LEN, |v| v.len());
+    let overhead = set_cookie_value(settings, &longest).map_or(MAX_SET_COOKIE_LEN, |v| v.len());
     MAX_SET_COOKIE_LEN
         .saturating_sub(overhead)
         .min(MAX_COOKIE_VALUE_LEN)
 }
 
 /// The `Set-Cookie` value for an update, or `None` for
-/// [`CookieUpdate::Keep`].
-pub fn set_cookie_value(settings: &CookieSettings, update: &CookieUpdate) -> Option<HeaderValue> {
+/// [`CookieUpdate::Keep`]. The attributes come from `settings`: `Path`,
+/// `Domain`, `Max-Age`, `HttpOnly`, `Secure` and `SameSite`, in this order.
+pub fn set_cookie_value(settings: &Settings, update: &CookieUpdate) -> Option<HeaderValue> {
     let (value, max_age) = match update {
         CookieUpdate::Keep => return None,
         CookieUpdate::Set { value, max_age } => (value.as_str(), max_age.map(|a| a.as_secs())),
         CookieUpdate::Remove => ("", Some(0)),
     };
+    let fixed = settings.fixed_attributes();
     let mut digits = [0u8; 20];
     let parts = [
-        settings.name.as_str(),
-        "=",
+        fixed.head.as_str(),
         value,
-        "; Path=",
-        settings.path.as_str(),
-        if settings.domain.is_some() {
-            "; Domain="
-        } else {
-            ""
-        },
-        settings.domain.as_deref().unwrap_or_default(),
+        fixed.scope.as_str(),
         // None for a browser session's cookie, forgotten when it closes.
         if max_age.is_some() { "; Max-Age=" } else { "" },
         match max_age {
@@ -91,10 +83,7 @@ pub fn set_cookie_value(settings: &CookieSettings, update: &CookieUpdate) -> Opt
         } else {
             ""
         },
-        if settings.http_only { "; HttpOnly" } else { "" },
-        if settings.secure { "; Secure" } else { "" },
-        "; SameSite=",
-        settings.same_site.as_str(),
+        fixed.flags.as_str(),
     ];
     // Sized exactly, so the header takes the buffer as it is.
     let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
@@ -184,8 +173,10 @@ fn keeps_shared_caches_out(value: &HeaderValue) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::time::Duration;
+
+    use super::*;
+    use crate::config::keys::{Key, Keyring};
 
     fn headers(cookies: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -235,11 +226,13 @@ mod tests {
 
     #[test]
     fn set_and_remove_carry_the_same_scope() {
-        let c = CookieSettings {
-            domain: Some("example.com".into()),
-            path: "/app".into(),
-            ..CookieSettings::default()
-        };
+        let c = Settings::builder()
+            .with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
+            .with_cookie_domain("example.com")
+            .with_cookie_path("/app")
+            .with_secure(true)
+            .build()
+            .unwrap();
         let set = set_cookie_value(
             &c,
             &CookieUpdate::Set {

@@ -295,10 +295,9 @@ async fn commit<B>(
     session: Session,
     mut response: Response<ResponseBody<B>>,
 ) -> Response<ResponseBody<B>> {
-    let cookie_settings = manager.settings().cookie();
     match manager.commit(&session).await {
         Ok(update) => {
-            let set_cookie = cookies::set_cookie_value(cookie_settings, &update);
+            let set_cookie = cookies::set_cookie_value(manager.settings(), &update);
             cookies::mark_response(response.headers_mut(), set_cookie);
             response
         }
