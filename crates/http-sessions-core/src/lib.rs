@@ -11,10 +11,10 @@
 //! One request runs top to bottom through these folders, each importing
 //! only those below it:
 //!
-//! - `http`: the tower [`SessionLayer`] and its [`SessionService`] and
-//!   [`LazySession`]; [`cookies`], which reads the session cookies and
-//!   writes `Set-Cookie`, `Vary` and `Cache-Control`; the axum extractor
-//!   (feature `axum`).
+//! - `http`: the tower [`SessionLayer`] and its [`SessionService`],
+//!   [`LazySession`] and [`ResponseBody`]; [`cookies`], which reads the
+//!   session cookies and writes `Set-Cookie`, `Vary` and `Cache-Control`;
+//!   the axum extractor (feature `axum`).
 //! - `engine`: the [`SessionManager`] turns cookies into a session (tokens
 //!   are verified here; stores see ids), and executes the `plan`, the pure
 //!   decision of what a finished request does.

@@ -61,8 +61,8 @@ pub struct CookieSettings {
 }
 
 /// The parts of the session cookie's `Set-Cookie` that the settings fix,
-/// written once when they are built; a response adds the value and its
-/// `Max-Age` between them.
+/// written once when they are built; a response adds the value, its
+/// `Max-Age` and, on a removal, `Expires` between them.
 #[derive(Debug, Clone)]
 pub(crate) struct FixedAttributes {
     /// `name=`.

@@ -39,13 +39,21 @@ pub(crate) fn seal(keys: &Keyring, id: &SessionId) -> Result<String, StoreError>
     let mac_b64 = dot_mac_b64.get_mut(1..).unwrap_or_default();
     let unwritten =
         |reason: String| StoreError::Corrupt(format!("session token not written: {reason}"));
-    URL_SAFE_NO_PAD
-        .encode_slice(id.0, id_b64)
-        .and_then(|_| URL_SAFE_NO_PAD.encode_slice(tag.as_ref(), mac_b64))
-        .map_err(|e| unwritten(e.to_string()))?;
+    fill(&id.0, id_b64)
+        .and_then(|()| fill(tag.as_ref(), mac_b64))
+        .map_err(unwritten)?;
     std::str::from_utf8(&token)
         .map(str::to_owned)
         .map_err(|e| unwritten(e.to_string()))
+}
+
+/// Writes `bytes` in base64url over the whole of `out`, or says why not.
+fn fill(bytes: &[u8], out: &mut [u8]) -> Result<(), String> {
+    match URL_SAFE_NO_PAD.encode_slice(bytes, out) {
+        Ok(written) if written == out.len() => Ok(()),
+        Ok(written) => Err(format!("{written} characters for a field of {}", out.len())),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// The id a token names, if its MAC verifies under a trusted key.

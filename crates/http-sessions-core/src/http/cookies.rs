@@ -58,7 +58,8 @@ pub fn max_value_len(settings: &Settings) -> usize {
 
 /// The `Set-Cookie` value for an update, or `None` for
 /// [`CookieUpdate::Keep`]. The attributes come from `settings`: `Path`,
-/// `Domain`, `Max-Age`, `HttpOnly`, `Secure` and `SameSite`, in this order.
+/// `Domain`, `Max-Age`, `Expires` (on a removal only), `HttpOnly`, `Secure`
+/// and `SameSite`, in this order.
 pub fn set_cookie_value(settings: &Settings, update: &CookieUpdate) -> Option<HeaderValue> {
     let (value, max_age) = match update {
         CookieUpdate::Keep => return None,
@@ -177,6 +178,7 @@ mod tests {
 
     use super::*;
     use crate::config::keys::{Key, Keyring};
+    use crate::config::settings::SameSite;
 
     fn headers(cookies: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -252,6 +254,50 @@ mod tests {
              Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"
         );
         assert_eq!(set_cookie_value(&c, &CookieUpdate::Keep), None);
+    }
+
+    /// Every attribute the settings choose, against the header written
+    /// out by hand: the fixed parts are built once, so each setting must
+    /// still land in its place.
+    #[test]
+    fn each_attribute_setting_lands_in_its_place() {
+        let base = || {
+            Settings::builder()
+                .with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
+        };
+        let set = |max_age: Option<u64>| CookieUpdate::Set {
+            value: "tok".into(),
+            max_age: max_age.map(Duration::from_secs),
+        };
+        let cases = [
+            (
+                base().with_secure(false).with_http_only(false),
+                set(Some(5)),
+                "session=tok; Path=/; Max-Age=5; SameSite=Lax",
+            ),
+            (
+                base()
+                    .with_cookie_name("sid")
+                    .with_same_site(SameSite::Strict)
+                    .with_secure(true),
+                set(None),
+                "sid=tok; Path=/; HttpOnly; Secure; SameSite=Strict",
+            ),
+            (
+                base()
+                    .with_cookie_domain("example.com")
+                    .with_same_site(SameSite::None)
+                    .with_secure(true)
+                    .with_http_only(false),
+                CookieUpdate::Remove,
+                "session=; Path=/; Domain=example.com; Max-Age=0; \
+                 Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=None",
+            ),
+        ];
+        for (builder, update, expected) in cases {
+            let settings = builder.build().unwrap();
+            assert_eq!(set_cookie_value(&settings, &update).unwrap(), expected);
+        }
     }
 
     #[test]
