@@ -646,23 +646,60 @@ async fn call_pipe(
     request: Request<'_>,
     due: Deadline,
 ) -> Result<Value, Error> {
-    let sent = Instant::now();
-    let error = match request.send(&mut pipe, due).await {
-        Ok(reply) => return Ok(reply),
-        Err(error) if error.is_timeout() => {
-            return Err(timed_out(pool, &pipe, epoch, sent, due));
+    match send_on(pool, &mut pipe, epoch, request, due).await {
+        Ok(reply) => Ok(reply),
+        Err(Failed::Dropped(error)) => {
+            tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
+            call_lean(pool, request, false, due).await
         }
-        Err(error) => error,
-    };
-    if !breaks_connection(&error) {
-        return Err(error.into());
+        Err(Failed::Other(error)) => Err(error),
     }
-    pool.manager().retire(epoch);
-    if !error.is_connection_dropped() {
-        return Err(error.into());
+}
+
+/// How a request failed on a connection.
+enum Failed {
+    /// The connection turned out dropped (and is retired): the request may
+    /// be tried once more on a new one.
+    Dropped(RedisError),
+    /// Any other failure: the call's error.
+    Other(Error),
+}
+
+impl From<Failed> for Error {
+    fn from(failed: Failed) -> Self {
+        match failed {
+            Failed::Dropped(error) => error.into(),
+            Failed::Other(error) => error,
+        }
     }
-    tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
-    call_lean(pool, request, false, due).await
+}
+
+/// Sends `request` on `conn`, a connection of `epoch`. A connection the
+/// error broke is retired, and so is one a timeout says may never answer
+/// again ([`timed_out`]).
+async fn send_on<O: Open>(
+    pool: &managed::Pool<Lean<O>>,
+    conn: &mut O::Conn,
+    epoch: u64,
+    request: Request<'_>,
+    due: Deadline,
+) -> Result<Value, Failed> {
+    let sent = Instant::now();
+    match request.send(conn, due).await {
+        Ok(reply) => Ok(reply),
+        Err(error) if error.is_timeout() => {
+            Err(Failed::Other(timed_out(pool, conn, epoch, sent, due)))
+        }
+        Err(error) if breaks_connection(&error) => {
+            pool.manager().retire(epoch);
+            if error.is_connection_dropped() {
+                Err(Failed::Dropped(error))
+            } else {
+                Err(Failed::Other(error.into()))
+            }
+        }
+        Err(error) => Err(Failed::Other(error.into())),
+    }
 }
 
 // ------------------------------------------------------------ the lean pool
@@ -890,35 +927,18 @@ async fn call_lean<O: Open>(
     due: Deadline,
 ) -> Result<Value, Error> {
     let (mut conn, epoch, reused) = within(due, checkout(pool)).await?;
-    let sent = Instant::now();
-    let error = match request.send(&mut conn, due).await {
-        Ok(reply) => return Ok(reply),
-        Err(error) if error.is_timeout() => {
-            return Err(timed_out(pool, &conn, epoch, sent, due));
+    match send_on(pool, &mut conn, epoch, request, due).await {
+        // A connection opened for this very call that is dropped already
+        // says the server just went away: a second try would fail the same
+        // way.
+        Err(Failed::Dropped(error)) if retry && reused => {
+            tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
+            let (mut conn, epoch, _) = within(due, checkout(pool)).await?;
+            send_on(pool, &mut conn, epoch, request, due)
+                .await
+                .map_err(Error::from)
         }
-        Err(error) => error,
-    };
-    if !breaks_connection(&error) {
-        return Err(error.into());
-    }
-    pool.manager().retire(epoch);
-    // A connection opened for this very call that is dropped already says
-    // the server just went away: a second try would fail the same way.
-    if !(retry && reused && error.is_connection_dropped()) {
-        return Err(error.into());
-    }
-    tracing::debug!(%error, "pooled Redis connection was dropped; trying once more on a new one");
-    let (mut conn, epoch, _) = within(due, checkout(pool)).await?;
-    let sent = Instant::now();
-    match request.send(&mut conn, due).await {
-        Ok(reply) => Ok(reply),
-        Err(error) if error.is_timeout() => Err(timed_out(pool, &conn, epoch, sent, due)),
-        Err(error) => {
-            if breaks_connection(&error) {
-                pool.manager().retire(epoch);
-            }
-            Err(error.into())
-        }
+        sent => sent.map_err(Error::from),
     }
 }
 
