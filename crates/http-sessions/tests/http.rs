@@ -9,7 +9,7 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,6 +33,9 @@ fn settings() -> Settings {
 
 #[path = "../examples/demo/routes.rs"]
 mod routes;
+
+mod flaky;
+use flaky::Flaky;
 
 async fn untouched() -> &'static str {
     "no session here"
@@ -348,55 +351,6 @@ async fn no_layer_is_a_clear_500() {
     let r = get_with(&app, "/logout", None).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(r.body.contains("no session layer"), "{}", r.body);
-}
-
-/// A store that can be switched off, or made to hang.
-#[derive(Debug, Clone, Default)]
-struct Flaky {
-    inner: MemoryStore,
-    down: Arc<AtomicBool>,
-    hang: Arc<AtomicBool>,
-}
-
-impl Flaky {
-    async fn gate(&self) -> Result<(), StoreError> {
-        if self.hang.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        if self.down.load(Ordering::SeqCst) {
-            return Err(StoreError::unavailable("connection refused"));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl SessionStore for Flaky {
-    async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
-        self.gate().await?;
-        self.inner.load(id, now).await
-    }
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        self.gate().await?;
-        self.inner.create(id, record).await
-    }
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
-        self.gate().await?;
-        self.inner.update(id, update).await
-    }
-    async fn retire(
-        &self,
-        id: &SessionId,
-        now: UnixTime,
-        until: UnixTime,
-    ) -> Result<(), StoreError> {
-        self.gate().await?;
-        self.inner.retire(id, now, until).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.gate().await?;
-        self.inner.delete(id).await
-    }
 }
 
 #[tokio::test]

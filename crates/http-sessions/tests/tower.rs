@@ -5,14 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::convert::Infallible;
+use std::sync::atomic::Ordering;
 
-use async_trait::async_trait;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use http_sessions::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated};
-use http_sessions::{
-    Key, Keyring, LazySession, SessionFailure, SessionLayer, Settings, StoreError,
-};
+use http_sessions::{Key, Keyring, LazySession, SessionFailure, SessionLayer, Settings};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::{Request, Response, StatusCode};
@@ -21,7 +18,10 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
+mod flaky;
 mod wire;
+
+use flaky::Flaky;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -67,36 +67,12 @@ async fn a_service_with_a_boxed_body_keeps_sessions() {
     assert_eq!((second.status, second.body.as_str()), (200, "visits = 2"));
 }
 
-/// Loads find nothing; every write fails as a lost connection would.
-#[derive(Debug)]
-struct WritesFail;
-
-fn lost() -> StoreError {
-    StoreError::unavailable("connection reset")
-}
-
-#[async_trait]
-impl SessionStore for WritesFail {
-    async fn load(&self, _: &SessionId, _: UnixTime) -> Result<Option<Loaded>, StoreError> {
-        Ok(None)
-    }
-    async fn create(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> {
-        Err(lost())
-    }
-    async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<Updated, StoreError> {
-        Err(lost())
-    }
-    async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime) -> Result<(), StoreError> {
-        Err(lost())
-    }
-    async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
-        Err(lost())
-    }
-}
-
 #[tokio::test]
 async fn a_failed_save_answers_the_layers_text_in_place_of_the_handlers() {
-    let addr = serve(SessionLayer::new(WritesFail, &settings())).await;
+    let store = Flaky::default();
+    let addr = serve(SessionLayer::new(store.clone(), &settings())).await;
+    // A new visitor: nothing to load, so the store is first asked to save.
+    store.down.store(true, Ordering::SeqCst);
     let reply = wire::get(&addr, "/", None).await;
     let failure = SessionFailure::NotConfirmed;
     assert_eq!(reply.status, failure.status().as_u16(), "{reply:?}");
