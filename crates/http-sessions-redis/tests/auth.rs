@@ -25,14 +25,11 @@ use axum::routing::get;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use http_sessions_conformance::Harness;
-use http_sessions_core::store::{IdSource, RandomIds, SessionId, SessionStore, UnixTime};
-use http_sessions_core::{
-    Backend, Key, Keyring, Session, SessionLayer, Settings, StoreError, ValueError,
-};
+use http_sessions_core::store::{IdSource, RandomIds, SessionStore, UnixTime};
+use http_sessions_core::{Key, Keyring, Session, SessionLayer, Settings, StoreError, ValueError};
 use http_sessions_redis::RedisStore;
 use http_sessions_redis::redis;
-use support::{Spawned, free_port};
+use support::{Reach, Spawned, free_port};
 use tower::ServiceExt;
 
 /// Only against a hang of the test itself; never expected to trip.
@@ -184,14 +181,10 @@ async fn query<T: redis::FromRedisValue>(
 
 // -------------------------------------------------------------------- helpers
 
-fn random_prefix() -> String {
-    format!("auth:{}:", RandomIds::new().next_id().unwrap().to_base64())
-}
-
 fn store_at(url: &str) -> RedisStore {
     RedisStore::from_url(url)
         .unwrap()
-        .with_prefix(random_prefix())
+        .with_prefix(support::random_prefix("auth"))
 }
 
 fn settings() -> Settings {
@@ -285,9 +278,8 @@ fn assert_names(error: &StoreError, words: &[&str]) -> String {
 
 // --------------------------------------------------------- conformance harness
 
-/// The conformance suite's harness on a store at a given URL (credentials
-/// and database included); it looks inside through the server's admin
-/// connection, on the URL's database.
+/// Stores at a given URL (credentials and database included), looked
+/// inside through the server's admin connection, on the URL's database.
 struct AtUrl {
     server: Arc<RedisServer>,
     url: String,
@@ -295,40 +287,20 @@ struct AtUrl {
 }
 
 #[async_trait]
-impl Harness for AtUrl {
-    type Handle = RedisStore;
-
-    async fn make(&self, settings: &Settings) -> (Backend, RedisStore) {
-        let store = store_at(&self.url)
-            .with_timeout(settings.store_timeout())
-            .unwrap();
-        (Backend::server(store.clone()), store)
+impl Reach for AtUrl {
+    fn store(&self) -> RedisStore {
+        store_at(&self.url)
     }
 
-    async fn corrupt(
-        &self,
-        _store: &RedisStore,
-        _id: Option<SessionId>,
-        _cookie: &str,
-        _settings: &Settings,
-    ) -> Option<String> {
-        panic!("the cases run here corrupt nothing")
-    }
-
-    async fn stored(&self, store: &RedisStore) -> Option<usize> {
-        Some(self.server.keys_in(self.db, store.prefix()).await.len())
+    async fn keys(&self, prefix: &str) -> usize {
+        self.server.keys_in(self.db, prefix).await.len()
     }
 }
 
-/// Runs a few cases of the conformance suite through stores at `url`.
+/// Runs the conformance cases through stores at `url`.
 async fn conformance(server: &Arc<RedisServer>, url: String, db: i64) {
     let server = Arc::clone(server);
-    let harness = AtUrl { server, url, db };
-    http_sessions_conformance::round_trip(&harness).await;
-    http_sessions_conformance::atomic_create(&harness).await;
-    http_sessions_conformance::no_resurrection(&harness).await;
-    http_sessions_conformance::renew_moves_to_new_token(&harness).await;
-    http_sessions_conformance::destroy_removes(&harness).await;
+    support::passes_the_conformance_cases(AtUrl { server, url, db }).await;
 }
 
 // ---------------------------------------------------------------------- tests

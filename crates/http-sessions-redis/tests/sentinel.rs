@@ -18,7 +18,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,14 +27,11 @@ use axum::routing::get;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use http_sessions_conformance::Harness;
-use http_sessions_core::store::{IdSource, RandomIds, SessionId, SessionStore, UnixTime};
-use http_sessions_core::{
-    Backend, Key, Keyring, Session, SessionLayer, Settings, StoreError, ValueError,
-};
+use http_sessions_core::store::{IdSource, RandomIds, SessionStore, UnixTime};
+use http_sessions_core::{Key, Keyring, Session, SessionLayer, Settings, StoreError, ValueError};
 use http_sessions_redis::RedisStore;
 use http_sessions_redis::redis::{self, AsyncCommands};
-use support::{Spawned, free_port};
+use support::{Reach, Spawned, free_port};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -396,57 +392,28 @@ fn a_sentinel_store_needs_a_sentinel_and_a_service_name() {
 
 // --------------------------------------------------------- conformance harness
 
-/// The conformance suite's harness on stores that find the primary through
-/// the group's Sentinels.
+/// Stores that find the primary through the group's Sentinels.
 struct ThroughSentinels {
-    group: Arc<Group>,
+    group: Group,
 }
 
 #[async_trait]
-impl Harness for ThroughSentinels {
-    type Handle = RedisStore;
-
-    async fn make(&self, settings: &Settings) -> (Backend, RedisStore) {
-        let prefix = format!(
-            "sentinel:{}:",
-            RandomIds::new().next_id().unwrap().to_base64()
-        );
-        let store = RedisStore::sentinel(self.group.urls(), SERVICE)
+impl Reach for ThroughSentinels {
+    fn store(&self) -> RedisStore {
+        RedisStore::sentinel(self.group.urls(), SERVICE)
             .unwrap()
-            .with_prefix(prefix)
-            .with_timeout(settings.store_timeout())
-            .unwrap();
-        (Backend::server(store.clone()), store)
+            .with_prefix(support::random_prefix("sentinel"))
     }
 
-    async fn corrupt(
-        &self,
-        _store: &RedisStore,
-        _id: Option<SessionId>,
-        _cookie: &str,
-        _settings: &Settings,
-    ) -> Option<String> {
-        panic!("the cases run here corrupt nothing")
-    }
-
-    async fn stored(&self, store: &RedisStore) -> Option<usize> {
+    async fn keys(&self, prefix: &str) -> usize {
         let mut primary = admin(self.group.primary_port).await;
-        let keys: Vec<String> = primary.keys(format!("{}*", store.prefix())).await.unwrap();
-        Some(keys.len())
+        let keys: Vec<String> = primary.keys(format!("{prefix}*")).await.unwrap();
+        keys.len()
     }
 }
 
 #[tokio::test]
 async fn a_store_through_sentinels_passes_the_conformance_cases() {
-    let harness = ThroughSentinels {
-        group: Arc::new(Group::start().await),
-    };
-    http_sessions_conformance::round_trip(&harness).await;
-    http_sessions_conformance::concurrent_deltas(&harness).await;
-    http_sessions_conformance::atomic_create(&harness).await;
-    http_sessions_conformance::no_resurrection(&harness).await;
-    http_sessions_conformance::renew_moves_to_new_token(&harness).await;
-    http_sessions_conformance::renew_after_destroy_is_gone(&harness).await;
-    http_sessions_conformance::destroy_removes(&harness).await;
-    http_sessions_conformance::empty_is_never_stored(&harness).await;
+    let group = Group::start().await;
+    support::passes_the_conformance_cases(ThroughSentinels { group }).await;
 }

@@ -19,13 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http_sessions_conformance::Harness;
-use http_sessions_core::store::{IdSource, RandomIds, SessionId, SessionStore, UnixTime};
-use http_sessions_core::{Backend, ConfigError, Settings, StoreError};
+use http_sessions_core::store::{IdSource, RandomIds, SessionStore, UnixTime};
+use http_sessions_core::{ConfigError, StoreError};
 use http_sessions_redis::RedisStore;
 use http_sessions_redis::redis;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use support::{Spawned, free_port};
+use support::{Reach, Spawned, free_port};
 
 /// Only against a hang of the test itself; never expected to trip.
 const HANG_GUARD: Duration = Duration::from_secs(20);
@@ -125,10 +124,6 @@ impl TlsServer {
     }
 }
 
-fn random_prefix() -> String {
-    format!("tls:{}:", RandomIds::new().next_id().unwrap().to_base64())
-}
-
 /// What a load through `store` fails with: it must fail.
 async fn load_error(store: &RedisStore) -> StoreError {
     let id = RandomIds::new().next_id().unwrap();
@@ -144,38 +139,22 @@ async fn load_error(store: &RedisStore) -> StoreError {
 
 // --------------------------------------------------------- conformance harness
 
-/// The conformance suite's harness on stores that reach the server over
-/// TLS, trusting the test's CA.
+/// Stores that reach the server over TLS, trusting the test's CA.
 struct OverTls {
     server: Arc<TlsServer>,
     ca: String,
 }
 
 #[async_trait]
-impl Harness for OverTls {
-    type Handle = RedisStore;
-
-    async fn make(&self, settings: &Settings) -> (Backend, RedisStore) {
-        let store = RedisStore::from_url_with_ca(&self.server.url(), self.ca.as_bytes())
+impl Reach for OverTls {
+    fn store(&self) -> RedisStore {
+        RedisStore::from_url_with_ca(&self.server.url(), self.ca.as_bytes())
             .unwrap()
-            .with_prefix(random_prefix())
-            .with_timeout(settings.store_timeout())
-            .unwrap();
-        (Backend::server(store.clone()), store)
+            .with_prefix(support::random_prefix("tls"))
     }
 
-    async fn corrupt(
-        &self,
-        _store: &RedisStore,
-        _id: Option<SessionId>,
-        _cookie: &str,
-        _settings: &Settings,
-    ) -> Option<String> {
-        panic!("the cases run here corrupt nothing")
-    }
-
-    async fn stored(&self, store: &RedisStore) -> Option<usize> {
-        Some(self.server.keys(store.prefix()).await.len())
+    async fn keys(&self, prefix: &str) -> usize {
+        self.server.keys(prefix).await.len()
     }
 }
 
@@ -185,18 +164,11 @@ impl Harness for OverTls {
 async fn a_store_that_trusts_the_ca_passes_the_conformance_cases_over_tls() {
     let ca = Ca::new("http-sessions-redis test CA");
     let server = Arc::new(TlsServer::start(&ca));
-    let harness = OverTls {
+    support::passes_the_conformance_cases(OverTls {
         server,
         ca: ca.pem.clone(),
-    };
-    http_sessions_conformance::round_trip(&harness).await;
-    http_sessions_conformance::concurrent_deltas(&harness).await;
-    http_sessions_conformance::atomic_create(&harness).await;
-    http_sessions_conformance::no_resurrection(&harness).await;
-    http_sessions_conformance::renew_moves_to_new_token(&harness).await;
-    http_sessions_conformance::renew_after_destroy_is_gone(&harness).await;
-    http_sessions_conformance::destroy_removes(&harness).await;
-    http_sessions_conformance::empty_is_never_stored(&harness).await;
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -120,3 +120,74 @@ impl Drop for Spawned {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+// --------------------------------------------------------- conformance harness
+
+/// A key prefix no other store of the run uses, named after `test`.
+pub(crate) fn random_prefix(test: &str) -> String {
+    use http_sessions_core::store::{IdSource, RandomIds};
+    format!(
+        "{test}:{}:",
+        RandomIds::new().next_id().unwrap().to_base64()
+    )
+}
+
+/// How the tests of one way of reaching Redis (credentials, TLS, Sentinel)
+/// make their stores and look inside the server.
+#[async_trait::async_trait]
+pub(crate) trait Reach: Send + Sync + 'static {
+    /// A new store, with a prefix of its own.
+    fn store(&self) -> http_sessions_redis::RedisStore;
+
+    /// How many keys on the server start with `prefix`.
+    async fn keys(&self, prefix: &str) -> usize;
+}
+
+/// The conformance suite's harness on the stores a [`Reach`] makes, for
+/// the cases that corrupt nothing.
+pub(crate) struct Reached<R>(pub(crate) R);
+
+#[async_trait::async_trait]
+impl<R: Reach> http_sessions_conformance::Harness for Reached<R> {
+    type Handle = http_sessions_redis::RedisStore;
+
+    async fn make(
+        &self,
+        settings: &http_sessions_core::Settings,
+    ) -> (http_sessions_core::Backend, Self::Handle) {
+        let store = self
+            .0
+            .store()
+            .with_timeout(settings.store_timeout())
+            .unwrap();
+        (http_sessions_core::Backend::server(store.clone()), store)
+    }
+
+    async fn corrupt(
+        &self,
+        _store: &Self::Handle,
+        _id: Option<http_sessions_core::store::SessionId>,
+        _cookie: &str,
+        _settings: &http_sessions_core::Settings,
+    ) -> Option<String> {
+        panic!("the cases run here corrupt nothing")
+    }
+
+    async fn stored(&self, store: &Self::Handle) -> Option<usize> {
+        Some(self.0.keys(store.prefix()).await)
+    }
+}
+
+/// The conformance cases that corrupt nothing, through `reach`'s stores.
+pub(crate) async fn passes_the_conformance_cases(reach: impl Reach) {
+    use http_sessions_conformance as cases;
+    let harness = Reached(reach);
+    cases::round_trip(&harness).await;
+    cases::concurrent_deltas(&harness).await;
+    cases::atomic_create(&harness).await;
+    cases::no_resurrection(&harness).await;
+    cases::renew_moves_to_new_token(&harness).await;
+    cases::renew_after_destroy_is_gone(&harness).await;
+    cases::destroy_removes(&harness).await;
+    cases::empty_is_never_stored(&harness).await;
+}
