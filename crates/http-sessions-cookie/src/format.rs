@@ -179,10 +179,7 @@ fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
     use rmp::encode;
     let too_many = |what| format!("more {what} than MessagePack can count");
     let error = |e: encode::ValueWriteError<_>| e.to_string();
-    let extra: Vec<(&str, String)> = Extra::ALL
-        .into_iter()
-        .filter_map(|e| Some((e.name(), record.extra(e)?)))
-        .collect();
+    let extra = record.extras();
     let fields = if extra.is_empty() { 3 } else { 4 };
     encode::write_array_len(buf, fields).map_err(error)?;
     encode::write_uint(buf, record.created.as_secs()).map_err(error)?;

@@ -47,14 +47,6 @@ pub(crate) const FLASH: &str = "flash";
 /// What follows the prefix in a user index's key.
 pub(crate) const USER_INDEX: &str = "user:";
 
-/// The record's extra fields (expiry, user, label) that differ from their
-/// default, under their names: those a create writes.
-pub(crate) fn extras(record: &Record) -> Vec<(&'static str, String)> {
-    Extra::ALL
-        .into_iter()
-        .filter_map(|extra| Some((extra.name(), record.extra(extra)?)))
-        .collect()
-}
 /// Prefix of the fields holding session values.
 pub(crate) const DATA_PREFIX: &str = "d:";
 /// Field of a renewed id's marker: until when it counts as renewed.

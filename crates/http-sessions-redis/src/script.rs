@@ -134,7 +134,7 @@ pub(crate) fn create(key: impl redis::ToRedisArgs, record: &Record) -> ScriptCal
     } else {
         call.arg("s").arg(record.flash.to_msgpack());
     }
-    let extras = layout::extras(record);
+    let extras = record.extras();
     call.arg(record.data.len() + extras.len());
     for (k, v) in &record.data {
         call.arg(layout::DataField(k)).arg(v.as_bytes());

@@ -120,6 +120,27 @@ impl Record {
         }
     }
 
+    /// Every extra field that differs from its default, under its name, as
+    /// [`extra`](Self::extra) writes it: what a store keeps beside the
+    /// values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::store::{Record, UnixTime};
+    ///
+    /// let mut record = Record::empty(UnixTime::from_secs(0), UnixTime::from_secs(60), 4);
+    /// assert!(record.extras().is_empty());
+    /// record.user = Some("ada".into());
+    /// assert_eq!(record.extras(), [("user", "ada".to_owned())]);
+    /// ```
+    pub fn extras(&self) -> Vec<(&'static str, String)> {
+        Extra::ALL
+            .into_iter()
+            .filter_map(|extra| Some((extra.name(), self.extra(extra)?)))
+            .collect()
+    }
+
     /// Sets `extra` from the text [`extra`](Self::extra) gave; `false`,
     /// and nothing set, if it does not decode.
     ///
