@@ -931,8 +931,10 @@ pub async fn refused_sessions_end<H: Harness>(h: &H) {
         "the handler sees no session"
     );
     assert_eq!(checked.commit(&s).await.unwrap(), CookieUpdate::Remove);
-    if rig.server_side() {
+    if let Some(store) = rig.store() {
         assert_eq!(rig.len(&alice).await, 0, "and the store no longer has it");
+        let indexed = store.indexed("alice", rig.manager.now()).await.unwrap();
+        assert!(indexed.is_empty(), "nor alice's index: {indexed:?}");
     }
     let s = checked.load_cookie(Some(&bob)).await.unwrap();
     assert_eq!(

@@ -166,7 +166,7 @@ impl SessionManager {
         // In a block of its own: the loaded record goes out of scope before
         // the check's await, so the future every request allocates does
         // not keep room for a copy of it across that await.
-        let (session, origin) = {
+        let session = {
             let mut candidates = values
                 .into_iter()
                 .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE_LEN)
@@ -207,18 +207,18 @@ impl SessionManager {
                 // and keeps a faulty store from extending a session.
                 Some((mut record, origin)) if !record.is_expired(now) => {
                     record.flash.set_capacity(self.settings.flash_capacity());
-                    (self.session(record, origin), origin)
+                    self.session(record, origin)
                 }
                 _ => return Ok(self.session(self.empty(now), Origin::New)),
             }
         };
         match &self.check {
             Some(check) if !check.accept(&session).await? => {
-                // Refused: ended as by `destroy`, so the handler sees an
-                // empty session and the cookie goes.
-                let ended = self.session(self.empty(now), origin);
-                ended.destroy();
-                Ok(ended)
+                // Refused: ended by `destroy`, so the handler sees an empty
+                // session, the cookie goes, and a bound user's index loses
+                // it.
+                session.destroy();
+                Ok(session)
             }
             _ => Ok(session),
         }
