@@ -741,6 +741,34 @@ async fn a_handler_that_answers_500_saves_nothing() {
     );
 }
 
+/// What `Session::save` stored before a handler failed stays stored, and
+/// the cookie that names it still reaches the client.
+#[tokio::test]
+async fn a_handler_that_saved_then_answers_500_sends_the_saved_cookie() {
+    let store = MemoryStore::new();
+    let app = Router::new()
+        .route(
+            "/save-then-fail",
+            get(|session: Session| async move {
+                session.renew_on_login();
+                session.insert("user", "alice").unwrap();
+                session.save().await.unwrap();
+                session.insert("cart", "a sofa").unwrap();
+                (StatusCode::INTERNAL_SERVER_ERROR, "the database went away")
+            }),
+        )
+        .merge(routes::router())
+        .layer(SessionLayer::new(store.clone(), &settings()));
+    let r = get_with(&app, "/save-then-fail", None).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let saved = token(&r);
+    let r = get_with(&app, "/logout", Some(&cookie(&saved))).await;
+    assert_eq!(
+        r.body, "{user: alice}",
+        "the save stands; the cart does not"
+    );
+}
+
 #[tokio::test]
 async fn a_failed_load_is_a_503_no_cache_keeps() {
     let store = Flaky::default();

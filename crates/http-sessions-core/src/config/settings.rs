@@ -475,7 +475,8 @@ impl SettingsBuilder {
     /// a logout stands even if the page after it failed.
     ///
     /// A handler that must save before it fails calls
-    /// [`Session::save`](crate::Session::save) itself.
+    /// [`Session::save`](crate::Session::save) itself: what it saved
+    /// stands, and the response carries the cookie that save set.
     ///
     /// # Examples
     ///

@@ -261,6 +261,14 @@ impl SessionManager {
         Ok(std::mem::take(&mut state.cookie))
     }
 
+    /// Ends a request whose changes are not to be saved (its handler
+    /// failed): what it changed since its last [`Session::save`] is
+    /// dropped. The cookie an earlier save set is still returned, since
+    /// the store holds what it names.
+    pub fn discard(&self, session: &Session) -> CookieUpdate {
+        session.take_state().cookie
+    }
+
     /// Plans and executes. On success the state describes what is now
     /// stored, and `state.cookie` what to send; on failure it is as it was.
     async fn commit_state(&self, state: &mut State) -> Result<(), StoreError> {

@@ -270,10 +270,13 @@ where
                         && !manager.settings().save_on_server_error()
                         && !session.is_destroyed()
                     {
-                        // The handler failed: nothing it changed is saved.
-                        // Its answer still depended on the cookie.
+                        // The handler failed: nothing it changed since its
+                        // last `save` is saved. Its answer still depended
+                        // on the cookie, and carries one a `save` set.
+                        let update = manager.discard(&session);
+                        let set_cookie = cookies::set_cookie_value(manager.settings(), &update);
                         let mut response = response;
-                        cookies::mark_response(response.headers_mut(), None);
+                        cookies::mark_response(response.headers_mut(), set_cookie);
                         return Poll::Ready(Ok(response));
                     }
                     this.state.set(State::Commit {
