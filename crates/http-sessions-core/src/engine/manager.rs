@@ -92,7 +92,6 @@ impl SessionManager {
             lifetimes: Lifetimes {
                 idle: settings.idle_timeout(),
                 absolute: settings.absolute_lifetime(),
-                refresh_after: settings.idle_timeout().mul_f64(settings.refresh_fraction()),
                 refresh_fraction: settings.refresh_fraction(),
                 max: settings.max_expiry(),
                 persistent: true,

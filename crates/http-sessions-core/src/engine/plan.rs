@@ -61,10 +61,8 @@ pub(crate) struct Plan {
 pub(crate) struct Lifetimes {
     pub(crate) idle: Duration,
     pub(crate) absolute: Duration,
-    /// How far the idle deadline must move before a request that changed
-    /// nothing writes the move.
-    pub(crate) refresh_after: Duration,
-    /// The share of the idle timeout that `refresh_after` is.
+    /// The share of the idle timeout the idle deadline must move by before
+    /// a request that changed nothing writes the move.
     pub(crate) refresh_fraction: f64,
     /// The longest lifetime a session's own expiry may ask for.
     pub(crate) max: Duration,
@@ -87,11 +85,16 @@ impl Lifetimes {
                 Self {
                     idle,
                     absolute: absolute.clamp(Duration::from_secs(1), self.max),
-                    refresh_after: idle.mul_f64(self.refresh_fraction),
                     ..*self
                 }
             }
         }
+    }
+
+    /// How far the idle deadline must move before a request that changed
+    /// nothing writes the move.
+    pub(crate) fn refresh_after(&self) -> Duration {
+        self.idle.mul_f64(self.refresh_fraction)
     }
 
     /// The expiry of a session created at `created` and active at `now`.
@@ -209,7 +212,7 @@ pub(crate) fn plan(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind) -
                 return delete;
             }
             let extension = expires.saturating_since(record.expires);
-            let refresh_due = !extension.is_zero() && extension >= life.refresh_after;
+            let refresh_due = !extension.is_zero() && extension >= life.refresh_after();
             if !wrote && !refresh_due && !reissue {
                 return nothing;
             }
@@ -242,7 +245,6 @@ mod tests {
     const LIFE: Lifetimes = Lifetimes {
         idle: IDLE,
         absolute: ABSOLUTE,
-        refresh_after: Duration::from_secs(150),
         refresh_fraction: 0.25,
         max: Duration::from_secs(7200),
         persistent: true,
