@@ -4,6 +4,7 @@
 //! reason printed ([`reachable`]).
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -78,18 +79,44 @@ pub(crate) const PUBLISHED: [&str; 6] = [
     "http-sessions-conformance",
 ];
 
-/// Removes what earlier publish dry-runs left in cargo's home: the sources
-/// of [`PUBLISHED`] extracted from the local registry of packages the
-/// dry-run builds under the target directory. Cargo extracts a package
-/// there once per registry path, name and version, and reuses the copy on
-/// the next run, so a later dry-run of the same version would verify each
-/// crate against the old sources of its siblings. crates.io's own sources
-/// (`index.crates.io-*`) are left alone. Returns what it removed.
-pub(crate) fn forget_packaged() -> Result<Vec<std::path::PathBuf>, String> {
+/// Removes what earlier publish dry-runs left behind, so that a later
+/// dry-run of the same version verifies each crate against the current
+/// sources of its siblings, not old ones:
+///
+/// - in cargo's home, the sources of [`PUBLISHED`] extracted from the
+///   local registry of packages the dry-run builds under the target
+///   directory (cargo extracts a package once per registry path, name and
+///   version, and reuses the copy);
+/// - under `target`, the build fingerprints of [`PUBLISHED`]: cargo
+///   fingerprints a registry package by its version alone, so it would link
+///   the build of the old sources again. Those of the workspace's own
+///   builds go too (their names do not tell them apart); they are rebuilt
+///   when next needed.
+///
+/// crates.io's own sources (`index.crates.io-*`) are left alone. Returns
+/// what it removed.
+pub(crate) fn forget_packaged(target: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut removed = forget_sources()?;
+    let fingerprints = target.join("debug").join(".fingerprint");
+    if let Ok(units) = std::fs::read_dir(&fingerprints) {
+        for unit in units.flatten() {
+            if is_published_unit(&unit.file_name().to_string_lossy()) {
+                let path = unit.path();
+                std::fs::remove_dir_all(&path)
+                    .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The extracted sources of [`PUBLISHED`] in cargo's home.
+fn forget_sources() -> Result<Vec<PathBuf>, String> {
     let home = match std::env::var_os("CARGO_HOME") {
-        Some(home) => std::path::PathBuf::from(home),
+        Some(home) => PathBuf::from(home),
         None => match std::env::var_os("HOME") {
-            Some(home) => std::path::PathBuf::from(home).join(".cargo"),
+            Some(home) => PathBuf::from(home).join(".cargo"),
             None => return Ok(Vec::new()),
         },
     };
@@ -122,6 +149,16 @@ pub(crate) fn forget_packaged() -> Result<Vec<std::path::PathBuf>, String> {
     Ok(removed)
 }
 
+/// Whether `dir` is a build fingerprint of one of [`PUBLISHED`]: its name,
+/// a `-`, and sixteen hexadecimal digits.
+fn is_published_unit(dir: &str) -> bool {
+    PUBLISHED.iter().any(|name| {
+        dir.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
+}
+
 /// Whether `dir` is the extracted source of one of [`PUBLISHED`]: its name,
 /// a `-`, and a version starting with a digit.
 fn is_published_source(dir: &str) -> bool {
@@ -144,5 +181,14 @@ mod tests {
         assert!(!is_published_source("http-sessions-core"));
         assert!(!is_published_source("http-sessions-fuzz-0.1.0"));
         assert!(!is_published_source("serde-1.0.0"));
+    }
+
+    #[test]
+    fn only_our_packages_fingerprints_are_recognised() {
+        assert!(is_published_unit("http-sessions-core-591d830fcac4702c"));
+        assert!(is_published_unit("http-sessions-bb37244e3f009471"));
+        assert!(!is_published_unit("http-sessions-core-0.1.0"));
+        assert!(!is_published_unit("http-sessions-fuzz-591d830fcac4702c"));
+        assert!(!is_published_unit("serde-591d830fcac4702c"));
     }
 }

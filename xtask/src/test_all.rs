@@ -154,9 +154,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             continue;
         }
         if stage.registry {
-            match registry::forget_packaged() {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+            match registry::forget_packaged(&target) {
                 Ok(removed) if !removed.is_empty() => {
-                    println!("removed earlier dry-runs' sources from cargo's home: {removed:?}");
+                    println!(
+                        "removed what earlier dry-runs left (sources in cargo's home, \
+                         build fingerprints): {} entries",
+                        removed.len()
+                    );
                 }
                 Ok(_) => {}
                 Err(why) => println!("could not clear earlier dry-runs' sources: {why}"),
