@@ -35,6 +35,10 @@ pub enum StoreError {
     /// A create found the id already taken; the caller retries with a new id.
     #[error("a session with this id already exists")]
     Exists,
+    /// The backend cannot do this at all: a programming error, which no
+    /// retry mends. The text says why and what to use instead.
+    #[error("not supported by this session backend: {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

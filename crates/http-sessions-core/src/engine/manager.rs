@@ -370,7 +370,8 @@ impl SessionManager {
     }
 
     /// Runs the plan's store calls; returns where the session is stored
-    /// afterwards.
+    /// afterwards. Each call carries the session's user: the store keeps
+    /// its index of users' sessions with the write.
     async fn execute(
         &self,
         store: &dyn SessionStore,
@@ -386,41 +387,32 @@ impl SessionManager {
             id: Some(id),
             reissue: false,
         };
+        let loaded_user = state.stored_user.as_deref();
+        let ends = plan.created + self.lifetimes.of(state.record.expiry).absolute;
         match (plan.action, id) {
             (Action::Nothing | Action::Refuse, _) => Ok(state.origin),
-            (Action::Create, _) => Ok(stored(self.create(store, &state.record).await?)),
+            (Action::Create, _) => Ok(stored(self.create(store, &state.record, ends).await?)),
             (Action::Update, Some(id)) => {
-                if let Some(user) = &state.record.user {
-                    self.index(store, user, &id, plan.expires).await?;
-                }
                 let update = Update {
                     record: &state.record,
                     changes: &state.changes,
                     expires: plan.expires,
+                    ends,
                     now,
+                    stored_user: loaded_user,
                 };
                 match self.timed(Op::Update, store.update(&id, update)).await? {
-                    Updated::Kept => {
-                        if state.stored_user != state.record.user {
-                            self.unindex(store, state.stored_user.as_deref(), &id).await;
-                        }
-                        Ok(stored(id))
-                    }
-                    Updated::Emptied => {
-                        self.unindex(store, state.record.user.as_deref(), &id).await;
-                        if state.stored_user != state.record.user {
-                            self.unindex(store, state.stored_user.as_deref(), &id).await;
-                        }
-                        Ok(Origin::New)
-                    }
+                    Updated::Kept => Ok(stored(id)),
+                    Updated::Emptied => Ok(Origin::New),
                 }
             }
             (Action::Renew, Some(old)) => {
                 // The new id first: if anything fails, the old session is
                 // still there and nothing is lost.
-                let new = self.create(store, &state.record).await?;
+                let new = self.create(store, &state.record, ends).await?;
                 let until = plan.expires.min(now + RENEWED_GRACE);
-                if let Err(error) = self.timed(Op::Retire, store.retire(&old, now, until)).await {
+                let retire = store.retire(&old, now, until, loaded_user);
+                if let Err(error) = self.timed(Op::Retire, retire).await {
                     // A call that failed on its way back may have run: if
                     // the old id is retired, the renew happened.
                     let retired = !matches!(error, StoreError::Gone)
@@ -431,26 +423,24 @@ impl SessionManager {
                     if !retired {
                         // Nobody holds the new id's token yet; if this
                         // delete fails too, the orphan expires on its own.
-                        let _ = self.timed(Op::Delete, store.delete(&new)).await;
+                        let user = state.record.user.as_deref();
+                        let _ = self.timed(Op::Delete, store.delete(&new, user)).await;
                         return Err(error);
                     }
                 }
-                self.unindex(store, state.stored_user.as_deref(), &old)
-                    .await;
                 Ok(stored(new))
             }
             (Action::Delete, Some(id)) => {
-                self.timed(Op::Delete, store.delete(&id)).await?;
-                self.unindex(store, state.stored_user.as_deref(), &id).await;
+                self.timed(Op::Delete, store.delete(&id, loaded_user))
+                    .await?;
                 Ok(Origin::New)
             }
             (Action::Replace, Some(old)) => {
                 // The old session ends first: a logout must hold even if
                 // storing the new values fails.
-                self.timed(Op::Delete, store.delete(&old)).await?;
-                self.unindex(store, state.stored_user.as_deref(), &old)
-                    .await;
-                Ok(stored(self.create(store, &state.record).await?))
+                self.timed(Op::Delete, store.delete(&old, loaded_user))
+                    .await?;
+                Ok(stored(self.create(store, &state.record, ends).await?))
             }
             (Action::Delete | Action::Replace, None) => Ok(Origin::New),
             (Action::Update | Action::Renew, None) => Err(StoreError::Corrupt(
@@ -464,57 +454,20 @@ impl SessionManager {
         &self,
         store: &dyn SessionStore,
         record: &Record,
+        ends: UnixTime,
     ) -> Result<SessionId, StoreError> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = self.ids.next_id()?;
-            if let Some(user) = &record.user {
-                self.index(store, user, &id, record.expires).await?;
-            }
-            match self.timed(Op::Create, store.create(&id, record)).await {
-                Err(StoreError::Exists) => {
-                    // The id is someone else's: it must not stay in this
-                    // user's index.
-                    self.unindex(store, record.user.as_deref(), &id).await;
-                    continue;
-                }
+            match self
+                .timed(Op::Create, store.create(&id, record, ends))
+                .await
+            {
+                Err(StoreError::Exists) => continue,
                 Err(error) => return Err(error),
                 Ok(()) => return Ok(id),
             }
         }
         Err(StoreError::Exists)
-    }
-
-    /// Puts `id` in `user`'s index until `expires`: before the session is
-    /// written under `id`, so that the index covers every live session of
-    /// the user (an entry whose write then failed names no session, and is
-    /// passed over). Called only for bound sessions, so an anonymous one
-    /// pays nothing for the index.
-    async fn index(
-        &self,
-        store: &dyn SessionStore,
-        user: &str,
-        id: &SessionId,
-        expires: UnixTime,
-    ) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        self.timed(Op::Index, store.index(user, id, expires, now))
-            .await
-    }
-
-    /// Takes `id` out of `user`'s index, once the session under it is no
-    /// longer theirs. A failure is left for the index's own expiry, and
-    /// for the check of each listed session's user.
-    pub(crate) async fn unindex(
-        &self,
-        store: &dyn SessionStore,
-        user: Option<&str>,
-        id: &SessionId,
-    ) {
-        if let Some(user) = user
-            && let Err(error) = self.timed(Op::Unindex, store.unindex(user, id)).await
-        {
-            tracing::debug!(%error, "a session's entry stays in its user's index until it expires");
-        }
     }
 
     /// Runs a store call under the store timeout, in a `session_store`

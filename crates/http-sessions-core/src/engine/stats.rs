@@ -13,9 +13,9 @@ pub(crate) enum Op {
     Update,
     Retire,
     Delete,
-    Index,
-    Unindex,
-    Indexed,
+    List,
+    End,
+    EndAll,
 }
 
 impl Op {
@@ -26,9 +26,9 @@ impl Op {
             Op::Update => "update",
             Op::Retire => "retire",
             Op::Delete => "delete",
-            Op::Index => "index",
-            Op::Unindex => "unindex",
-            Op::Indexed => "indexed",
+            Op::List => "list",
+            Op::End => "end",
+            Op::EndAll => "end_all",
         }
     }
 }
@@ -42,6 +42,7 @@ pub(crate) fn outcome<T>(result: &Result<T, StoreError>) -> &'static str {
         Err(StoreError::Timeout(_)) => "timeout",
         Err(StoreError::TooLarge { .. }) => "too_large",
         Err(StoreError::Corrupt(_)) => "corrupt",
+        Err(StoreError::Unsupported(_)) => "unsupported",
         Err(_) => "unavailable",
     }
 }
@@ -68,8 +69,8 @@ impl Counters {
             Op::Update => Some(&self.updates),
             Op::Retire => Some(&self.retires),
             Op::Delete => Some(&self.deletes),
-            // Bookkeeping of users' sessions: counted only when it fails.
-            Op::Index | Op::Unindex | Op::Indexed => None,
+            // Listing and ending users' sessions: counted only when it fails.
+            Op::List | Op::End | Op::EndAll => None,
         };
         if let Some(calls) = calls {
             calls.fetch_add(1, Ordering::Relaxed);

@@ -1,12 +1,7 @@
 //! [`UserSessions`]: the sessions bound to a user
 //! ([`Session::bind_user`](crate::Session::bind_user)), listed and ended
-//! through the store's index of them.
-//!
-//! The index is a hint, never the authority: each session it names is
-//! loaded, and only one that is live and still bound to the user counts.
-//! An entry whose write failed, or whose session ended, is passed over
-//! (and dropped once its time passes, or at once when its id now holds
-//! another user's session or a renewed id's marker).
+//! through the store's own index of them ([`UserIndex`]), which the store
+//! keeps with its session writes.
 
 use std::sync::Arc;
 
@@ -17,7 +12,19 @@ use crate::session::expiry::Expiry;
 use crate::session::id::SessionId;
 use crate::session::record::Record;
 use crate::session::time::UnixTime;
-use crate::store::{Loaded, SessionStore};
+use crate::store::UserIndex;
+
+/// Why a cookie backend cannot list or end sessions.
+const IN_THE_COOKIE: &str = "sessions kept in the cookie have no server state, so they \
+     cannot be listed or ended from the server: end them with a SessionCheck of your own \
+     (keep a generation per user in your database, store it in the session at login, and \
+     refuse a session whose generation is old; see the guide), or keep sessions in a \
+     server-side store";
+
+/// Why a store without an index cannot.
+const NO_INDEX: &str = "this session store keeps no index of users' sessions (its \
+     SessionStore::users answers None): use a store that implements UserIndex, such as \
+     the memory or Redis store";
 
 /// The sessions of each user, for a page that lists a user's devices and
 /// ends one, all, or all but the current one ("log out other devices",
@@ -61,13 +68,12 @@ impl UserSessions {
         Self { manager }
     }
 
-    fn store(&self) -> Result<&dyn SessionStore, StoreError> {
+    fn index(&self) -> Result<&dyn UserIndex, StoreError> {
         match self.manager.backend() {
-            Backend::Server(store) => Ok(store.as_ref()),
-            Backend::Cookie(_) => Err(StoreError::unavailable(
-                "sessions kept in the cookie have no index of users: \
-                 end them with a check of your own (see the guide)",
-            )),
+            Backend::Server(store) => store
+                .users()
+                .ok_or(StoreError::Unsupported(NO_INDEX)),
+            Backend::Cookie(_) => Err(StoreError::Unsupported(IN_THE_COOKIE)),
         }
     }
 
@@ -75,17 +81,17 @@ impl UserSessions {
     ///
     /// # Errors
     ///
-    /// The store's error, or [`StoreError::Unavailable`] on a cookie
-    /// backend.
+    /// The store's error; [`StoreError::Unsupported`] on a cookie backend
+    /// or a store that keeps no index, which no retry mends.
     pub async fn list(&self, user: &str) -> Result<Vec<SessionInfo>, StoreError> {
-        let store = self.store()?;
+        let index = self.index()?;
         let now = self.manager.now();
-        let mut found = Vec::new();
-        for id in self.ids(store, user, now).await? {
-            if let Some(record) = self.bound(store, user, &id, now).await? {
-                found.push(self.info(&id, &record));
-            }
-        }
+        let sessions = self.manager.timed(Op::List, index.list(user, now)).await?;
+        let mut found: Vec<SessionInfo> = sessions
+            .iter()
+            .filter(|(_, record)| record.user.as_deref() == Some(user))
+            .map(|(id, record)| self.info(id, record))
+            .collect();
         found.sort_by_key(|info| std::cmp::Reverse(info.last_seen));
         Ok(found)
     }
@@ -98,89 +104,34 @@ impl UserSessions {
     ///
     /// As [`list`](Self::list).
     pub async fn end(&self, user: &str, id: &str) -> Result<bool, StoreError> {
-        let store = self.store()?;
+        let index = self.index()?;
         let Some(id) = SessionId::from_base64(id) else {
             return Ok(false);
         };
         let now = self.manager.now();
-        if self.bound(store, user, &id, now).await?.is_none() {
-            return Ok(false);
-        }
-        self.delete(store, user, &id).await?;
-        Ok(true)
+        self.manager
+            .timed(Op::End, index.end(user, &id, now))
+            .await
     }
 
     /// Ends every session of `user` but `keep` (the current one, given by
     /// [`Session::id`](crate::Session::id); `None` ends them all); returns
-    /// how many ended. A request of the user already under way when this
-    /// runs cannot bring its session back: its save finds it gone.
+    /// how many ended. Final: once it returns, no session bound to `user`
+    /// before it started can be used again, including one being renewed
+    /// or logged in while it ran (that request answers 409), and a request
+    /// already under way cannot bring its session back. Sessions of other
+    /// users are never touched.
     ///
     /// # Errors
     ///
     /// As [`list`](Self::list); sessions ended before the error stay
-    /// ended.
+    /// ended, and calling it again ends the rest.
     pub async fn end_all(&self, user: &str, keep: Option<&str>) -> Result<usize, StoreError> {
-        let store = self.store()?;
+        let index = self.index()?;
         let keep = keep.and_then(SessionId::from_base64);
         let now = self.manager.now();
-        let mut ended = 0;
-        for id in self.ids(store, user, now).await? {
-            if Some(id) == keep {
-                continue;
-            }
-            // Every id of the index is deleted, live or not yet written:
-            // a login under way whose session is written after this delete
-            // is a new session, and a renew under way fails when its old
-            // id turns out to be gone.
-            if self.bound(store, user, &id, now).await?.is_some() {
-                ended += 1;
-            }
-            self.delete(store, user, &id).await?;
-        }
-        Ok(ended)
-    }
-
-    async fn ids(
-        &self,
-        store: &dyn SessionStore,
-        user: &str,
-        now: UnixTime,
-    ) -> Result<Vec<SessionId>, StoreError> {
         self.manager
-            .timed(Op::Indexed, store.indexed(user, now))
-            .await
-    }
-
-    /// The record under `id` if it is a live session bound to `user`. An
-    /// entry that now names a renewed id or another user's session is
-    /// taken out of the index; one that names nothing is left to its time,
-    /// since its session may be being written right now.
-    async fn bound(
-        &self,
-        store: &dyn SessionStore,
-        user: &str,
-        id: &SessionId,
-        now: UnixTime,
-    ) -> Result<Option<Record>, StoreError> {
-        match self.manager.timed(Op::Load, store.load(id, now)).await? {
-            Some(Loaded::Live(record)) if record.user.as_deref() == Some(user) => Ok(Some(record)),
-            Some(_) => {
-                self.manager.unindex(store, Some(user), id).await;
-                Ok(None)
-            }
-            None => Ok(None),
-        }
-    }
-
-    async fn delete(
-        &self,
-        store: &dyn SessionStore,
-        user: &str,
-        id: &SessionId,
-    ) -> Result<(), StoreError> {
-        self.manager.timed(Op::Delete, store.delete(id)).await?;
-        self.manager
-            .timed(Op::Unindex, store.unindex(user, id))
+            .timed(Op::EndAll, index.end_all(user, keep.as_ref(), now))
             .await
     }
 

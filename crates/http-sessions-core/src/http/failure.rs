@@ -63,7 +63,9 @@ impl SessionFailure {
     pub(crate) fn of_save(error: &StoreError) -> Self {
         match error {
             StoreError::Gone => Self::Ended,
-            StoreError::TooLarge { .. } | StoreError::Corrupt(_) => Self::NotSaved,
+            StoreError::TooLarge { .. } | StoreError::Corrupt(_) | StoreError::Unsupported(_) => {
+                Self::NotSaved
+            }
             // A write that failed or timed out may still have reached the
             // store: never say that nothing was saved.
             _ => Self::NotConfirmed,

@@ -338,16 +338,16 @@ mod tests {
         async fn load(&self, _: &SessionId, _: UnixTime) -> Result<Option<Loaded>, StoreError> {
             Err(StoreError::unavailable("down"))
         }
-        async fn create(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> {
+        async fn create(&self, _: &SessionId, _: &Record, _: UnixTime) -> Result<(), StoreError> {
             Err(StoreError::unavailable("down"))
         }
         async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<Updated, StoreError> {
             Err(StoreError::unavailable("down"))
         }
-        async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime) -> Result<(), StoreError> {
+        async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime, _: Option<&str>) -> Result<(), StoreError> {
             Err(StoreError::unavailable("down"))
         }
-        async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
+        async fn delete(&self, _: &SessionId, _: Option<&str>) -> Result<(), StoreError> {
             Err(StoreError::unavailable("down"))
         }
     }

@@ -32,7 +32,7 @@ impl Changes {
     pub fn changed(&self, extra: Extra) -> bool {
         match extra {
             Extra::Expiry => self.expiry,
-            Extra::User | Extra::Label => self.binding,
+            Extra::User | Extra::Label | Extra::Generation => self.binding,
         }
     }
 

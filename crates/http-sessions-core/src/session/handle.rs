@@ -432,6 +432,8 @@ impl Session {
         let mut s = self.lock();
         if s.record.user.as_deref() != Some(user.as_str()) {
             s.record.user = Some(user);
+            // A new binding: the store stamps the user's generation.
+            s.record.generation = 0;
             s.changes.binding = true;
         }
     }
@@ -440,6 +442,7 @@ impl Session {
     pub fn unbind_user(&self) {
         let mut s = self.lock();
         if s.record.user.take().is_some() {
+            s.record.generation = 0;
             s.changes.binding = true;
         }
     }

@@ -33,6 +33,15 @@ pub struct Record {
     /// listed.
     #[serde(default)]
     pub label: Option<String>,
+    /// The generation of [`user`](Self::user)'s sessions this session
+    /// belongs to, stamped by the store when it first stores the binding;
+    /// 0 until then. A store refuses to store a binding of an older
+    /// generation than the user's: that is how "log out everywhere" stays
+    /// final while a request renews or logs in (see [`UserIndex`]).
+    ///
+    /// [`UserIndex`]: crate::store::UserIndex
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// The longest label a session keeps, in bytes; a longer one is cut.
@@ -50,11 +59,13 @@ pub enum Extra {
     User,
     /// [`Record::label`].
     Label,
+    /// [`Record::generation`], in decimal.
+    Generation,
 }
 
 impl Extra {
     /// Every extra field, in the order stores write them.
-    pub const ALL: [Extra; 3] = [Extra::Expiry, Extra::User, Extra::Label];
+    pub const ALL: [Extra; 4] = [Extra::Expiry, Extra::User, Extra::Label, Extra::Generation];
 
     /// The name a store keeps it under.
     pub fn name(self) -> &'static str {
@@ -62,6 +73,7 @@ impl Extra {
             Extra::Expiry => "expiry",
             Extra::User => "user",
             Extra::Label => "label",
+            Extra::Generation => "gen",
         }
     }
 
@@ -91,6 +103,7 @@ impl Record {
             expiry: Expiry::Default,
             user: None,
             label: None,
+            generation: 0,
         }
     }
 
@@ -117,6 +130,7 @@ impl Record {
             Extra::Expiry => self.expiry.encode(),
             Extra::User => self.user.clone(),
             Extra::Label => self.label.clone(),
+            Extra::Generation => (self.generation != 0).then(|| self.generation.to_string()),
         }
     }
 
@@ -162,6 +176,12 @@ impl Record {
             },
             Extra::User => self.user = Some(text.to_owned()),
             Extra::Label => self.label = Some(text.to_owned()),
+            Extra::Generation => match text.parse() {
+                Ok(generation) if text.bytes().all(|b| b.is_ascii_digit()) => {
+                    self.generation = generation;
+                }
+                _ => return false,
+            },
         }
         true
     }

@@ -21,11 +21,20 @@
 //!    still carrying it neither sees the session nor replaces its cookie.
 //! 6. **Typed errors.** Backend failures are [`StoreError`]s; stored state
 //!    that does not decode is logged and loads as no session.
+//! 7. **Users' sessions, with the writes.** A store that implements
+//!    [`UserIndex`] keeps each user's sessions as it writes them, refuses
+//!    a binding of an ended generation, and never ends another user's
+//!    session.
 
 use std::fmt;
 
 use async_trait::async_trait;
 
+mod entry;
+mod ledger;
+
+pub use entry::Entry;
+pub use ledger::UserLedger;
 pub use crate::error::{BoxError, StoreError};
 pub use crate::session::changes::Changes;
 pub use crate::session::data_key::DataKey;
@@ -71,9 +80,16 @@ pub struct Update<'a> {
     /// The new expiry: the session is gone at this time unless updated
     /// again.
     pub expires: UnixTime,
+    /// The latest the session can live (its absolute deadline), for the
+    /// user's index: it moves only with a renew or a change of expiry.
+    pub ends: UnixTime,
     /// The time of the request: a session expired at `now` is
     /// [`Gone`](StoreError::Gone).
     pub now: UnixTime,
+    /// The user the session was bound to when the request loaded it; when
+    /// it differs from `record.user`, the session leaves that user's
+    /// index.
+    pub stored_user: Option<&'a str>,
 }
 
 impl<'a> Update<'a> {
@@ -86,11 +102,19 @@ impl<'a> Update<'a> {
             .map(move |k| (k.as_str(), data.get(k.as_str())))
     }
 
+    /// Whether the update changes the session's place in the users'
+    /// indexes: its user, or, for a bound session, its expiry and with it
+    /// the time its entry lasts. Only then does a store touch an index.
+    pub fn moves_binding(&self) -> bool {
+        self.stored_user != self.record.user.as_deref()
+            || (self.record.user.is_some() && self.changes.expiry)
+    }
+
     /// Applies the update to `stored`, a store's copy of the session:
     /// clears it if asked, sets or removes each changed key, replaces the
     /// flash queue if it changed, and sets the new expiry. For a store that
-    /// keeps whole records; it still has to check first that the session is
-    /// live, and delete it if this leaves it empty.
+    /// keeps whole records; [`Entry::apply`] also checks that the session
+    /// is live and says whether it is left empty.
     pub fn apply_to(&self, stored: &mut Record) {
         if self.changes.cleared {
             stored.data.clear();
@@ -114,6 +138,9 @@ impl<'a> Update<'a> {
             stored.expiry = self.record.expiry;
         }
         if self.changes.binding {
+            if stored.user != self.record.user {
+                stored.generation = self.record.generation;
+            }
             stored.user.clone_from(&self.record.user);
             stored.label.clone_from(&self.record.label);
         }
@@ -126,11 +153,15 @@ impl<'a> Update<'a> {
 /// The layer wraps every call in its store timeout; an implementation need
 /// not add its own, and drops a call that runs past it: a call must leave
 /// the store consistent wherever it is stopped (one atomic step, as a
-/// lock or a script gives). Each call touches one id, so a store can spread
-/// ids over shards or cluster nodes freely. Expired sessions and markers
-/// past their time are never asked for again: reclaim them (a TTL, a
-/// sweeper). The module docs list the contract;
-/// `crates/http-sessions/examples/custom_store.rs` is a complete store.
+/// lock or a script gives). Expired sessions and markers past their time
+/// are never asked for again: reclaim them (a TTL, a sweeper). The module
+/// docs list the contract, and [`Entry`] keeps its rules for a store that
+/// holds whole records; `crates/http-sessions/examples/custom_store.rs` is
+/// a complete store.
+///
+/// A store that can list and end a user's sessions says so with
+/// [`users`](Self::users), and keeps its index of them with the session
+/// writes: every call below carries the session's user.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// The session stored under `id`, if any, unless it has expired at
@@ -142,31 +173,41 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// backend cannot answer. State that does not decode is `Ok(None)`.
     async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError>;
 
-    /// Stores `record` under `id`, which must be free.
+    /// Stores `record` under `id`, which must be free. A session bound to
+    /// a user joins the user's index until `ends`, its absolute deadline,
+    /// stamped with the user's generation if `record.generation` is 0.
     ///
     /// # Errors
     ///
     /// [`StoreError::Exists`] if anything is stored under `id` (a live
-    /// session or a renewed id), [`StoreError::TooLarge`] if the store
-    /// cannot hold it, and the backend errors.
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError>;
+    /// session or a renewed id), [`StoreError::Gone`] if the record's
+    /// binding is of an older generation than its user's (an
+    /// [`end_all`](UserIndex::end_all) ended it),
+    /// [`StoreError::TooLarge`] if the store cannot hold it, and the
+    /// backend errors.
+    async fn create(&self, id: &SessionId, record: &Record, ends: UnixTime)
+    -> Result<(), StoreError>;
 
     /// Applies `update` to the live session under `id`: clears it if
     /// `changes.cleared`, sets or removes each changed key, replaces the
     /// flash queue if `changes.flash`, and sets the new expiry. A session
     /// left with no values and no flash messages is deleted, and the answer
     /// says so: a request that removed its last value may find that a
-    /// concurrent one set another, and the layer then keeps the cookie.
+    /// concurrent one set another, and the layer then keeps the cookie. An
+    /// update that [moves the binding](Update::moves_binding) moves the
+    /// session between the users' indexes, admitting the new binding as
+    /// [`create`](Self::create) does.
     ///
     /// # Errors
     ///
     /// [`StoreError::Gone`] if no live session is under `id` (never stored,
-    /// deleted, expired at `update.now`, or renewed), and the backend
-    /// errors.
+    /// deleted, expired at `update.now`, or renewed) or the new binding is
+    /// refused as in `create`, and the backend errors.
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError>;
 
     /// Ends the live session under `id` because it was renewed, leaving a
-    /// marker that loads as [`Loaded::Renewed`] until `until`.
+    /// marker that loads as [`Loaded::Renewed`] until `until`; the session
+    /// leaves the index of `user`, the user the request loaded it with.
     ///
     /// # Errors
     ///
@@ -177,14 +218,17 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         id: &SessionId,
         now: UnixTime,
         until: UnixTime,
+        user: Option<&str>,
     ) -> Result<(), StoreError>;
 
-    /// Deletes whatever is under `id`; deleting nothing is not an error.
+    /// Deletes whatever is under `id`, and its entry in the index of
+    /// `user`, the user the request loaded it with; deleting nothing is
+    /// not an error.
     ///
     /// # Errors
     ///
     /// The backend errors.
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError>;
+    async fn delete(&self, id: &SessionId, user: Option<&str>) -> Result<(), StoreError>;
 
     /// A short name for the `backend` field of the spans the layer wraps
     /// store calls in (`"memory"`, `"redis"`).
@@ -192,55 +236,58 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         "custom"
     }
 
-    /// Records in `user`'s index that the session under `id` is theirs
-    /// until `expires` (a later call moves the time), at `now`; entries
-    /// whose time has passed may be dropped. The layer calls it before it
-    /// stores or updates a session bound to `user`, so that the index
-    /// always covers every live session of the user.
-    ///
-    /// # Errors
-    ///
-    /// The backend errors. The default keeps no index and fails, so that a
-    /// store without one is found at the first bound session, not when a
-    /// "log out everywhere" misses sessions.
-    async fn index(
-        &self,
-        user: &str,
-        id: &SessionId,
-        expires: UnixTime,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        let _ = (user, id, expires, now);
-        Err(StoreError::unavailable(NO_INDEX))
-    }
-
-    /// Removes `id` from `user`'s index; removing nothing is not an error.
-    ///
-    /// # Errors
-    ///
-    /// The backend errors; by default, as [`index`](Self::index).
-    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
-        let _ = (user, id);
-        Err(StoreError::unavailable(NO_INDEX))
-    }
-
-    /// The ids in `user`'s index whose time is after `now`, dropping the
-    /// others. An id listed may name a session that ended meanwhile: the
-    /// caller loads each one.
-    ///
-    /// # Errors
-    ///
-    /// The backend errors; by default, as [`index`](Self::index).
-    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
-        let _ = (user, now);
-        Err(StoreError::unavailable(NO_INDEX))
+    /// The store's index of users' sessions, if it keeps one; `None` (the
+    /// default) makes [`UserSessions`](crate::UserSessions) answer
+    /// [`StoreError::Unsupported`].
+    fn users(&self) -> Option<&dyn UserIndex> {
+        None
     }
 }
 
-/// The error of a store that keeps no user index.
-const NO_INDEX: &str = "this session store keeps no index of users' sessions: \
-                        Session::bind_user needs a store that implements \
-                        SessionStore::index, unindex and indexed";
+/// The sessions of each user, as a store keeps them beside its sessions:
+/// the optional half of the store contract, behind
+/// [`UserSessions`](crate::UserSessions).
+///
+/// Each user has a generation, 1 until the first `end_all`. A binding is
+/// stored with the user's generation, and one of an older generation is
+/// refused ([`StoreError::Gone`]) by `create` and `update`: that is what
+/// makes `end_all` final against a request that renews or logs in while it
+/// runs. None of these ever ends a session bound to another user, whatever
+/// a stale index entry says.
+#[async_trait]
+pub trait UserIndex: Send + Sync {
+    /// The live sessions bound to `user` at `now`, with their ids.
+    ///
+    /// # Errors
+    ///
+    /// The backend errors.
+    async fn list(&self, user: &str, now: UnixTime)
+    -> Result<Vec<(SessionId, Record)>, StoreError>;
+
+    /// Ends the session under `id` if it is live and bound to `user`;
+    /// whether it did.
+    ///
+    /// # Errors
+    ///
+    /// The backend errors.
+    async fn end(&self, user: &str, id: &SessionId, now: UnixTime) -> Result<bool, StoreError>;
+
+    /// Starts a new generation of `user`'s sessions and ends every session
+    /// of an older one but `keep`, which moves to the new generation;
+    /// returns how many live sessions it ended. Once it returns, no session
+    /// bound to `user` before it started can be stored again.
+    ///
+    /// # Errors
+    ///
+    /// The backend errors; the new generation may have started, and
+    /// sessions ended before the error stay ended: call it again.
+    async fn end_all(
+        &self,
+        user: &str,
+        keep: Option<&SessionId>,
+        now: UnixTime,
+    ) -> Result<usize, StoreError>;
+}
 
 /// A backend that keeps the whole session in the cookie: it turns a record
 /// into a cookie value and back, with keys it derives from the settings'

@@ -1,0 +1,169 @@
+//! [`UserLedger`]: the users' sessions of a store that keeps everything in
+//! one process, under the same lock as its sessions.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::StoreError;
+use crate::session::id::SessionId;
+use crate::session::time::UnixTime;
+
+/// Which sessions each user has, and each user's generation, for a store
+/// whose sessions live in process memory: keep it under the lock that
+/// guards the sessions, tell it of every binding stored
+/// ([`admit`](Self::admit)) and every session that leaves
+/// ([`leave`](Self::leave)), and it answers [`UserIndex`] with
+/// [`end_all`](Self::end_all) and [`ids`](Self::ids).
+///
+/// A user's entry lives while the user has sessions, and after an
+/// `end_all` until the sessions it ended would have ended anyway, so that a
+/// request still carrying one cannot store it again. It costs in
+/// proportion to the user's live sessions.
+///
+/// [`UserIndex`]: crate::store::UserIndex
+#[derive(Debug, Default)]
+pub struct UserLedger {
+    users: HashMap<String, Sessions>,
+}
+
+#[derive(Debug)]
+struct Sessions {
+    /// 1 + the number of `end_all`s that are still remembered.
+    generation: u64,
+    ids: HashSet<SessionId>,
+    /// The latest end of any session the user had: until then a binding of
+    /// an older generation may still come back and must be refused.
+    remember_until: UnixTime,
+}
+
+impl UserLedger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that the session under `id`, bound to `user` with
+    /// `generation` (0 for a binding never stored) and ending at the latest
+    /// at `ends`, is being stored. Returns the generation to store with it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Gone`] if the binding is of an older generation than
+    /// the user's: an `end_all` ended it, and it must not come back.
+    pub fn admit(
+        &mut self,
+        user: &str,
+        id: SessionId,
+        generation: u64,
+        ends: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let sessions = match self.users.get_mut(user) {
+            Some(sessions) => sessions,
+            None => self.users.entry(user.to_owned()).or_insert(Sessions {
+                generation: 1,
+                ids: HashSet::new(),
+                remember_until: ends,
+            }),
+        };
+        if generation != 0 && generation < sessions.generation {
+            return Err(StoreError::Gone);
+        }
+        sessions.ids.insert(id);
+        sessions.remember_until = sessions.remember_until.max(ends);
+        Ok(generation.max(sessions.generation))
+    }
+
+    /// Records that the session under `id` is no longer `user`'s (it
+    /// ended, was renewed, or was bound to someone else).
+    pub fn leave(&mut self, user: &str, id: &SessionId) {
+        if let Some(sessions) = self.users.get_mut(user) {
+            sessions.ids.remove(id);
+            // Nothing to remember for a user never logged out everywhere.
+            if sessions.ids.is_empty() && sessions.generation == 1 {
+                self.users.remove(user);
+            }
+        }
+    }
+
+    /// The ids of `user`'s sessions.
+    pub fn ids(&self, user: &str) -> Vec<SessionId> {
+        self.users
+            .get(user)
+            .map(|s| s.ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Starts a new generation of `user`'s sessions and hands back the ids
+    /// of theirs, which the caller ends, and the new generation: a binding
+    /// of an earlier one is refused from now on.
+    pub fn end_all(&mut self, user: &str) -> (u64, Vec<SessionId>) {
+        match self.users.get_mut(user) {
+            Some(sessions) => {
+                sessions.generation += 1;
+                (sessions.generation, sessions.ids.drain().collect())
+            }
+            // No session was ever stored bound to the user here, so none
+            // can come back: nothing to remember.
+            None => (1, Vec::new()),
+        }
+    }
+
+    /// Forgets the users with no sessions whose ended sessions would all
+    /// have ended by `now`.
+    pub fn sweep(&mut self, now: UnixTime) {
+        self.users
+            .retain(|_, s| !s.ids.is_empty() || s.remember_until > now);
+    }
+
+    /// How many users the ledger holds.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether it holds no user.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> SessionId {
+        SessionId([n; 16])
+    }
+
+    const ENDS: UnixTime = UnixTime::from_secs(100);
+
+    #[test]
+    fn a_new_binding_takes_the_users_generation_and_an_ended_one_is_refused() {
+        let mut ledger = UserLedger::new();
+        assert_eq!(ledger.admit("ada", id(1), 0, ENDS).ok(), Some(1));
+        let (generation, ids) = ledger.end_all("ada");
+        assert_eq!((generation, ids), (2, vec![id(1)]));
+        // A renew of the ended session carries generation 1.
+        assert!(matches!(
+            ledger.admit("ada", id(2), 1, ENDS),
+            Err(StoreError::Gone)
+        ));
+        // A login after it is of the new generation.
+        assert_eq!(ledger.admit("ada", id(3), 0, ENDS).ok(), Some(2));
+        assert_eq!(ledger.ids("ada"), [id(3)]);
+    }
+
+    #[test]
+    fn a_user_is_kept_only_while_needed() {
+        let mut ledger = UserLedger::new();
+        ledger.admit("ada", id(1), 0, ENDS).ok();
+        ledger.leave("ada", &id(1));
+        assert!(ledger.is_empty(), "never ended: nothing to remember");
+        ledger.admit("bob", id(2), 0, ENDS).ok();
+        ledger.end_all("bob");
+        ledger.sweep(UnixTime::from_secs(99));
+        assert_eq!(ledger.len(), 1, "bob's ended sessions could still come back");
+        ledger.sweep(ENDS);
+        assert!(ledger.is_empty());
+        assert_eq!(ledger.end_all("carol"), (1, Vec::new()));
+        assert!(ledger.is_empty());
+    }
+}
