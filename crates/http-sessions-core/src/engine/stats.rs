@@ -118,10 +118,10 @@ impl Counters {
 /// # #[async_trait::async_trait]
 /// # impl http_sessions_core::store::SessionStore for Store {
 /// #   async fn load(&self, _: &http_sessions_core::store::SessionId, _: http_sessions_core::store::UnixTime) -> Result<Option<http_sessions_core::store::Loaded>, http_sessions_core::StoreError> { Ok(None) }
-/// #   async fn create(&self, _: &http_sessions_core::store::SessionId, _: &http_sessions_core::store::Record) -> Result<(), http_sessions_core::StoreError> { Ok(()) }
+/// #   async fn create(&self, _: &http_sessions_core::store::SessionId, _: &http_sessions_core::store::Record, _: http_sessions_core::store::UnixTime) -> Result<(), http_sessions_core::StoreError> { Ok(()) }
 /// #   async fn update(&self, _: &http_sessions_core::store::SessionId, _: http_sessions_core::store::Update<'_>) -> Result<http_sessions_core::store::Updated, http_sessions_core::StoreError> { Err(http_sessions_core::StoreError::Gone) }
-/// #   async fn retire(&self, _: &http_sessions_core::store::SessionId, _: http_sessions_core::store::UnixTime, _: http_sessions_core::store::UnixTime) -> Result<(), http_sessions_core::StoreError> { Err(http_sessions_core::StoreError::Gone) }
-/// #   async fn delete(&self, _: &http_sessions_core::store::SessionId) -> Result<(), http_sessions_core::StoreError> { Ok(()) }
+/// #   async fn retire(&self, _: &http_sessions_core::store::SessionId, _: http_sessions_core::store::UnixTime, _: http_sessions_core::store::UnixTime, _: Option<&str>) -> Result<(), http_sessions_core::StoreError> { Err(http_sessions_core::StoreError::Gone) }
+/// #   async fn delete(&self, _: &http_sessions_core::store::SessionId, _: Option<&str>) -> Result<(), http_sessions_core::StoreError> { Ok(()) }
 /// # }
 ///
 /// let settings = Settings::builder()

@@ -45,10 +45,10 @@ use crate::store::{CookieCodec, SessionStore};
 /// # #[derive(Debug)] struct MyStore;
 /// # #[async_trait::async_trait] impl SessionStore for MyStore {
 /// #   async fn load(&self, _: &SessionId, _: UnixTime) -> Result<Option<Loaded>, StoreError> { Ok(None) }
-/// #   async fn create(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> { Ok(()) }
+/// #   async fn create(&self, _: &SessionId, _: &Record, _: UnixTime) -> Result<(), StoreError> { Ok(()) }
 /// #   async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<Updated, StoreError> { Err(StoreError::Gone) }
-/// #   async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime) -> Result<(), StoreError> { Err(StoreError::Gone) }
-/// #   async fn delete(&self, _: &SessionId) -> Result<(), StoreError> { Ok(()) }
+/// #   async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime, _: Option<&str>) -> Result<(), StoreError> { Err(StoreError::Gone) }
+/// #   async fn delete(&self, _: &SessionId, _: Option<&str>) -> Result<(), StoreError> { Ok(()) }
 /// # }
 ///
 /// let settings = Settings::builder()
