@@ -70,9 +70,7 @@ impl UserSessions {
 
     fn index(&self) -> Result<&dyn UserIndex, StoreError> {
         match self.manager.backend() {
-            Backend::Server(store) => store
-                .users()
-                .ok_or(StoreError::Unsupported(NO_INDEX)),
+            Backend::Server(store) => store.users().ok_or(StoreError::Unsupported(NO_INDEX)),
             Backend::Cookie(_) => Err(StoreError::Unsupported(IN_THE_COOKIE)),
         }
     }
@@ -109,9 +107,7 @@ impl UserSessions {
             return Ok(false);
         };
         let now = self.manager.now();
-        self.manager
-            .timed(Op::End, index.end(user, &id, now))
-            .await
+        self.manager.timed(Op::End, index.end(user, &id, now)).await
     }
 
     /// Ends every session of `user` but `keep` (the current one, given by

@@ -33,6 +33,11 @@ impl IntoResponse for SessionRejection {
                 tracing::error!(error = %self, "session extractor used without its layer");
                 (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
             }
+            SessionRejection::Store(error @ StoreError::Unsupported(_)) => {
+                // A programming error: no retry mends it, so never a 503.
+                tracing::error!(%error, "session backend asked for what it cannot do; answering 500");
+                (StatusCode::INTERNAL_SERVER_ERROR, UNSUPPORTED).into_response()
+            }
             SessionRejection::Store(error) => {
                 tracing::error!(%error, "session not loaded; answering 503");
                 // The client's cookie is left alone: the session may well
@@ -42,6 +47,10 @@ impl IntoResponse for SessionRejection {
         }
     }
 }
+
+/// The visitor's text of a 500 for a backend asked for what it cannot do;
+/// the log has the reason.
+const UNSUPPORTED: &str = "The session backend of this server cannot do this.";
 
 /// Loads the request's session: the first extraction reads the store,
 /// later ones in the same request share the result.
@@ -89,6 +98,12 @@ mod tests {
     use super::*;
     use http::header::{CACHE_CONTROL, VARY};
     use std::time::Duration;
+
+    #[test]
+    fn an_unsupported_call_answers_500_not_503() {
+        let response = SessionRejection::Store(StoreError::Unsupported("no index")).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn a_failed_load_answers_503_that_no_cache_keeps() {

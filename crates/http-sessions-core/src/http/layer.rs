@@ -344,7 +344,13 @@ mod tests {
         async fn update(&self, _: &SessionId, _: Update<'_>) -> Result<Updated, StoreError> {
             Err(StoreError::unavailable("down"))
         }
-        async fn retire(&self, _: &SessionId, _: UnixTime, _: UnixTime, _: Option<&str>) -> Result<(), StoreError> {
+        async fn retire(
+            &self,
+            _: &SessionId,
+            _: UnixTime,
+            _: UnixTime,
+            _: Option<&str>,
+        ) -> Result<(), StoreError> {
             Err(StoreError::unavailable("down"))
         }
         async fn delete(&self, _: &SessionId, _: Option<&str>) -> Result<(), StoreError> {

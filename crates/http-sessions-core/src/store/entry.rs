@@ -129,7 +129,10 @@ mod tests {
 
     fn record() -> Record {
         let mut r = Record::empty(at(0), at(10), 4);
-        r.data.insert("k".into(), Value::encode("v").unwrap_or_else(|_| unreachable!()));
+        r.data.insert(
+            "k".into(),
+            Value::encode("v").unwrap_or_else(|_| unreachable!()),
+        );
         r
     }
 
@@ -160,7 +163,10 @@ mod tests {
         let changes = Changes::default();
         let r = record();
         let mut live = Entry::live(&r);
-        assert_eq!(live.apply(&update(&r, &changes, 9)).ok(), Some(Updated::Kept));
+        assert_eq!(
+            live.apply(&update(&r, &changes, 9)).ok(),
+            Some(Updated::Kept)
+        );
         assert_eq!(live.deadline(), at(20), "the update's expiry");
         let mut expired = Entry::live(&r);
         assert!(matches!(
@@ -197,6 +203,9 @@ mod tests {
         assert_eq!(entry, Entry::Renewed { until: at(60) });
         assert!(matches!(entry.retire(at(2), at(70)), Err(StoreError::Gone)));
         let mut expired = Entry::live(&record());
-        assert!(matches!(expired.retire(at(10), at(70)), Err(StoreError::Gone)));
+        assert!(matches!(
+            expired.retire(at(10), at(70)),
+            Err(StoreError::Gone)
+        ));
     }
 }

@@ -160,7 +160,11 @@ mod tests {
         ledger.admit("bob", id(2), 0, ENDS).ok();
         ledger.end_all("bob");
         ledger.sweep(UnixTime::from_secs(99));
-        assert_eq!(ledger.len(), 1, "bob's ended sessions could still come back");
+        assert_eq!(
+            ledger.len(),
+            1,
+            "bob's ended sessions could still come back"
+        );
         ledger.sweep(ENDS);
         assert!(ledger.is_empty());
         assert_eq!(ledger.end_all("carol"), (1, Vec::new()));

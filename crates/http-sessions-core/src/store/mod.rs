@@ -33,8 +33,6 @@ use async_trait::async_trait;
 mod entry;
 mod ledger;
 
-pub use entry::Entry;
-pub use ledger::UserLedger;
 pub use crate::error::{BoxError, StoreError};
 pub use crate::session::changes::Changes;
 pub use crate::session::data_key::DataKey;
@@ -44,6 +42,8 @@ pub use crate::session::record::{Extra, MAX_LABEL_LEN, Record};
 pub use crate::session::session_data::SessionData;
 pub use crate::session::time::UnixTime;
 pub use crate::session::value::Value;
+pub use entry::Entry;
+pub use ledger::UserLedger;
 
 /// What [`SessionStore::update`] left under the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,8 +185,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// [`end_all`](UserIndex::end_all) ended it),
     /// [`StoreError::TooLarge`] if the store cannot hold it, and the
     /// backend errors.
-    async fn create(&self, id: &SessionId, record: &Record, ends: UnixTime)
-    -> Result<(), StoreError>;
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        ends: UnixTime,
+    ) -> Result<(), StoreError>;
 
     /// Applies `update` to the live session under `id`: clears it if
     /// `changes.cleared`, sets or removes each changed key, replaces the
