@@ -186,7 +186,7 @@ impl SessionManager {
                                     },
                                 )),
                                 Some(Loaded::Renewed) => {
-                                    return Ok(self.session(self.empty(now), Origin::Renewed));
+                                    return Ok(self.session(self.empty(now), Origin::Renewed, now));
                                 }
                                 None => None,
                             }
@@ -206,9 +206,9 @@ impl SessionManager {
                 // and keeps a faulty store from extending a session.
                 Some((mut record, origin)) if !record.is_expired(now) => {
                     record.flash.set_capacity(self.settings.flash_capacity());
-                    self.session(record, origin)
+                    self.session(record, origin, now)
                 }
-                _ => return Ok(self.session(self.empty(now), Origin::New)),
+                _ => return Ok(self.session(self.empty(now), Origin::New, now)),
             }
         };
         match &self.check {
@@ -239,8 +239,9 @@ impl SessionManager {
         Record::empty(now, now, self.settings.flash_capacity())
     }
 
-    fn session(self: &Arc<Self>, record: Record, origin: Origin) -> Session {
-        let state = State::new(record, origin, self.settings.flash_min_level());
+    fn session(self: &Arc<Self>, record: Record, origin: Origin, now: UnixTime) -> Session {
+        let mut state = State::new(record, origin, self.settings.flash_min_level());
+        state.loaded = now;
         Session::new(state, Some(self.clone() as Arc<dyn SaveHook>))
     }
 
@@ -272,6 +273,18 @@ impl SessionManager {
     /// stored, and `state.cookie` what to send; on failure it is as it was.
     async fn commit_state(&self, state: &mut State) -> Result<(), StoreError> {
         let now = self.clock.now();
+        let server = self.backend.kind() == Kind::Server;
+        if server && state.record.user.is_some() && state.record.generation == 0 {
+            // A binding this request made: of the generation of the time
+            // the request began, so that an end_all that ran meanwhile
+            // refuses it (a login in flight).
+            let began = if state.loaded == UnixTime::default() {
+                now
+            } else {
+                state.loaded
+            };
+            state.record.generation = began.as_secs().max(1);
+        }
         let plan = plan::plan(state, now, &self.lifetimes, self.backend.kind());
         if plan.action == Action::Refuse {
             return Err(StoreError::Gone);

@@ -18,6 +18,7 @@ use crate::session::flash::{Flash, FlashLevel};
 use crate::session::id::SessionId;
 use crate::session::record::{MAX_LABEL_LEN, Record};
 use crate::session::session_data;
+use crate::session::time::UnixTime;
 use crate::session::value::{self, Value};
 
 /// One request's session: a cheap handle, clone it freely.
@@ -97,6 +98,9 @@ pub(crate) struct State {
     /// The user the session was bound to as stored: its index entry is
     /// what a change of user or an end of the session removes.
     pub(crate) stored_user: Option<String>,
+    /// When the request loaded the session: a binding made by this request
+    /// is of that time's generation (see [`Record::generation`]).
+    pub(crate) loaded: UnixTime,
 }
 
 impl State {
@@ -114,6 +118,7 @@ impl State {
             cookie: CookieUpdate::Keep,
             flash_min,
             stored_user: record.user.clone(),
+            loaded: UnixTime::default(),
             record,
         }
     }

@@ -33,11 +33,14 @@ pub struct Record {
     /// listed.
     #[serde(default)]
     pub label: Option<String>,
-    /// The generation of [`user`](Self::user)'s sessions this session
-    /// belongs to, stamped by the store when it first stores the binding;
-    /// 0 until then. A store refuses to store a binding of an older
-    /// generation than the user's: that is how "log out everywhere" stays
-    /// final while a request renews or logs in (see [`UserIndex`]).
+    /// The generation of [`user`](Self::user)'s sessions this binding
+    /// belongs to; 0 when unbound. The manager gives a new binding the
+    /// time its request began, in Unix seconds, and a renew carries it on.
+    /// A user's generation only grows: each "log out everywhere" raises it
+    /// past the time it runs, and a store refuses to store a binding of an
+    /// older generation than its user's, so neither a renew nor a login
+    /// that was under way brings an ended session back (see
+    /// [`UserIndex`]).
     ///
     /// [`UserIndex`]: crate::store::UserIndex
     #[serde(default)]

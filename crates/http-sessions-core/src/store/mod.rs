@@ -252,12 +252,15 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 /// the optional half of the store contract, behind
 /// [`UserSessions`](crate::UserSessions).
 ///
-/// Each user has a generation, 1 until the first `end_all`. A binding is
-/// stored with the user's generation, and one of an older generation is
-/// refused ([`StoreError::Gone`]) by `create` and `update`: that is what
-/// makes `end_all` final against a request that renews or logs in while it
-/// runs. None of these ever ends a session bound to another user, whatever
-/// a stale index entry says.
+/// Each user has a generation, a number that only grows (absent, it is
+/// 1). A binding carries one ([`Record::generation`]: the time its request
+/// began), and `create`, and an `update` that moves the binding, refuse
+/// ([`StoreError::Gone`]) one older than its user's. `end_all` raises the
+/// user's generation to [`next_generation`] and ends every session of an
+/// older one: a client renewing in a loop and a login under way both
+/// carry an older generation, so neither can store a session again. None
+/// of these ever ends a session bound to another user, whatever a stale
+/// index entry says.
 #[async_trait]
 pub trait UserIndex: Send + Sync {
     /// The live sessions bound to `user` at `now`, with their ids.
@@ -276,8 +279,9 @@ pub trait UserIndex: Send + Sync {
     /// The backend errors.
     async fn end(&self, user: &str, id: &SessionId, now: UnixTime) -> Result<bool, StoreError>;
 
-    /// Starts a new generation of `user`'s sessions and ends every session
-    /// of an older one but `keep`, which moves to the new generation;
+    /// Raises `user`'s generation to [`next_generation`] of it and `now`,
+    /// and ends every session of an older one but `keep`, which moves to
+    /// the new generation;
     /// returns how many live sessions it ended. Once it returns, no session
     /// bound to `user` before it started can be stored again.
     ///
@@ -291,6 +295,23 @@ pub trait UserIndex: Send + Sync {
         keep: Option<&SessionId>,
         now: UnixTime,
     ) -> Result<usize, StoreError>;
+}
+
+/// The generation a user's sessions move to when they are all ended at
+/// `now`: past the current one, and past `now`, so that a binding made by
+/// a request that began at or before `now` (a login in flight) is of an
+/// older one.
+///
+/// # Examples
+///
+/// ```
+/// use http_sessions_core::store::{UnixTime, next_generation};
+///
+/// assert_eq!(next_generation(1, UnixTime::from_secs(100)), 101);
+/// assert_eq!(next_generation(500, UnixTime::from_secs(100)), 501);
+/// ```
+pub fn next_generation(current: u64, now: UnixTime) -> u64 {
+    current.saturating_add(1).max(now.as_secs().saturating_add(1))
 }
 
 /// A backend that keeps the whole session in the cookie: it turns a record
