@@ -161,7 +161,8 @@ impl SessionManager {
         self: &Arc<Self>,
         values: impl IntoIterator<Item = &'v str>,
     ) -> Result<Session, StoreError> {
-        let now = self.clock.now();
+        let began = self.clock.now_millis();
+        let now = UnixTime::from_millis(began);
         // In a block of its own: the loaded record goes out of scope before
         // the check's await, so the future every request allocates does
         // not keep room for a copy of it across that await.
@@ -186,7 +187,11 @@ impl SessionManager {
                                     },
                                 )),
                                 Some(Loaded::Renewed) => {
-                                    return Ok(self.session(self.empty(now), Origin::Renewed, now));
+                                    return Ok(self.session(
+                                        self.empty(now),
+                                        Origin::Renewed,
+                                        began,
+                                    ));
                                 }
                                 None => None,
                             }
@@ -206,9 +211,9 @@ impl SessionManager {
                 // and keeps a faulty store from extending a session.
                 Some((mut record, origin)) if !record.is_expired(now) => {
                     record.flash.set_capacity(self.settings.flash_capacity());
-                    self.session(record, origin, now)
+                    self.session(record, origin, began)
                 }
-                _ => return Ok(self.session(self.empty(now), Origin::New, now)),
+                _ => return Ok(self.session(self.empty(now), Origin::New, began)),
             }
         };
         match &self.check {
@@ -239,9 +244,9 @@ impl SessionManager {
         Record::empty(now, now, self.settings.flash_capacity())
     }
 
-    fn session(self: &Arc<Self>, record: Record, origin: Origin, now: UnixTime) -> Session {
+    fn session(self: &Arc<Self>, record: Record, origin: Origin, began: u64) -> Session {
         let mut state = State::new(record, origin, self.settings.flash_min_level());
-        state.loaded = now;
+        state.began = began;
         Session::new(state, Some(self.clone() as Arc<dyn SaveHook>))
     }
 
@@ -278,12 +283,11 @@ impl SessionManager {
             // A binding this request made: of the generation of the time
             // the request began, so that an end_all that ran meanwhile
             // refuses it (a login in flight).
-            let began = if state.loaded == UnixTime::default() {
-                now
-            } else {
-                state.loaded
+            let began = match state.began {
+                0 => self.clock.now_millis(),
+                began => began,
             };
-            state.record.generation = began.as_secs().max(1);
+            state.record.generation = began.max(1);
         }
         let plan = plan::plan(state, now, &self.lifetimes, self.backend.kind());
         if plan.action == Action::Refuse {

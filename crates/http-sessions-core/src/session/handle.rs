@@ -18,7 +18,6 @@ use crate::session::flash::{Flash, FlashLevel};
 use crate::session::id::SessionId;
 use crate::session::record::{MAX_LABEL_LEN, Record};
 use crate::session::session_data;
-use crate::session::time::UnixTime;
 use crate::session::value::{self, Value};
 
 /// One request's session: a cheap handle, clone it freely.
@@ -98,9 +97,10 @@ pub(crate) struct State {
     /// The user the session was bound to as stored: its index entry is
     /// what a change of user or an end of the session removes.
     pub(crate) stored_user: Option<String>,
-    /// When the request loaded the session: a binding made by this request
-    /// is of that time's generation (see [`Record::generation`]).
-    pub(crate) loaded: UnixTime,
+    /// When the request loaded the session, in milliseconds since the
+    /// epoch (0 if it was not loaded): a binding made by this request is
+    /// of that generation (see [`Record::generation`]).
+    pub(crate) began: u64,
 }
 
 impl State {
@@ -118,7 +118,7 @@ impl State {
             cookie: CookieUpdate::Keep,
             flash_min,
             stored_user: record.user.clone(),
-            loaded: UnixTime::default(),
+            began: 0,
             record,
         }
     }

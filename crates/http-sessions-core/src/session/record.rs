@@ -35,7 +35,8 @@ pub struct Record {
     pub label: Option<String>,
     /// The generation of [`user`](Self::user)'s sessions this binding
     /// belongs to; 0 when unbound. The manager gives a new binding the
-    /// time its request began, in Unix seconds, and a renew carries it on.
+    /// time its request began, in milliseconds since the epoch, and a renew
+    /// carries it on.
     /// A user's generation only grows: each "log out everywhere" raises it
     /// past the time it runs, and a store refuses to store a binding of an
     /// older generation than its user's, so neither a renew nor a login

@@ -43,6 +43,12 @@ impl UnixTime {
         Self(secs)
     }
 
+    /// The instant `millis` milliseconds after the epoch, to the second
+    /// below.
+    pub const fn from_millis(millis: u64) -> Self {
+        Self(millis / 1000)
+    }
+
     /// Seconds since the epoch.
     pub const fn as_secs(self) -> u64 {
         self.0
@@ -75,6 +81,12 @@ impl fmt::Display for UnixTime {
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time.
     fn now(&self) -> UnixTime;
+
+    /// The current time in milliseconds since the epoch, for what must
+    /// order events closer than a second apart (users' generations).
+    fn now_millis(&self) -> u64 {
+        self.now().as_secs().saturating_mul(1000)
+    }
 }
 
 /// The system's wall clock.
@@ -96,6 +108,12 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         UnixTime(secs)
+    }
+
+    fn now_millis(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 }
 

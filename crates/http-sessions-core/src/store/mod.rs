@@ -254,7 +254,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 ///
 /// Each user has a generation, a number that only grows (absent, it is
 /// 1). A binding carries one ([`Record::generation`]: the time its request
-/// began), and `create`, and an `update` that moves the binding, refuse
+/// began, in milliseconds), and `create`, and an `update` that moves the binding, refuse
 /// ([`StoreError::Gone`]) one older than its user's. `end_all` raises the
 /// user's generation to [`next_generation`] and ends every session of an
 /// older one: a client renewing in a loop and a login under way both
@@ -297,21 +297,21 @@ pub trait UserIndex: Send + Sync {
     ) -> Result<usize, StoreError>;
 }
 
-/// The generation a user's sessions move to when they are all ended at
-/// `now`: past the current one, and past `now`, so that a binding made by
-/// a request that began at or before `now` (a login in flight) is of an
-/// older one.
+/// The generation a user's sessions move to when they are all ended:
+/// past the current one, and at least `floor`, which the layer sets past
+/// the time `end_all` began (in milliseconds), so that a binding made by a
+/// request that began before (a login in flight) is of an older one.
 ///
 /// # Examples
 ///
 /// ```
-/// use http_sessions_core::store::{UnixTime, next_generation};
+/// use http_sessions_core::store::next_generation;
 ///
-/// assert_eq!(next_generation(1, UnixTime::from_secs(100)), 101);
-/// assert_eq!(next_generation(500, UnixTime::from_secs(100)), 501);
+/// assert_eq!(next_generation(1, 100_001), 100_001);
+/// assert_eq!(next_generation(500_000, 100_001), 500_001);
 /// ```
-pub fn next_generation(current: u64, now: UnixTime) -> u64 {
-    current.saturating_add(1).max(now.as_secs().saturating_add(1))
+pub fn next_generation(current: u64, floor: u64) -> u64 {
+    current.saturating_add(1).max(floor)
 }
 
 /// A backend that keeps the whole session in the cookie: it turns a record
