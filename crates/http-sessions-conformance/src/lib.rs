@@ -26,6 +26,11 @@
 )]
 
 pub mod http;
+mod rules;
+mod users;
+
+pub use rules::*;
+pub use users::*;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,11 +40,11 @@ use bytes::Bytes;
 use http_body_util::{Empty, Full};
 use http_sessions_core::store::{
     Changes, IdSource, Loaded, RandomIds, Record, SessionId, SessionStore, StoreError, UnixTime,
-    Update,
+    Update, UserIndex,
 };
 use http_sessions_core::{
     Backend, CookieUpdate, Expiry, FlashLevel, Key, Keyring, LazySession, ManualClock,
-    ResponseBody, Session, SessionCheck, SessionLayer, SessionManager, Settings,
+    ResponseBody, Session, SessionCheck, SessionLayer, SessionManager, Settings, UserSessions,
 };
 use tower::{Layer, Service};
 
@@ -186,6 +191,40 @@ impl<'h, H: Harness> Rig<'h, H> {
         }
     }
 
+    /// The store, to hand to another task.
+    fn server_store(&self) -> Option<Arc<dyn SessionStore>> {
+        match &self.backend {
+            Backend::Server(store) => Some(store.clone()),
+            Backend::Cookie(_) => None,
+        }
+    }
+
+    /// The store's index of users' sessions, if it has one.
+    fn index(&self) -> Option<&dyn UserIndex> {
+        self.store().and_then(|store| store.users())
+    }
+
+    /// The users' sessions, through this rig's manager.
+    fn users(&self) -> UserSessions {
+        UserSessions::new(self.manager.clone())
+    }
+
+    /// A new session of `user`, labelled `label`, with one value: its
+    /// token and its id.
+    async fn login(&self, user: &str, label: &str) -> (String, String) {
+        let s = self.load(None).await;
+        s.bind_user(user);
+        s.set_label(label);
+        s.insert("k", "v").unwrap();
+        let token = self.commit_token(&s).await;
+        let id = self
+            .load(Some(&token))
+            .await
+            .id()
+            .expect("a stored session has an id");
+        (token, id)
+    }
+
     /// Concurrent deltas, and an old id dead at once, need server state.
     fn server_side(&self) -> bool {
         self.store().is_some()
@@ -247,6 +286,38 @@ impl<'h, H: Harness> Rig<'h, H> {
     /// Loads `token` and says how many values it has.
     async fn len(&self, token: &str) -> usize {
         self.load(Some(token)).await.len()
+    }
+}
+
+/// A new random session id.
+fn fresh_id() -> SessionId {
+    RandomIds::new().next_id().unwrap()
+}
+
+/// A record bound to `user`, as the manager stores a login made at
+/// [`START`], holding `key`.
+fn bound(user: &str, key: &str) -> Record {
+    let (mut record, _) = one_value(key);
+    record.user = Some(user.to_owned());
+    record.label = Some("device".to_owned());
+    record.generation = START.as_secs();
+    record
+}
+
+/// An update at [`START`] of a session loaded bound to `stored_user`, to
+/// `record` with `changes`.
+fn update_of<'a>(
+    record: &'a Record,
+    changes: &'a Changes,
+    stored_user: Option<&'a str>,
+) -> Update<'a> {
+    Update {
+        record,
+        changes,
+        expires: START + IDLE,
+        ends: START + ABSOLUTE,
+        now: START,
+        stored_user,
     }
 }
 
@@ -423,7 +494,10 @@ pub async fn atomic_create<H: Harness>(h: &H) {
         Err(StoreError::Exists)
     ));
     assert_eq!(owner(rig.load(Some(&t1)).await).as_deref(), Some("first"));
-    store.retire(&taken, START, START + IDLE, None).await.unwrap();
+    store
+        .retire(&taken, START, START + IDLE, None)
+        .await
+        .unwrap();
     assert!(matches!(
         store.create(&taken, &record, START + ABSOLUTE).await,
         Err(StoreError::Exists)
@@ -1239,10 +1313,18 @@ macro_rules! suite {
             own_expiry_is_kept_and_enforced, user_sessions_are_listed_and_ended,
             refused_sessions_end,
             forged_cookie_is_no_session, first_verifying_cookie_wins, rotation_reissues,
-            failed_save_is_not_retried);
+            failed_save_is_not_retried, a_login_in_flight_is_refused,
+            a_renew_of_an_ended_generation_is_refused, end_never_crosses_users,
+            keep_survives_end_all_and_can_renew, the_index_follows_the_writes,
+            create_never_overwrites, update_of_a_dead_id_is_gone,
+            retire_leaves_a_marker_until_its_time);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_concurrent_deltas() {
             $crate::concurrent_deltas(&$harness).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_end_all_is_final_against_a_renewing_client() {
+            $crate::end_all_is_final_against_a_renewing_client(&$harness).await;
         }
     };
     (@cases $harness:expr; $($case:ident),+) => {
