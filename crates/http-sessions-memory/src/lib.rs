@@ -47,18 +47,18 @@
 
 mod evictions;
 mod segments;
+mod users;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry;
+use dashmap::mapref::entry::{Entry as MapEntry, OccupiedEntry};
 use http_sessions_core::store::{
-    Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
+    Entry, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
+    UserIndex, UserLedger,
 };
 use http_sessions_core::{Clock, ConfigError, SystemClock};
 
@@ -135,44 +135,28 @@ pub struct MemoryStore {
     sweep_interval: Duration,
 }
 
-/// What the map holds under an id.
+/// The store's state, shared by its clones and its sweeper.
 ///
-/// The record is boxed: the map's table is sized in entries and keeps up
-/// to about twice as many as it holds, so every byte of an entry costs up
-/// to two per session. Boxed, a `Slot` is two words.
-enum Slot {
-    /// A session; it may have expired and not been swept yet.
-    Live(Box<Record>),
-    /// An id renewed into another: it loads as [`Loaded::Renewed`] until
-    /// `until`.
-    Renewed { until: UnixTime },
-}
-
-impl Slot {
-    /// When the entry stops counting: a session's expiry, a marker's end.
-    fn deadline(&self) -> UnixTime {
-        match self {
-            Slot::Live(record) => record.expires,
-            Slot::Renewed { until } => *until,
-        }
-    }
-
-    /// Whether the entry counts for nothing at `now` and may be removed.
-    fn is_dead(&self, now: UnixTime) -> bool {
-        now >= self.deadline()
-    }
-}
-
+/// # Locks
+///
+/// Three kinds, always taken in this order, so they cannot deadlock: the
+/// bound's queues (`segments`), then the users' `ledger`, then one shard
+/// of the map; a DashMap guard is always dropped before either mutex is
+/// taken. A bound session's place in the ledger changes under the ledger
+/// and its shard together, so the two always agree; anonymous sessions
+/// never take the ledger: their loads, updates, retires and deletes take
+/// one shard, and their creates the queues once it is released.
 struct Inner {
     sessions: Map,
-    /// The order of eviction. Creates pass through this one lock, always
-    /// before any shard lock of the map, so the two cannot deadlock.
+    /// The order of eviction. Creates pass through this one lock, after
+    /// their shard lock is released, and hold it while evicting.
     segments: Mutex<Segments>,
+    /// Each user's sessions and generation. Its ids are sessions the map
+    /// holds: every removal of a bound session takes it out here too, so
+    /// it is bounded by the store's capacity.
+    ledger: Mutex<UserLedger>,
     evictions: Evictions,
     sweeper: OnceLock<()>,
-    /// Each user's sessions, with the time each entry counts until; the
-    /// sweep drops entries past it.
-    users: DashMap<String, HashMap<SessionId, UnixTime>>,
     /// Sessions the sweeps removed as expired.
     expired: std::sync::atomic::AtomicU64,
 }
@@ -208,7 +192,7 @@ impl MemoryStore {
                 segments: Mutex::new(Segments::new(capacity)),
                 evictions: Evictions::default(),
                 sweeper: OnceLock::new(),
-                users: DashMap::new(),
+                ledger: Mutex::new(UserLedger::new()),
                 expired: std::sync::atomic::AtomicU64::new(0),
             }),
             clock: Arc::new(SystemClock),
@@ -417,6 +401,18 @@ impl Hasher for RandomIdHasher {
     }
 }
 
+/// One occupied place of the map, its shard locked for writing.
+type Occupied<'a> = OccupiedEntry<'a, SessionId, Held>;
+
+/// Takes `id` out of its user's sessions if `slot` is bound. The caller
+/// holds the ledger (taken before the entry's shard); without one, the
+/// caller has checked under the shard lock that `slot` is anonymous.
+fn unlist(ledger: Option<&mut UserLedger>, id: &SessionId, slot: &Entry) {
+    if let (Some(ledger), Some(user)) = (ledger, slot.user()) {
+        ledger.leave(user, id);
+    }
+}
+
 impl Inner {
     fn segments(&self) -> MutexGuard<'_, Segments> {
         // Every critical section leaves the queues consistent before
@@ -424,34 +420,39 @@ impl Inner {
         self.segments.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn ledger(&self) -> MutexGuard<'_, UserLedger> {
+        // std Mutex, not tokio's: nothing awaits while it is held. As for
+        // the queues, a poisoned ledger is still consistent.
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn load(&self, id: &SessionId, now: UnixTime) -> Option<Loaded> {
         let held = self.sessions.get(id)?;
-        match &held.slot {
-            Slot::Live(record) if !record.is_expired(now) => {
-                held.mark_seen();
-                Some(Loaded::Live(Record::clone(record)))
-            }
-            Slot::Renewed { until } if *until > now => Some(Loaded::Renewed),
-            _ => None,
+        let loaded = held.slot.load(now);
+        if matches!(loaded, Some(Loaded::Live(_))) {
+            held.mark_seen();
         }
+        loaded
     }
 
     fn sweep(&self, now: UnixTime) -> usize {
-        // The queues' lock before the map's shard locks, as in create.
+        // The queues, the ledger, then the map's shards, as everywhere.
         let mut segments = self.segments();
+        let mut ledger = self.ledger();
         let before = self.sessions.len();
         let mut expired = 0;
-        self.sessions.retain(|_, held| {
+        self.sessions.retain(|id, held| {
             let dead = held.slot.is_dead(now);
-            expired += u64::from(dead && matches!(held.slot, Slot::Live(_)));
+            if dead {
+                expired += u64::from(matches!(held.slot, Entry::Live(_)));
+                unlist(Some(&mut ledger), id, &held.slot);
+            }
             !dead
         });
+        ledger.sweep(now);
+        drop(ledger);
         self.expired
             .fetch_add(expired, std::sync::atomic::Ordering::Relaxed);
-        self.users.retain(|_, ids| {
-            ids.retain(|_, until| *until > now);
-            !ids.is_empty()
-        });
         let removed = before.saturating_sub(self.sessions.len());
         if removed > 0 {
             segments.retain_held(&self.sessions);
@@ -459,69 +460,230 @@ impl Inner {
         removed
     }
 
-    fn create(&self, id: SessionId, record: &Record) -> Result<(), StoreError> {
-        match self.sessions.entry(id) {
-            Entry::Occupied(_) => return Err(StoreError::Exists),
-            Entry::Vacant(slot) => {
-                slot.insert(Held::new(Slot::Live(Box::new(record.clone()))));
+    fn create(&self, id: SessionId, record: &Record, ends: UnixTime) -> Result<(), StoreError> {
+        match record.user.as_deref() {
+            // Anonymous: the shard lock alone.
+            None => match self.sessions.entry(id) {
+                MapEntry::Occupied(_) => return Err(StoreError::Exists),
+                MapEntry::Vacant(slot) => {
+                    slot.insert(Held::new(Entry::live(record)));
+                }
+            },
+            Some(user) => {
+                let mut ledger = self.ledger();
+                let MapEntry::Vacant(slot) = self.sessions.entry(id) else {
+                    return Err(StoreError::Exists);
+                };
+                // A refusal stores nothing: the binding was ended.
+                let generation = ledger.admit(user, id, record.generation, ends)?;
+                let mut stored = Box::new(record.clone());
+                stored.generation = generation;
+                slot.insert(Held::new(Entry::Live(stored)));
             }
         }
         // The map's shard lock is released: evicting may touch any shard.
         let (evicted, capacity) = {
             let mut segments = self.segments();
-            (segments.admit(id, &self.sessions), segments.capacity())
+            let mut ledger = None;
+            let evicted = segments.admit(id, &self.sessions, |id| self.evict(id, &mut ledger));
+            (evicted, segments.capacity())
         };
         self.evictions.record(evicted, capacity);
         Ok(())
     }
 
-    fn update(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
-        let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
-            return Err(StoreError::Gone);
-        };
-        if entry.get().slot.is_dead(update.now) {
-            entry.remove();
-            return Err(StoreError::Gone);
+    /// Removes `id` for room, under the queues' lock. An anonymous entry
+    /// goes with its shard lock alone; a bound one takes the ledger, which
+    /// stays held for the rest of the evictions of this create.
+    fn evict<'a>(
+        &'a self,
+        id: &SessionId,
+        ledger: &mut Option<MutexGuard<'a, UserLedger>>,
+    ) -> bool {
+        if ledger.is_none() {
+            match self.sessions.entry(*id) {
+                MapEntry::Vacant(_) => return false,
+                MapEntry::Occupied(entry) if entry.get().slot.user().is_none() => {
+                    entry.remove();
+                    return true;
+                }
+                // Bound: the shard is released before the ledger is taken.
+                MapEntry::Occupied(_) => {}
+            }
         }
-        let Slot::Live(stored) = &mut entry.get_mut().slot else {
-            return Err(StoreError::Gone);
-        };
-        update.apply_to(stored);
-        // Concurrent removals can empty a session that each request saw
-        // non-empty: an empty session is not kept.
-        if stored.is_empty() {
-            entry.remove();
-            Ok(Updated::Emptied)
-        } else {
-            Ok(Updated::Kept)
+        let ledger = ledger.get_or_insert_with(|| self.ledger());
+        match self.sessions.remove(id) {
+            Some((id, held)) => {
+                unlist(Some(ledger), &id, &held.slot);
+                true
+            }
+            None => false,
         }
     }
 
-    fn retire(&self, id: SessionId, now: UnixTime, until: UnixTime) -> Result<(), StoreError> {
-        let Entry::Occupied(mut entry) = self.sessions.entry(id) else {
+    fn update(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
+        if update.moves_binding() {
+            return self.update_binding(id, update);
+        }
+        let MapEntry::Occupied(mut entry) = self.sessions.entry(id) else {
             return Err(StoreError::Gone);
         };
-        let held = entry.get_mut();
-        if held.slot.is_dead(now) {
-            entry.remove();
+        let stored_user = entry.get().slot.user();
+        let rebinds = update.changes.binding && stored_user != update.record.user.as_deref();
+        let bound = stored_user.is_some();
+        if rebinds {
+            // Bound or unbound by another request since this one loaded:
+            // writing this binding moves the session between users.
+            drop(entry);
+            return self.update_binding(id, update);
+        }
+        match entry.get_mut().slot.apply(update) {
+            Err(error) => {
+                // A bound session past its time is left to the sweep, which
+                // takes the ledger.
+                if !bound && entry.get().slot.is_dead(update.now) {
+                    entry.remove();
+                }
+                Err(error)
+            }
+            Ok(Updated::Kept) => Ok(Updated::Kept),
+            Ok(Updated::Emptied) if !bound => {
+                entry.remove();
+                Ok(Updated::Emptied)
+            }
+            Ok(Updated::Emptied) => {
+                drop(entry);
+                Ok(self.remove_emptied(id))
+            }
+        }
+    }
+
+    /// Removes the bound session under `id` that an update emptied, unless
+    /// another request set a value meanwhile (then it is kept).
+    fn remove_emptied(&self, id: SessionId) -> Updated {
+        let mut ledger = self.ledger();
+        let MapEntry::Occupied(entry) = self.sessions.entry(id) else {
+            return Updated::Emptied;
+        };
+        match &entry.get().slot {
+            Entry::Live(record) if record.is_empty() => {}
+            _ => return Updated::Kept,
+        }
+        let (id, held) = entry.remove_entry();
+        unlist(Some(&mut ledger), &id, &held.slot);
+        Updated::Emptied
+    }
+
+    /// An update that moves the session in the users' index, under the
+    /// ledger: the new binding is admitted first, and a refusal writes
+    /// nothing.
+    fn update_binding(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
+        let mut ledger = self.ledger();
+        let MapEntry::Occupied(mut entry) = self.sessions.entry(id) else {
+            return Err(StoreError::Gone);
+        };
+        let Entry::Live(stored) = &entry.get().slot else {
+            return Err(StoreError::Gone);
+        };
+        if stored.is_expired(update.now) {
+            let (id, held) = entry.remove_entry();
+            unlist(Some(&mut ledger), &id, &held.slot);
             return Err(StoreError::Gone);
         }
-        if matches!(held.slot, Slot::Renewed { .. }) {
-            return Err(StoreError::Gone);
-        }
-        if until > now {
-            held.slot = Slot::Renewed { until };
+        let (was, stored_generation) = (stored.user.clone(), stored.generation);
+        let target = if update.changes.binding {
+            update.record.user.as_deref()
         } else {
+            was.as_deref()
+        };
+        let same = target == was.as_deref();
+        // A binding kept is of the generation stored with it (an end_all
+        // that kept this session restamped it); a new one, of the request's.
+        let generation = if same {
+            stored_generation
+        } else {
+            update.record.generation
+        };
+        let stamped = match target {
+            Some(user) => Some(ledger.admit(user, id, generation, update.ends)?),
+            None => None,
+        };
+        if let (false, Some(old)) = (same, &was) {
+            ledger.leave(old, &id);
+        }
+        let updated = entry.get_mut().slot.apply(update)?;
+        if let (Entry::Live(stored), Some(generation)) = (&mut entry.get_mut().slot, stamped) {
+            stored.generation = generation;
+        }
+        if updated == Updated::Emptied {
+            let (id, held) = entry.remove_entry();
+            unlist(Some(&mut ledger), &id, &held.slot);
+        }
+        Ok(updated)
+    }
+
+    fn retire(
+        &self,
+        id: SessionId,
+        now: UnixTime,
+        until: UnixTime,
+        user: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if user.is_none() {
+            let MapEntry::Occupied(entry) = self.sessions.entry(id) else {
+                return Err(StoreError::Gone);
+            };
+            if entry.get().slot.user().is_none() {
+                return Self::retire_entry(entry, now, until, None);
+            }
+            // Bound by another request meanwhile: under the ledger.
+        }
+        let mut ledger = self.ledger();
+        let MapEntry::Occupied(entry) = self.sessions.entry(id) else {
+            return Err(StoreError::Gone);
+        };
+        Self::retire_entry(entry, now, until, Some(&mut ledger))
+    }
+
+    /// Retires the session in `entry`; `ledger` as for [`unlist`].
+    fn retire_entry(
+        mut entry: Occupied<'_>,
+        now: UnixTime,
+        until: UnixTime,
+        ledger: Option<&mut UserLedger>,
+    ) -> Result<(), StoreError> {
+        if entry.get().slot.is_dead(now) {
+            let (id, held) = entry.remove_entry();
+            unlist(ledger, &id, &held.slot);
+            return Err(StoreError::Gone);
+        }
+        let id = *entry.key();
+        let record = entry.get_mut().slot.retire(now, until)?;
+        if until <= now {
             // A marker that would be past its end at once is not kept.
             entry.remove();
         }
+        unlist(ledger, &id, &Entry::Live(record));
         Ok(())
     }
 
-    fn delete(&self, id: &SessionId) {
+    fn delete(&self, id: &SessionId, user: Option<&str>) {
         // Its id stays queued until it reaches the front or a sweep: a
-        // delete needs no lock but the map's.
-        self.sessions.remove(id);
+        // delete takes neither the queues nor, if anonymous, the ledger.
+        if user.is_none() {
+            match self.sessions.entry(*id) {
+                MapEntry::Vacant(_) => return,
+                MapEntry::Occupied(entry) if entry.get().slot.user().is_none() => {
+                    entry.remove();
+                    return;
+                }
+                MapEntry::Occupied(_) => {}
+            }
+        }
+        let mut ledger = self.ledger();
+        if let Some((id, held)) = self.sessions.remove(id) {
+            unlist(Some(&mut ledger), &id, &held.slot);
+        }
     }
 }
 
@@ -535,9 +697,14 @@ impl SessionStore for MemoryStore {
         Ok(self.inner.load(id, now))
     }
 
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        ends: UnixTime,
+    ) -> Result<(), StoreError> {
         self.start_sweeper();
-        self.inner.create(*id, record)
+        self.inner.create(*id, record, ends)
     }
 
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
@@ -549,42 +716,18 @@ impl SessionStore for MemoryStore {
         id: &SessionId,
         now: UnixTime,
         until: UnixTime,
+        user: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.inner.retire(*id, now, until)
+        self.inner.retire(*id, now, until, user)
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.inner.delete(id);
+    async fn delete(&self, id: &SessionId, user: Option<&str>) -> Result<(), StoreError> {
+        self.inner.delete(id, user);
         Ok(())
     }
 
-    async fn index(
-        &self,
-        user: &str,
-        id: &SessionId,
-        expires: UnixTime,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        let mut ids = self.inner.users.entry(user.to_owned()).or_default();
-        ids.retain(|_, until| *until > now);
-        ids.insert(*id, expires);
-        Ok(())
-    }
-
-    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
-        if let Some(mut ids) = self.inner.users.get_mut(user) {
-            ids.remove(id);
-        }
-        self.inner.users.remove_if(user, |_, ids| ids.is_empty());
-        Ok(())
-    }
-
-    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
-        let Some(mut ids) = self.inner.users.get_mut(user) else {
-            return Ok(Vec::new());
-        };
-        ids.retain(|_, until| *until > now);
-        Ok(ids.keys().copied().collect())
+    fn users(&self) -> Option<&dyn UserIndex> {
+        Some(self)
     }
 }
 
@@ -607,6 +750,8 @@ mod tests {
     use http_sessions_core::{Flash, FlashLevel};
 
     const T0: UnixTime = UnixTime::from_secs(1_000_000);
+    /// The absolute deadline the tests' sessions are created with.
+    const ENDS: UnixTime = UnixTime::from_secs(1_000_000 + 3_600);
 
     fn at(secs: u64) -> UnixTime {
         T0 + Duration::from_secs(secs)
@@ -629,7 +774,7 @@ mod tests {
     }
 
     async fn create(store: &MemoryStore, n: u8, expires: u64) {
-        store.create(&id(n), &record(expires)).await.unwrap();
+        store.create(&id(n), &record(expires), ENDS).await.unwrap();
     }
 
     async fn load(store: &MemoryStore, n: u8, now: u64) -> Option<Loaded> {
@@ -654,7 +799,9 @@ mod tests {
             record,
             changes,
             expires: at(expires),
+            ends: ENDS,
             now: at(now),
+            stored_user: None,
         };
         store.update(&id(n), update).await
     }
@@ -674,7 +821,7 @@ mod tests {
     fn an_entry_is_at_most_three_words() {
         // A boxed record or a marker's time, and the eviction mark; in
         // `u64`s, so that it holds on 32-bit targets too.
-        assert!(size_of::<Slot>() <= 2 * size_of::<u64>());
+        assert!(size_of::<Entry>() <= 2 * size_of::<u64>());
         assert!(size_of::<Held>() <= 3 * size_of::<u64>());
     }
 
@@ -701,15 +848,15 @@ mod tests {
             create(&store, 1, 10).await;
             let other = Record::empty(T0, at(99), 4);
             assert!(matches!(
-                store.create(&id(1), &other).await,
+                store.create(&id(1), &other, ENDS).await,
                 Err(StoreError::Exists)
             ));
             assert_eq!(load(&store, 1, 0).await, Some(Loaded::Live(record(10))));
 
             create(&store, 2, 10).await;
-            store.retire(&id(2), at(0), at(50)).await.unwrap();
+            store.retire(&id(2), at(0), at(50), None).await.unwrap();
             assert!(matches!(
-                store.create(&id(2), &other).await,
+                store.create(&id(2), &other, ENDS).await,
                 Err(StoreError::Exists)
             ));
             assert_eq!(load(&store, 2, 0).await, Some(Loaded::Renewed));
@@ -723,7 +870,7 @@ mod tests {
             stored.data.insert("a".into(), value("a0"));
             stored.data.insert("b".into(), value("b0"));
             stored.data.insert("c".into(), value("c0"));
-            store.create(&id(1), &stored).await.unwrap();
+            store.create(&id(1), &stored, ENDS).await.unwrap();
 
             // The request saw other values for `b`, `c` and its flash, but
             // changed only `a` (set), `c` (removed) and `d` (added).
@@ -758,7 +905,7 @@ mod tests {
         for store in stores() {
             let mut stored = record(10);
             stored.data.insert("old".into(), value("x"));
-            store.create(&id(1), &stored).await.unwrap();
+            store.create(&id(1), &stored, ENDS).await.unwrap();
 
             let mut after = Record::empty(T0, at(10), 4);
             after.data.insert("new".into(), value("y"));
@@ -792,7 +939,7 @@ mod tests {
         for store in stores() {
             let mut stored = Record::empty(T0, at(10), 4);
             stored.data.insert("a".into(), value("a0"));
-            store.create(&id(1), &stored).await.unwrap();
+            store.create(&id(1), &stored, ENDS).await.unwrap();
             // Another request removed `a`; this one saw it and removes it too.
             let changes = Changes {
                 cleared: false,
@@ -830,7 +977,7 @@ mod tests {
 
             // Renewed: the marker stays as it was.
             create(&store, 3, 10).await;
-            store.retire(&id(3), at(0), at(50)).await.unwrap();
+            store.retire(&id(3), at(0), at(50), None).await.unwrap();
             assert!(matches!(
                 touch(&store, 3, 1, 20).await,
                 Err(StoreError::Gone)
@@ -844,7 +991,7 @@ mod tests {
     async fn retire_leaves_a_marker_until_its_end() {
         for store in stores() {
             create(&store, 1, 10).await;
-            store.retire(&id(1), at(5), at(40)).await.unwrap();
+            store.retire(&id(1), at(5), at(40), None).await.unwrap();
             assert_eq!(store.len(), 1);
             // Renewed even after the session itself would have expired.
             assert_eq!(load(&store, 1, 5).await, Some(Loaded::Renewed));
@@ -852,7 +999,7 @@ mod tests {
             assert_eq!(load(&store, 1, 40).await, None);
             // A renewed id cannot be renewed again.
             assert!(matches!(
-                store.retire(&id(1), at(6), at(60)).await,
+                store.retire(&id(1), at(6), at(60), None).await,
                 Err(StoreError::Gone)
             ));
             assert_eq!(
@@ -867,14 +1014,14 @@ mod tests {
     async fn retire_of_no_live_session_is_gone() {
         for store in stores() {
             assert!(matches!(
-                store.retire(&id(1), at(0), at(40)).await,
+                store.retire(&id(1), at(0), at(40), None).await,
                 Err(StoreError::Gone)
             ));
             assert_eq!(store.len(), 0, "no marker for an id that held nothing");
 
             create(&store, 2, 10).await;
             assert!(matches!(
-                store.retire(&id(2), at(10), at(40)).await,
+                store.retire(&id(2), at(10), at(40), None).await,
                 Err(StoreError::Gone)
             ));
             assert_eq!(store.len(), 0, "the expired session was removed");
@@ -887,10 +1034,10 @@ mod tests {
         for store in stores() {
             create(&store, 1, 10).await;
             create(&store, 2, 10).await;
-            store.retire(&id(2), at(0), at(40)).await.unwrap();
-            store.delete(&id(1)).await.unwrap();
-            store.delete(&id(2)).await.unwrap();
-            store.delete(&id(3)).await.unwrap();
+            store.retire(&id(2), at(0), at(40), None).await.unwrap();
+            store.delete(&id(1), None).await.unwrap();
+            store.delete(&id(2), None).await.unwrap();
+            store.delete(&id(3), None).await.unwrap();
             assert_eq!(store.len(), 0);
             assert_eq!(load(&store, 1, 0).await, None);
             assert_eq!(load(&store, 2, 0).await, None);
@@ -906,7 +1053,7 @@ mod tests {
             create(&store, 1, 10).await;
             create(&store, 2, 100).await;
             create(&store, 3, 20).await;
-            store.retire(&id(3), at(0), at(30)).await.unwrap();
+            store.retire(&id(3), at(0), at(30), None).await.unwrap();
             assert_eq!(store.sweep(at(9)), 0);
             assert_eq!(store.sweep(at(10)), 1);
             assert_eq!(load(&store, 1, 0).await, None);
@@ -953,13 +1100,13 @@ mod tests {
     async fn evictions_count_markers_and_not_what_was_swept_or_deleted() {
         let store = MemoryStore::with_capacity(2);
         create(&store, 1, 10).await;
-        store.retire(&id(1), at(0), at(50)).await.unwrap();
+        store.retire(&id(1), at(0), at(50), None).await.unwrap();
         create(&store, 2, 100).await;
         // The marker was never loaded: it is the first to go.
         create(&store, 3, 100).await;
         assert_eq!(load(&store, 1, 0).await, None);
         assert_eq!(store.evictions(), 1);
-        store.delete(&id(2)).await.unwrap();
+        store.delete(&id(2), None).await.unwrap();
         assert_eq!(store.sweep(at(100)), 1);
         create(&store, 4, 200).await;
         create(&store, 5, 200).await;
@@ -984,7 +1131,7 @@ mod tests {
             .with_clock(clock.clone());
         create(&store, 1, 10).await;
         create(&store, 2, 10).await;
-        store.retire(&id(2), at(0), at(20)).await.unwrap();
+        store.retire(&id(2), at(0), at(20), None).await.unwrap();
         clock.advance(Duration::from_secs(20));
         assert_eq!(store.len(), 2, "nothing sweeps before the interval");
         tokio::time::advance(Duration::from_secs(31)).await;
@@ -1036,7 +1183,7 @@ mod tests {
         // panic, and expiry holds on load.
         let store = MemoryStore::new();
         assert!(matches!(
-            poll_once(store.create(&id(1), &record(10))),
+            poll_once(store.create(&id(1), &record(10), ENDS)),
             Some(Ok(()))
         ));
         assert!(matches!(

@@ -14,21 +14,21 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dashmap::DashMap;
-use http_sessions_core::store::SessionId;
+use http_sessions_core::store::{Entry, SessionId};
 
-use crate::{RandomIdHash, Slot};
+use crate::RandomIdHash;
 
 /// What the map holds under an id: the entry, and whether it was loaded
 /// since it joined its queue or last passed the front of it.
 pub(crate) struct Held {
-    pub(crate) slot: Slot,
+    pub(crate) slot: Entry,
     /// Set by loads, under the map's read lock: an atomic, so a load never
     /// takes a write lock or the queues' lock.
     seen: AtomicBool,
 }
 
 impl Held {
-    pub(crate) fn new(slot: Slot) -> Self {
+    pub(crate) fn new(slot: Entry) -> Self {
         Self {
             slot,
             seen: AtomicBool::new(false),
@@ -79,19 +79,26 @@ impl Segments {
     }
 
     /// Queues `id`, just created in `map`, and evicts until the bound
-    /// holds again; returns how many entries were evicted.
+    /// holds again; returns how many entries were evicted. `evict` removes
+    /// an entry from the map (and from its user's sessions) and says
+    /// whether there was one.
     ///
     /// Takes the map's shard locks while `self` is locked, never the other
     /// way round: no caller holds a shard lock when it calls this.
-    pub(crate) fn admit(&mut self, id: SessionId, map: &Map) -> u64 {
+    pub(crate) fn admit(
+        &mut self,
+        id: SessionId,
+        map: &Map,
+        mut evict: impl FnMut(&SessionId) -> bool,
+    ) -> u64 {
         self.first.push_back(id);
         let mut evicted = 0;
         while self.first.len() + self.returning.len() > self.capacity {
             let from_first = self.first.len() > self.first_floor || self.returning.is_empty();
             let gone = if from_first {
-                self.pop_first(map)
+                self.pop_first(map, &mut evict)
             } else {
-                self.pop_returning(map)
+                self.pop_returning(map, &mut evict)
             };
             evicted += u64::from(gone);
         }
@@ -100,7 +107,7 @@ impl Segments {
 
     /// Takes the oldest first-visit id: a session seen again moves to the
     /// returning queue, any other entry is evicted. True if one was.
-    fn pop_first(&mut self, map: &Map) -> bool {
+    fn pop_first(&mut self, map: &Map, evict: &mut impl FnMut(&SessionId) -> bool) -> bool {
         let Some(id) = self.first.pop_front() else {
             return false;
         };
@@ -110,20 +117,20 @@ impl Segments {
                 self.returning.push_back(id);
                 false
             }
-            Some(false) => map.remove(&id).is_some(),
+            Some(false) => evict(&id),
         }
     }
 
     /// Takes the oldest returning id: a session seen since its last pass
     /// goes round again, any other entry is evicted. True if one was.
-    fn pop_returning(&mut self, map: &Map) -> bool {
+    fn pop_returning(&mut self, map: &Map, evict: &mut impl FnMut(&SessionId) -> bool) -> bool {
         // Each pass clears the mark of the session it sends round, so at
         // most one full turn passes before an entry goes.
         while let Some(id) = self.returning.pop_front() {
             match take_seen(map, &id) {
                 None => {}
                 Some(true) => self.returning.push_back(id),
-                Some(false) => return map.remove(&id).is_some(),
+                Some(false) => return evict(&id),
             }
         }
         false
@@ -155,11 +162,11 @@ mod tests {
     }
 
     fn add(segments: &mut Segments, map: &Map, n: u32) -> u64 {
-        let marker = Slot::Renewed {
+        let marker = Entry::Renewed {
             until: UnixTime::from_secs(1),
         };
         map.insert(id(n), Held::new(marker));
-        segments.admit(id(n), map)
+        segments.admit(id(n), map, |id| map.remove(id).is_some())
     }
 
     fn see(map: &Map, n: u32) {
