@@ -13,10 +13,14 @@
 //! | `user`      | the user the session is bound to (absent if none)  |
 //! | `label`     | the application's label for it (absent if none)    |
 //!
+//! | `gen`       | the generation of the user's sessions it was bound in (absent if unbound, or written before generations) |
+//!
 //! A user's sessions are listed in a sorted set of its own, under
-//! `<prefix>user:<user>`: each session id, scored with the time its entry
-//! counts until (`users.lua`). The `:` keeps it apart from every session
-//! key, whose ids are base64url.
+//! `<prefix>user:<user>`: each session id, scored with the session's
+//! absolute deadline, and the member `gen` scored with minus the user's
+//! generation (absent: generation 1), so that neither trimming past
+//! entries nor listing by score ever meets it (`users.lua`). The `:`
+//! keeps the key apart from every session key, whose ids are base64url.
 //!
 //! A renewed id (the marker `retire.lua` leaves, so a request still
 //! carrying the id neither sees the session nor replaces its cookie):
@@ -25,6 +29,12 @@
 //! |-------------|----------------------------------------------------|
 //! | `renewed`   | until when the id counts as renewed, Unix seconds  |
 //! | `tag`       | a random tag of the retire call that wrote it      |
+//!
+//! A session that `end_all` ended on a Redis Cluster, or whose id it found
+//! empty, leaves a tombstone until its entry's time: one field, `ended`,
+//! until when it counts, Unix seconds. It loads as no session, and a
+//! create that meets it (a login whose index entry was written before
+//! `end_all` started and whose session lands after) is refused as gone.
 //!
 //! Session keys carry the `d:` prefix so that no key a handler chooses can
 //! be mistaken for, or overwrite, the metadata. A marker has no `expires`
@@ -46,6 +56,12 @@ pub(crate) const EXPIRES: &str = "expires";
 pub(crate) const FLASH: &str = "flash";
 /// What follows the prefix in a user index's key.
 pub(crate) const USER_INDEX: &str = "user:";
+/// The member of a user's index scored with minus the user's generation;
+/// only the scripts write it, and a test checks they spell it so.
+#[cfg(test)]
+pub(crate) const GENERATION_MEMBER: &str = "gen";
+/// Field of a tombstone: until when the id it holds stays ended.
+pub(crate) const ENDED: &str = "ended";
 
 /// Prefix of the fields holding session values.
 pub(crate) const DATA_PREFIX: &str = "d:";
@@ -110,6 +126,8 @@ pub(crate) enum Stored {
         /// Until when the id counts as renewed.
         until: UnixTime,
     },
+    /// The tombstone `end_all` leaves on a Cluster: no session.
+    Ended,
 }
 
 /// Decodes the fields of a hash (as `HGETALL` returns them, in any order)
@@ -129,6 +147,7 @@ where
     let mut created = None;
     let mut expires = None;
     let mut renewed = None;
+    let mut ended = false;
     let mut session_fields = 0;
     // The layer applies its own capacity after loading; keeping every stored
     // message here leaves that choice to it.
@@ -146,6 +165,9 @@ where
             session_fields += 1;
         } else if name == RENEWED.as_bytes() {
             renewed = Some(timestamp(&name, &value)?);
+        } else if name == ENDED.as_bytes() {
+            timestamp(&name, &value)?;
+            ended = true;
         } else if name == TAG.as_bytes() {
             // Only the retire script reads it.
         } else if name == CREATED.as_bytes() {
@@ -167,6 +189,15 @@ where
         } else {
             return Err(Corrupt::new(&name, "unknown field"));
         }
+    }
+    if ended {
+        if session_fields > 0 || renewed.is_some() {
+            return Err(Corrupt::new(
+                ENDED.as_bytes(),
+                "a tombstone holds other fields",
+            ));
+        }
+        return Ok(Stored::Ended);
     }
     if let Some(until) = renewed {
         if session_fields > 0 {
@@ -231,7 +262,7 @@ mod tests {
     fn live(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Record, Corrupt> {
         match decode(fields)? {
             Stored::Live(record) => Ok(record),
-            Stored::Renewed { .. } => panic!("a session decoded as a marker"),
+            Stored::Renewed { .. } | Stored::Ended => panic!("a session decoded as a marker"),
         }
     }
 
@@ -359,6 +390,40 @@ mod tests {
             decode(vec![field("tag", b"x")]).unwrap_err().reason,
             "missing"
         );
+    }
+
+    #[test]
+    fn a_tombstone_decodes_as_ended_and_alone() {
+        assert_eq!(
+            decode(vec![field("ended", b"1700000900")]),
+            Ok(Stored::Ended)
+        );
+        assert_eq!(
+            decode(vec![field("ended", b"soon")]).unwrap_err().reason,
+            "timestamp is not a number"
+        );
+        for other in [field("expires", b"1700000600"), field("renewed", b"1")] {
+            let fields = vec![field("ended", b"1700000900"), other];
+            assert_eq!(
+                decode(fields).unwrap_err().reason,
+                "a tombstone holds other fields"
+            );
+        }
+    }
+
+    #[test]
+    fn a_generation_decodes_and_a_session_without_one_is_of_none() {
+        let mut fields = valid();
+        fields.push(field("user", b"ada"));
+        assert_eq!(live(fields.clone()).unwrap().generation, 0);
+        fields.push(field("gen", b"3"));
+        let record = live(fields.clone()).unwrap();
+        assert_eq!(
+            (record.user.as_deref(), record.generation),
+            (Some("ada"), 3)
+        );
+        fields.push(field("gen", b"x"));
+        assert_eq!(decode(fields).unwrap_err().reason, "does not decode");
     }
 
     #[test]

@@ -61,7 +61,11 @@
 //! - `layout`: the hash's fields, a live session's or a renewed id's, and
 //!   decoding a hash.
 //! - `script`: the Lua scripts that write (`save.lua`: create or update;
-//!   `retire.lua`: a renewed id's marker), and their arguments.
+//!   `retire.lua`: a renewed id's marker; `users.lua`: a user's index and
+//!   generation; `end.lua`: ending a user's sessions), and their arguments.
+//! - `users`: listing and ending a user's sessions
+//!   ([`UserIndex`](http_sessions_core::store::UserIndex)), and the check
+//!   of the server's eviction policy.
 //! - [`session_layer`]: a layer on the Redis at `REDIS_URL`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -70,6 +74,7 @@ mod layout;
 mod pipe;
 mod script;
 mod store;
+mod users;
 
 pub use deadpool_redis;
 pub use deadpool_redis::redis;

@@ -1,8 +1,11 @@
 //! The Lua scripts that write sessions, and the arguments of each call:
 //! `save.lua` creates or updates one session, `retire.lua` turns a renewed
-//! session into the marker of its id, `users.lua` adds to and lists a
-//! user's index of sessions. Each touches one key, so each runs whole on
-//! the node that owns it, on a single Redis or a Cluster.
+//! session into the marker of its id, `users.lua` admits a binding into a
+//! user's index or starts a new generation, and `end.lua` ends sessions of
+//! a user, checking each hash. On a single node a save or a retire keeps
+//! the users' indexes in the same script (more than one key); on a
+//! Cluster every call names one key, so each runs whole on the node that
+//! owns it, and the store orders the calls (see `users`).
 
 use std::sync::LazyLock;
 
@@ -17,6 +20,8 @@ const SAVE_CODE: &str = include_str!("save.lua");
 const RETIRE_CODE: &str = include_str!("retire.lua");
 /// The user index script's source.
 const USERS_CODE: &str = include_str!("users.lua");
+/// The ending script's source.
+const END_CODE: &str = include_str!("end.lua");
 
 /// Each script and its SHA-1, computed once per process. A call sends
 /// `EVALSHA`, and the whole script (`EVAL`, which also loads it) only when
@@ -25,6 +30,7 @@ const USERS_CODE: &str = include_str!("users.lua");
 static SAVE: LazyLock<Script> = LazyLock::new(|| Script::new(SAVE_CODE));
 static RETIRE: LazyLock<Script> = LazyLock::new(|| Script::new(RETIRE_CODE));
 static USERS: LazyLock<Script> = LazyLock::new(|| Script::new(USERS_CODE));
+static END: LazyLock<Script> = LazyLock::new(|| Script::new(END_CODE));
 
 /// One run of a script: its `EVALSHA`, and the `EVAL` to fall back on.
 #[derive(Debug)]
@@ -34,17 +40,17 @@ pub(crate) struct ScriptCall {
 }
 
 impl ScriptCall {
-    /// `EVALSHA sha 1 key args...`.
+    /// `EVALSHA sha numkeys keys... args...`.
     pub(crate) fn evalsha(&self) -> &Cmd {
         &self.evalsha
     }
 
-    /// `EVAL script 1 key args...`: the same call for a server that does
-    /// not know the script yet.
+    /// `EVAL script numkeys keys... args...`: the same call for a server
+    /// that does not know the script yet.
     pub(crate) fn eval(&self) -> Cmd {
         let mut eval = redis::cmd("EVAL");
         eval.arg(self.code);
-        // Past `EVALSHA` and the hash: the key count, the key, the args.
+        // Past `EVALSHA` and the hash: the key count, the keys, the args.
         for arg in self.evalsha.args_iter().skip(2) {
             if let Arg::Simple(bytes) = arg {
                 eval.arg(bytes);
@@ -53,13 +59,15 @@ impl ScriptCall {
         eval
     }
 
-    fn new(script: &Script, code: &'static str, key: impl redis::ToRedisArgs) -> Self {
+    /// A call of `script` on one key, the first of `keys` (the others
+    /// follow with [`key`](Self::key) before any argument).
+    fn new(script: &Script, code: &'static str, keys: usize, key: impl redis::ToRedisArgs) -> Self {
         // Room for the common save's arguments without growing.
         let mut evalsha = Cmd::with_capacity(12, 256);
         evalsha
             .arg("EVALSHA")
             .arg(script.get_hash())
-            .arg(1)
+            .arg(keys)
             .arg(key);
         Self { evalsha, code }
     }
@@ -111,9 +119,84 @@ fn ttl(expires: UnixTime, now: UnixTime) -> u64 {
     expires.saturating_since(now).as_secs().max(1)
 }
 
+/// What a save does to the users' indexes and to the hash's `gen` field.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Indexing<'a> {
+    /// The session id as an index names it (base64url).
+    pub(crate) id: &'a str,
+    /// The session's absolute deadline: its entry's score.
+    pub(crate) ends: UnixTime,
+    /// The time the index's TTL counts from.
+    pub(crate) now: UnixTime,
+    /// The `gen` field.
+    pub(crate) generation: Generation<'a>,
+    /// The index the session leaves, and the user the request loaded it
+    /// with: the entry goes only if the hash still names that user.
+    pub(crate) leave: Option<(&'a [u8], &'a str)>,
+}
+
+/// What a save writes to the hash's `gen` field.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Generation<'a> {
+    /// Nothing: the binding does not move.
+    Keep,
+    /// The binding, carrying this generation (0: never stored), joins the
+    /// index at this key, on the same node: admitted there, and the
+    /// result stamped.
+    Admit(&'a [u8], u64),
+    /// This generation, admitted already (a Cluster's first step); 0
+    /// deletes the field.
+    Stamp(u64),
+}
+
+impl<'a> Indexing<'a> {
+    /// Neither index nor generation touched: an anonymous save, or one
+    /// that does not move the binding.
+    pub(crate) fn none() -> Self {
+        Self {
+            id: "",
+            ends: UnixTime::from_secs(0),
+            now: UnixTime::from_secs(0),
+            generation: Generation::Keep,
+            leave: None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&'a [u8]> {
+        let mut keys = Vec::new();
+        if let Generation::Admit(index, _) = self.generation {
+            keys.push(index);
+        }
+        if let Some((index, _)) = self.leave {
+            keys.push(index);
+        }
+        keys
+    }
+
+    /// `ARGV[9 .. 14]` of the save script's general form.
+    fn args(&self, call: &mut ScriptCall) {
+        let (op, generation) = match self.generation {
+            Generation::Keep => ("", 0),
+            Generation::Admit(_, generation) => ("a", generation),
+            Generation::Stamp(generation) => ("s", generation),
+        };
+        call.arg(op)
+            .arg(generation)
+            .arg(self.id)
+            .arg(self.ends.as_secs())
+            .arg(ttl(self.ends, self.now))
+            .arg(self.leave.map_or("", |(_, user)| user));
+    }
+}
+
 /// The script call that stores `record` under the free key `key`: the whole
-/// record, or nothing if the key is taken.
-pub(crate) fn create(key: impl redis::ToRedisArgs, record: &Record) -> ScriptCall {
+/// record, or nothing if the key is taken, and the user's index as
+/// `indexing` says.
+pub(crate) fn create(
+    key: impl redis::ToRedisArgs,
+    record: &Record,
+    indexing: &Indexing<'_>,
+) -> ScriptCall {
     // A create is not told the time, and the TTL only needs to outlast the
     // session: counted from its creation it does, since a record is never
     // created after the request that stores it. For a new session that is
@@ -121,9 +204,13 @@ pub(crate) fn create(key: impl redis::ToRedisArgs, record: &Record) -> ScriptCal
     // old creation time, and its key then lives a little longer than
     // needed, until its next update sets the TTL from that request's time.
     let ttl = ttl(record.expires, record.created);
-    let mut call = ScriptCall::new(&SAVE, SAVE_CODE, key);
+    let keys = indexing.keys();
+    let mut call = ScriptCall::new(&SAVE, SAVE_CODE, 1 + keys.len(), key);
+    for index in keys {
+        call.arg(index);
+    }
     call.arg("create")
-        // `now`: the create path does not read it.
+        // `now`: for a create, the time its index is trimmed to.
         .arg(record.created.as_secs())
         .arg(record.expires.as_secs())
         .arg(ttl)
@@ -134,7 +221,13 @@ pub(crate) fn create(key: impl redis::ToRedisArgs, record: &Record) -> ScriptCal
     } else {
         call.arg("s").arg(record.flash.to_msgpack());
     }
-    let extras = record.extras();
+    indexing.args(&mut call);
+    // The generation is the script's to stamp, from the index.
+    let extras: Vec<_> = record
+        .extras()
+        .into_iter()
+        .filter(|&(name, _)| name != Extra::Generation.name())
+        .collect();
     call.arg(record.data.len() + extras.len());
     for (k, v) in &record.data {
         call.arg(layout::DataField(k)).arg(v.as_bytes());
@@ -145,40 +238,139 @@ pub(crate) fn create(key: impl redis::ToRedisArgs, record: &Record) -> ScriptCal
     call
 }
 
-/// The call that puts `id` in the user index at `key` until `until`.
-pub(crate) fn index(key: &[u8], id: &str, until: UnixTime, now: UnixTime) -> ScriptCall {
-    let mut call = ScriptCall::new(&USERS, USERS_CODE, key);
-    call.arg("add")
+/// The call that admits a binding into the user's index at `key` (a
+/// Cluster's first step): answers the generation to stamp, or -1.
+pub(crate) fn admit(
+    key: &[u8],
+    id: &str,
+    ends: UnixTime,
+    now: UnixTime,
+    generation: u64,
+) -> ScriptCall {
+    let mut call = ScriptCall::new(&USERS, USERS_CODE, 1, key);
+    call.arg("admit")
         .arg(now.as_secs())
         .arg(id)
-        .arg(until.as_secs())
-        .arg(ttl(until, now));
+        .arg(ends.as_secs())
+        .arg(ttl(ends, now))
+        .arg(generation);
     call
 }
 
-/// The call that lists the ids in the user index at `key`, dropping those
-/// whose time has passed at `now`.
-pub(crate) fn indexed(key: &[u8], now: UnixTime) -> ScriptCall {
-    let mut call = ScriptCall::new(&USERS, USERS_CODE, key);
-    call.arg("list").arg(now.as_secs());
+/// The call that starts a new generation of the user whose index is at
+/// `key`, and lists the entries whose time has not passed at `now`.
+pub(crate) fn raise(key: &[u8], now: UnixTime) -> ScriptCall {
+    let mut call = ScriptCall::new(&USERS, USERS_CODE, 1, key);
+    call.arg("raise").arg(now.as_secs());
+    call
+}
+
+/// The call that ends the session under `key` if it is `user`'s, and
+/// drops its entry from the index at `index`, if given (same node).
+pub(crate) fn end(
+    key: impl redis::ToRedisArgs,
+    index: Option<&[u8]>,
+    user: &str,
+    id: &str,
+    now: UnixTime,
+) -> ScriptCall {
+    let mut call = ScriptCall::new(&END, END_CODE, 1 + usize::from(index.is_some()), key);
+    if let Some(index) = index {
+        call.arg(index);
+    }
+    call.arg("end").arg(user).arg(now.as_secs()).arg(id);
+    call
+}
+
+/// The call that deletes whatever is under `key`, and its entry in the
+/// index at `index` if the hash names `user` (same node).
+pub(crate) fn delete(
+    key: impl redis::ToRedisArgs,
+    index: &[u8],
+    user: &str,
+    id: &str,
+) -> ScriptCall {
+    let mut call = ScriptCall::new(&END, END_CODE, 2, key);
+    call.arg(index).arg("delete").arg(user).arg(0).arg(id);
+    call
+}
+
+/// end_all's second step on a single node: every listed session (`ids`,
+/// with their keys) of `user` of a generation older than `raised` ends,
+/// but `keep`, the position in `ids` of the session to keep.
+pub(crate) fn end_listed(
+    index: &[u8],
+    keys: &[Vec<u8>],
+    ids: &[String],
+    user: &str,
+    raised: u64,
+    keep: Option<usize>,
+    now: UnixTime,
+) -> ScriptCall {
+    let mut call = ScriptCall::new(&END, END_CODE, 1 + keys.len(), index);
+    for key in keys {
+        call.arg(key);
+    }
+    // KEYS[k] is ids[k - 2].
+    call.arg("all")
+        .arg(user)
+        .arg(now.as_secs())
+        .arg(raised)
+        .arg(keep.map_or(0, |at| at + 2));
+    for id in ids {
+        call.arg(id);
+    }
+    call
+}
+
+/// end_all's second step on a Cluster, for the one listed session under
+/// `key`, whose entry lasts until `ends`.
+pub(crate) fn end_one(
+    key: impl redis::ToRedisArgs,
+    user: &str,
+    raised: u64,
+    keep: bool,
+    ends: UnixTime,
+    now: UnixTime,
+) -> ScriptCall {
+    let mut call = ScriptCall::new(&END, END_CODE, 1, key);
+    call.arg("one")
+        .arg(user)
+        .arg(now.as_secs())
+        .arg(raised)
+        .arg(if keep { "1" } else { "0" })
+        .arg(ends.as_secs())
+        .arg(ttl(ends, now));
     call
 }
 
 /// The script call that applies `update` to the live session under `key`:
 /// only the keys in `update.changes`, so a concurrent request's change to
-/// another key stays, and the new expiry. An update that only sets values
-/// takes the script's short form.
-pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> ScriptCall {
+/// another key stays, and the new expiry, and the users' indexes as
+/// `indexing` says. An update that only sets values takes the script's
+/// short form, bound or not.
+pub(crate) fn update(
+    key: impl redis::ToRedisArgs,
+    update: &Update<'_>,
+    indexing: &Indexing<'_>,
+) -> ScriptCall {
     let ttl = ttl(update.expires, update.now);
-    let mut call = ScriptCall::new(&SAVE, SAVE_CODE, key);
     let changes = update.changes;
-    if !changes.cleared && !changes.flash && !changes.expiry && !changes.binding {
+    let keys = indexing.keys();
+    if keys.is_empty()
+        && matches!(indexing.generation, Generation::Keep)
+        && !changes.cleared
+        && !changes.flash
+        && !changes.expiry
+        && !changes.binding
+    {
         let mut sets = 0;
         let only_sets = update.changed().all(|(_, v)| {
             sets += 1;
             v.is_some()
         });
         if only_sets && sets <= FAST_MAX_SETS {
+            let mut call = ScriptCall::new(&SAVE, SAVE_CODE, 1, key);
             call.arg("u")
                 .arg(update.now.as_secs())
                 .arg(ttl)
@@ -192,6 +384,10 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
         }
     }
 
+    let mut call = ScriptCall::new(&SAVE, SAVE_CODE, 1 + keys.len(), key);
+    for index in keys {
+        call.arg(index);
+    }
     call.arg("update")
         .arg(update.now.as_secs())
         .arg(update.expires.as_secs())
@@ -205,6 +401,7 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
         (true, true) => call.arg("d").arg(""),
         (true, false) => call.arg("s").arg(flash.to_msgpack()),
     };
+    indexing.args(&mut call);
 
     let mut set = Vec::new();
     let mut removed = Vec::new();
@@ -215,10 +412,14 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
         }
     }
     // The session's expiry, user and label, each written if it changed:
-    // set, or deleted when back to its default.
+    // set, or deleted when back to its default. The generation is the
+    // script's, as `indexing` says.
     let mut extras = Vec::new();
     let mut cleared = Vec::new();
-    for extra in Extra::ALL.into_iter().filter(|&e| changes.changed(e)) {
+    for extra in Extra::ALL
+        .into_iter()
+        .filter(|&e| e != Extra::Generation && changes.changed(e))
+    {
         match update.record.extra(extra) {
             Some(value) => extras.push((extra.name(), value)),
             None => cleared.push(extra.name()),
@@ -242,18 +443,26 @@ pub(crate) fn update(key: impl redis::ToRedisArgs, update: &Update<'_>) -> Scrip
 
 /// The script call that replaces the live session under `key` by the
 /// marker of a renewed id, lasting until `until`. `tag` is random: a call
-/// sent twice recognises the marker it wrote.
+/// sent twice recognises the marker it wrote. `leave`: the index (same
+/// node) that loses the entry `id` if the hash names that user.
 pub(crate) fn retire(
     key: impl redis::ToRedisArgs,
     now: UnixTime,
     until: UnixTime,
     tag: &str,
+    leave: Option<(&[u8], &str, &str)>,
 ) -> ScriptCall {
-    let mut call = ScriptCall::new(&RETIRE, RETIRE_CODE, key);
+    let mut call = ScriptCall::new(&RETIRE, RETIRE_CODE, 1 + usize::from(leave.is_some()), key);
+    if let Some((index, _, _)) = leave {
+        call.arg(index);
+    }
     call.arg(now.as_secs())
         .arg(until.as_secs())
         .arg(ttl(until, now))
         .arg(tag);
+    if let Some((_, user, id)) = leave {
+        call.arg(user).arg(id);
+    }
     call
 }
 
@@ -280,18 +489,36 @@ mod tests {
             Extra::Expiry.name(),
             Extra::User.name(),
             Extra::Label.name(),
+            Extra::Generation.name(),
+            layout::ENDED,
         ] {
             assert!(SAVE_CODE.contains(&format!("'{field}'")), "{field}");
         }
         assert!(SAVE_CODE.contains(&format!("'{}'", layout::DATA_PREFIX)));
-        for field in [layout::EXPIRES, layout::RENEWED, layout::TAG] {
+        for field in [layout::EXPIRES, layout::RENEWED, layout::TAG, "user"] {
             assert!(RETIRE_CODE.contains(&format!("'{field}'")), "{field}");
         }
+        for field in [
+            layout::EXPIRES,
+            Extra::User.name(),
+            Extra::Generation.name(),
+            layout::ENDED,
+        ] {
+            assert!(END_CODE.contains(&format!("'{field}'")), "{field}");
+        }
+        assert!(USERS_CODE.contains(&format!("'{}'", layout::GENERATION_MEMBER)));
+        assert!(SAVE_CODE.contains(&format!("'{}'", layout::GENERATION_MEMBER)));
     }
 
     #[test]
     fn a_fallback_eval_carries_its_own_script_and_the_same_arguments() {
-        let call = retire("k", UnixTime::from_secs(100), UnixTime::from_secs(160), "t");
+        let call = retire(
+            "k",
+            UnixTime::from_secs(100),
+            UnixTime::from_secs(160),
+            "t",
+            None,
+        );
         let args = |cmd: &Cmd| -> Vec<Vec<u8>> {
             cmd.args_iter()
                 .filter_map(|a| match a {

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,12 +15,12 @@ use deadpool_redis::redis::{self, Cmd, Value};
 use http_sessions_core::ConfigError;
 use http_sessions_core::store::{
     IdSource, Loaded, RandomIds, Record, SessionId, SessionStore, StoreError, UnixTime, Update,
-    Updated,
+    Updated, UserIndex,
 };
 
 use crate::conn::{self, Pool, Request};
 use crate::layout::{self, Stored};
-use crate::script::{self, Outcome, ScriptCall};
+use crate::script::{self, Generation, Indexing, Outcome, ScriptCall};
 
 /// The prefix of every key a store writes, unless configured.
 pub const DEFAULT_PREFIX: &str = "session:";
@@ -79,6 +81,9 @@ pub struct RedisStore {
     pool: Pool,
     prefix: String,
     timeout: Duration,
+    /// Whether the server's eviction policy was read (or is being read):
+    /// once per store and its clones.
+    policy_read: Arc<AtomicBool>,
 }
 
 impl RedisStore {
@@ -320,6 +325,7 @@ impl RedisStore {
             pool,
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            policy_read: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -515,11 +521,24 @@ impl RedisStore {
         key
     }
 
-    /// [`key_of`](Self::key_of) as a command argument, written straight
-    /// into the command.
-    /// The key of `user`'s index of sessions: the prefix, `user:`, the
-    /// user as given.
-    fn user_key(&self, user: &str) -> Vec<u8> {
+    /// The Redis key of `user`'s index of sessions: the prefix, `user:`,
+    /// the user as given. For operators and tests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_redis::RedisStore;
+    ///
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?;
+    /// assert_eq!(store.user_key_of("ada"), "session:user:ada");
+    /// # Ok::<(), http_sessions_core::ConfigError>(())
+    /// ```
+    pub fn user_key_of(&self, user: &str) -> String {
+        String::from_utf8_lossy(&self.user_key(user)).into_owned()
+    }
+
+    /// The key of `user`'s index of sessions, as bytes.
+    pub(crate) fn user_key(&self, user: &str) -> Vec<u8> {
         [
             self.prefix.as_bytes(),
             layout::USER_INDEX.as_bytes(),
@@ -528,14 +547,59 @@ impl RedisStore {
         .concat()
     }
 
-    fn key_arg<'a>(&'a self, id: &'a SessionId) -> KeyArg<'a> {
+    /// [`key_of`](Self::key_of) as a command argument, written straight
+    /// into the command.
+    pub(crate) fn key_arg<'a>(&'a self, id: &'a SessionId) -> KeyArg<'a> {
         KeyArg {
             prefix: &self.prefix,
             id,
         }
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, conn::Error> {
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+    ) -> Result<T, conn::Error> {
+        self.read_policy_once();
+        self.pool.call(Request::Command(cmd), self.timeout).await
+    }
+
+    /// Runs a script call and returns its reply as it is.
+    pub(crate) async fn eval<T: redis::FromRedisValue>(
+        &self,
+        call: &ScriptCall,
+    ) -> Result<T, StoreError> {
+        self.read_policy_once();
+        Ok(self.pool.call(Request::Script(call), self.timeout).await?)
+    }
+
+    /// On the first call of this store and its clones, reads the server's
+    /// eviction policy in a task of its own (so no call waits for it), and
+    /// warns if it can evict a user's index while their sessions stay.
+    fn read_policy_once(&self) {
+        if self.policy_read.load(Ordering::Relaxed) || self.policy_read.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.policy_read.store(false, Ordering::Release);
+            return;
+        };
+        let store = self.clone();
+        runtime.spawn(async move { crate::users::check_eviction_policy(&store).await });
+    }
+
+    /// Reads the policy again at the next call: this reading failed on the
+    /// way, not by the server's refusal.
+    pub(crate) fn read_policy_again(&self) {
+        self.policy_read.store(false, Ordering::Release);
+    }
+
+    /// The call on the pool, bypassing the policy check: for the check.
+    pub(crate) async fn query_plain<T: redis::FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+    ) -> Result<T, conn::Error> {
         self.pool.call(Request::Command(cmd), self.timeout).await
     }
 
@@ -544,7 +608,7 @@ impl RedisStore {
     /// A call may run twice if a pooled connection turns out dropped (see
     /// `Pool::call`), and each script stays correct if it does.
     async fn run(&self, call: &ScriptCall) -> Result<Outcome, StoreError> {
-        let reply: i64 = self.pool.call(Request::Script(call), self.timeout).await?;
+        let reply: i64 = self.eval(call).await?;
         Outcome::from_reply(reply).ok_or_else(|| {
             StoreError::unavailable(format!(
                 "a session script answered {reply}, which this version does not know"
@@ -555,7 +619,7 @@ impl RedisStore {
 
 /// A session's key as a command argument: the prefix, then the id in
 /// base64url.
-struct KeyArg<'a> {
+pub(crate) struct KeyArg<'a> {
     prefix: &'a str,
     id: &'a SessionId,
 }
@@ -645,28 +709,103 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        ends: UnixTime,
+    ) -> Result<(), StoreError> {
         // If sent twice, the second run finds the first one's key and
         // answers `Exists`: the layer creates again under a new id, and the
         // first key is left to its TTL. Nothing is ever overwritten.
-        match self.run(&script::create(self.key_arg(id), record)).await? {
-            Outcome::Saved | Outcome::Emptied => Ok(()),
-            Outcome::Exists => Err(StoreError::Exists),
-            Outcome::Gone => Err(StoreError::unavailable(
-                "the session save script answered gone to a create",
-            )),
-        }
+        let Some(user) = record.user.as_deref() else {
+            return created(
+                self.run(&script::create(self.key_arg(id), record, &Indexing::none()))
+                    .await?,
+            );
+        };
+        let index = self.user_key(user);
+        let id64 = id.to_base64();
+        let now = record.created;
+        let generation = if self.is_cluster() {
+            // The index first, then the session: an end_all between the
+            // two lists the id, and leaves a tombstone that refuses it.
+            let admit = script::admit(&index, &id64, ends, now, record.generation);
+            match self.eval::<i64>(&admit).await? {
+                stamp @ 1.. => Generation::Stamp(stamp.unsigned_abs()),
+                _ => return Err(StoreError::Gone),
+            }
+        } else {
+            Generation::Admit(&index, record.generation)
+        };
+        let indexing = Indexing {
+            id: &id64,
+            ends,
+            now,
+            generation,
+            leave: None,
+        };
+        created(
+            self.run(&script::create(self.key_arg(id), record, &indexing))
+                .await?,
+        )
     }
 
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
-        match self.run(&script::update(self.key_arg(id), &update)).await? {
-            Outcome::Saved => Ok(Updated::Kept),
-            Outcome::Emptied => Ok(Updated::Emptied),
-            Outcome::Gone => Err(StoreError::Gone),
-            Outcome::Exists => Err(StoreError::unavailable(
-                "the session save script answered exists to an update",
-            )),
+        if !update.moves_binding() {
+            // Bound or not, the same one script on the session's key alone.
+            let call = script::update(self.key_arg(id), &update, &Indexing::none());
+            return updated(self.run(&call).await?);
         }
+        let joins = update.record.user.as_deref();
+        let leaves = update.stored_user.filter(|&old| Some(old) != joins);
+        let join_key = joins.map(|user| self.user_key(user));
+        let leave_key = leaves.map(|user| self.user_key(user));
+        let id64 = id.to_base64();
+        let mut indexing = Indexing {
+            id: &id64,
+            ends: update.ends,
+            now: update.now,
+            generation: Generation::Stamp(0),
+            leave: None,
+        };
+        if !self.is_cluster() {
+            if let Some(index) = &join_key {
+                indexing.generation = Generation::Admit(index, update.record.generation);
+            }
+            indexing.leave = leave_key.as_deref().zip(leaves);
+            return updated(
+                self.run(&script::update(self.key_arg(id), &update, &indexing))
+                    .await?,
+            );
+        }
+        // A Cluster: the new user's index admits the binding, then the
+        // session takes it, then the old user's index lets it go.
+        if let Some(index) = &join_key {
+            let admit = script::admit(
+                index,
+                &id64,
+                update.ends,
+                update.now,
+                update.record.generation,
+            );
+            match self.eval::<i64>(&admit).await? {
+                stamp @ 1.. => indexing.generation = Generation::Stamp(stamp.unsigned_abs()),
+                _ => return Err(StoreError::Gone),
+            }
+        }
+        let outcome = updated(
+            self.run(&script::update(self.key_arg(id), &update, &indexing))
+                .await?,
+        )?;
+        let mut stale: Vec<&[u8]> = leave_key.iter().map(Vec::as_slice).collect();
+        if outcome == Updated::Emptied {
+            stale.extend(join_key.as_deref());
+        }
+        for index in stale {
+            self.unlist(index, &[id64.as_str()]).await?;
+        }
+        Ok(outcome)
     }
 
     async fn retire(
@@ -674,57 +813,99 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         now: UnixTime,
         until: UnixTime,
+        user: Option<&str>,
     ) -> Result<(), StoreError> {
         // Random, so that only this call, if sent twice, takes the marker
         // it finds for its own; a concurrent renewal of the same session
         // still finds it gone.
         let tag = RandomIds::new().next_id()?.to_base64();
-        match self
-            .run(&script::retire(self.key_arg(id), now, until, &tag))
-            .await?
-        {
-            Outcome::Saved => Ok(()),
-            Outcome::Gone => Err(StoreError::Gone),
-            other => Err(StoreError::unavailable(format!(
-                "the session retire script answered {other:?}"
-            ))),
+        let index = user.map(|user| self.user_key(user));
+        let id64 = id.to_base64();
+        let same_node = match (&index, user) {
+            (Some(index), Some(user)) if !self.is_cluster() => {
+                Some((index.as_slice(), user, id64.as_str()))
+            }
+            _ => None,
+        };
+        let call = script::retire(self.key_arg(id), now, until, &tag, same_node);
+        match self.run(&call).await? {
+            Outcome::Saved => {}
+            Outcome::Gone => return Err(StoreError::Gone),
+            other => {
+                return Err(StoreError::unavailable(format!(
+                    "the session retire script answered {other:?}"
+                )));
+            }
         }
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let mut del = redis::cmd("DEL");
-        del.arg(self.key_arg(id));
-        let _removed: i64 = self.query(&del).await?;
+        // On a Cluster the index lets the id go once it is retired, never
+        // before: a session still live keeps its entry.
+        if let (Some(index), None) = (&index, same_node) {
+            self.unlist(index, &[id64.as_str()]).await?;
+        }
         Ok(())
     }
 
-    async fn index(
-        &self,
-        user: &str,
-        id: &SessionId,
-        expires: UnixTime,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        let call = script::index(&self.user_key(user), &id.to_base64(), expires, now);
-        let _: i64 = self.pool.call(Request::Script(&call), self.timeout).await?;
+    async fn delete(&self, id: &SessionId, user: Option<&str>) -> Result<(), StoreError> {
+        match user {
+            Some(user) if !self.is_cluster() => {
+                let index = self.user_key(user);
+                let call = script::delete(self.key_arg(id), &index, user, &id.to_base64());
+                let _: i64 = self.eval(&call).await?;
+            }
+            _ => {
+                let mut del = redis::cmd("DEL");
+                del.arg(self.key_arg(id));
+                let _removed: i64 = self.query(&del).await?;
+                // On a Cluster, after the session is gone, never before.
+                if let Some(user) = user {
+                    self.unlist(&self.user_key(user), &[id.to_base64().as_str()])
+                        .await?;
+                }
+            }
+        }
         Ok(())
     }
 
-    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
+    fn users(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+/// A create's answer.
+fn created(outcome: Outcome) -> Result<(), StoreError> {
+    match outcome {
+        Outcome::Saved | Outcome::Emptied => Ok(()),
+        Outcome::Exists => Err(StoreError::Exists),
+        // A binding of an ended generation, or the tombstone end_all left.
+        Outcome::Gone => Err(StoreError::Gone),
+    }
+}
+
+/// An update's answer.
+fn updated(outcome: Outcome) -> Result<Updated, StoreError> {
+    match outcome {
+        Outcome::Saved => Ok(Updated::Kept),
+        Outcome::Emptied => Ok(Updated::Emptied),
+        Outcome::Gone => Err(StoreError::Gone),
+        Outcome::Exists => Err(StoreError::unavailable(
+            "the session save script answered exists to an update",
+        )),
+    }
+}
+
+impl RedisStore {
+    /// Drops the entries `ids` from the index at `index`.
+    pub(crate) async fn unlist(&self, index: &[u8], ids: &[&str]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let mut zrem = redis::cmd("ZREM");
-        zrem.arg(self.user_key(user)).arg(id.to_base64());
+        zrem.arg(index);
+        for id in ids {
+            zrem.arg(*id);
+        }
         let _removed: i64 = self.query(&zrem).await?;
         Ok(())
-    }
-
-    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
-        let call = script::indexed(&self.user_key(user), now);
-        let ids: Vec<String> = self.pool.call(Request::Script(&call), self.timeout).await?;
-        // An entry this version did not write is passed over.
-        Ok(ids
-            .iter()
-            .filter_map(|id| SessionId::from_base64(id))
-            .collect())
     }
 }
 
@@ -734,7 +915,7 @@ impl fmt::Debug for RedisStore {
             .field("pool", &self.pool)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

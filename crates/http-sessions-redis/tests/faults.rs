@@ -1040,7 +1040,7 @@ async fn a_call_waiting_behind_a_timeout_is_sent_again_on_a_new_connection() {
     record
         .data
         .insert("user".into(), Value::encode("alice").unwrap());
-    long.create(&id, &record).await.unwrap();
+    long.create(&id, &record, record.expires).await.unwrap();
     assert_eq!(proxy.accepted(), 1);
 
     proxy.freeze();
@@ -1336,12 +1336,12 @@ async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
         .data
         .insert("user".into(), Value::encode("alice").unwrap());
 
-    store.create(&id, &record).await.unwrap();
+    store.create(&id, &record, record.expires).await.unwrap();
     assert!(matches!(
-        store.create(&id, &record).await,
+        store.create(&id, &record, record.expires).await,
         Err(StoreError::Exists)
     ));
-    store.retire(&id, at(10), at(610)).await.unwrap();
+    store.retire(&id, at(10), at(610), None).await.unwrap();
     assert_eq!(
         store.load(&id, at(10)).await.unwrap(),
         Some(Loaded::Renewed)
@@ -1365,7 +1365,9 @@ async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
             record: &record,
             changes: &changes,
             expires: at(620),
+            ends: at(620),
             now: at(20),
+            stored_user: None,
         };
         assert!(matches!(
             store.update(&id, update).await,
@@ -1375,12 +1377,12 @@ async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
     }
     // A second renewal of the same session finds it gone.
     assert!(matches!(
-        store.retire(&id, at(20), at(620)).await,
+        store.retire(&id, at(20), at(620), None).await,
         Err(StoreError::Gone)
     ));
     // Nothing new is stored over a marker.
     assert!(matches!(
-        store.create(&id, &record).await,
+        store.create(&id, &record, record.expires).await,
         Err(StoreError::Exists)
     ));
     assert_eq!(fields(&server, &key).await, marker);
@@ -1404,22 +1406,24 @@ async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
     assert_eq!(other, 2);
     assert_eq!(fields(&server, &key).await, marker);
 
-    store.delete(&id).await.unwrap();
+    store.delete(&id, None).await.unwrap();
     assert_eq!(store.load(&id, at(20)).await.unwrap(), None);
     assert!(server.session_keys().await.is_empty());
 
     // An expired session met by an update or a retire is gone, and its
     // hash is deleted.
     for retire in [false, true] {
-        store.create(&id, &record).await.unwrap();
+        store.create(&id, &record, record.expires).await.unwrap();
         let result = if retire {
-            store.retire(&id, at(600), at(1200)).await
+            store.retire(&id, at(600), at(1200), None).await
         } else {
             let update = Update {
                 record: &record,
                 changes: &changes,
                 expires: at(1200),
+                ends: at(1200),
                 now: at(600),
+                stored_user: None,
             };
             store.update(&id, update).await.map(drop)
         };
