@@ -300,7 +300,7 @@ fn bound(user: &str, key: &str) -> Record {
     let (mut record, _) = one_value(key);
     record.user = Some(user.to_owned());
     record.label = Some("device".to_owned());
-    record.generation = START.as_secs();
+    record.generation = START.as_secs() * 1000;
     record
 }
 

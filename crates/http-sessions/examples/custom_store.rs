@@ -3,9 +3,12 @@
 //! only; the layer handles cookies, tokens and keys. The conformance suite
 //! runs against this store in `tests/custom_store.rs`.
 //!
-//! Kept short on purpose: one lock for the whole map, and entries past
-//! their time are only dropped when met. A real store reclaims them too
-//! (a TTL, or a sweeper like `MemoryStore`'s).
+//! The core's `Entry` keeps the rules of one stored session (expiry, no
+//! resurrection, renewed ids) and `UserLedger` the users' sessions and
+//! their generations, so the store only keeps them atomic: one lock over
+//! both. Kept short on purpose: entries past their time are dropped only
+//! when met. A real store reclaims them too (a TTL, or a sweeper like
+//! `MemoryStore`'s, with `UserLedger::sweep`).
 //!
 //! ```sh
 //! cargo run -p http-sessions --example custom_store   # http://127.0.0.1:8080/counter
@@ -15,86 +18,75 @@
 //! first line printed says where it listens.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use http_sessions::store::{
-    Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
+    Entry, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
+    UserIndex, UserLedger,
 };
 
-/// What an id holds: a session, or the mark of a renewed one.
-#[derive(Debug, Clone)]
-enum Entry {
-    Live(Record),
-    Renewed { until: UnixTime },
-}
+type State = (HashMap<SessionId, Entry>, UserLedger);
+/// What a store call answers.
+type Answer<T> = Result<T, StoreError>;
 
-/// Each user's session ids, with the time each counts until.
-type Users = HashMap<String, HashMap<SessionId, UnixTime>>;
-
-/// Sessions in a hash map behind one lock, and the index of users'
-/// sessions behind another.
+/// Sessions in a hash map, where `Entry` keeps the rules of each, and a
+/// `UserLedger` of whose they are, under one lock: a write and its change
+/// to the user's sessions are one step.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MapStore {
-    sessions: Arc<Mutex<HashMap<SessionId, Entry>>>,
-    users: Arc<Mutex<Users>>,
-}
+pub(crate) struct MapStore(Arc<Mutex<State>>);
 
 impl MapStore {
-    fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<SessionId, Entry>>, StoreError> {
-        self.sessions
-            .lock()
-            .map_err(|_| StoreError::unavailable("a thread panicked while holding the map"))
-    }
-
-    fn users(&self) -> Result<std::sync::MutexGuard<'_, Users>, StoreError> {
-        self.users
-            .lock()
-            .map_err(|_| StoreError::unavailable("a thread panicked while holding the index"))
+    /// Nothing panics holding the lock, so a poisoned one is whole.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How many ids hold something.
     pub(crate) fn len(&self) -> usize {
-        self.map().map_or(0, |m| m.len())
+        self.lock().0.len()
     }
+}
+
+/// Every write: puts `entry` under `id` (`None` removes it), moving the id
+/// between users' sessions. A binding of an ended generation writes nothing.
+fn put((map, users): &mut State, id: &SessionId, new: Option<Entry>, ends: UnixTime) -> Answer<()> {
+    let mut new = new;
+    if let Some(Entry::Live(r)) = &mut new
+        && let Some(user) = &r.user
+    {
+        r.generation = users.admit(user, *id, r.generation, ends)?;
+    }
+    let was = map.remove(id);
+    map.extend(new.map(|new| (*id, new)));
+    if let Some(user) = was.as_ref().and_then(Entry::user)
+        && map.get(id).and_then(Entry::user) != Some(user)
+    {
+        users.leave(user, id);
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl SessionStore for MapStore {
-    async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
-        Ok(match self.map()?.get(id) {
-            Some(Entry::Live(record)) if !record.is_expired(now) => {
-                Some(Loaded::Live(record.clone()))
-            }
-            Some(Entry::Renewed { until }) if *until > now => Some(Loaded::Renewed),
-            _ => None,
-        })
+    async fn load(&self, id: &SessionId, now: UnixTime) -> Answer<Option<Loaded>> {
+        Ok(self.lock().0.get(id).and_then(|entry| entry.load(now)))
     }
 
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        let mut map = self.map()?;
-        if map.contains_key(id) {
-            return Err(StoreError::Exists);
+    async fn create(&self, id: &SessionId, record: &Record, ends: UnixTime) -> Answer<()> {
+        let state = &mut *self.lock();
+        match state.0.contains_key(id) {
+            true => Err(StoreError::Exists),
+            false => put(state, id, Some(Entry::live(record)), ends),
         }
-        map.insert(*id, Entry::Live(record.clone()));
-        Ok(())
     }
 
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
-        let mut map = self.map()?;
-        let Some(Entry::Live(stored)) = map.get_mut(id) else {
-            return Err(StoreError::Gone);
-        };
-        if stored.is_expired(update.now) {
-            map.remove(id);
-            return Err(StoreError::Gone);
-        }
-        update.apply_to(stored);
-        if stored.is_empty() {
-            map.remove(id);
-            return Ok(Updated::Emptied);
-        }
-        Ok(Updated::Kept)
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Answer<Updated> {
+        let state = &mut *self.lock();
+        let mut next = state.0.get(id).cloned().ok_or(StoreError::Gone)?;
+        let answer = next.apply(&update)?;
+        let kept = (answer == Updated::Kept).then_some(next);
+        put(state, id, kept, update.ends).map(|()| answer)
     }
 
     async fn retire(
@@ -102,48 +94,54 @@ impl SessionStore for MapStore {
         id: &SessionId,
         now: UnixTime,
         until: UnixTime,
-    ) -> Result<(), StoreError> {
-        let mut map = self.map()?;
-        match map.get(id) {
-            Some(Entry::Live(record)) if !record.is_expired(now) => {
-                map.insert(*id, Entry::Renewed { until });
-                Ok(())
+        _: Option<&str>,
+    ) -> Answer<()> {
+        let state = &mut *self.lock();
+        let mut next = state.0.get(id).cloned().ok_or(StoreError::Gone)?;
+        next.retire(now, until)?;
+        put(state, id, Some(next), until)
+    }
+
+    async fn delete(&self, id: &SessionId, _: Option<&str>) -> Answer<()> {
+        put(&mut self.lock(), id, None, UnixTime::default())
+    }
+
+    fn users(&self) -> Option<&dyn UserIndex> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl UserIndex for MapStore {
+    async fn list(&self, user: &str, now: UnixTime) -> Answer<Vec<(SessionId, Record)>> {
+        let (map, users) = &*self.lock();
+        let live = |id| Some((id, map.get(&id)?.record(now)?.clone()));
+        Ok(users.ids(user).into_iter().filter_map(live).collect())
+    }
+
+    async fn end(&self, user: &str, id: &SessionId, now: UnixTime) -> Answer<bool> {
+        let state = &mut *self.lock();
+        let theirs =
+            matches!(state.0.get(id), Some(e) if e.user() == Some(user) && !e.is_dead(now));
+        if theirs {
+            put(state, id, None, now)?;
+        }
+        Ok(theirs)
+    }
+
+    async fn end_all(&self, user: &str, keep: Option<&SessionId>, now: UnixTime) -> Answer<usize> {
+        let (map, users) = &mut *self.lock();
+        let (generation, ids) = users.end_all(user);
+        let mut ended = 0;
+        // Under the one lock the ledger is exact: each id is the user's.
+        for id in ids {
+            if let (Some(Entry::Live(r)), true) = (map.get_mut(&id), keep == Some(&id)) {
+                r.generation = users.admit(user, id, generation, r.expires)?;
+            } else if map.remove(&id).is_some_and(|entry| !entry.is_dead(now)) {
+                ended += 1;
             }
-            _ => Err(StoreError::Gone),
         }
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.map()?.remove(id);
-        Ok(())
-    }
-
-    async fn index(
-        &self,
-        user: &str,
-        id: &SessionId,
-        until: UnixTime,
-        _now: UnixTime,
-    ) -> Result<(), StoreError> {
-        let mut users = self.users()?;
-        users.entry(user.to_owned()).or_default().insert(*id, until);
-        Ok(())
-    }
-
-    async fn unindex(&self, user: &str, id: &SessionId) -> Result<(), StoreError> {
-        if let Some(ids) = self.users()?.get_mut(user) {
-            ids.remove(id);
-        }
-        Ok(())
-    }
-
-    async fn indexed(&self, user: &str, now: UnixTime) -> Result<Vec<SessionId>, StoreError> {
-        let mut users = self.users()?;
-        let Some(ids) = users.get_mut(user) else {
-            return Ok(Vec::new());
-        };
-        ids.retain(|_, until| *until > now);
-        Ok(ids.keys().copied().collect())
+        Ok(ended)
     }
 }
 
