@@ -26,7 +26,8 @@ options:
                      memory, redis, redis-driver (our Redis store on redis-rs's
                      own connection instead of its pipe), tower-sessions-memory,
                      tower-sessions-redis
-  --routes R[,R...]  only these routes: untouched, counter, new
+  --routes R[,R...]  only these routes: untouched, counter, counter-signed-in,
+                     new
   --no-memory        skip the bytes-per-session figures
   --instructions N   requests counted by callgrind per variant and route
                      for the instructions-per-request figures (default 2000)
@@ -210,7 +211,8 @@ mod tests {
         assert_eq!(args.sessions, 1_000_000);
         assert_eq!(args.variants, Variant::ALL);
         assert!(args.variants.contains(&Variant::RedisDriver));
-        assert_eq!(args.routes.len(), 3);
+        assert_eq!(args.routes, Route::ALL);
+        assert!(args.routes.contains(&Route::SignedInCounter));
         assert!(args.memory && args.needs_redis());
         assert_eq!(args.command, "cargo run --release -p session-bench --");
     }
@@ -227,7 +229,7 @@ mod tests {
             "--only",
             "none,memory",
             "--routes",
-            "counter",
+            "counter,/counter-signed-in",
             "--no-memory",
         ])
         .unwrap();
@@ -235,7 +237,7 @@ mod tests {
         assert_eq!(args.sessions, 1000);
         assert_eq!(args.slice(), Duration::from_millis(500));
         assert_eq!(args.variants, [Variant::NoLayer, Variant::Memory]);
-        assert_eq!(args.routes, [Route::Counter]);
+        assert_eq!(args.routes, [Route::Counter, Route::SignedInCounter]);
         assert!(!args.needs_redis());
 
         assert!(parse(&["--seconds", "0"]).is_err());

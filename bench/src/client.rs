@@ -8,8 +8,15 @@
 //! connection keeps the cookies its `Set-Cookie`s give it, as a browser
 //! would. Every response is checked, so a variant that lost sessions or
 //! answered errors cannot look fast.
+//!
+//! Visitors are set up before the window as each route needs them: for
+//! `/untouched`, one `/counter` first (a real session cookie, ignored by the
+//! route); for `/counter-signed-in`, one `/counter` and then a sign-in as a
+//! user of its own (`user-N`), so the measured requests go on counting from
+//! the 1 of that first visit in a signed-in session.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::variants::Route;
+use crate::variants::{Route, sign_in_path};
 
 /// A response slower than this is an error, and its connection stops.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,6 +32,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_HEADERS: usize = 32;
 /// Longest response accepted (these routes answer a few hundred bytes).
 const MAX_RESPONSE: usize = 64 * 1024;
+
+/// The number of the next user a visitor signs in as: every visitor of the
+/// run is a user of its own, so no user's index grows over the rounds.
+static NEXT_USER: AtomicU64 = AtomicU64::new(0);
 
 /// One measurement: a route, a server, how many visitors and how long.
 #[derive(Debug, Clone)]
@@ -77,28 +88,32 @@ pub(crate) struct Window {
 ///
 /// # Errors
 ///
-/// A connection that cannot be opened, or (for `/untouched`) a visitor who
-/// could not get a session cookie first.
+/// A connection that cannot be opened, or (for `/untouched` and
+/// `/counter-signed-in`) a visitor who could not be set up first.
 pub(crate) async fn start(
     load: &Load,
 ) -> Result<(Window, Vec<tokio::task::JoinHandle<Outcome>>), Error> {
     let mut visitors = Vec::with_capacity(load.connections);
     for _ in 0..load.connections {
         let mut conn = Connection::open(load.addr).await?;
-        if load.route == Route::Untouched {
-            // A returning visitor: a real session cookie, ignored by the route.
-            let reply = conn.get(Route::Counter.path(), true).await?;
-            if reply.status != 200 || conn.cookies.is_empty() {
-                return Err(format!(
-                    "priming a visitor with {} gave status {} and {} cookie(s)",
-                    Route::Counter.path(),
-                    reply.status,
-                    conn.cookies.len()
-                )
-                .into());
+        let mut last_count = None;
+        match load.route {
+            Route::Untouched => {
+                // A returning visitor: a real session cookie, ignored by the route.
+                prime(&mut conn, Route::Counter.path()).await?;
             }
+            Route::SignedInCounter => {
+                // A returning visitor who then signs in: the session of its
+                // first `/counter` goes on, signed in (under a new id).
+                let first = prime(&mut conn, Route::Counter.path()).await?;
+                check(Route::Counter, &first, &mut last_count)
+                    .map_err(|why| format!("priming a visitor: {why}"))?;
+                let user = NEXT_USER.fetch_add(1, Ordering::Relaxed);
+                prime(&mut conn, &sign_in_path(user)).await?;
+            }
+            Route::Counter | Route::New => {}
         }
-        visitors.push(conn);
+        visitors.push((conn, last_count));
     }
     let start = Instant::now() + load.warmup;
     let window = Window {
@@ -108,20 +123,40 @@ pub(crate) async fn start(
     let route = load.route;
     let handles = visitors
         .into_iter()
-        .map(|conn| tokio::spawn(visit(conn, route, window)))
+        .map(|(conn, last_count)| tokio::spawn(visit(conn, route, last_count, window)))
         .collect();
     Ok((window, handles))
 }
 
+/// Sends `path` with the visitor's cookies before the window; the answer
+/// must be a 200 that leaves the visitor holding a cookie.
+async fn prime(conn: &mut Connection, path: &str) -> Result<Reply, Error> {
+    let reply = conn.get(path, true).await?;
+    if reply.status != 200 || conn.cookies.is_empty() {
+        return Err(format!(
+            "priming a visitor with {path} gave status {} and {} cookie(s)",
+            reply.status,
+            conn.cookies.len()
+        )
+        .into());
+    }
+    Ok(reply)
+}
+
 /// One visitor's loop: requests until the window ends, latencies of those
-/// that complete inside it.
-async fn visit(mut conn: Connection, route: Route, window: Window) -> Outcome {
+/// that complete inside it. `last_count` is the counter the visitor's
+/// session already holds, if any.
+async fn visit(
+    mut conn: Connection,
+    route: Route,
+    mut last_count: Option<u64>,
+    window: Window,
+) -> Outcome {
     let mut out = Outcome {
         // Enough for ~100k requests/s shared by 64 visitors for 3 s.
         latencies_us: Vec::with_capacity(8192),
         ..Outcome::default()
     };
-    let mut last_count: Option<u64> = None;
     loop {
         let sent = Instant::now();
         if sent >= window.end {
@@ -157,9 +192,10 @@ async fn visit(mut conn: Connection, route: Route, window: Window) -> Outcome {
     out
 }
 
-/// Whether `reply` is what `route` must answer. For `/counter`, the count
-/// goes up by one on every request of a visitor: a session that was lost
-/// (or never stored) starts again at 1.
+/// Whether `reply` is what `route` must answer. For `/counter` and
+/// `/counter-signed-in`, the count goes up by one on every request of a
+/// visitor: a session that was lost (or never stored) starts again at 1,
+/// and a signed-in one that was lost answers 401.
 fn check(route: Route, reply: &Reply, last_count: &mut Option<u64>) -> Result<(), String> {
     if reply.status != 200 {
         return Err(format!("{}: status {}", route.path(), reply.status));
@@ -168,19 +204,20 @@ fn check(route: Route, reply: &Reply, last_count: &mut Option<u64>) -> Result<()
         Route::Untouched => Ok(()),
         Route::New if reply.set_cookie => Ok(()),
         Route::New => Err("/new: the new visitor got no cookie".to_owned()),
-        Route::Counter => {
+        Route::Counter | Route::SignedInCounter => {
+            let path = route.path();
             let count = std::str::from_utf8(&reply.body)
                 .ok()
                 .and_then(|b| b.strip_prefix("counter = "))
                 .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| format!("/counter: unexpected body {:?}", reply.body))?;
+                .ok_or_else(|| format!("{path}: unexpected body {:?}", reply.body))?;
             let expected = last_count.map_or(1, |n| n + 1);
             *last_count = Some(count);
             if count == expected {
                 Ok(())
             } else {
                 Err(format!(
-                    "/counter: the session was lost, count {count} where {expected} was due"
+                    "{path}: the session was lost, count {count} where {expected} was due"
                 ))
             }
         }
@@ -358,6 +395,14 @@ mod tests {
         assert!(check(Route::Counter, &reply("counter = 2"), &mut last).is_ok());
         assert!(check(Route::Counter, &reply("counter = 1"), &mut last).is_err());
         assert!(check(Route::Counter, &reply("nonsense"), &mut last).is_err());
+        // A signed-in visitor goes on from the count of its first visit.
+        let mut last = Some(1);
+        assert!(check(Route::SignedInCounter, &reply("counter = 2"), &mut last).is_ok());
+        let lost = check(Route::SignedInCounter, &reply("counter = 1"), &mut last);
+        assert!(
+            lost.unwrap_err()
+                .starts_with("/counter-signed-in: the session was lost")
+        );
         let mut fail = Reply {
             status: 503,
             body: Vec::new(),

@@ -9,8 +9,9 @@ use std::time::Duration;
 use http_sessions::redis::redis;
 use http_sessions::seams::Clock;
 use http_sessions::store::{IdSource, RandomIds, Record, SessionStore, Value};
-use tower_sessions::SessionStore as _;
-use tower_sessions::cookie::time::{self, OffsetDateTime};
+// The Redis store's release implements tower-sessions 0.14's trait.
+use tower_sessions_014::SessionStore as _;
+use tower_sessions_014::cookie::time::{self, OffsetDateTime};
 
 use crate::Error;
 use crate::sample;
@@ -114,9 +115,10 @@ pub(crate) async fn in_redis(url: &str) -> Result<InRedis, Error> {
             .data
             .insert((*key).into(), Value::encode(&sample::value(0, k + 1))?);
     }
-    store.create(&id, &record).await?;
+    // Not bound to a user: the absolute deadline goes to no index.
+    store.create(&id, &record, record.expires).await?;
     let ours = usage(&store.key_of(&id)).await;
-    store.delete(&id).await?;
+    store.delete(&id, None).await?;
 
     // Theirs: created as its layer creates one.
     let pool = variants::fred_pool(url).await?;
@@ -129,8 +131,8 @@ pub(crate) async fn in_redis(url: &str) -> Result<InRedis, Error> {
         );
     }
     let idle = i64::try_from(IDLE_TIMEOUT.as_secs()).unwrap_or(i64::MAX);
-    let mut record = tower_sessions::session::Record {
-        id: tower_sessions::session::Id::default(),
+    let mut record = tower_sessions_014::session::Record {
+        id: tower_sessions_014::session::Id::default(),
         data,
         expiry_date: OffsetDateTime::now_utc() + time::Duration::seconds(idle),
     };

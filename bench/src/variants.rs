@@ -1,10 +1,19 @@
 //! What is compared: each [`Variant`] (no session layer, our four backends,
 //! our Redis store once more on the driver's own connection, tower-sessions'
-//! two stores) serves the same three [`Route`]s, built here by [`router`].
+//! two stores) serves the same four [`Route`]s, built here by [`router`].
 //!
 //! The handlers do the same work on every variant: `/untouched` never asks
 //! for the session; `/counter` reads a `u64` and writes it back plus one;
-//! `/new` writes one string for a visitor who sent no cookie.
+//! `/counter-signed-in` does the same for a visitor who signed in first at
+//! [`SIGN_IN`], after checking that the session is signed in; `/new` writes
+//! one string for a visitor who sent no cookie.
+//!
+//! Signing in is where the sides differ, each as its applications do it:
+//! ours renews the id and binds the session to the user
+//! ([`Session::bind_user`](http_sessions::Session::bind_user): the
+//! server-side stores keep it in the user's index, the cookie stores in the
+//! cookie); tower-sessions cycles its id and keeps the user id in the
+//! session as a value under [`USER_KEY`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,21 +21,36 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use http_sessions::{Key, Keyring, SessionLayer, Settings, ValueError};
-use tower_sessions::cookie::time;
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
 
 use crate::Error;
 
 /// The session key `/counter` reads and writes.
 pub(crate) const COUNTER_KEY: &str = "counter";
+/// The route a returning visitor signs in at before `/counter-signed-in`:
+/// `/sign-in/{n}` signs the session in as user `user-{n}` ([`sign_in_path`]).
+/// Not measured: the load generator calls it once per visitor.
+pub(crate) const SIGN_IN: &str = "/sign-in/{n}";
+/// tower-sessions' session key for the signed-in user's id.
+pub(crate) const USER_KEY: &str = "user";
 /// The session key `/new` writes, and its value.
 const NEW_KEY: &str = "visitor";
 const NEW_VALUE: &str = "new";
+
+/// The path that signs a visitor in as user number `n`.
+pub(crate) fn sign_in_path(n: u64) -> String {
+    format!("/sign-in/{n}")
+}
+
+/// The application's id of user number `n`.
+fn user_name(n: u64) -> String {
+    format!("user-{n}")
+}
 
 /// Idle timeout on both sides: our default (OWASP's 15 to 30 minutes),
 /// given to tower-sessions too so both keep sessions equally long, and so
@@ -137,6 +161,9 @@ pub(crate) enum Route {
     Untouched,
     /// Reads and writes a counter in the session of a returning visitor.
     Counter,
+    /// `/counter` for a returning visitor who signed in first: checks that
+    /// the session is signed in, then reads and writes the counter.
+    SignedInCounter,
     /// A new visitor (no cookie) writes one value.
     New,
 }
@@ -144,13 +171,19 @@ pub(crate) enum Route {
 impl Route {
     /// Every route, in the order they run: `/new` last, so the sessions it
     /// leaves behind do not weigh on the others.
-    pub(crate) const ALL: [Route; 3] = [Route::Untouched, Route::Counter, Route::New];
+    pub(crate) const ALL: [Route; 4] = [
+        Route::Untouched,
+        Route::Counter,
+        Route::SignedInCounter,
+        Route::New,
+    ];
 
     /// The request path.
     pub(crate) fn path(self) -> &'static str {
         match self {
             Route::Untouched => "/untouched",
             Route::Counter => "/counter",
+            Route::SignedInCounter => "/counter-signed-in",
             Route::New => "/new",
         }
     }
@@ -206,27 +239,45 @@ pub(crate) async fn fred_pool(url: &str) -> Result<Pool, Error> {
     Ok(pool)
 }
 
+/// The routes of every variant, each path to its handler.
+fn routes<S: Clone + Send + Sync + 'static>(
+    counter: MethodRouter<S>,
+    signed_in_counter: MethodRouter<S>,
+    sign_in: MethodRouter<S>,
+    new: MethodRouter<S>,
+) -> Router<S> {
+    Router::new()
+        .route(Route::Untouched.path(), get(untouched))
+        .route(Route::Counter.path(), counter)
+        .route(Route::SignedInCounter.path(), signed_in_counter)
+        .route(SIGN_IN, sign_in)
+        .route(Route::New.path(), new)
+}
+
 /// The routes served by `variant`. Must run inside the server's runtime:
 /// stores and pools start their tasks where they are built.
 pub(crate) async fn router(
     variant: Variant,
     redis_url: &str,
 ) -> Result<(Router, Resources), Error> {
-    let routes = |counter, new| {
-        Router::new()
-            .route(Route::Untouched.path(), get(untouched))
-            .route(Route::Counter.path(), counter)
-            .route(Route::New.path(), new)
+    let ours = |layer: SessionLayer| {
+        routes(
+            get(counter),
+            get(signed_in_counter),
+            get(sign_in),
+            get(new_visitor),
+        )
+        .layer(layer)
     };
-    let ours = |layer: SessionLayer| routes(get(counter), get(new_visitor)).layer(layer);
-    let theirs = || routes(get(tower_counter), get(tower_new_visitor));
     let mut resources = Resources::default();
     let router = match variant {
-        Variant::NoLayer => Router::new()
-            .route(Route::Untouched.path(), get(untouched))
-            .route(Route::Counter.path(), get(plain_counter))
-            .route(Route::New.path(), get(plain_new_visitor))
-            .with_state(Arc::new(Plain::default())),
+        Variant::NoLayer => routes(
+            get(plain_counter),
+            get(plain_signed_in_counter),
+            get(plain_sign_in),
+            get(plain_new_visitor),
+        )
+        .with_state(Arc::new(Plain::default())),
         Variant::CookieSigned => ours(http_sessions::cookie::session_layer(&settings()?)),
         Variant::CookieEncrypted => {
             ours(http_sessions::cookie::encrypted_session_layer(&settings()?))
@@ -243,28 +294,27 @@ pub(crate) async fn router(
             http_sessions::redis::RedisStore::from_url(redis_url)?.with_driver_connection(),
             &settings()?,
         )),
-        Variant::TowerMemory => theirs().layer(tower_layer(tower_sessions::MemoryStore::default())),
+        Variant::TowerMemory => routes(
+            get(tower015::counter),
+            get(tower015::signed_in_counter),
+            get(tower015::sign_in),
+            get(tower015::new_visitor),
+        )
+        .layer(tower015::layer(tower_sessions::MemoryStore::default())),
         Variant::TowerRedis => {
             let pool = fred_pool(redis_url).await?;
             let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
             resources.fred = Some(pool);
-            theirs().layer(tower_layer(store))
+            routes(
+                get(tower014::counter),
+                get(tower014::signed_in_counter),
+                get(tower014::sign_in),
+                get(tower014::new_visitor),
+            )
+            .layer(tower014::layer(store))
         }
     };
     Ok((router, resources))
-}
-
-/// tower-sessions set up as ours is: plain-http cookies, the same idle
-/// timeout. Its session id cookie is unsigned, its default.
-fn tower_layer<S: tower_sessions::SessionStore + Clone>(
-    store: S,
-) -> tower_sessions::SessionManagerLayer<S> {
-    let idle = i64::try_from(IDLE_TIMEOUT.as_secs()).unwrap_or(i64::MAX);
-    tower_sessions::SessionManagerLayer::new(store)
-        .with_secure(false)
-        .with_expiry(tower_sessions::Expiry::OnInactivity(
-            time::Duration::seconds(idle),
-        ))
 }
 
 async fn untouched() -> &'static str {
@@ -277,32 +327,102 @@ async fn counter(session: http_sessions::Session) -> Result<String, ValueError> 
     Ok(format!("counter = {n}"))
 }
 
+/// A login as ours are done: a new id, and the session bound to the user.
+async fn sign_in(session: http_sessions::Session, Path(n): Path<u64>) -> &'static str {
+    session.renew_on_login();
+    session.bind_user(user_name(n));
+    "signed in"
+}
+
+async fn signed_in_counter(session: http_sessions::Session) -> Response {
+    if session.user().is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    counter(session).await.into_response()
+}
+
 async fn new_visitor(session: http_sessions::Session) -> Result<&'static str, ValueError> {
     session.insert(NEW_KEY, NEW_VALUE)?;
     Ok("welcome")
 }
 
-async fn tower_counter(session: tower_sessions::Session) -> Result<String, StatusCode> {
-    let n = session
-        .get::<u64>(COUNTER_KEY)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-        .unwrap_or(0)
-        + 1;
-    session
-        .insert(COUNTER_KEY, n)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    Ok(format!("counter = {n}"))
+/// The handlers and the layer of one tower-sessions version, in a module
+/// `$module` over the crate `$ts`: the memory anchor runs on tower-sessions
+/// 0.15, the Redis one on 0.14, the version its store's release implements.
+macro_rules! tower_sessions_side {
+    ($module:ident, $ts:ident) => {
+        mod $module {
+            use axum::extract::Path;
+            use axum::http::StatusCode;
+            use ts::cookie::time;
+            use $ts as ts;
+
+            use super::{COUNTER_KEY, IDLE_TIMEOUT, NEW_KEY, NEW_VALUE, USER_KEY, user_name};
+
+            /// tower-sessions set up as ours is: plain-http cookies, the
+            /// same idle timeout. Its session id cookie is unsigned, its
+            /// default.
+            pub(super) fn layer<S: ts::SessionStore + Clone>(
+                store: S,
+            ) -> ts::SessionManagerLayer<S> {
+                let idle = i64::try_from(IDLE_TIMEOUT.as_secs()).unwrap_or(i64::MAX);
+                ts::SessionManagerLayer::new(store)
+                    .with_secure(false)
+                    .with_expiry(ts::Expiry::OnInactivity(time::Duration::seconds(idle)))
+            }
+
+            fn internal(_: ts::session::Error) -> StatusCode {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+
+            pub(super) async fn counter(session: ts::Session) -> Result<String, StatusCode> {
+                let n = session
+                    .get::<u64>(COUNTER_KEY)
+                    .await
+                    .map_err(internal)?
+                    .unwrap_or(0)
+                    + 1;
+                session.insert(COUNTER_KEY, n).await.map_err(internal)?;
+                Ok(format!("counter = {n}"))
+            }
+
+            /// A login as a tower-sessions application does it: a new id,
+            /// and the user's id kept in the session as a value.
+            pub(super) async fn sign_in(
+                session: ts::Session,
+                Path(n): Path<u64>,
+            ) -> Result<&'static str, StatusCode> {
+                session.cycle_id().await.map_err(internal)?;
+                session
+                    .insert(USER_KEY, user_name(n))
+                    .await
+                    .map_err(internal)?;
+                Ok("signed in")
+            }
+
+            pub(super) async fn signed_in_counter(
+                session: ts::Session,
+            ) -> Result<String, StatusCode> {
+                session
+                    .get::<String>(USER_KEY)
+                    .await
+                    .map_err(internal)?
+                    .ok_or(StatusCode::UNAUTHORIZED)?;
+                counter(session).await
+            }
+
+            pub(super) async fn new_visitor(
+                session: ts::Session,
+            ) -> Result<&'static str, StatusCode> {
+                session.insert(NEW_KEY, NEW_VALUE).await.map_err(internal)?;
+                Ok("welcome")
+            }
+        }
+    };
 }
 
-async fn tower_new_visitor(session: tower_sessions::Session) -> Result<&'static str, StatusCode> {
-    session
-        .insert(NEW_KEY, NEW_VALUE)
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    Ok("welcome")
-}
+tower_sessions_side!(tower015, tower_sessions);
+tower_sessions_side!(tower014, tower_sessions_014);
 
 /// The baseline's state: what an application without a session library
 /// would do at the least, a per-visitor counter keyed by a cookie.
@@ -310,6 +430,8 @@ async fn tower_new_visitor(session: tower_sessions::Session) -> Result<&'static 
 struct Plain {
     /// std Mutex, not tokio's: nothing awaits while it is held.
     counters: Mutex<HashMap<String, u64>>,
+    /// The user each signed-in visitor's id is signed in as.
+    users: Mutex<HashMap<String, String>>,
     values: Mutex<HashMap<String, &'static str>>,
     next_id: AtomicU64,
 }
@@ -364,6 +486,56 @@ async fn plain_counter(State(plain): State<Arc<Plain>>, headers: HeaderMap) -> R
     (Plain::set_cookie(&id), "counter = 1").into_response()
 }
 
+/// Signs the visitor's id in as the user: no new id, nothing signed.
+async fn plain_sign_in(
+    State(plain): State<Arc<Plain>>,
+    headers: HeaderMap,
+    Path(n): Path<u64>,
+) -> Response {
+    let Some(id) = plain_cookie(&headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let known = plain
+        .counters
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains_key(id);
+    if !known {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    plain
+        .users
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id.to_owned(), user_name(n));
+    "signed in".into_response()
+}
+
+async fn plain_signed_in_counter(State(plain): State<Arc<Plain>>, headers: HeaderMap) -> Response {
+    let Some(id) = plain_cookie(&headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let signed_in = plain
+        .users
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains_key(id);
+    if !signed_in {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let mut counters = plain
+        .counters
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    match counters.get_mut(id) {
+        Some(n) => {
+            *n += 1;
+            format!("counter = {n}").into_response()
+        }
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
 async fn plain_new_visitor(State(plain): State<Arc<Plain>>) -> Response {
     let id = plain.new_id();
     plain
@@ -395,6 +567,66 @@ mod tests {
         );
         assert!(Variant::RedisDriver.uses_redis());
         assert_eq!(Variant::NoLayer.counterpart(), None);
+    }
+
+    /// One request in process, with `cookie`; the answer's status, body
+    /// and the `name=value` of its first `Set-Cookie`.
+    async fn call(
+        router: &Router,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> (StatusCode, String, Option<String>) {
+        use tower::ServiceExt as _;
+        let mut request = axum::http::Request::get(path);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let request = request.body(axum::body::Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let set = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap(), set)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_signed_in_visitor_goes_on_counting_and_a_stranger_is_refused() {
+        for variant in [
+            Variant::NoLayer,
+            Variant::CookieSigned,
+            Variant::CookieEncrypted,
+            Variant::Memory,
+            Variant::TowerMemory,
+        ] {
+            let (router, _) = router(variant, "").await.unwrap();
+            let (status, body, set) = call(&router, Route::Counter.path(), None).await;
+            assert_eq!((status, body.as_str()), (StatusCode::OK, "counter = 1"));
+            let first = set.unwrap();
+
+            // Not signed in: refused, whatever the session holds.
+            let path = Route::SignedInCounter.path();
+            let (status, _, _) = call(&router, path, Some(&first)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{variant:?}");
+
+            let (status, _, set) = call(&router, &sign_in_path(7), Some(&first)).await;
+            assert_eq!(status, StatusCode::OK, "{variant:?}");
+            // Ours and theirs renew the id at login; the baseline keeps its own.
+            let mut cookie = set.unwrap_or(first);
+            for expected in 2..=3 {
+                let (status, body, set) = call(&router, path, Some(&cookie)).await;
+                assert_eq!(status, StatusCode::OK, "{variant:?}");
+                assert_eq!(body, format!("counter = {expected}"), "{variant:?}");
+                // The cookie stores send the session anew with each write.
+                cookie = set.unwrap_or(cookie);
+            }
+        }
     }
 
     #[test]

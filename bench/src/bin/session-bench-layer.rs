@@ -9,8 +9,8 @@
 //! ```
 //!
 //! The request is what a returning visitor sends (its session cookie, got
-//! from a first request); every response is checked as the load generator
-//! checks it. Only [`measured`] runs the requests, so collecting in it
+//! from a first request to `/counter`, and for `counter-signed-in` from the
+//! sign-in after it); every response's status is checked. Only [`measured`] runs the requests, so collecting in it
 //! alone and dividing by the count gives instructions per request, the
 //! setup left out.
 
@@ -24,12 +24,12 @@ use tower::ServiceExt as _;
 #[path = "../variants.rs"]
 mod variants;
 
-use variants::{Route, Variant};
+use variants::{Route, Variant, sign_in_path};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-const USAGE: &str =
-    "usage: session-bench-layer --variant V --route untouched|counter|new --requests N";
+const USAGE: &str = "usage: session-bench-layer --variant V --route untouched|counter|counter-signed-in|new \
+     --requests N";
 
 fn main() -> ExitCode {
     match run() {
@@ -77,15 +77,31 @@ async fn setup(
 ) -> Result<(axum::Router, variants::Resources, Option<String>), Error> {
     let (router, resources) = variants::router(variant, "").await?;
     // A returning visitor: the cookie its first visit was given.
-    let first = router.clone().oneshot(get(Route::Counter, None)?).await?;
-    let cookie = first
+    let first = router
+        .clone()
+        .oneshot(get(Route::Counter.path(), None)?)
+        .await?;
+    let mut cookie = session_cookie(&first).ok_or("the first visit got no cookie")?;
+    if route == Route::SignedInCounter {
+        // Signed in after that visit: the cookie of the renewed session.
+        let path = sign_in_path(0);
+        let signed_in = router.clone().oneshot(get(&path, Some(&cookie))?).await?;
+        if signed_in.status() != StatusCode::OK {
+            return Err(format!("{path} answered {}", signed_in.status()).into());
+        }
+        cookie = session_cookie(&signed_in).ok_or("signing in gave no cookie")?;
+    }
+    Ok((router, resources, (route != Route::New).then_some(cookie)))
+}
+
+/// The `name=value` of the response's first `Set-Cookie`.
+fn session_cookie(response: &axum::response::Response) -> Option<String> {
+    response
         .headers()
         .get(header::SET_COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(str::to_owned)
-        .ok_or("the first visit got no cookie")?;
-    Ok((router, resources, (route != Route::New).then_some(cookie)))
 }
 
 /// `requests` requests to `route`, each answer checked: all that is
@@ -108,7 +124,7 @@ async fn requests_to(
     requests: u64,
 ) -> Result<(), Error> {
     for _ in 0..requests {
-        let response = router.clone().oneshot(get(route, cookie)?).await?;
+        let response = router.clone().oneshot(get(route.path(), cookie)?).await?;
         if response.status() != StatusCode::OK {
             return Err(format!("{} answered {}", route.path(), response.status()).into());
         }
@@ -117,8 +133,8 @@ async fn requests_to(
     Ok(())
 }
 
-fn get(route: Route, cookie: Option<&str>) -> Result<Request<Body>, Error> {
-    let mut request = Request::get(route.path());
+fn get(path: &str, cookie: Option<&str>) -> Result<Request<Body>, Error> {
+    let mut request = Request::get(path);
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
     }
