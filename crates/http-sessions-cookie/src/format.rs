@@ -464,6 +464,22 @@ mod tests {
         assert!(decode_body(&body, NOW).is_err());
     }
 
+    /// A cookie keeps no generation (the manager stamps one on server-side
+    /// bindings only), and writes no field for it: a bound session's
+    /// cookie is the one the previous release wrote and reads.
+    #[test]
+    fn a_bound_session_writes_no_generation() {
+        let mut bound = record();
+        bound.user = Some("user-42".into());
+        let mut body = Vec::new();
+        encode_body(&mut body, &bound).unwrap();
+        assert!(!body.windows(3).any(|w| w == b"gen"), "{body:?}");
+        for store in stores() {
+            let sealed = store.seal(&bound, NOW).unwrap();
+            assert_eq!(store.open(&sealed, NOW).unwrap().record, bound);
+        }
+    }
+
     #[test]
     fn times_are_read_from_the_header() {
         for store in stores() {
