@@ -17,6 +17,18 @@
 //!
 //! `crates/http-sessions/examples/custom_store.rs` in the repository is a
 //! complete store with its harness.
+//!
+//! # Layout
+//!
+//! - this file: [`Harness`], the rig every case runs on, and the cases of
+//!   the session lifecycle, through a manager;
+//! - `rules`: the rules of one stored session, asked of the store itself;
+//! - `users`: a store's index of users' sessions ([`UserIndex`]): "log out
+//!   everywhere" final against renews and logins in flight, `keep`, and no
+//!   user's session ended as another's. A store whose
+//!   [`users`](SessionStore::users) is `Some` runs every one of them; they
+//!   return at once only on a cookie backend or a store without an index;
+//! - [`http`]: requests through a layer, for the cases that need one.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![allow(
     clippy::unwrap_used,

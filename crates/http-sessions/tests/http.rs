@@ -159,8 +159,13 @@ impl SessionStore for Counting {
         self.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(id, now).await
     }
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        self.inner.create(id, record).await
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        ends: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.inner.create(id, record, ends).await
     }
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         self.inner.update(id, update).await
@@ -170,11 +175,12 @@ impl SessionStore for Counting {
         id: &SessionId,
         now: UnixTime,
         until: UnixTime,
+        user: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.inner.retire(id, now, until).await
+        self.inner.retire(id, now, until, user).await
     }
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.inner.delete(id).await
+    async fn delete(&self, id: &SessionId, user: Option<&str>) -> Result<(), StoreError> {
+        self.inner.delete(id, user).await
     }
 }
 

@@ -2,16 +2,20 @@
 //! `/hello`, `/tea`), `/counter`, `/renew`, `/destroy`, and a signed-in
 //! user's: `/remember` (a 30-day login bound to the user `demo`),
 //! `/sessions` (their sessions), `/logout-everywhere`, and `/waiting`
-//! (flash messages counted, not read). The HTTP tests run these same
-//! routes.
+//! (flash messages counted, not read). On the cookie backends, which keep
+//! no sessions on the server, `/sessions` and `/logout-everywhere` answer
+//! 500 with the reason and what to use instead. The HTTP tests run these
+//! same routes.
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, header};
-use axum::response::Html;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use http_sessions::{Expiry, FlashLevel, Session, SessionRejection, UserSessions, ValueError};
+use http_sessions::{
+    Expiry, FlashLevel, Session, SessionRejection, StoreError, UserSessions, ValueError,
+};
 
 /// The one user of the demo's remembered logins.
 pub(crate) const DEMO_USER: &str = "demo";
@@ -97,13 +101,13 @@ pub(crate) async fn remember(session: Session, headers: HeaderMap) -> Result<Str
 pub(crate) async fn list_sessions(
     session: Session,
     users: UserSessions,
-) -> Result<String, SessionRejection> {
+) -> Result<String, Response> {
     let Some(user) = session.user() else {
         return Ok("not signed in: /remember first".to_owned());
     };
     let current = session.id();
     let mut page = String::new();
-    for info in users.list(&user).await? {
+    for info in users.list(&user).await.map_err(refused)? {
         let mark = if Some(&info.id) == current.as_ref() {
             " (this one)"
         } else {
@@ -119,13 +123,32 @@ pub(crate) async fn list_sessions(
 pub(crate) async fn logout_everywhere(
     session: Session,
     users: UserSessions,
-) -> Result<String, SessionRejection> {
+) -> Result<String, Response> {
     let Some(user) = session.user() else {
         return Ok("not signed in".to_owned());
     };
-    let ended = users.end_all(&user, None).await?;
+    let ended = users.end_all(&user, None).await.map_err(refused)?;
     session.destroy();
     Ok(format!("ended {ended} sessions of {user}"))
+}
+
+/// The answer when the user's sessions cannot be listed or ended: on a
+/// backend that keeps none on the server (the cookie backends) a 500 that
+/// says why and what to use instead, since no retry would help (never a
+/// 503); any other failure as the layer answers it.
+fn refused(error: StoreError) -> Response {
+    match error {
+        StoreError::Unsupported(why) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "This page cannot work here: {why}.
+                 Run the demo with --backend memory or --backend redis to list and end sessions.
+"
+            ),
+        )
+            .into_response(),
+        other => SessionRejection::Store(other).into_response(),
+    }
 }
 
 /// How many flash messages wait, without reading them.

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use http_sessions::StoreError;
 use http_sessions::memory::MemoryStore;
-use http_sessions::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated};
+use http_sessions::store::{
+    Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated, UserIndex,
+};
 
 /// A store that can be switched off, or made to hang.
 #[derive(Debug, Clone, Default)]
@@ -37,9 +39,14 @@ impl SessionStore for Flaky {
         self.gate().await?;
         self.inner.load(id, now).await
     }
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        ends: UnixTime,
+    ) -> Result<(), StoreError> {
         self.gate().await?;
-        self.inner.create(id, record).await
+        self.inner.create(id, record, ends).await
     }
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         self.gate().await?;
@@ -50,12 +57,18 @@ impl SessionStore for Flaky {
         id: &SessionId,
         now: UnixTime,
         until: UnixTime,
+        user: Option<&str>,
     ) -> Result<(), StoreError> {
         self.gate().await?;
-        self.inner.retire(id, now, until).await
+        self.inner.retire(id, now, until, user).await
     }
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn delete(&self, id: &SessionId, user: Option<&str>) -> Result<(), StoreError> {
         self.gate().await?;
-        self.inner.delete(id).await
+        self.inner.delete(id, user).await
+    }
+    /// The memory store's own, ungated: these tests fail the session
+    /// writes, not the listing.
+    fn users(&self) -> Option<&dyn UserIndex> {
+        self.inner.users()
     }
 }
