@@ -50,13 +50,16 @@ impl Inner {
             let Entry::Live(record) = &mut entry.get_mut().slot else {
                 continue;
             };
-            // A stale id: the session is another user's now.
+            // Never another user's (the ledger follows the map under this
+            // lock), and checked anyway: that is the contract.
             if record.user.as_deref() != Some(user) {
                 continue;
             }
-            if Some(&id) == keep || record.generation >= generation {
-                // Kept, in the new generation: a later renew or change of
-                // expiry of it is admitted.
+            // Every listed session is of an older generation: each was
+            // admitted under the ledger's lock before it was taken here.
+            if Some(&id) == keep {
+                // Kept, in the new generation: a later request loads it so
+                // and may renew it or change its expiry.
                 record.generation = record.generation.max(generation);
                 let (generation, expires) = (record.generation, record.expires);
                 if ledger.admit(user, id, generation, expires).is_err() {

@@ -68,7 +68,7 @@ async fn a_flood_of_one_request_sessions_keeps_memory_bounded_and_returning_visi
     for n in 0..RETURNING {
         let mut record = Record::empty(now, expires, 4);
         record.data.insert("user".into(), Value::encode(&n)?);
-        store.create(&id(n), &record).await?;
+        store.create(&id(n), &record, record.expires).await?;
     }
     for _ in 0..VISITS {
         for n in 0..RETURNING {
@@ -85,7 +85,7 @@ async fn a_flood_of_one_request_sessions_keeps_memory_bounded_and_returning_visi
         record
             .flash
             .push(FlashLevel::Info, "Thanks for your visit".into());
-        store.create(&id(n), &record).await?;
+        store.create(&id(n), &record, record.expires).await?;
     }
     let took = started.elapsed();
     let growth_mib = rss_kib()?.saturating_sub(before) / 1024;
