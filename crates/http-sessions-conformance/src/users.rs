@@ -239,8 +239,8 @@ pub async fn end_never_crosses_users<H: Harness>(h: &H) {
 }
 
 /// The session `end_all` keeps moves to the new generation: the request
-/// that asked renews it, so does a later one, and it stays listed, alone.
-/// Nothing to test without an index.
+/// that asked saves to it, a later request renews it, and it stays
+/// listed, alone. Nothing to test without an index.
 pub async fn keep_survives_end_all_and_can_renew<H: Harness>(h: &H) {
     let rig = Rig::new(h).await;
     if rig.index().is_none() {
@@ -251,13 +251,13 @@ pub async fn keep_survives_end_all_and_can_renew<H: Harness>(h: &H) {
     let (phone, _) = rig.login("mallory", "phone").await;
     rig.clock.advance(Duration::from_secs(2));
 
-    // "Log out other devices" from the laptop, which then renews its id.
+    // "Log out other devices" from the laptop, which then saves.
     let current = rig.load(Some(&laptop)).await;
     let keep = current.id().unwrap();
     assert_eq!(keep, laptop_id);
     assert_eq!(users.end_all("mallory", Some(&keep)).await.unwrap(), 1);
-    current.renew();
-    let laptop = rig.commit_token(&current).await;
+    current.insert("devices", "logged out").unwrap();
+    let laptop = rig.commit_kept(&current, laptop).await;
     assert_eq!(rig.len(&phone).await, 0, "the phone is logged out");
 
     // A later request renews it again.
