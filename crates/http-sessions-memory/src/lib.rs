@@ -37,9 +37,13 @@
 //!
 //! # Layout
 //!
-//! - [`MemoryStore`]: the store and its sweeper. Each id holds a live
-//!   session or, once renewed, a marker of a few bytes that remembers it
-//!   until the new session's first expiry.
+//! - [`MemoryStore`]: the store and its sweeper. Each id holds the core's
+//!   `store::Entry` (a live session or, once renewed, a marker of a few
+//!   bytes that remembers it until the new session's first expiry), whose
+//!   methods keep the contract's rules; the store keeps them atomic.
+//! - `users`: [`UserIndex`], a user's sessions listed and ended through
+//!   the core's `store::UserLedger`, kept under the same locks as the
+//!   sessions.
 //! - `segments`: the capacity bound, which session goes when the store is
 //!   full.
 //! - `evictions`: the eviction count and its rate-limited warning.
@@ -109,8 +113,17 @@ pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 ///   [`evictions`](Self::evictions) counts them, and a warning is logged
 ///   at most once every [`EVICTION_WARNING_INTERVAL`].
 ///
-/// Loads, updates and deletes take only the map's shard locks; creates
-/// also take one lock for the bound's queues.
+/// - Lists and ends each user's sessions ([`UserIndex`], behind
+///   `UserSessions`): a ledger of them is kept with every write of a
+///   bound session, under the same locks, so it never lists a session the
+///   map does not hold, and "log out everywhere" is one step under its
+///   lock.
+///
+/// Loads, updates and deletes of anonymous sessions take only the map's
+/// shard locks, and creates also one lock for the bound's queues; a write
+/// that changes a session's place in a user's ledger (a login, a logout, a
+/// renew or delete of a bound session) also takes the ledger's lock. A
+/// signed-in request that only saves its values does not.
 ///
 /// Cheap to clone; clones share the sessions.
 ///
