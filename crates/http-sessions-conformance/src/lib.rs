@@ -1325,7 +1325,7 @@ macro_rules! suite {
             own_expiry_is_kept_and_enforced, user_sessions_are_listed_and_ended,
             refused_sessions_end,
             forged_cookie_is_no_session, first_verifying_cookie_wins, rotation_reissues,
-            failed_save_is_not_retried, a_login_in_flight_is_refused,
+            failed_save_is_not_retried, a_login_in_flight_is_refused, a_first_login_in_flight_is_refused,
             a_renew_of_an_ended_generation_is_refused, end_never_crosses_users,
             keep_survives_end_all_and_can_renew, the_index_follows_the_writes,
             create_never_overwrites, update_of_a_dead_id_is_gone,
