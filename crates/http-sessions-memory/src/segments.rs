@@ -20,6 +20,10 @@ use crate::RandomIdHash;
 
 /// What the map holds under an id: the entry, and whether it was loaded
 /// since it joined its queue or last passed the front of it.
+///
+/// Small on purpose: the map's table keeps up to about twice as many
+/// entries as it holds, so every byte here costs up to two per session.
+/// The core's `Entry` boxes its record, so this is three words.
 pub(crate) struct Held {
     pub(crate) slot: Entry,
     /// Set by loads, under the map's read lock: an atomic, so a load never
