@@ -115,7 +115,9 @@ end
 
 -- The binding's generation, admitted before anything is written: a
 -- binding of a generation older than the user's was ended by end_all, and
--- must not come back. Absent, the user's generation is 1.
+-- must not come back; but the session end_all kept may be renewed by the
+-- request that loaded it before ('kept' is its generation then), and it
+-- moves to the user's. Absent, the user's generation is 1.
 local index = ARGV[9] == 'a' and KEYS[2]
 local generation = nil
 if index then
@@ -125,16 +127,14 @@ if index then
     current = -tonumber(stored)
   end
   local carried = tonumber(ARGV[10])
-  if carried ~= 0 and carried < current then
-    return 2
+  generation = carried
+  if carried < current then
+    local kept = redis.call('ZSCORE', index, 'kept')
+    if carried ~= 0 and not (kept and -tonumber(kept) == carried) then
+      return 2
+    end
+    generation = current
   end
-  -- A binding newer than the index knows (the index was lost): the index
-  -- catches up, so that the next end_all ends it.
-  if carried > current then
-    redis.call('ZADD', index, -carried, 'gen')
-    current = carried
-  end
-  generation = current
 elseif ARGV[9] == 's' then
   generation = tonumber(ARGV[10])
 end

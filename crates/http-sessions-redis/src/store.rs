@@ -560,7 +560,7 @@ impl RedisStore {
         &self,
         cmd: &Cmd,
     ) -> Result<T, conn::Error> {
-        self.read_policy_once();
+        self.read_policy_once().await;
         self.pool.call(Request::Command(cmd), self.timeout).await
     }
 
@@ -569,24 +569,21 @@ impl RedisStore {
         &self,
         call: &ScriptCall,
     ) -> Result<T, StoreError> {
-        self.read_policy_once();
+        self.read_policy_once().await;
         Ok(self.pool.call(Request::Script(call), self.timeout).await?)
     }
 
-    /// On the first call of this store and its clones, reads the server's
-    /// eviction policy in a task of its own (so no call waits for it), and
-    /// warns if it can evict a user's index while their sessions stay.
-    fn read_policy_once(&self) {
+    /// Before the first call of this store and its clones, reads the
+    /// server's eviction policy, and warns if it can evict a user's index
+    /// while their sessions stay: one round trip, once, on the connection
+    /// the call then uses (read in a task of its own, it would race the
+    /// call for a first connection and open a second).
+    async fn read_policy_once(&self) {
         if self.policy_read.load(Ordering::Relaxed) || self.policy_read.swap(true, Ordering::AcqRel)
         {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.policy_read.store(false, Ordering::Release);
-            return;
-        };
-        let store = self.clone();
-        runtime.spawn(async move { crate::users::check_eviction_policy(&store).await });
+        crate::users::check_eviction_policy(self).await;
     }
 
     /// Reads the policy again at the next call: this reading failed on the

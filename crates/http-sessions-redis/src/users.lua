@@ -15,13 +15,19 @@
 -- ARGV[5]  the TTL in seconds that covers it: the key's TTL only grows
 -- ARGV[6]  the generation the binding carries, 0 if never stored
 -- Returns the generation to stamp on the session, or -1: refused, nothing
--- written.
+-- written. A binding older than the user's is refused, but that of the
+-- session the last end_all kept (member 'kept', scored with minus its
+-- generation then), which moves to the user's.
 --
--- raise: end_all's start. A new generation, so that no binding of an
--- older one is stored again, and the entries whose time has not passed.
--- Returns {generation, id, deadline, id, deadline, ...}, as strings; {1}
--- and nothing written for a user with no index (nothing to end, and no
--- binding of theirs to refuse).
+-- raise: end_all's start. A new generation, past the current one and at
+-- least ARGV[3] (past the time end_all began, in milliseconds, as a
+-- binding's generation is the time its request began), so that no binding
+-- of an older one is stored again, and the entries whose time has not
+-- passed.
+-- ARGV[3]  the floor of the new generation
+-- ARGV[4]  how long, in seconds, the generation is remembered at least: a
+--          request under way when end_all began may commit until then
+-- Returns {generation, id, deadline, id, deadline, ...}, as strings.
 
 local key = KEYS[1]
 
@@ -36,12 +42,13 @@ end
 if ARGV[1] == 'admit' then
   local current = generation()
   local carried = tonumber(ARGV[6])
-  if carried ~= 0 and carried < current then
-    return -1
-  end
-  if carried > current then
-    redis.call('ZADD', key, -carried, 'gen')
-    current = carried
+  local stamp = carried
+  if carried < current then
+    local kept = redis.call('ZSCORE', key, 'kept')
+    if carried ~= 0 and not (kept and -tonumber(kept) == carried) then
+      return -1
+    end
+    stamp = current
   end
   redis.call('ZADD', key, ARGV[4], ARGV[3])
   -- 'gen' scores below zero: trimming from (0 never drops it.
@@ -50,19 +57,20 @@ if ARGV[1] == 'admit' then
   if redis.call('TTL', key) < tonumber(ARGV[5]) then
     redis.call('EXPIRE', key, ARGV[5])
   end
-  return current
+  return stamp
 end
 
 redis.call('ZREMRANGEBYSCORE', key, '(0', ARGV[2])
--- Also when trimming emptied it: a key made here would have no TTL.
-if redis.call('EXISTS', key) == 0 then
-  return {'1'}
-end
-local raised = generation() + 1
--- The key's TTL is left as it is: it covers the latest deadline of any
--- session it held, so the generation is remembered as long as a session
--- it ends could have lived.
+local raised = math.max(generation() + 1, tonumber(ARGV[3]))
 redis.call('ZADD', key, -raised, 'gen')
+redis.call('ZREM', key, 'kept')
+-- The key's TTL covers the latest deadline of any session it held, so the
+-- generation is remembered as long as a session it ends could have lived;
+-- and at least as long as a login under way may take to commit, for a
+-- user who had no session at all.
+if redis.call('TTL', key) < tonumber(ARGV[4]) then
+  redis.call('EXPIRE', key, ARGV[4])
+end
 local reply = {tostring(raised)}
 local entries = redis.call('ZRANGEBYSCORE', key, '(' .. ARGV[2], '+inf', 'WITHSCORES')
 for _, item in ipairs(entries) do

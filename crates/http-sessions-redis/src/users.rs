@@ -58,8 +58,8 @@ pub(crate) fn classify(policy: &str) -> Eviction {
 /// Reads the server's `maxmemory-policy` and warns, once, when it can
 /// evict a user's index while the user's sessions stay, or when it cannot
 /// be read (a refused `CONFIG`, as a managed Redis or an ACL may refuse
-/// it). A failure on the way (no connection, a timeout) leaves the reading
-/// to the next call.
+/// it, or no answer in time). No connection at all (a failure that comes
+/// at once) leaves the reading to the next call.
 pub(crate) async fn check_eviction_policy(store: &RedisStore) {
     let mut config = redis::cmd("CONFIG");
     config.arg("GET").arg("maxmemory-policy");
@@ -69,6 +69,7 @@ pub(crate) async fn check_eviction_policy(store: &RedisStore) {
             None => unread("CONFIG GET maxmemory-policy answered no policy"),
         },
         Err(conn::Error::Redis(error)) if error.code().is_some() => unread(&error.to_string()),
+        Err(conn::Error::Timeout(_)) => unread("no answer within the store's timeout"),
         Err(_) => store.read_policy_again(),
     }
 }
@@ -248,13 +249,24 @@ impl RedisStore {
             });
         }
         let answers = all(tasks).await?;
+        let index = self.user_key(user);
         let ended = answers.iter().filter(|(_, answer)| *answer == 1).count();
-        let stale: Vec<&str> = answers
-            .iter()
-            .filter(|(_, answer)| *answer != 2)
-            .map(|(id, _)| id.as_str())
-            .collect();
-        self.unlist(&self.user_key(user), &stale).await?;
+        let mut stale = Vec::new();
+        for (id, answer) in &answers {
+            match *answer {
+                // The kept session's generation until now: its request
+                // may still renew it.
+                kept @ ..0 => {
+                    let mut zadd = redis::cmd("ZADD");
+                    zadd.arg(&index).arg(kept).arg("kept");
+                    let _: i64 = self.query(&zadd).await?;
+                }
+                2 => {}
+                _ if keep.is_some_and(|k| k.to_base64() == *id) => {}
+                _ => stale.push(id.as_str()),
+            }
+        }
+        self.unlist(&index, &stale).await?;
         Ok(ended)
     }
 }
@@ -303,7 +315,15 @@ impl UserIndex for RedisStore {
         keep: Option<&SessionId>,
         now: UnixTime,
     ) -> Result<usize, StoreError> {
-        let reply: Vec<String> = self.eval(&script::raise(&self.user_key(user), now)).await?;
+        // Past the whole second end_all began in: a binding's generation
+        // is the time, in milliseconds, its request began, so every login
+        // that began before this call is of an older generation.
+        // The script raises the user's generation to
+        // `next_generation(current, floor)`.
+        let floor = now.as_secs().saturating_add(1).saturating_mul(1000);
+        let reply: Vec<String> = self
+            .eval(&script::raise(&self.user_key(user), now, floor))
+            .await?;
         let (generation, entries) = raised(reply)?;
         if entries.is_empty() && keep.is_none() {
             return Ok(0);
