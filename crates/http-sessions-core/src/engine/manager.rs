@@ -149,6 +149,11 @@ impl SessionManager {
         self.clock.now()
     }
 
+    /// The current time on this manager's clock, in milliseconds.
+    pub(crate) fn now_millis(&self) -> u64 {
+        self.clock.now_millis()
+    }
+
     /// The request's session, from the first of its session cookie values
     /// (in header order) that verifies; a fresh empty session when none
     /// does or it names no live session.

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use crate::engine::manager::{Backend, SessionManager};
 use crate::engine::stats::Op;
 use crate::error::StoreError;
+use crate::session::Session;
 use crate::session::expiry::Expiry;
 use crate::session::id::SessionId;
 use crate::session::record::Record;
 use crate::session::time::UnixTime;
-use crate::store::UserIndex;
+use crate::store::{EndAll, UserIndex};
 
 /// Why a cookie backend cannot list or end sessions.
 const IN_THE_COOKIE: &str = "sessions kept in the cookie have no server state, so they \
@@ -110,25 +111,41 @@ impl UserSessions {
         self.manager.timed(Op::End, index.end(user, &id, now)).await
     }
 
-    /// Ends every session of `user` but `keep` (the current one, given by
-    /// [`Session::id`](crate::Session::id); `None` ends them all); returns
-    /// how many ended. Final: once it returns, no session bound to `user`
+    /// Ends every session of `user` but `keep` (the current request's
+    /// session, which stays signed in; `None` ends them all); returns how
+    /// many ended. Final: once it returns, no session bound to `user`
     /// before it started can be used again, including one being renewed
     /// or logged in while it ran (that request answers 409), and a request
     /// already under way cannot bring its session back. Sessions of other
-    /// users are never touched.
+    /// users are never touched. The kept session can go on to renew in the
+    /// same request.
     ///
     /// # Errors
     ///
     /// As [`list`](Self::list); sessions ended before the error stay
     /// ended, and calling it again ends the rest.
-    pub async fn end_all(&self, user: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+    pub async fn end_all(&self, user: &str, keep: Option<&Session>) -> Result<usize, StoreError> {
         let index = self.index()?;
-        let keep = keep.and_then(SessionId::from_base64);
-        let now = self.manager.now();
-        self.manager
-            .timed(Op::EndAll, index.end_all(user, keep.as_ref(), now))
-            .await
+        let kept = keep.and_then(Session::stored_id);
+        let began = self.manager.now_millis();
+        let now = UnixTime::from_millis(began);
+        let end = EndAll {
+            keep: kept.as_ref(),
+            now,
+            floor: began.saturating_add(1),
+            remember_until: now + self.manager.lifetimes().absolute,
+        };
+        let ended = self
+            .manager
+            .timed(Op::EndAll, index.end_all(user, end))
+            .await?;
+        if let Some(session) = keep
+            && kept.is_some()
+            && session.user().as_deref() == Some(user)
+        {
+            session.move_to_generation(ended.generation);
+        }
+        Ok(ended.sessions)
     }
 
     fn info(&self, id: &SessionId, record: &Record) -> SessionInfo {

@@ -415,6 +415,21 @@ impl Session {
         }
     }
 
+    /// The stored id, for the layer's own use.
+    pub(crate) fn stored_id(&self) -> Option<SessionId> {
+        match self.lock().origin {
+            Origin::Stored { id: Some(id), .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Moves the session to `generation` of its user's sessions, as an
+    /// `end_all` that kept it did in the store: a renew later in the same
+    /// request carries it.
+    pub(crate) fn move_to_generation(&self, generation: u64) {
+        self.lock().record.generation = generation;
+    }
+
     /// Binds the session to `user` (the application's id of the user, say
     /// a database key): server-side stores then index it, so that
     /// [`UserSessions`](crate::UserSessions) can list the user's sessions

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crate::error::StoreError;
 use crate::session::id::SessionId;
 use crate::session::time::UnixTime;
+use crate::store::next_generation;
 
 /// Which sessions each user has, and each user's generation, for a store
 /// whose sessions live in process memory: keep it under the lock that
@@ -27,7 +28,7 @@ pub struct UserLedger {
 
 #[derive(Debug)]
 struct Sessions {
-    /// 1 + the number of `end_all`s that are still remembered.
+    /// Only grows: 1, until an `end_all` raises it.
     generation: u64,
     ids: HashSet<SessionId>,
     /// The latest end of any session the user had: until then a binding of
@@ -92,19 +93,25 @@ impl UserLedger {
             .unwrap_or_default()
     }
 
-    /// Starts a new generation of `user`'s sessions and hands back the ids
-    /// of theirs, which the caller ends, and the new generation: a binding
-    /// of an earlier one is refused from now on.
-    pub fn end_all(&mut self, user: &str) -> (u64, Vec<SessionId>) {
-        match self.users.get_mut(user) {
-            Some(sessions) => {
-                sessions.generation += 1;
-                (sessions.generation, sessions.ids.drain().collect())
-            }
-            // No session was ever stored bound to the user here, so none
-            // can come back: nothing to remember.
-            None => (1, Vec::new()),
-        }
+    /// Starts a new generation of `user`'s sessions, at least `floor` and
+    /// remembered at least until `remember_until` (see
+    /// [`EndAll`](crate::store::EndAll)), and hands back the new
+    /// generation and the ids of the user's sessions, which the caller
+    /// ends: a binding of an earlier generation is refused from now on.
+    pub fn end_all(
+        &mut self,
+        user: &str,
+        floor: u64,
+        remember_until: UnixTime,
+    ) -> (u64, Vec<SessionId>) {
+        let sessions = self.users.entry(user.to_owned()).or_insert(Sessions {
+            generation: 1,
+            ids: HashSet::new(),
+            remember_until,
+        });
+        sessions.generation = next_generation(sessions.generation, floor);
+        sessions.remember_until = sessions.remember_until.max(remember_until);
+        (sessions.generation, sessions.ids.drain().collect())
     }
 
     /// Forgets the users with no sessions whose ended sessions would all
@@ -138,16 +145,20 @@ mod tests {
     #[test]
     fn a_new_binding_takes_the_users_generation_and_an_ended_one_is_refused() {
         let mut ledger = UserLedger::new();
-        assert_eq!(ledger.admit("ada", id(1), 0, ENDS).ok(), Some(1));
-        let (generation, ids) = ledger.end_all("ada");
-        assert_eq!((generation, ids), (2, vec![id(1)]));
-        // A renew of the ended session carries generation 1.
-        assert!(matches!(
-            ledger.admit("ada", id(2), 1, ENDS),
-            Err(StoreError::Gone)
-        ));
-        // A login after it is of the new generation.
-        assert_eq!(ledger.admit("ada", id(3), 0, ENDS).ok(), Some(2));
+        // Bound by a request that began at 5,000 ms.
+        assert_eq!(ledger.admit("ada", id(1), 5_000, ENDS).ok(), Some(5_000));
+        let (generation, ids) = ledger.end_all("ada", 9_001, ENDS);
+        assert_eq!((generation, ids), (9_001, vec![id(1)]));
+        // A renew of the ended session, and a login that began before the
+        // end (at 9,000 ms), are refused.
+        for carried in [5_000, 9_000] {
+            assert!(matches!(
+                ledger.admit("ada", id(2), carried, ENDS),
+                Err(StoreError::Gone)
+            ));
+        }
+        // A login that began after it is of the new generation.
+        assert_eq!(ledger.admit("ada", id(3), 9_002, ENDS).ok(), Some(9_002));
         assert_eq!(ledger.ids("ada"), [id(3)]);
     }
 
@@ -158,7 +169,7 @@ mod tests {
         ledger.leave("ada", &id(1));
         assert!(ledger.is_empty(), "never ended: nothing to remember");
         ledger.admit("bob", id(2), 0, ENDS).ok();
-        ledger.end_all("bob");
+        ledger.end_all("bob", 1_001, UnixTime::from_secs(50));
         ledger.sweep(UnixTime::from_secs(99));
         assert_eq!(
             ledger.len(),
@@ -167,7 +178,11 @@ mod tests {
         );
         ledger.sweep(ENDS);
         assert!(ledger.is_empty());
-        assert_eq!(ledger.end_all("carol"), (1, Vec::new()));
-        assert!(ledger.is_empty());
+        // A user with no session: a login under way must still be refused.
+        assert_eq!(ledger.end_all("carol", 7_001, ENDS), (7_001, Vec::new()));
+        assert!(matches!(
+            ledger.admit("carol", id(3), 7_000, ENDS),
+            Err(StoreError::Gone)
+        ));
     }
 }

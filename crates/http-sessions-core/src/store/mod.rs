@@ -279,22 +279,42 @@ pub trait UserIndex: Send + Sync {
     /// The backend errors.
     async fn end(&self, user: &str, id: &SessionId, now: UnixTime) -> Result<bool, StoreError>;
 
-    /// Raises `user`'s generation to [`next_generation`] of it and `now`,
-    /// and ends every session of an older one but `keep`, which moves to
-    /// the new generation;
-    /// returns how many live sessions it ended. Once it returns, no session
-    /// bound to `user` before it started can be stored again.
+    /// Raises `user`'s generation to [`next_generation`] of it and
+    /// `end.floor`, remembered at least until `end.remember_until`, and
+    /// ends every session of an older generation but `end.keep`, which
+    /// moves to the new one. Once it returns, no session bound to `user`
+    /// before it started can be stored again.
     ///
     /// # Errors
     ///
     /// The backend errors; the new generation may have started, and
     /// sessions ended before the error stay ended: call it again.
-    async fn end_all(
-        &self,
-        user: &str,
-        keep: Option<&SessionId>,
-        now: UnixTime,
-    ) -> Result<usize, StoreError>;
+    async fn end_all(&self, user: &str, end: EndAll<'_>) -> Result<Ended, StoreError>;
+}
+
+/// What [`UserIndex::end_all`] is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct EndAll<'a> {
+    /// The session that stays (the caller's own), if it is the user's.
+    pub keep: Option<&'a SessionId>,
+    /// The time of the call: sessions expired at it are not counted.
+    pub now: UnixTime,
+    /// The least generation to move to: past the time the call began, in
+    /// milliseconds, so that every binding made by a request that began
+    /// before it (a login under way) is of an older generation.
+    pub floor: u64,
+    /// Until when the new generation must be remembered even if the user
+    /// has no session left: past the end of any request under way.
+    pub remember_until: UnixTime,
+}
+
+/// What [`UserIndex::end_all`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// How many live sessions it ended.
+    pub sessions: usize,
+    /// The user's generation now, which the kept session carries.
+    pub generation: u64,
 }
 
 /// The generation a user's sessions move to when they are all ended:
