@@ -27,6 +27,16 @@ pub(crate) struct Spawned {
 }
 
 impl Spawned {
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: its port still
+    /// accepts connections, and what is sent meanwhile is run, in order,
+    /// once it thaws.
+    #[allow(dead_code)] // Only the users' tests pause a server.
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// A new directory for a server of `kind` on `port`.
     pub(crate) fn dir(kind: &str, port: u16) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
