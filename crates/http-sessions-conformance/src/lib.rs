@@ -915,7 +915,9 @@ pub async fn user_sessions_are_listed_and_ended<H: Harness>(h: &H) {
 
     // All but the current one; then a request that loaded before "log out
     // everywhere" cannot save its session back.
-    assert_eq!(users.end_all("alice", Some(&laptop_id)).await.unwrap(), 1);
+    let current = rig.load(Some(&laptop)).await;
+    assert_eq!(current.id().as_ref(), Some(&laptop_id));
+    assert_eq!(users.end_all("alice", Some(&current)).await.unwrap(), 1);
     assert_eq!(rig.len(&tablet).await, 0);
     assert_eq!(listed(users.list("alice").await.unwrap()), ["laptop"]);
     let late = rig.load(Some(&laptop)).await;
