@@ -19,8 +19,7 @@
 -- KEYS[2 ..] the listed sessions' hashes.
 -- ARGV[4]  the user's new generation
 -- ARGV[5]  k > 1 if KEYS[k] is the session to keep (restamped with the
---          new generation, its generation until then remembered as the
---          index's member 'kept'), else 0
+--          new generation), else 0
 -- ARGV[6 ..] the ids, as the index names them, of KEYS[2 ..]
 -- Returns how many live sessions ended.
 --
@@ -34,9 +33,7 @@
 -- whose entry was written before end_all started, or a create sent twice)
 -- then finds it and is refused. Anything else is left alone.
 -- Returns 1 if a live session ended, 2 if the entry still names a session
--- of the user's (newer), else 0; for the session to keep, its generation
--- until then, negated (or 2 if it was of the new one already, 0 if it is
--- no session of the user's).
+-- of the user's (kept, or newer), else 0.
 
 local mode = ARGV[1]
 local user = ARGV[2]
@@ -82,9 +79,6 @@ if mode == 'all' then
     local stays = false
     if owner == user and expires ~= nil then
       if k == keep then
-        if generation < raised then
-          redis.call('ZADD', KEYS[1], -generation, 'kept')
-        end
         redis.call('HSET', key, 'gen', ARGV[4])
         stays = true
       elseif generation < raised then
@@ -110,9 +104,6 @@ local expires, owner, generation = read(key)
 if owner == user and expires ~= nil then
   if ARGV[5] == '1' then
     redis.call('HSET', key, 'gen', ARGV[4])
-    if generation < raised then
-      return -generation
-    end
     return 2
   end
   if generation >= raised then

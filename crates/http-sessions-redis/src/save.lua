@@ -115,9 +115,8 @@ end
 
 -- The binding's generation, admitted before anything is written: a
 -- binding of a generation older than the user's was ended by end_all, and
--- must not come back; but the session end_all kept may be renewed by the
--- request that loaded it before ('kept' is its generation then), and it
--- moves to the user's. Absent, the user's generation is 1.
+-- must not come back. Absent, the user's generation is 1; a binding never
+-- stored (0) takes the user's.
 local index = ARGV[9] == 'a' and KEYS[2]
 local generation = nil
 if index then
@@ -126,14 +125,11 @@ if index then
   if stored then
     current = -tonumber(stored)
   end
-  local carried = tonumber(ARGV[10])
-  generation = carried
-  if carried < current then
-    local kept = redis.call('ZSCORE', index, 'kept')
-    if carried ~= 0 and not (kept and -tonumber(kept) == carried) then
-      return 2
-    end
+  generation = tonumber(ARGV[10])
+  if generation == 0 then
     generation = current
+  elseif generation < current then
+    return 2
   end
 elseif ARGV[9] == 's' then
   generation = tonumber(ARGV[10])

@@ -258,22 +258,16 @@ pub(crate) fn admit(
 }
 
 /// The call that starts a new generation of the user whose index is at
-/// `key`, at least `floor`, and lists the entries whose time has not
-/// passed at `now`.
-pub(crate) fn raise(key: &[u8], now: UnixTime, floor: u64) -> ScriptCall {
+/// `key`, at least `floor` and remembered at least until `remember_until`,
+/// and lists the entries whose time has not passed at `now`.
+pub(crate) fn raise(key: &[u8], now: UnixTime, floor: u64, remember_until: UnixTime) -> ScriptCall {
     let mut call = ScriptCall::new(&USERS, USERS_CODE, 1, key);
     call.arg("raise")
         .arg(now.as_secs())
         .arg(floor)
-        .arg(REMEMBER_AT_LEAST.as_secs());
+        .arg(ttl(remember_until, now));
     call
 }
-
-/// How long a user's generation is remembered after an end_all at least,
-/// even for a user who had no session: a login under way when it began
-/// (of an older generation) may commit until then. A day: far longer than
-/// any request, for a few bytes per user.
-const REMEMBER_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// The call that ends the session under `key` if it is `user`'s, and
 /// drops its entry from the index at `index`, if given (same node).

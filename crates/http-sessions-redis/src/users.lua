@@ -15,9 +15,8 @@
 -- ARGV[5]  the TTL in seconds that covers it: the key's TTL only grows
 -- ARGV[6]  the generation the binding carries, 0 if never stored
 -- Returns the generation to stamp on the session, or -1: refused, nothing
--- written. A binding older than the user's is refused, but that of the
--- session the last end_all kept (member 'kept', scored with minus its
--- generation then), which moves to the user's.
+-- written. A binding older than the user's is refused; one never stored
+-- (0) takes the user's.
 --
 -- raise: end_all's start. A new generation, past the current one and at
 -- least ARGV[3] (past the time end_all began, in milliseconds, as a
@@ -25,8 +24,8 @@
 -- of an older one is stored again, and the entries whose time has not
 -- passed.
 -- ARGV[3]  the floor of the new generation
--- ARGV[4]  how long, in seconds, the generation is remembered at least: a
---          request under way when end_all began may commit until then
+-- ARGV[4]  how long, in seconds, the generation is remembered at least
+--          (the layer's bound on a request under way when end_all began)
 -- Returns {generation, id, deadline, id, deadline, ...}, as strings.
 
 local key = KEYS[1]
@@ -43,12 +42,10 @@ if ARGV[1] == 'admit' then
   local current = generation()
   local carried = tonumber(ARGV[6])
   local stamp = carried
-  if carried < current then
-    local kept = redis.call('ZSCORE', key, 'kept')
-    if carried ~= 0 and not (kept and -tonumber(kept) == carried) then
-      return -1
-    end
+  if carried == 0 then
     stamp = current
+  elseif carried < current then
+    return -1
   end
   redis.call('ZADD', key, ARGV[4], ARGV[3])
   -- 'gen' scores below zero: trimming from (0 never drops it.
@@ -63,7 +60,6 @@ end
 redis.call('ZREMRANGEBYSCORE', key, '(0', ARGV[2])
 local raised = math.max(generation() + 1, tonumber(ARGV[3]))
 redis.call('ZADD', key, -raised, 'gen')
-redis.call('ZREM', key, 'kept')
 -- The key's TTL covers the latest deadline of any session it held, so the
 -- generation is remembered as long as a session it ends could have lived;
 -- and at least as long as a login under way may take to commit, for a

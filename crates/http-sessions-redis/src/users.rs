@@ -18,7 +18,7 @@
 use async_trait::async_trait;
 use deadpool_redis::redis::{self, Value};
 use http_sessions_core::store::{
-    Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, UserIndex,
+    EndAll, Ended, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, UserIndex,
 };
 use tokio::task::JoinSet;
 
@@ -251,21 +251,11 @@ impl RedisStore {
         let answers = all(tasks).await?;
         let index = self.user_key(user);
         let ended = answers.iter().filter(|(_, answer)| *answer == 1).count();
-        let mut stale = Vec::new();
-        for (id, answer) in &answers {
-            match *answer {
-                // The kept session's generation until now: its request
-                // may still renew it.
-                kept @ ..0 => {
-                    let mut zadd = redis::cmd("ZADD");
-                    zadd.arg(&index).arg(kept).arg("kept");
-                    let _: i64 = self.query(&zadd).await?;
-                }
-                2 => {}
-                _ if keep.is_some_and(|k| k.to_base64() == *id) => {}
-                _ => stale.push(id.as_str()),
-            }
-        }
+        let stale: Vec<&str> = answers
+            .iter()
+            .filter(|(id, answer)| *answer != 2 && keep.is_none_or(|k| k.to_base64() != *id))
+            .map(|(id, _)| id.as_str())
+            .collect();
         self.unlist(&index, &stale).await?;
         Ok(ended)
     }
@@ -309,30 +299,25 @@ impl UserIndex for RedisStore {
         Ok(ended)
     }
 
-    async fn end_all(
-        &self,
-        user: &str,
-        keep: Option<&SessionId>,
-        now: UnixTime,
-    ) -> Result<usize, StoreError> {
-        // Past the whole second end_all began in: a binding's generation
-        // is the time, in milliseconds, its request began, so every login
-        // that began before this call is of an older generation.
+    async fn end_all(&self, user: &str, end: EndAll<'_>) -> Result<Ended, StoreError> {
         // The script raises the user's generation to
-        // `next_generation(current, floor)`.
-        let floor = now.as_secs().saturating_add(1).saturating_mul(1000);
-        let reply: Vec<String> = self
-            .eval(&script::raise(&self.user_key(user), now, floor))
-            .await?;
+        // `next_generation(current, end.floor)`.
+        let raise = script::raise(&self.user_key(user), end.now, end.floor, end.remember_until);
+        let reply: Vec<String> = self.eval(&raise).await?;
         let (generation, entries) = raised(reply)?;
-        if entries.is_empty() && keep.is_none() {
-            return Ok(0);
-        }
-        if self.is_cluster() {
-            self.end_each(user, generation, entries, keep, now).await
+        let sessions = if entries.is_empty() && end.keep.is_none() {
+            0
+        } else if self.is_cluster() {
+            self.end_each(user, generation, entries, end.keep, end.now)
+                .await?
         } else {
-            self.end_listed(user, generation, entries, keep, now).await
-        }
+            self.end_listed(user, generation, entries, end.keep, end.now)
+                .await?
+        };
+        Ok(Ended {
+            sessions,
+            generation,
+        })
     }
 }
 
