@@ -7,7 +7,9 @@
 
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry as MapEntry;
-use http_sessions_core::store::{Entry, Record, SessionId, StoreError, UnixTime, UserIndex};
+use http_sessions_core::store::{
+    EndAll, Ended, Entry, Record, SessionId, StoreError, UnixTime, UserIndex,
+};
 
 use crate::{Inner, MemoryStore};
 
@@ -39,9 +41,10 @@ impl Inner {
         live
     }
 
-    fn end_all(&self, user: &str, keep: Option<&SessionId>, now: UnixTime) -> usize {
+    fn end_all(&self, user: &str, end: &EndAll<'_>) -> Ended {
+        let (keep, now) = (end.keep, end.now);
         let mut ledger = self.ledger();
-        let (generation, ids) = ledger.end_all(user);
+        let (generation, ids) = ledger.end_all(user, end.floor, end.remember_until);
         let mut ended = 0;
         for id in ids {
             let MapEntry::Occupied(mut entry) = self.sessions.entry(id) else {
@@ -70,7 +73,10 @@ impl Inner {
             ended += usize::from(!record.is_expired(now));
             entry.remove();
         }
-        ended
+        Ended {
+            sessions: ended,
+            generation,
+        }
     }
 }
 
@@ -88,13 +94,8 @@ impl UserIndex for MemoryStore {
         Ok(self.inner.end(user, id, now))
     }
 
-    async fn end_all(
-        &self,
-        user: &str,
-        keep: Option<&SessionId>,
-        now: UnixTime,
-    ) -> Result<usize, StoreError> {
-        Ok(self.inner.end_all(user, keep, now))
+    async fn end_all(&self, user: &str, end: EndAll<'_>) -> Result<Ended, StoreError> {
+        Ok(self.inner.end_all(user, &end))
     }
 }
 
@@ -141,6 +142,27 @@ mod tests {
         let mut ids = store.inner.ledger().ids(user);
         ids.sort_by_key(|id| id.0);
         ids
+    }
+
+    /// The generation an `end_all` at `at(secs)` moves to, as the layer
+    /// asks: past that second's first millisecond.
+    fn raised(secs: u64) -> u64 {
+        at(secs).as_secs() * 1000 + 1
+    }
+
+    /// Ends `user`'s sessions but `keep` at `at(secs)`, as the layer asks;
+    /// how many live ones ended.
+    async fn end_all(store: &MemoryStore, user: &str, keep: Option<u32>, secs: u64) -> usize {
+        let keep = keep.map(id);
+        let end = EndAll {
+            keep: keep.as_ref(),
+            now: at(secs),
+            floor: raised(secs),
+            remember_until: at(secs) + Duration::from_secs(86_400),
+        };
+        let ended = UserIndex::end_all(store, user, end).await.unwrap();
+        assert_eq!(ended.generation, raised(secs));
+        ended.sessions
     }
 
     async fn generation(store: &MemoryStore, n: u32) -> Option<u64> {
@@ -246,7 +268,7 @@ mod tests {
         let store = MemoryStore::new();
         login(&store, 1, "ada").await;
         assert_eq!(generation(&store, 1).await, Some(1), "stamped by the store");
-        assert_eq!(store.end_all("ada", None, at(1)).await.unwrap(), 1);
+        assert_eq!(end_all(&store, "ada", None, 1).await, 1);
         assert_eq!(store.len(), 0);
         // A renew of the ended session carries its generation.
         let renewed = bound(Some("ada"), 1, 100);
@@ -258,7 +280,7 @@ mod tests {
         assert!(ids(&store, "ada").is_empty());
         // A new login is of the new generation.
         login(&store, 3, "ada").await;
-        assert_eq!(generation(&store, 3).await, Some(2));
+        assert_eq!(generation(&store, 3).await, Some(raised(1)));
         // An id already taken is Exists, before any generation.
         assert!(matches!(
             store.create(&id(3), &renewed, ENDS).await,
@@ -271,8 +293,12 @@ mod tests {
         let store = MemoryStore::new();
         login(&store, 1, "ada").await;
         login(&store, 2, "bob").await;
-        store.end_all("bob", Some(&id(2)), at(1)).await.unwrap();
-        assert_eq!(generation(&store, 2).await, Some(2), "kept, restamped");
+        end_all(&store, "bob", Some(2), 1).await;
+        assert_eq!(
+            generation(&store, 2).await,
+            Some(raised(1)),
+            "kept, restamped"
+        );
 
         assert_eq!(
             rebind(&store, 1, Some("ada"), Some("bob"), 0).await.ok(),
@@ -280,7 +306,11 @@ mod tests {
         );
         assert!(ids(&store, "ada").is_empty());
         assert_eq!(ids(&store, "bob"), [id(1), id(2)]);
-        assert_eq!(generation(&store, 1).await, Some(2), "bob's generation");
+        assert_eq!(
+            generation(&store, 1).await,
+            Some(raised(1)),
+            "bob's generation"
+        );
 
         // To carol, a new binding: admitted. Then to dave carrying dave's
         // ended generation: refused, and it stays carol's.
@@ -289,7 +319,7 @@ mod tests {
             Ok(Updated::Kept)
         ));
         login(&store, 3, "dave").await;
-        store.end_all("dave", None, at(1)).await.unwrap();
+        end_all(&store, "dave", None, 1).await;
         assert!(matches!(
             rebind(&store, 1, Some("carol"), Some("dave"), 1).await,
             Err(StoreError::Gone)
@@ -315,7 +345,7 @@ mod tests {
         rebind(&store, 2, Some("ada"), Some("bob"), 0)
             .await
             .unwrap();
-        assert_eq!(store.end_all("ada", None, at(1)).await.unwrap(), 1);
+        assert_eq!(end_all(&store, "ada", None, 1).await, 1);
         assert_eq!(generation(&store, 2).await, Some(1));
         assert_eq!(generation(&store, 3).await, Some(1));
         let listed = store.list("bob", at(1)).await.unwrap();
@@ -323,7 +353,7 @@ mod tests {
         assert!(store.list("ada", at(1)).await.unwrap().is_empty());
         // Expired sessions are not listed, nor counted as ended.
         assert!(store.list("bob", at(100)).await.unwrap().is_empty());
-        assert_eq!(store.end_all("bob", None, at(100)).await.unwrap(), 0);
+        assert_eq!(end_all(&store, "bob", None, 100).await, 0);
         assert_eq!(store.len(), 0);
     }
 }
