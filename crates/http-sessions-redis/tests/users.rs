@@ -712,26 +712,28 @@ async fn under_eviction(policy: &str) -> (bool, Vec<String>) {
     let store = RedisStore::from_url(&at).unwrap().with_prefix("evict:");
     let t = now();
     let id = fresh_id();
+    // Longer-lived than every filler, and read all along, so that it
+    // outlasts them under each policy: the question is its index.
+    let mut session = bound("quin", t, millis_now());
+    session.expires = t + Duration::from_secs(3000);
     store
-        .create(
-            &id,
-            &bound("quin", t, millis_now()),
-            t + Duration::from_secs(3600),
-        )
+        .create(&id, &session, t + Duration::from_secs(3600))
         .await
         .unwrap();
     let filler = Value::encode("x".repeat(1000).as_str()).unwrap();
     let mut evicted = 0;
     for n in 0u64.. {
-        let mut record = Record::empty(t, t + Duration::from_secs(60 + n % 3000), 4);
+        let mut record = Record::empty(t, t + Duration::from_secs(60 + n % 1200), 4);
         record.data.insert("filler".into(), filler.clone());
         store
             .create(&fresh_id(), &record, record.expires)
             .await
             .unwrap();
-        if n % 100 == 0 {
+        if n % 10 == 0 {
             // The user's session is read, never written.
             let _ = store.load(&id, t).await.unwrap();
+        }
+        if n % 100 == 0 {
             let stats: String = redis::cmd("INFO")
                 .arg("stats")
                 .query_async(&mut conn)
@@ -749,12 +751,22 @@ async fn under_eviction(policy: &str) -> (bool, Vec<String>) {
         }
     }
     let session_left = store.load(&id, t).await.unwrap().is_some();
+    let index_left: bool = redis::cmd("EXISTS")
+        .arg(store.user_key_of("quin"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let _ = end_all(&store, "quin", t).await;
     let ended = store.load(&id, t).await.unwrap().is_none();
     let warnings = captured.0.lock().unwrap().clone();
     println!(
-        "{policy}: {evicted} keys evicted; the read-only session {} before end_all, {} after; warnings: {warnings:?}",
+        "{policy}: {evicted} keys evicted; before end_all the read-only session {}, its index {}; after, the session {}; warnings: {warnings:?}",
         if session_left {
+            "was there"
+        } else {
+            "had been evicted"
+        },
+        if index_left {
             "was there"
         } else {
             "had been evicted"
