@@ -1,7 +1,6 @@
 //! Flash messages: a bounded [`FlashQueue`] of [`Flash`]es, each with a
 //! [`FlashLevel`], kept beside the session map and popped when read.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -119,7 +118,10 @@ pub const FLASH_MAX_BYTES: usize = 2048;
 /// ```
 #[derive(Debug, Clone)]
 pub struct FlashQueue {
-    items: VecDeque<Flash>,
+    /// Oldest first. A `Vec`, not a `VecDeque`: at most a few dozen
+    /// messages shift in no time, and every stored record is a word
+    /// smaller.
+    items: Vec<Flash>,
     capacity: usize,
 }
 
@@ -143,7 +145,7 @@ impl FlashQueue {
     /// An empty queue that holds at most `capacity` messages (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            items: VecDeque::new(),
+            items: Vec::new(),
             capacity: capacity.max(1),
         }
     }
@@ -159,19 +161,24 @@ impl FlashQueue {
             message.push('…');
         }
         let mut bytes: usize = self.items.iter().map(|f| f.message.len()).sum();
-        while self.items.len() >= self.capacity || bytes + message.len() > FLASH_MAX_BYTES {
-            match self.items.pop_front() {
-                Some(old) => bytes -= old.message.len(),
-                None => break,
+        let mut dropped = 0;
+        for old in &self.items {
+            if self.items.len() - dropped < self.capacity
+                && bytes + message.len() <= FLASH_MAX_BYTES
+            {
+                break;
             }
+            bytes -= old.message.len();
+            dropped += 1;
         }
-        self.items.push_back(Flash { level, message });
+        self.items.drain(..dropped);
+        self.items.push(Flash { level, message });
     }
 
     /// Takes the oldest message of `level`.
     pub fn pop(&mut self, level: FlashLevel) -> Option<String> {
         let at = self.items.iter().position(|f| f.level == level)?;
-        self.items.remove(at).map(|f| f.message)
+        Some(self.items.remove(at).message)
     }
 
     /// Takes every message, oldest first.
@@ -202,9 +209,8 @@ impl FlashQueue {
     /// Changes the bound, dropping the oldest messages over it.
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity.max(1);
-        while self.items.len() > self.capacity {
-            self.items.pop_front();
-        }
+        let over = self.items.len().saturating_sub(self.capacity);
+        self.items.drain(..over);
     }
 
     /// Encodes the messages as MessagePack (an array of `[level, text]`).
@@ -255,7 +261,7 @@ impl FlashQueue {
         let mut rd = bytes;
         let n = decode::read_array_len(&mut rd).map_err(|_| bad("not an array"))?;
         // Every message takes at least 3 bytes: never reserve for more.
-        let mut items = VecDeque::with_capacity((n as usize).min(rd.len() / 3));
+        let mut items = Vec::with_capacity((n as usize).min(rd.len() / 3));
         for _ in 0..n {
             if decode::read_array_len(&mut rd).map_err(|_| bad("message is not an array"))? != 2 {
                 return Err(bad("message is not [level, text]"));
@@ -270,7 +276,7 @@ impl FlashQueue {
                 .ok_or_else(|| bad("text runs past the end"))?;
             let text = std::str::from_utf8(text).map_err(|_| bad("text is not UTF-8"))?;
             rd = rest;
-            items.push_back(Flash {
+            items.push(Flash {
                 level,
                 message: text.to_owned(),
             });
@@ -294,7 +300,7 @@ impl<'de> Deserialize<'de> for FlashQueue {
     /// Deserializes with the default capacity; the session layer applies the
     /// configured one after loading.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let items = VecDeque::<Flash>::deserialize(d)?;
+        let items = Vec::<Flash>::deserialize(d)?;
         let mut q = Self {
             items,
             capacity: DEFAULT_FLASH_CAPACITY,

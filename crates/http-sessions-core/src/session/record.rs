@@ -201,6 +201,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_record_stays_twenty_words() {
+        // Every stored session holds one: each word is 8 bytes per session
+        // in the memory store.
+        assert!(size_of::<Record>() <= 20 * size_of::<u64>());
+    }
+
+    #[test]
     fn the_encoded_length_counts_keys_values_and_flash() {
         let mut r = Record::empty(UnixTime::from_secs(1), UnixTime::from_secs(2), 4);
         let empty = r.encoded_len();
