@@ -1,14 +1,12 @@
-//! A session store of your own: sessions in a `Mutex<HashMap>`, behind the
-//! same layer as the built-in stores. A store sees session ids and records
-//! only; the layer handles cookies, tokens and keys. The conformance suite
-//! runs against this store in `tests/custom_store.rs`.
-//!
-//! The core's `Entry` keeps the rules of one stored session (expiry, no
-//! resurrection, renewed ids) and `UserLedger` the users' sessions and
-//! their generations, so the store only keeps them atomic: one lock over
-//! both. Kept short on purpose: entries past their time are dropped only
-//! when met. A real store reclaims them too (a TTL, or a sweeper like
-//! `MemoryStore`'s, with `UserLedger::sweep`).
+//! A session store of your own, behind the same layer as the built-in
+//! stores. A store sees ids and records only; the layer handles cookies,
+//! tokens and keys, and the core holds the rules: `Entry` those of one
+//! stored session, `Table` the whole contract over a map in process. So a
+//! store writes storage, not semantics: here, one lock around a `Table`,
+//! which makes every call one atomic step. The conformance suite runs
+//! against it in `tests/custom_store.rs`. Entries past their time stay
+//! until `Table::sweep`; a real store calls it from time to time, as
+//! `MemoryStore`'s sweeper does.
 //!
 //! ```sh
 //! cargo run -p http-sessions --example custom_store   # http://127.0.0.1:8080/counter
@@ -17,76 +15,45 @@
 //! `ADDR` picks the address to listen on (default `127.0.0.1:8080`); the
 //! first line printed says where it listens.
 
-use std::collections::HashMap;
+// The store: from here to `main`.
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use http_sessions::store::{
-    Entry, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
-    UserIndex, UserLedger,
+    EndAll, Ended, Loaded, Record, SessionId, SessionStore, StoreError, Table, UnixTime, Update,
+    Updated, UserIndex,
 };
 
-type State = (HashMap<SessionId, Entry>, UserLedger);
-/// What a store call answers.
 type Answer<T> = Result<T, StoreError>;
 
-/// Sessions in a hash map, where `Entry` keeps the rules of each, and a
-/// `UserLedger` of whose they are, under one lock: a write and its change
-/// to the user's sessions are one step.
+/// Sessions in a `Table` behind one lock.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MapStore(Arc<Mutex<State>>);
+pub(crate) struct MapStore(Arc<Mutex<Table>>);
 
 impl MapStore {
     /// Nothing panics holding the lock, so a poisoned one is whole.
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn table(&self) -> MutexGuard<'_, Table> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How many ids hold something.
     pub(crate) fn len(&self) -> usize {
-        self.lock().0.len()
+        self.table().len()
     }
-}
-
-/// Every write: puts `entry` under `id` (`None` removes it), moving the id
-/// between users' sessions. A binding of an ended generation writes nothing.
-fn put((map, users): &mut State, id: &SessionId, new: Option<Entry>, ends: UnixTime) -> Answer<()> {
-    let mut new = new;
-    if let Some(Entry::Live(r)) = &mut new
-        && let Some(user) = &r.user
-    {
-        r.generation = users.admit(user, *id, r.generation, ends)?;
-    }
-    let was = map.remove(id);
-    map.extend(new.map(|new| (*id, new)));
-    if let Some(user) = was.as_ref().and_then(Entry::user)
-        && map.get(id).and_then(Entry::user) != Some(user)
-    {
-        users.leave(user, id);
-    }
-    Ok(())
 }
 
 #[async_trait]
 impl SessionStore for MapStore {
     async fn load(&self, id: &SessionId, now: UnixTime) -> Answer<Option<Loaded>> {
-        Ok(self.lock().0.get(id).and_then(|entry| entry.load(now)))
+        Ok(self.table().load(id, now))
     }
 
     async fn create(&self, id: &SessionId, record: &Record, ends: UnixTime) -> Answer<()> {
-        let state = &mut *self.lock();
-        match state.0.contains_key(id) {
-            true => Err(StoreError::Exists),
-            false => put(state, id, Some(Entry::live(record)), ends),
-        }
+        self.table().create(id, record, ends)
     }
 
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Answer<Updated> {
-        let state = &mut *self.lock();
-        let mut next = state.0.get(id).cloned().ok_or(StoreError::Gone)?;
-        let answer = next.apply(&update)?;
-        let kept = (answer == Updated::Kept).then_some(next);
-        put(state, id, kept, update.ends).map(|()| answer)
+        self.table().update(id, &update)
     }
 
     async fn retire(
@@ -96,14 +63,12 @@ impl SessionStore for MapStore {
         until: UnixTime,
         _: Option<&str>,
     ) -> Answer<()> {
-        let state = &mut *self.lock();
-        let mut next = state.0.get(id).cloned().ok_or(StoreError::Gone)?;
-        next.retire(now, until)?;
-        put(state, id, Some(next), until)
+        self.table().retire(id, now, until)
     }
 
     async fn delete(&self, id: &SessionId, _: Option<&str>) -> Answer<()> {
-        put(&mut self.lock(), id, None, UnixTime::default())
+        self.table().delete(id);
+        Ok(())
     }
 
     fn users(&self) -> Option<&dyn UserIndex> {
@@ -114,34 +79,15 @@ impl SessionStore for MapStore {
 #[async_trait]
 impl UserIndex for MapStore {
     async fn list(&self, user: &str, now: UnixTime) -> Answer<Vec<(SessionId, Record)>> {
-        let (map, users) = &*self.lock();
-        let live = |id| Some((id, map.get(&id)?.record(now)?.clone()));
-        Ok(users.ids(user).into_iter().filter_map(live).collect())
+        Ok(self.table().list(user, now))
     }
 
     async fn end(&self, user: &str, id: &SessionId, now: UnixTime) -> Answer<bool> {
-        let state = &mut *self.lock();
-        let theirs =
-            matches!(state.0.get(id), Some(e) if e.user() == Some(user) && !e.is_dead(now));
-        if theirs {
-            put(state, id, None, now)?;
-        }
-        Ok(theirs)
+        Ok(self.table().end(user, id, now))
     }
 
-    async fn end_all(&self, user: &str, keep: Option<&SessionId>, now: UnixTime) -> Answer<usize> {
-        let (map, users) = &mut *self.lock();
-        let (generation, ids) = users.end_all(user);
-        let mut ended = 0;
-        // Under the one lock the ledger is exact: each id is the user's.
-        for id in ids {
-            if let (Some(Entry::Live(r)), true) = (map.get_mut(&id), keep == Some(&id)) {
-                r.generation = users.admit(user, id, generation, r.expires)?;
-            } else if map.remove(&id).is_some_and(|entry| !entry.is_dead(now)) {
-                ended += 1;
-            }
-        }
-        Ok(ended)
+    async fn end_all(&self, user: &str, end: EndAll<'_>) -> Answer<Ended> {
+        Ok(self.table().end_all(user, &end))
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crate::error::StoreError;
 use crate::session::id::SessionId;
 use crate::session::time::UnixTime;
-use crate::store::next_generation;
+use crate::store::{Entry, next_generation};
 
 /// Which sessions each user has, and each user's generation, for a store
 /// whose sessions live in process memory: keep it under the lock that
@@ -71,6 +71,38 @@ impl UserLedger {
         sessions.ids.insert(id);
         sessions.remember_until = sessions.remember_until.max(ends);
         Ok(generation.max(sessions.generation))
+    }
+
+    /// Keeps the ledger in step with a write under `id` that replaces
+    /// `before` by `after` (`None`: nothing is left). A binding in `after`
+    /// is admitted first, its generation stamped in place, so a refused
+    /// one ([`StoreError::Gone`]) is known before anything is written;
+    /// then `id` leaves the sessions of `before`'s user if it is no longer
+    /// theirs. `ends` is as for [`admit`](Self::admit).
+    ///
+    /// # Errors
+    ///
+    /// As [`admit`](Self::admit).
+    pub fn follow(
+        &mut self,
+        id: SessionId,
+        before: Option<&Entry>,
+        after: Option<&mut Entry>,
+        ends: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut theirs = None;
+        if let Some(Entry::Live(record)) = after {
+            if let Some(user) = &record.user {
+                record.generation = self.admit(user, id, record.generation, ends)?;
+            }
+            theirs = record.user.as_deref();
+        }
+        if let Some(user) = before.and_then(Entry::user)
+            && theirs != Some(user)
+        {
+            self.leave(user, &id);
+        }
+        Ok(())
     }
 
     /// Records that the session under `id` is no longer `user`'s (it

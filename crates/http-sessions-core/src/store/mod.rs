@@ -32,6 +32,7 @@ use async_trait::async_trait;
 
 mod entry;
 mod ledger;
+mod table;
 
 pub use crate::error::{BoxError, StoreError};
 pub use crate::session::changes::Changes;
@@ -44,6 +45,7 @@ pub use crate::session::time::UnixTime;
 pub use crate::session::value::Value;
 pub use entry::Entry;
 pub use ledger::UserLedger;
+pub use table::Table;
 
 /// What [`SessionStore::update`] left under the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
