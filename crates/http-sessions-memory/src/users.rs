@@ -61,8 +61,9 @@ impl Inner {
             // Every listed session is of an older generation: each was
             // admitted under the ledger's lock before it was taken here.
             if Some(&id) == keep {
-                // Kept, in the new generation: a later request loads it so
-                // and may renew it or change its expiry.
+                // Kept, in the new generation: a later request loads it so,
+                // and the answer hands it to the request that kept it, so
+                // either may renew it or change its expiry.
                 record.generation = record.generation.max(generation);
                 let (generation, expires) = (record.generation, record.expires);
                 if ledger.admit(user, id, generation, expires).is_err() {
