@@ -76,9 +76,9 @@ fn users(c: &mut Criterion) {
         b.iter_custom(|iters| {
             runtime.block_on(async {
                 let mut spent = Duration::ZERO;
-                for n in 0..iters {
+                for _ in 0..iters {
                     // A user of their own each time, signed in untimed.
-                    let user = format!("ended-{n}");
+                    let user = format!("ended-{}", RandomIds::new().next_id().unwrap().to_base64());
                     sign_in(&store, &user).await;
                     let started = Instant::now();
                     let t = now();
