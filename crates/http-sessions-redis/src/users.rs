@@ -178,20 +178,10 @@ impl RedisStore {
         &self,
         user: &str,
         generation: u64,
-        mut entries: Vec<Entry>,
+        entries: Vec<Entry>,
         keep: Option<&SessionId>,
         now: UnixTime,
     ) -> Result<usize, StoreError> {
-        if let Some(keep) = keep
-            && !entries.iter().any(|e| e.id == *keep)
-        {
-            // Restamped even if its entry is missing.
-            entries.push(Entry {
-                id: *keep,
-                id64: keep.to_base64(),
-                ends: now,
-            });
-        }
         let index = self.user_key(user);
         let mut tasks = JoinSet::new();
         for chunk in entries.chunks(KEYS_PER_SCRIPT) {
@@ -219,19 +209,10 @@ impl RedisStore {
         &self,
         user: &str,
         generation: u64,
-        mut entries: Vec<Entry>,
+        entries: Vec<Entry>,
         keep: Option<&SessionId>,
         now: UnixTime,
     ) -> Result<usize, StoreError> {
-        if let Some(keep) = keep
-            && !entries.iter().any(|e| e.id == *keep)
-        {
-            entries.push(Entry {
-                id: *keep,
-                id64: keep.to_base64(),
-                ends: now,
-            });
-        }
         let mut tasks = JoinSet::new();
         for entry in entries {
             let call = script::end_one(
@@ -304,7 +285,17 @@ impl UserIndex for RedisStore {
         // `next_generation(current, end.floor)`.
         let raise = script::raise(&self.user_key(user), end.now, end.floor, end.remember_until);
         let reply: Vec<String> = self.eval(&raise).await?;
-        let (generation, entries) = raised(reply)?;
+        let (generation, mut entries) = raised(reply)?;
+        if let Some(keep) = end.keep
+            && !entries.iter().any(|e| e.id == *keep)
+        {
+            // Restamped even if its entry is missing.
+            entries.push(Entry {
+                id: *keep,
+                id64: keep.to_base64(),
+                ends: end.now,
+            });
+        }
         let sessions = if entries.is_empty() && end.keep.is_none() {
             0
         } else if self.is_cluster() {
