@@ -70,6 +70,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod conn;
+mod eviction;
 mod layout;
 mod pipe;
 mod script;

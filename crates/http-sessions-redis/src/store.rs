@@ -583,21 +583,16 @@ impl RedisStore {
         {
             return;
         }
-        crate::users::check_eviction_policy(self).await;
-    }
-
-    /// Reads the policy again at the next call: this reading failed on the
-    /// way, not by the server's refusal.
-    pub(crate) fn read_policy_again(&self) {
-        self.policy_read.store(false, Ordering::Release);
-    }
-
-    /// The call on the pool, bypassing the policy check: for the check.
-    pub(crate) async fn query_plain<T: redis::FromRedisValue>(
-        &self,
-        cmd: &Cmd,
-    ) -> Result<T, conn::Error> {
-        self.pool.call(Request::Command(cmd), self.timeout).await
+        let mut config = redis::cmd("CONFIG");
+        config.arg("GET").arg("maxmemory-policy");
+        let reply = self
+            .pool
+            .call(Request::Command(&config), self.timeout)
+            .await;
+        if !crate::eviction::judge(reply) {
+            // It never reached the server: read it at the next call.
+            self.policy_read.store(false, Ordering::Release);
+        }
     }
 
     /// Runs a script call and reads what it did.

@@ -11,109 +11,21 @@
 //! step is one script over all the listed keys; on a Cluster it is one
 //! script per session, sent concurrently, and it leaves a tombstone where
 //! it ended a session or found none, which refuses a create that lands
-//! after it (a login whose index entry was written first). The eviction
-//! policy decides whether an index can vanish while its sessions stay:
-//! [`check_eviction_policy`] warns once when it can.
+//! after it (a login whose index entry was written first).
 
 use async_trait::async_trait;
-use deadpool_redis::redis::{self, Value};
+use deadpool_redis::redis;
 use http_sessions_core::store::{
     EndAll, Ended, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, UserIndex,
 };
 use tokio::task::JoinSet;
 
-use crate::conn;
 use crate::script;
 use crate::store::RedisStore;
 
 /// The most sessions one script of end_all's second step names, on a
 /// single node: a user with more takes several, sent together.
 const KEYS_PER_SCRIPT: usize = 1000;
-
-/// What a server's `maxmemory-policy` means for the users' indexes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Eviction {
-    /// Nothing is evicted (`noeviction`), or the keys nearest their expiry
-    /// go first (`volatile-ttl`), and an index expires no sooner than its
-    /// sessions.
-    Holds,
-    /// An index, touched only when its user logs in or out, can be evicted
-    /// while sessions touched on every request stay: `end_all` then misses
-    /// them.
-    Evicts,
-    /// A policy this version does not know.
-    Unknown,
-}
-
-/// What `policy` (a `maxmemory-policy` value) means for the indexes.
-pub(crate) fn classify(policy: &str) -> Eviction {
-    match policy {
-        "noeviction" | "volatile-ttl" => Eviction::Holds,
-        "allkeys-lru" | "allkeys-lfu" | "allkeys-random" | "volatile-lru" | "volatile-lfu"
-        | "volatile-random" => Eviction::Evicts,
-        _ => Eviction::Unknown,
-    }
-}
-
-/// Reads the server's `maxmemory-policy` and warns, once, when it can
-/// evict a user's index while the user's sessions stay, or when it cannot
-/// be read (a refused `CONFIG`, as a managed Redis or an ACL may refuse
-/// it, or no answer in time). No connection at all (a failure that comes
-/// at once) leaves the reading to the next call.
-pub(crate) async fn check_eviction_policy(store: &RedisStore) {
-    let mut config = redis::cmd("CONFIG");
-    config.arg("GET").arg("maxmemory-policy");
-    match store.query_plain::<Value>(&config).await {
-        Ok(reply) => match policy_in(reply) {
-            Some(policy) => warn_about(&policy),
-            None => unread("CONFIG GET maxmemory-policy answered no policy"),
-        },
-        Err(conn::Error::Redis(error)) if error.code().is_some() => unread(&error.to_string()),
-        Err(conn::Error::Timeout(_)) => unread("no answer within the store's timeout"),
-        Err(_) => store.read_policy_again(),
-    }
-}
-
-fn unread(why: &str) {
-    tracing::warn!(
-        reason = why,
-        "could not read the Redis maxmemory-policy: under an allkeys-* or volatile-lru, \
-         volatile-lfu or volatile-random policy a user's index of sessions can be evicted \
-         while the sessions stay, and end_all then misses them; use volatile-ttl or noeviction"
-    );
-}
-
-fn warn_about(policy: &str) {
-    match classify(policy) {
-        Eviction::Holds => {}
-        Eviction::Evicts => tracing::warn!(
-            policy,
-            "Redis maxmemory-policy {policy} can evict a user's index of sessions while the \
-             sessions stay: end_all may then miss sessions; use volatile-ttl or noeviction"
-        ),
-        Eviction::Unknown => tracing::warn!(
-            policy,
-            "Redis maxmemory-policy {policy} is not one this version knows: if it can evict a \
-             user's index of sessions while the sessions stay, end_all may miss sessions; use \
-             volatile-ttl or noeviction"
-        ),
-    }
-}
-
-/// The policy in a `CONFIG GET` reply: `[name, value]`, or a map.
-fn policy_in(reply: Value) -> Option<String> {
-    match reply {
-        Value::Array(items) => match items.as_slice() {
-            [_, value] => redis::from_redis_value(value.clone()).ok(),
-            _ => None,
-        },
-        Value::Map(pairs) => pairs
-            .into_iter()
-            .next()
-            .and_then(|(_, value)| redis::from_redis_value(value).ok()),
-        _ => None,
-    }
-}
 
 /// A listed entry: its id, and the score it was listed with.
 struct Entry {
@@ -315,34 +227,6 @@ impl UserIndex for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn policies_that_can_evict_an_index_are_told_apart() {
-        for holds in ["noeviction", "volatile-ttl"] {
-            assert_eq!(classify(holds), Eviction::Holds, "{holds}");
-        }
-        for evicts in [
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-        ] {
-            assert_eq!(classify(evicts), Eviction::Evicts, "{evicts}");
-        }
-        assert_eq!(classify("volatile-new"), Eviction::Unknown);
-    }
-
-    #[test]
-    fn a_config_reply_names_its_policy() {
-        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        let array = Value::Array(vec![bulk("maxmemory-policy"), bulk("volatile-ttl")]);
-        assert_eq!(policy_in(array).as_deref(), Some("volatile-ttl"));
-        let map = Value::Map(vec![(bulk("maxmemory-policy"), bulk("noeviction"))]);
-        assert_eq!(policy_in(map).as_deref(), Some("noeviction"));
-        assert_eq!(policy_in(Value::Array(vec![])), None);
-    }
 
     #[test]
     fn a_raise_reply_gives_the_generation_and_the_entries() {
