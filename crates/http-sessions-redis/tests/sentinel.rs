@@ -144,16 +144,20 @@ impl Group {
         }
     }
 
-    /// Waits until every write the primary took has reached the replica,
-    /// as an application that calls `WAIT 1` would.
+    /// Waits until every write the primary took has reached the replica:
+    /// the replica's replication offset has caught up with the primary's.
+    /// (`WAIT` on a connection of its own would not do: it waits only for
+    /// that connection's own writes, and this one made none.)
     async fn replicated(&self) {
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(1).arg(HANG_GUARD.as_millis() as u64);
-        let copies: i64 = wait
-            .query_async(&mut admin(self.primary_port).await)
-            .await
-            .unwrap();
-        assert_eq!(copies, 1, "the replica acknowledged the writes");
+        let started = Instant::now();
+        let target = repl_offset(self.primary_port, "master_repl_offset").await;
+        while repl_offset(self.replica_port, "slave_repl_offset").await < target {
+            assert!(
+                started.elapsed() < HANG_GUARD,
+                "the replica did not catch up with the primary within {HANG_GUARD:?}"
+            );
+            tokio::time::sleep(POLL_EVERY).await;
+        }
     }
 
     /// Kills the primary outright (SIGKILL): no goodbye to its clients.
@@ -416,4 +420,17 @@ impl Reach for ThroughSentinels {
 async fn a_store_through_sentinels_passes_the_conformance_cases() {
     let group = Group::start().await;
     support::passes_the_conformance_cases(ThroughSentinels { group }).await;
+}
+
+/// The replication offset `field` that `INFO replication` of the server on
+/// `port` reports.
+async fn repl_offset(port: u16, field: &str) -> u64 {
+    let mut info = redis::cmd("INFO");
+    info.arg("replication");
+    let replication: String = info.query_async(&mut admin(port).await).await.unwrap();
+    replication
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("INFO replication of {port} has no {field}: {replication}"))
 }
