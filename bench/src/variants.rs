@@ -328,10 +328,13 @@ async fn counter(session: http_sessions::Session) -> Result<String, ValueError> 
 }
 
 /// A login as ours are done: a new id, and the session bound to the user.
-async fn sign_in(session: http_sessions::Session, Path(n): Path<u64>) -> &'static str {
+async fn sign_in(
+    session: http_sessions::Session,
+    Path(n): Path<u64>,
+) -> Result<&'static str, ValueError> {
     session.renew_on_login();
-    session.bind_user(user_name(n));
-    "signed in"
+    session.bind_user(user_name(n))?;
+    Ok("signed in")
 }
 
 async fn signed_in_counter(session: http_sessions::Session) -> Response {

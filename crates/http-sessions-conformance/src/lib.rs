@@ -225,7 +225,7 @@ impl<'h, H: Harness> Rig<'h, H> {
     /// token and its id.
     async fn login(&self, user: &str, label: &str) -> (String, String) {
         let s = self.load(None).await;
-        s.bind_user(user);
+        s.bind_user(user).unwrap();
         s.set_label(label);
         s.insert("k", "v").unwrap();
         let token = self.commit_token(&s).await;
@@ -330,6 +330,7 @@ fn update_of<'a>(
         ends: START + ABSOLUTE,
         now: START,
         stored_user,
+        max_size: usize::MAX,
     }
 }
 
@@ -455,6 +456,7 @@ pub async fn no_resurrection<H: Harness>(h: &H) {
         ends: START + ABSOLUTE,
         now: START,
         stored_user: None,
+        max_size: usize::MAX,
     };
     assert!(matches!(
         store.update(&id, update).await,
@@ -870,7 +872,7 @@ pub async fn user_sessions_are_listed_and_ended<H: Harness>(h: &H) {
     let rig = &rig;
     let login = |user: &'static str, label: &'static str| async move {
         let s = rig.load(None).await;
-        s.bind_user(user);
+        s.bind_user(user).unwrap();
         s.set_label(label);
         s.insert("k", "v").unwrap();
         let token = rig.commit_token(&s).await;
@@ -934,7 +936,7 @@ pub async fn user_sessions_are_listed_and_ended<H: Harness>(h: &H) {
     // leaves it alive and unlisted; a destroy unlists it.
     let (carol, _) = login("carol", "laptop").await;
     let s = rig.load(Some(&carol)).await;
-    s.bind_user("dave");
+    s.bind_user("dave").unwrap();
     let carol = rig.commit_kept(&s, carol).await;
     assert!(users.list("carol").await.unwrap().is_empty());
     assert_eq!(users.list("dave").await.unwrap().len(), 1);
@@ -1001,7 +1003,7 @@ pub async fn refused_sessions_end<H: Harness>(h: &H) {
         let checked = checked.clone();
         async move {
             let s = checked.load_cookie(None).await.unwrap();
-            s.bind_user(user);
+            s.bind_user(user).unwrap();
             s.insert("generation", 0u64).unwrap();
             match checked.commit(&s).await.unwrap() {
                 CookieUpdate::Set { value, .. } => value,

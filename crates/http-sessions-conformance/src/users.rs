@@ -142,7 +142,7 @@ async fn login_in_flight<H: Harness>(h: &H, user: &str, signed_in: bool) {
     };
     rig.clock.advance(Duration::from_secs(5));
     let login = rig.load(None).await;
-    login.bind_user(user);
+    login.bind_user(user).unwrap();
     login.set_label("phone");
     login.insert("k", "v").unwrap();
     rig.clock.advance(Duration::from_secs(1));
@@ -238,7 +238,7 @@ pub async fn end_never_crosses_users<H: Harness>(h: &H) {
     let users = rig.users();
     let (token, id) = rig.login("alice", "laptop").await;
     let s = rig.load(Some(&token)).await;
-    s.bind_user("bob");
+    s.bind_user("bob").unwrap();
     let token = rig.commit_kept(&s, token).await;
     let id = rig.load(Some(&token)).await.id().unwrap_or(id);
 
@@ -332,10 +332,15 @@ pub async fn the_index_follows_the_writes<H: Harness>(h: &H) {
     let Some(Loaded::Live(stored)) = store.load(&emptied, START).await.unwrap() else {
         panic!("the session was not stored");
     };
+    // Its last value removed, its user and label gone: nothing is left.
     let mut empty = stored.clone();
     empty.data.clear();
+    empty.user = None;
+    empty.label = None;
+    empty.generation = 0;
     let removed = http_sessions_core::store::Changes {
         keys: vec!["k".into()],
+        binding: true,
         ..Default::default()
     };
     let answer = store

@@ -70,4 +70,16 @@ pub enum ValueError {
         #[source]
         source: rmp_serde::decode::Error,
     },
+    /// [`Session::bind_user`](crate::Session::bind_user) was given a user
+    /// id longer than a session keeps.
+    #[error(
+        "a user id of {len} bytes cannot be bound to a session: the most is {limit} bytes \
+         (bind a shorter key, such as the user's database id)"
+    )]
+    UserTooLong {
+        /// The length of the id given, in bytes.
+        len: usize,
+        /// The most a session keeps, in bytes.
+        limit: usize,
+    },
 }

@@ -759,7 +759,7 @@ impl fmt::Debug for MemoryStore {
 mod tests {
     use super::*;
     use http_sessions_core::ManualClock;
-    use http_sessions_core::store::{Changes, DataKey, Value};
+    use http_sessions_core::store::{Changes, DataKey, FlashChanges, FlashQueue, Value};
     use http_sessions_core::{Flash, FlashLevel};
 
     const T0: UnixTime = UnixTime::from_secs(1_000_000);
@@ -815,6 +815,7 @@ mod tests {
             ends: ENDS,
             now: at(now),
             stored_user: None,
+            max_size: usize::MAX,
         };
         store.update(&id(n), update).await
     }
@@ -894,7 +895,6 @@ mod tests {
             let changes = Changes {
                 cleared: false,
                 keys: vec![DataKey::from("a"), DataKey::from("c"), DataKey::from("d")],
-                flash: false,
                 ..Changes::default()
             };
             update(&store, 1, &after, &changes, 5, 30).await.unwrap();
@@ -920,13 +920,21 @@ mod tests {
             stored.data.insert("old".into(), value("x"));
             store.create(&id(1), &stored, ENDS).await.unwrap();
 
+            // The request read the stored message (id 1) and pushed one.
             let mut after = Record::empty(T0, at(10), 4);
             after.data.insert("new".into(), value("y"));
-            after.flash.push(FlashLevel::Error, "e".into());
+            let e = Flash {
+                level: FlashLevel::Error,
+                message: "e".into(),
+            };
+            after.flash = FlashQueue::from_entries([(2, e)], 4);
             let changes = Changes {
                 cleared: true,
                 keys: vec![DataKey::from("new")],
-                flash: true,
+                flash: FlashChanges {
+                    taken: vec![1],
+                    pushed: vec![2],
+                },
                 ..Changes::default()
             };
             update(&store, 1, &after, &changes, 5, 20).await.unwrap();
@@ -957,7 +965,6 @@ mod tests {
             let changes = Changes {
                 cleared: false,
                 keys: vec![DataKey::from("a")],
-                flash: false,
                 ..Changes::default()
             };
             let after = Record::empty(T0, at(10), 4);

@@ -105,7 +105,7 @@ mod tests {
     use std::time::Duration;
 
     use http_sessions_core::FlashLevel;
-    use http_sessions_core::store::{Changes, SessionStore, Update, Updated};
+    use http_sessions_core::store::{Changes, FlashChanges, SessionStore, Update, Updated};
 
     use super::*;
 
@@ -194,6 +194,7 @@ mod tests {
             ends: ENDS,
             now: at(1),
             stored_user: from,
+            max_size: usize::MAX,
         };
         store.update(&id(n), update).await
     }
@@ -234,12 +235,19 @@ mod tests {
         // A request that loaded it before it was bound still unlists it.
         store.delete(&id(3), None).await.unwrap();
         let empty = bound(Some("ada"), 1, 100);
+        // Unbound, and its one message read: nothing is left to keep.
         let emptied = Record {
             flash: Default::default(),
+            user: None,
+            generation: 0,
             ..empty
         };
         let changes = Changes {
-            flash: true,
+            flash: FlashChanges {
+                taken: vec![1],
+                pushed: vec![],
+            },
+            binding: true,
             ..Changes::default()
         };
         let update = Update {
@@ -249,6 +257,7 @@ mod tests {
             ends: ENDS,
             now: at(1),
             stored_user: Some("ada"),
+            max_size: usize::MAX,
         };
         assert_eq!(
             store.update(&id(4), update).await.ok(),

@@ -57,7 +57,7 @@ impl Rig {
     /// A new session of `user` with one value; its token.
     async fn login(&self, user: &str) -> String {
         let s = self.load(None).await;
-        s.bind_user(user);
+        s.bind_user(user).unwrap();
         s.insert("k", "v").unwrap();
         match self.manager.commit(&s).await.unwrap() {
             CookieUpdate::Set { value, .. } => value,
@@ -155,7 +155,7 @@ async fn a_login_in_flight_during_end_all_is_refused_or_unusable() {
             let (rig, bound) = (rig.clone(), bound.clone());
             logins.push(tokio::spawn(async move {
                 let s = rig.load(None).await;
-                s.bind_user("ada");
+                s.bind_user("ada").unwrap();
                 s.insert("k", "v").unwrap();
                 bound.wait().await;
                 ended.await.unwrap();
@@ -209,7 +209,7 @@ async fn a_session_rebound_during_end_all_of_its_old_user_is_never_ended() {
             async move {
                 let s = rig.load(Some(&moving)).await;
                 loaded.wait().await;
-                s.bind_user("bob");
+                s.bind_user("bob").unwrap();
                 rig.manager.commit(&s).await
             }
         });

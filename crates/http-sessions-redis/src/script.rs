@@ -364,7 +364,7 @@ pub(crate) fn update(
     if keys.is_empty()
         && matches!(indexing.generation, Generation::Keep)
         && !changes.cleared
-        && !changes.flash
+        && changes.flash.is_empty()
         && !changes.expiry
         && !changes.binding
     {
@@ -400,7 +400,7 @@ pub(crate) fn update(
         .arg(update.record.created.as_secs())
         .arg(if changes.cleared { "1" } else { "0" });
     let flash = &update.record.flash;
-    match (changes.flash, flash.is_empty()) {
+    match (!changes.flash.is_empty(), flash.is_empty()) {
         (false, _) => call.arg("").arg(""),
         (true, true) => call.arg("d").arg(""),
         (true, false) => call.arg("s").arg(flash.to_msgpack()),

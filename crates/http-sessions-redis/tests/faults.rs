@@ -1368,6 +1368,7 @@ async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
             ends: at(620),
             now: at(20),
             stored_user: None,
+            max_size: usize::MAX,
         };
         assert!(matches!(
             store.update(&id, update).await,
@@ -1424,6 +1425,7 @@ async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
                 ends: at(1200),
                 now: at(600),
                 stored_user: None,
+                max_size: usize::MAX,
             };
             store.update(&id, update).await.map(drop)
         };

@@ -376,7 +376,7 @@ impl Rig {
     async fn login(&self, user: Option<&str>) -> Token {
         let s = self.slow.manager.load_cookie(None).await.unwrap();
         if let Some(user) = user {
-            s.bind_user(user);
+            s.bind_user(user).unwrap();
         }
         s.insert("k", "v").unwrap();
         let CookieUpdate::Set { value, .. } = self.slow.manager.commit(&s).await.unwrap() else {
@@ -396,7 +396,7 @@ impl Rig {
             .load_cookie(Some(&token.value))
             .await
             .unwrap();
-        s.bind_user(user);
+        s.bind_user(user).unwrap();
         assert_eq!(
             self.slow.manager.commit(&s).await.unwrap(),
             CookieUpdate::Keep
@@ -523,7 +523,7 @@ async fn race(rig: &Rig, cast: &Cast, paused: &Paused<'_>, order: Order, fault: 
         .await
         .unwrap();
     assert_eq!(rebinding.user().as_deref(), Some(cast.a.as_str()));
-    rebinding.bind_user(cast.b.as_str());
+    rebinding.bind_user(cast.b.as_str()).unwrap();
 
     paused.stop();
     let rebind = {
@@ -862,7 +862,7 @@ async fn on_a_cluster_a_rebind_whose_admit_times_out_leaves_the_session_to_the_o
         .load_cookie(Some(&cast.moving.value))
         .await
         .unwrap();
-    rebinding.bind_user(cast.b.as_str());
+    rebinding.bind_user(cast.b.as_str()).unwrap();
     paused.stop();
     let before = queued_bytes(paused.port);
     let task = {

@@ -48,7 +48,7 @@ fn settings() -> Settings {
 }
 
 async fn login(session: Session) -> &'static str {
-    session.bind_user("ada");
+    session.bind_user("ada").unwrap();
     session.insert("k", "v").unwrap();
     "in"
 }
@@ -464,6 +464,7 @@ async fn a_rebinding_held_up_during_end_all_is_never_ended_on_a_node() {
                     ends,
                     now: t,
                     stored_user: Some("amy"),
+                    max_size: usize::MAX,
                 };
                 store.update(&id, update).await
             }
@@ -557,6 +558,7 @@ async fn a_rebound_session_is_never_ended_by_the_old_users_end_all_on_a_cluster(
         ends,
         now: t,
         stored_user: Some("amy"),
+        max_size: usize::MAX,
     };
     store.update(&id, update).await.unwrap();
     let () = redis::cmd("ZADD")

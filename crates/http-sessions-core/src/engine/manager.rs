@@ -215,8 +215,17 @@ impl SessionManager {
                 // The store enforces expiry; checking again costs nothing
                 // and keeps a faulty store from extending a session.
                 Some((mut record, origin)) if !record.is_expired(now) => {
-                    record.flash.set_capacity(self.settings.flash_capacity());
-                    self.session(record, origin, began)
+                    // Concurrent pushes can leave more messages than the
+                    // queue holds: the oldest go, and the store is told.
+                    let mut dropped = Vec::new();
+                    (record.flash).set_capacity_with(self.settings.flash_capacity(), |id| {
+                        dropped.push(id);
+                    });
+                    let session = self.session(record, origin, began);
+                    if !dropped.is_empty() {
+                        session.flash_dropped(dropped);
+                    }
+                    session
                 }
                 _ => return Ok(self.session(self.empty(now), Origin::New, began)),
             }
@@ -306,10 +315,14 @@ impl SessionManager {
         };
         if writes && self.backend.kind() == Kind::Server {
             // Checked before anything is sent: one session too large for the
-            // store would slow every request that shares its connection.
+            // store would slow every request that shares its connection. An
+            // update is checked again by the store, on the session as merged
+            // with concurrent writes; here it is refused only if it adds to
+            // a view already over the bound, so a session over it can shrink.
             let size = state.record.encoded_len();
             let limit = self.settings.max_session_size();
-            if size > limit {
+            let adds = plan.action != Action::Update || state.changes.adds(&state.record);
+            if size > limit && adds {
                 return Err(StoreError::TooLarge { size, limit });
             }
         }
@@ -422,6 +435,7 @@ impl SessionManager {
                     ends,
                     now,
                     stored_user: loaded_user,
+                    max_size: self.settings.max_session_size(),
                 };
                 match self.timed(Op::Update, store.update(&id, update)).await? {
                     Updated::Kept => Ok(stored(id)),

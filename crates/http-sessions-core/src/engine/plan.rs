@@ -216,7 +216,10 @@ pub(crate) fn plan(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind) -
             if !wrote && !refresh_due && !reissue {
                 return nothing;
             }
-            let cookie = if reissue || kind == Kind::Cookie {
+            // A new expiry changes the cookie's own lifetime (its
+            // `Max-Age`, or none for a browser session): the browser must
+            // hear of it.
+            let cookie = if reissue || kind == Kind::Cookie || state.changes.expiry {
                 CookiePlan::Send
             } else {
                 CookiePlan::Keep
@@ -332,6 +335,38 @@ mod tests {
         let mut s = state(stored(false), T0);
         write(&mut s);
         assert_eq!(decide(&s, at(1)), (Action::Update, CookiePlan::Keep));
+    }
+
+    #[test]
+    fn a_change_of_expiry_sends_the_cookie_with_its_new_lifetime() {
+        for expiry in [
+            Expiry::BrowserSession,
+            Expiry::Lifetimes {
+                idle: IDLE,
+                absolute: ABSOLUTE * 2,
+            },
+        ] {
+            let mut s = state(stored(false), T0);
+            s.record.expiry = expiry;
+            s.changes.expiry = true;
+            let p = plan(&s, at(1), &LIFE, Kind::Server);
+            assert_eq!((p.action, p.cookie), (Action::Update, CookiePlan::Send));
+            // The lifetime the cookie is sent with is the new one's.
+            let max_age = LIFE.of(expiry).max_age(p.created, at(1));
+            assert_eq!(
+                max_age,
+                (expiry != Expiry::BrowserSession).then(|| ABSOLUTE * 2 - Duration::from_secs(1))
+            );
+        }
+    }
+
+    #[test]
+    fn a_session_with_only_a_user_is_stored() {
+        let mut s = State::new(Record::empty(T0, T0, 4), Origin::New, FlashLevel::Info);
+        s.record.user = Some("ada".into());
+        s.changes.binding = true;
+        let p = plan(&s, at(5), &LIFE, Kind::Server);
+        assert_eq!((p.action, p.cookie), (Action::Create, CookiePlan::Send));
     }
 
     #[test]

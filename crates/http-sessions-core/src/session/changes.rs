@@ -3,6 +3,7 @@
 //! [`CookieUpdate`] its response carries.
 
 use crate::session::data_key::DataKey;
+use crate::session::flash::FlashChanges;
 use crate::session::record::Extra;
 
 /// The keys a save changes, and how.
@@ -14,8 +15,8 @@ pub struct Changes {
     /// Keys set or removed: each is set to its value in the record, or
     /// removed if the record does not have it. Sorted, no duplicates.
     pub keys: Vec<DataKey>,
-    /// The flash queue changed: write the record's queue whole.
-    pub flash: bool,
+    /// Flash messages taken and pushed, by id.
+    pub flash: FlashChanges,
     /// The session's [`Expiry`](crate::Expiry) changed: write the record's.
     pub expiry: bool,
     /// The session's user or label changed: write the record's.
@@ -25,7 +26,11 @@ pub struct Changes {
 impl Changes {
     /// Whether nothing at all changed.
     pub fn is_empty(&self) -> bool {
-        !self.cleared && self.keys.is_empty() && !self.flash && !self.expiry && !self.binding
+        !self.cleared
+            && self.keys.is_empty()
+            && self.flash.is_empty()
+            && !self.expiry
+            && !self.binding
     }
 
     /// Whether `extra` changed, so a store that keeps it must write it.
@@ -34,6 +39,19 @@ impl Changes {
             Extra::Expiry => self.expiry,
             Extra::User | Extra::Label | Extra::Generation => self.binding,
         }
+    }
+
+    /// Whether the changes add anything to `record`'s size: a value set,
+    /// a flash message pushed, or a new binding or expiry. Removals and
+    /// reads only shrink a session.
+    pub fn adds(&self, record: &crate::session::record::Record) -> bool {
+        !self.flash.pushed.is_empty()
+            || self.binding
+            || self.expiry
+            || self
+                .keys
+                .iter()
+                .any(|k| record.data.contains_key(k.as_str()))
     }
 
     /// Records that `key` was set or removed, keeping `keys` sorted and

@@ -75,6 +75,21 @@ impl Expiry {
         }
     }
 
+    /// The length of what [`encode`](Self::encode) writes, without writing
+    /// it; 0 for the default.
+    pub fn encoded_len(self) -> usize {
+        fn digits(n: u64) -> usize {
+            n.checked_ilog10().map_or(1, |d| d as usize + 1)
+        }
+        match self {
+            Expiry::Default => 0,
+            Expiry::BrowserSession => "browser".len(),
+            Expiry::Lifetimes { idle, absolute } => {
+                digits(idle.as_secs()) + 1 + digits(absolute.as_secs())
+            }
+        }
+    }
+
     /// The expiry [`encode`](Self::encode) wrote; `None` for anything
     /// else.
     pub fn decode(text: &str) -> Option<Self> {

@@ -104,6 +104,12 @@ pub const FLASH_MAX_BYTES: usize = 2048;
 /// them and at most [`FLASH_MAX_BYTES`] of text: pushing onto a full queue
 /// drops the oldest.
 ///
+/// Each message carries an id, unique within its session and growing with
+/// the time it was pushed: a request tells the store which messages it
+/// took and which it added ([`FlashChanges`]), never the queue whole, so a
+/// message read by one request is not brought back by a concurrent one,
+/// and two concurrent pushes both land.
+///
 /// # Examples
 ///
 /// ```
@@ -118,18 +124,47 @@ pub const FLASH_MAX_BYTES: usize = 2048;
 /// ```
 #[derive(Debug, Clone)]
 pub struct FlashQueue {
-    /// Oldest first. A `Vec`, not a `VecDeque`: at most a few dozen
+    /// Oldest first, by id. A `Vec`, not a `VecDeque`: at most a few dozen
     /// messages shift in no time, and every stored record is a word
     /// smaller.
-    items: Vec<Flash>,
+    items: Vec<(u64, Flash)>,
     capacity: usize,
+}
+
+/// What a request did to a flash queue, message by message: a store
+/// removes the messages `taken` and adds those `pushed` from the request's
+/// queue, keeping what concurrent requests did to the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlashChanges {
+    /// Ids of the messages read or dropped: remove them.
+    pub taken: Vec<u64>,
+    /// Ids of the messages added: copy them from the request's queue.
+    pub pushed: Vec<u64>,
+}
+
+impl FlashChanges {
+    /// Whether the queue is unchanged.
+    pub fn is_empty(&self) -> bool {
+        self.taken.is_empty() && self.pushed.is_empty()
+    }
+
+    /// Records that message `id` left the queue. One this request pushed
+    /// was never stored: it is simply not pushed.
+    pub(crate) fn take(&mut self, id: u64) {
+        match self.pushed.iter().position(|&p| p == id) {
+            Some(at) => {
+                self.pushed.remove(at);
+            }
+            None => self.taken.push(id),
+        }
+    }
 }
 
 /// Two queues are equal when they hold the same messages in the same
 /// order: the capacity is the reader's setting, not part of the state.
 impl PartialEq for FlashQueue {
     fn eq(&self, other: &Self) -> bool {
-        self.items == other.items
+        self.iter().eq(other.iter())
     }
 }
 
@@ -141,6 +176,19 @@ impl Default for FlashQueue {
     }
 }
 
+/// `message` cut to [`FLASH_MAX_BYTES`], ending in `…` if it was longer.
+fn bounded(mut message: String) -> String {
+    if message.len() > FLASH_MAX_BYTES {
+        let mut end = FLASH_MAX_BYTES - '…'.len_utf8();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}
+
 impl FlashQueue {
     /// An empty queue that holds at most `capacity` messages (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
@@ -150,45 +198,105 @@ impl FlashQueue {
         }
     }
 
+    /// A queue of these messages, each under its id (as a store keeps
+    /// them), oldest first by id; the oldest go past `capacity` or
+    /// [`FLASH_MAX_BYTES`].
+    pub fn from_entries(entries: impl IntoIterator<Item = (u64, Flash)>, capacity: usize) -> Self {
+        let mut items: Vec<(u64, Flash)> = entries.into_iter().collect();
+        items.sort_by_key(|(id, _)| *id);
+        items.dedup_by_key(|(id, _)| *id);
+        let mut q = Self {
+            items,
+            capacity: capacity.max(1),
+        };
+        q.trim(None, |_| {});
+        q
+    }
+
     /// Adds a message; drops the oldest while the queue is full.
-    pub fn push(&mut self, level: FlashLevel, mut message: String) {
-        if message.len() > FLASH_MAX_BYTES {
-            let mut end = FLASH_MAX_BYTES - '…'.len_utf8();
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push('…');
-        }
-        let mut bytes: usize = self.items.iter().map(|f| f.message.len()).sum();
-        let mut dropped = 0;
-        for old in &self.items {
-            if self.items.len() - dropped < self.capacity
-                && bytes + message.len() <= FLASH_MAX_BYTES
-            {
+    pub fn push(&mut self, level: FlashLevel, message: String) {
+        self.push_after(level, message, 0, |_| {});
+    }
+
+    /// Adds a message under an id of at least `floor` and past every id
+    /// queued, calling `dropped` with the id of each message it drops to
+    /// make room; returns the new message's id.
+    pub(crate) fn push_after(
+        &mut self,
+        level: FlashLevel,
+        message: String,
+        floor: u64,
+        dropped: impl FnMut(u64),
+    ) -> u64 {
+        let message = bounded(message);
+        let last = self.items.last().map_or(0, |(id, _)| *id);
+        let id = floor.max(last.saturating_add(1));
+        self.trim(Some(message.len()), dropped);
+        self.items.push((id, Flash { level, message }));
+        id
+    }
+
+    /// Drops the oldest messages until the queue is within its bounds
+    /// with room for an incoming message of this many bytes, if any.
+    fn trim(&mut self, incoming: Option<usize>, mut dropped: impl FnMut(u64)) {
+        let (extra, room) = incoming.map_or((0, 0), |len| (1, len));
+        let mut bytes: usize = self.items.iter().map(|(_, f)| f.message.len()).sum();
+        let mut n = 0;
+        for (id, old) in &self.items {
+            if self.items.len() - n + extra <= self.capacity && bytes + room <= FLASH_MAX_BYTES {
                 break;
             }
             bytes -= old.message.len();
-            dropped += 1;
+            dropped(*id);
+            n += 1;
         }
-        self.items.drain(..dropped);
-        self.items.push(Flash { level, message });
+        self.items.drain(..n);
     }
 
     /// Takes the oldest message of `level`.
     pub fn pop(&mut self, level: FlashLevel) -> Option<String> {
-        let at = self.items.iter().position(|f| f.level == level)?;
-        Some(self.items.remove(at).message)
+        self.pop_entry(level).map(|(_, f)| f.message)
+    }
+
+    /// Takes the oldest message of `level`, with its id.
+    pub(crate) fn pop_entry(&mut self, level: FlashLevel) -> Option<(u64, Flash)> {
+        let at = self.items.iter().position(|(_, f)| f.level == level)?;
+        Some(self.items.remove(at))
     }
 
     /// Takes every message, oldest first.
     pub fn take_all(&mut self) -> Vec<Flash> {
-        self.items.drain(..).collect()
+        self.items.drain(..).map(|(_, f)| f).collect()
+    }
+
+    /// Takes every message, oldest first, calling `taken` with each id.
+    pub(crate) fn take_all_with(&mut self, mut taken: impl FnMut(u64)) -> Vec<Flash> {
+        self.items
+            .drain(..)
+            .map(|(id, f)| {
+                taken(id);
+                f
+            })
+            .collect()
     }
 
     /// The waiting messages, oldest first, without taking them.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Flash> {
-        self.items.iter()
+        self.items.iter().map(|(_, f)| f)
+    }
+
+    /// The waiting messages with their ids, oldest first: what a store
+    /// that keeps each message on its own writes.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (u64, &Flash)> {
+        self.items.iter().map(|(id, f)| (*id, f))
+    }
+
+    /// The message with id `id`, if it waits.
+    pub fn get(&self, id: u64) -> Option<&Flash> {
+        self.items
+            .binary_search_by_key(&id, |(i, _)| *i)
+            .ok()
+            .map(|at| &self.items[at].1)
     }
 
     /// How many messages wait.
@@ -208,9 +316,36 @@ impl FlashQueue {
 
     /// Changes the bound, dropping the oldest messages over it.
     pub fn set_capacity(&mut self, capacity: usize) {
+        self.set_capacity_with(capacity, |_| {});
+    }
+
+    /// [`set_capacity`](Self::set_capacity), calling `dropped` with the id
+    /// of each message it drops.
+    pub(crate) fn set_capacity_with(&mut self, capacity: usize, dropped: impl FnMut(u64)) {
         self.capacity = capacity.max(1);
-        let over = self.items.len().saturating_sub(self.capacity);
-        self.items.drain(..over);
+        self.trim(None, dropped);
+    }
+
+    /// Applies what a request did (`changes`, to its queue `from`) to this
+    /// queue as stored: the messages it took go, those it pushed are
+    /// added, and the oldest go past the bounds of `from`.
+    pub fn merge(&mut self, from: &FlashQueue, changes: &FlashChanges) {
+        self.items.retain(|(id, _)| !changes.taken.contains(id));
+        for &id in &changes.pushed {
+            if let Some(flash) = from.get(id) {
+                if let Err(at) = self.items.binary_search_by_key(&id, |(i, _)| *i) {
+                    self.items.insert(at, (id, flash.clone()));
+                }
+            }
+        }
+        self.capacity = from.capacity;
+        self.trim(None, |_| {});
+    }
+
+    /// The bytes the messages count for in the session size bound: their
+    /// text and 8 bytes each.
+    pub fn counted_len(&self) -> usize {
+        self.items.iter().map(|(_, f)| f.message.len() + 8).sum()
     }
 
     /// Encodes the messages as MessagePack (an array of `[level, text]`).
@@ -224,16 +359,13 @@ impl FlashQueue {
     /// appends: at most 5 of array header, and per message at most 8 of
     /// framing besides its text.
     pub fn msgpack_len_bound(&self) -> usize {
-        5 + self
-            .items
-            .iter()
-            .map(|f| f.message.len() + 8)
-            .sum::<usize>()
+        5 + self.counted_len()
     }
 
     /// Appends the messages to `out` as [`to_msgpack`](Self::to_msgpack)
     /// encodes them: the same bytes as serializing the queue with
-    /// rmp-serde.
+    /// rmp-serde. Ids are not written: a queue read back numbers its
+    /// messages from 1.
     pub fn write_msgpack(&self, out: &mut Vec<u8>) {
         use rmp::encode;
         // Writing to a vector cannot fail, and a queue never holds more
@@ -241,7 +373,7 @@ impl FlashQueue {
         // (both are bounded far lower).
         let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let _ = encode::write_array_len(out, len(self.items.len()));
-        for flash in &self.items {
+        for (_, flash) in &self.items {
             let _ = encode::write_array_len(out, 2);
             let _ = encode::write_uint(out, u64::from(flash.level.as_u8()));
             let _ = encode::write_str(out, &flash.message);
@@ -262,7 +394,7 @@ impl FlashQueue {
         let n = decode::read_array_len(&mut rd).map_err(|_| bad("not an array"))?;
         // Every message takes at least 3 bytes: never reserve for more.
         let mut items = Vec::with_capacity((n as usize).min(rd.len() / 3));
-        for _ in 0..n {
+        for id in 1..=u64::from(n) {
             if decode::read_array_len(&mut rd).map_err(|_| bad("message is not an array"))? != 2 {
                 return Err(bad("message is not [level, text]"));
             }
@@ -276,10 +408,13 @@ impl FlashQueue {
                 .ok_or_else(|| bad("text runs past the end"))?;
             let text = std::str::from_utf8(text).map_err(|_| bad("text is not UTF-8"))?;
             rd = rest;
-            items.push(Flash {
-                level,
-                message: text.to_owned(),
-            });
+            items.push((
+                id,
+                Flash {
+                    level,
+                    message: text.to_owned(),
+                },
+            ));
         }
         if !rd.is_empty() {
             return Err(bad("bytes after the last message"));
@@ -292,7 +427,7 @@ impl FlashQueue {
 
 impl Serialize for FlashQueue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.items.serialize(s)
+        s.collect_seq(self.iter())
     }
 }
 
@@ -301,12 +436,7 @@ impl<'de> Deserialize<'de> for FlashQueue {
     /// configured one after loading.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let items = Vec::<Flash>::deserialize(d)?;
-        let mut q = Self {
-            items,
-            capacity: DEFAULT_FLASH_CAPACITY,
-        };
-        q.set_capacity(DEFAULT_FLASH_CAPACITY);
-        Ok(q)
+        Ok(Self::from_entries((1..).zip(items), DEFAULT_FLASH_CAPACITY))
     }
 }
 

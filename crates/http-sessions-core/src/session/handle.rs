@@ -16,7 +16,7 @@ use crate::session::data_key::DataKey;
 use crate::session::expiry::Expiry;
 use crate::session::flash::{Flash, FlashLevel};
 use crate::session::id::SessionId;
-use crate::session::record::{MAX_LABEL_LEN, Record};
+use crate::session::record::{MAX_LABEL_LEN, MAX_USER_LEN, Record};
 use crate::session::session_data;
 use crate::session::value::{self, Value};
 
@@ -329,8 +329,10 @@ impl Session {
             s.changes.keys.clear();
         }
         if !s.record.flash.is_empty() {
-            s.record.flash.take_all();
-            s.changes.flash = true;
+            let State {
+                record, changes, ..
+            } = &mut *s;
+            record.flash.take_all_with(|id| changes.flash.take(id));
         }
     }
 
@@ -443,12 +445,27 @@ impl Session {
     ///
     /// let session = Session::detached();
     /// session.renew_on_login();
-    /// session.bind_user("user-42");
+    /// session.bind_user("user-42")?;
     /// session.set_label("Firefox on Linux");
     /// assert_eq!(session.user().as_deref(), Some("user-42"));
+    /// assert!(session.bind_user("x".repeat(10_000)).is_err());
+    /// assert_eq!(session.user().as_deref(), Some("user-42"));
+    /// # Ok::<(), http_sessions_core::ValueError>(())
     /// ```
-    pub fn bind_user(&self, user: impl Into<String>) {
+    ///
+    /// # Errors
+    ///
+    /// [`ValueError::UserTooLong`] for an id over
+    /// [`MAX_USER_LEN`](crate::store::MAX_USER_LEN) bytes; the session is
+    /// left as it was.
+    pub fn bind_user(&self, user: impl Into<String>) -> Result<(), ValueError> {
         let user = user.into();
+        if user.len() > MAX_USER_LEN {
+            return Err(ValueError::UserTooLong {
+                len: user.len(),
+                limit: MAX_USER_LEN,
+            });
+        }
         let mut s = self.lock();
         if s.record.user.as_deref() != Some(user.as_str()) {
             s.record.user = Some(user);
@@ -456,6 +473,7 @@ impl Session {
             s.record.generation = 0;
             s.changes.binding = true;
         }
+        Ok(())
     }
 
     /// Unbinds the session from its user: it leaves the user's index.
@@ -522,16 +540,28 @@ impl Session {
         if level < s.flash_min {
             return;
         }
-        s.record.flash.push(level, message.into());
-        s.changes.flash = true;
+        let floor = flash_floor(s.began);
+        let State {
+            record, changes, ..
+        } = &mut *s;
+        let id = record
+            .flash
+            .push_after(level, message.into(), floor, |id| changes.flash.take(id));
+        changes.flash.pushed.push(id);
+    }
+
+    /// Records that the load dropped these messages (over the queue's
+    /// capacity): the next save removes them from the store too.
+    pub(crate) fn flash_dropped(&self, ids: Vec<u64>) {
+        self.lock().changes.flash.taken.extend(ids);
     }
 
     /// Takes the oldest unread message of `level`.
     pub fn flashed(&self, level: FlashLevel) -> Option<String> {
         let mut s = self.lock();
-        let message = s.record.flash.pop(level)?;
-        s.changes.flash = true;
-        Some(message)
+        let (id, flash) = s.record.flash.pop_entry(level)?;
+        s.changes.flash.take(id);
+        Some(flash.message)
     }
 
     /// Takes every unread message, oldest first, with its level.
@@ -540,8 +570,10 @@ impl Session {
         if s.record.flash.is_empty() {
             return Vec::new();
         }
-        s.changes.flash = true;
-        s.record.flash.take_all()
+        let State {
+            record, changes, ..
+        } = &mut *s;
+        record.flash.take_all_with(|id| changes.flash.take(id))
     }
 
     /// The unread messages, oldest first, with their levels, left in place:
@@ -613,6 +645,21 @@ impl fmt::Debug for Session {
     }
 }
 
+/// The least id a message pushed by a request that began at `began` (in
+/// milliseconds) takes: the time, then 22 random bits, so that ids grow
+/// with time and two requests pushing in the same millisecond do not
+/// collide (1 in 4 million). Without randomness, the time alone: ids stay
+/// ordered, only that rare collision is more likely.
+fn flash_floor(began: u64) -> u64 {
+    use ring::rand::SecureRandom;
+    let mut bits = [0u8; 4];
+    let random = match ring::rand::SystemRandom::new().fill(&mut bits) {
+        Ok(()) => u64::from(u32::from_le_bytes(bits) & 0x3f_ffff),
+        Err(_) => 0,
+    };
+    (began << 22) | random
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,7 +681,7 @@ mod tests {
         assert!(!s.remove("missing"));
         let state = s.take_state();
         assert_eq!(state.changes.keys.iter().collect::<Vec<_>>(), ["a", "b"]);
-        assert!(!state.changes.cleared && !state.changes.flash);
+        assert!(!state.changes.cleared && state.changes.flash.is_empty());
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub struct Record {
 /// The longest label a session keeps, in bytes; a longer one is cut.
 pub const MAX_LABEL_LEN: usize = 256;
 
+/// The longest user id a session can be bound to, in bytes: room for an
+/// email address (at most 254) or any database key; a longer one is
+/// refused ([`ValueError::UserTooLong`](crate::ValueError::UserTooLong)).
+pub const MAX_USER_LEN: usize = 256;
+
 /// A field of a [`Record`] beside its values and flash messages, as a
 /// store keeps it: under a name, as text, and only when it differs from
 /// its default. One list for every store, so each writes and reads the
@@ -111,20 +116,44 @@ impl Record {
         }
     }
 
-    /// Whether there is nothing to keep: no values and no flash messages.
+    /// Whether there is nothing to keep: no values, no flash messages, no
+    /// user, label or expiry of its own. A session with any of them is
+    /// stored, so a login that only binds a user is kept.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.flash.is_empty()
+        self.data.is_empty()
+            && self.flash.is_empty()
+            && self.user.is_none()
+            && self.label.is_none()
+            && self.expiry == Expiry::Default
     }
 
-    /// The bytes its keys, values and flash messages take encoded, about
-    /// what a store keeps of it: what the session size bound counts.
+    /// The bytes the session counts for in the session size bound: every
+    /// field a store keeps, about as much as it takes encoded. Keys and
+    /// values count their bytes, a flash message its text and 8, the
+    /// user, the label and the expiry their text, the generation 8.
     pub fn encoded_len(&self) -> usize {
-        let data: usize = self
-            .data
+        self.data_len() + self.flash.counted_len() + self.extras_len()
+    }
+
+    /// What the keys and values count for in [`encoded_len`](Self::encoded_len).
+    pub fn data_len(&self) -> usize {
+        self.data
             .iter()
             .map(|(k, v)| k.as_str().len() + v.as_bytes().len())
-            .sum();
-        data + self.flash.msgpack_len_bound()
+            .sum()
+    }
+
+    /// What the user, the label, the expiry and the generation count for
+    /// in [`encoded_len`](Self::encoded_len).
+    pub fn extras_len(&self) -> usize {
+        self.binding_len() + self.expiry.encoded_len()
+    }
+
+    /// What the user, the label and the generation count for.
+    pub(crate) fn binding_len(&self) -> usize {
+        self.user.as_ref().map_or(0, String::len)
+            + self.label.as_ref().map_or(0, String::len)
+            + if self.generation == 0 { 0 } else { 8 }
     }
 
     /// The text a store keeps for `extra`; `None` when it has its default,
@@ -219,7 +248,39 @@ mod tests {
         assert_eq!(r.encoded_len(), empty + 3 + 102);
         r.flash
             .push(crate::session::flash::FlashLevel::Info, "y".repeat(50));
-        assert!(r.encoded_len() >= empty + 3 + 102 + 50);
+        assert_eq!(r.encoded_len(), empty + 3 + 102 + 50 + 8);
+    }
+
+    #[test]
+    fn every_field_counts_toward_the_size() {
+        let mut r = Record::empty(UnixTime::from_secs(1), UnixTime::from_secs(2), 4);
+        assert_eq!(r.encoded_len(), 0);
+        r.user = Some("u".repeat(1000));
+        assert_eq!(r.encoded_len(), 1000);
+        r.label = Some("l".repeat(10));
+        r.generation = 7;
+        assert_eq!(r.encoded_len(), 1000 + 10 + 8);
+        r.expiry = Expiry::Lifetimes {
+            idle: std::time::Duration::from_secs(600),
+            absolute: std::time::Duration::from_secs(86_400),
+        };
+        assert_eq!(r.encoded_len(), 1018 + "600/86400".len());
+        assert_eq!(r.expiry.encoded_len(), r.expiry.encode().unwrap().len());
+    }
+
+    #[test]
+    fn a_session_with_only_a_user_label_or_expiry_is_not_empty() {
+        let empty = Record::empty(UnixTime::from_secs(1), UnixTime::from_secs(2), 4);
+        assert!(empty.is_empty());
+        let mut r = empty.clone();
+        r.user = Some("ada".into());
+        assert!(!r.is_empty());
+        let mut r = empty.clone();
+        r.label = Some("phone".into());
+        assert!(!r.is_empty());
+        let mut r = empty;
+        r.expiry = Expiry::BrowserSession;
+        assert!(!r.is_empty());
     }
     use crate::session::value::Value;
 

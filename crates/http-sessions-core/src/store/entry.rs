@@ -53,7 +53,9 @@ impl Entry {
     }
 
     /// Applies `update` to the session: [`StoreError::Gone`], and nothing
-    /// written, unless it is live at `update.now`. An answer of
+    /// written, unless it is live at `update.now`; [`StoreError::TooLarge`],
+    /// and nothing written, if it would take the session past its bound
+    /// ([`Update::check_size`]). An answer of
     /// [`Updated::Emptied`] asks the store to remove the entry.
     ///
     /// # Errors
@@ -66,6 +68,7 @@ impl Entry {
         if stored.is_expired(update.now) {
             return Err(StoreError::Gone);
         }
+        update.check_size(stored)?;
         update.apply_to(stored);
         // Concurrent removals can empty a session that each request saw
         // non-empty: an empty session is not kept.
@@ -144,6 +147,7 @@ mod tests {
             ends: at(100),
             now: at(now),
             stored_user: None,
+            max_size: usize::MAX,
         }
     }
 

@@ -38,8 +38,9 @@ pub use crate::error::{BoxError, StoreError};
 pub use crate::session::changes::Changes;
 pub use crate::session::data_key::DataKey;
 pub use crate::session::expiry::Expiry;
+pub use crate::session::flash::{Flash, FlashChanges, FlashQueue};
 pub use crate::session::id::{ID_LEN, IdSource, RandomIds, SessionId};
-pub use crate::session::record::{Extra, MAX_LABEL_LEN, Record};
+pub use crate::session::record::{Extra, MAX_LABEL_LEN, MAX_USER_LEN, Record};
 pub use crate::session::session_data::SessionData;
 pub use crate::session::time::UnixTime;
 pub use crate::session::value::Value;
@@ -92,6 +93,12 @@ pub struct Update<'a> {
     /// it differs from `record.user`, the session leaves that user's
     /// index.
     pub stored_user: Option<&'a str>,
+    /// The session size bound, in bytes ([`Record::encoded_len`]): an
+    /// update that would leave the stored session larger than this, and
+    /// larger than it was, fails with [`StoreError::TooLarge`] and writes
+    /// nothing. Checked on the session as merged with what concurrent
+    /// requests wrote; a session already over it can still shrink.
+    pub max_size: usize,
 }
 
 impl<'a> Update<'a> {
@@ -112,9 +119,70 @@ impl<'a> Update<'a> {
             || (self.record.user.is_some() && self.changes.expiry)
     }
 
+    /// The size of `stored` ([`Record::encoded_len`]) before and after
+    /// this update, computed without applying it.
+    pub fn sizes(&self, stored: &Record) -> (usize, usize) {
+        let data_before = stored.data_len();
+        let mut data = if self.changes.cleared { 0 } else { data_before };
+        for (key, value) in self.changed() {
+            if !self.changes.cleared {
+                if let Some(old) = stored.data.get(key) {
+                    data -= key.len() + old.as_bytes().len();
+                }
+            }
+            if let Some(new) = value {
+                data += key.len() + new.as_bytes().len();
+            }
+        }
+        let flash_before = stored.flash.counted_len();
+        let flash = if self.changes.flash.is_empty() {
+            flash_before
+        } else {
+            let taken: usize = (stored.flash.entries())
+                .filter(|(id, _)| self.changes.flash.taken.contains(id))
+                .map(|(_, f)| f.message.len() + 8)
+                .sum();
+            let pushed: usize = (self.changes.flash.pushed.iter())
+                .filter_map(|&id| self.record.flash.get(id))
+                .map(|f| f.message.len() + 8)
+                .sum();
+            flash_before - taken + pushed
+        };
+        let binding = if self.changes.binding {
+            self.record
+        } else {
+            stored
+        };
+        let expiry = if self.changes.expiry {
+            self.record.expiry
+        } else {
+            stored.expiry
+        };
+        let before = data_before + flash_before + stored.extras_len();
+        let after = data + flash + binding.binding_len() + expiry.encoded_len();
+        (before, after)
+    }
+
+    /// [`StoreError::TooLarge`] if this update would leave `stored` over
+    /// [`max_size`](Self::max_size) and larger than it is.
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    pub fn check_size(&self, stored: &Record) -> Result<(), StoreError> {
+        let (before, after) = self.sizes(stored);
+        if after > self.max_size && after > before {
+            return Err(StoreError::TooLarge {
+                size: after,
+                limit: self.max_size,
+            });
+        }
+        Ok(())
+    }
+
     /// Applies the update to `stored`, a store's copy of the session:
-    /// clears it if asked, sets or removes each changed key, replaces the
-    /// flash queue if it changed, and sets the new expiry. For a store that
+    /// clears it if asked, sets or removes each changed key, removes the
+    /// flash messages taken and adds those pushed, and sets the new expiry. For a store that
     /// keeps whole records; [`Entry::apply`] also checks that the session
     /// is live and says whether it is left empty.
     pub fn apply_to(&self, stored: &mut Record) {
@@ -133,8 +201,8 @@ impl<'a> Update<'a> {
                 }
             }
         }
-        if self.changes.flash {
-            stored.flash.clone_from(&self.record.flash);
+        if !self.changes.flash.is_empty() {
+            stored.flash.merge(&self.record.flash, &self.changes.flash);
         }
         if self.changes.expiry {
             stored.expiry = self.record.expiry;
@@ -195,9 +263,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     ) -> Result<(), StoreError>;
 
     /// Applies `update` to the live session under `id`: clears it if
-    /// `changes.cleared`, sets or removes each changed key, replaces the
-    /// flash queue if `changes.flash`, and sets the new expiry. A session
-    /// left with no values and no flash messages is deleted, and the answer
+    /// `changes.cleared`, sets or removes each changed key, removes the
+    /// flash messages `changes.flash` took and adds those it pushed, and
+    /// sets the new expiry; refuses, with [`StoreError::TooLarge`], an
+    /// update that would take the merged session past
+    /// [`max_size`](Update::max_size) ([`Update::check_size`]). A session
+    /// left [empty](Record::is_empty) is deleted, and the answer
     /// says so: a request that removed its last value may find that a
     /// concurrent one set another, and the layer then keeps the cookie. An
     /// update that [moves the binding](Update::moves_binding) moves the

@@ -84,7 +84,7 @@ pub(crate) async fn destroy(session: Session) -> &'static str {
 /// browser's `User-Agent`.
 pub(crate) async fn remember(session: Session, headers: HeaderMap) -> Result<String, ValueError> {
     session.renew_on_login();
-    session.bind_user(DEMO_USER);
+    session.bind_user(DEMO_USER)?;
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
