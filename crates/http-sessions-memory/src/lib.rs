@@ -48,8 +48,8 @@ use segments::Segments;
 ///
 /// Far more sessions than one process serving its users keeps within an
 /// idle timeout. An entry with a flash message or a few small values costs
-/// about 400 bytes with the map and queue around it, so a full store of
-/// such sessions takes about 40 MiB. Large sessions meet
+/// about 330 bytes with the map and queue around it, so a full store of
+/// such sessions takes about 32 MiB. Large sessions meet
 /// [`DEFAULT_MAX_BYTES`] first.
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
@@ -58,7 +58,7 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 ///
 /// Each entry counts its record's encoded size (`Record::encoded_len`)
 /// and a fixed overhead for the map, the queue and the allocations around
-/// it (about 400 bytes; a renewed id's marker about 100). A hundred
+/// it (384 bytes; a renewed id's marker 128 in all). A hundred
 /// thousand sessions of a kilobyte count for about 135 MiB, a quarter of
 /// the bound; a flood of sessions of the largest size the settings accept
 /// (64 KiB by default), which the entry bound alone would let grow past
@@ -240,7 +240,7 @@ impl MemoryStore {
 
     /// Bounds the bytes the entries count for at `max` instead of
     /// [`DEFAULT_MAX_BYTES`]: each counts its record's encoded size and
-    /// about 400 bytes of overhead (a renewed id's marker about 100).
+    /// 384 bytes of overhead (a renewed id's marker 128 in all).
     /// Beyond it the store evicts as beyond its capacity. Clones made
     /// before share the new bound.
     ///

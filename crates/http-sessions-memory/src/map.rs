@@ -11,14 +11,13 @@ use http_sessions_core::store::{Entry, SessionId};
 
 /// What an entry costs beside its record's encoded bytes: its place in the
 /// map's table and in a queue, the boxed `Record` and the allocations of
-/// its values and flash messages. Measured (docs/memory.md): a store of a
-/// million one-flash sessions took about 370 bytes each, 35 of them the
-/// encoded record; rounded up.
+/// its values and flash messages. Measured at 292 bytes on average
+/// (docs/memory.md); this covers the table and queues at their emptiest.
 pub(crate) const ENTRY_OVERHEAD: usize = 384;
 
 /// What a renewed id's marker counts for: its places in the table and a
-/// queue, with no record.
-pub(crate) const MARKER_BYTES: usize = 96;
+/// queue, at their emptiest, with no record.
+pub(crate) const MARKER_BYTES: usize = 128;
 
 /// The map of sessions.
 pub(crate) type Map = DashMap<SessionId, Held, RandomIdHash>;

@@ -360,10 +360,7 @@ mod tests {
         for round in 0..100 {
             let n = 100 + round;
             store.add(n, false);
-            store
-                .map
-                .remove(&id(n))
-                .map(|(_, held)| held.leave(&store.usage));
+            evict(&store.map, &store.usage, &id(n));
         }
         assert!(store.segments.len() <= 20, "{}", store.segments.len());
         assert_eq!(store.map.len(), 5);
