@@ -1394,6 +1394,7 @@ mod tests {
             ends: ENDS,
             now: at(1),
             stored_user: None,
+            max_size: usize::MAX,
         };
         store.update(&id(1), ada).await.unwrap();
         store

@@ -23,7 +23,9 @@ async fn remember(
     axum::extract::Path(user): axum::extract::Path<String>,
 ) -> String {
     session.renew_on_login();
-    session.bind_user(&user);
+    if let Err(e) = session.bind_user(&user) {
+        return e.to_string();
+    }
     match session.insert("user", &user) {
         Ok(()) => user,
         Err(e) => e.to_string(),
