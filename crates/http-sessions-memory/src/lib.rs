@@ -64,7 +64,7 @@ use http_sessions_core::store::{
     Entry, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
     UserIndex, UserLedger,
 };
-use http_sessions_core::{Clock, ConfigError, SystemClock};
+use http_sessions_core::{Clock, ConfigError, Settings, SystemClock};
 
 pub use evictions::EVICTION_WARNING_INTERVAL;
 
@@ -143,8 +143,10 @@ pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
-    /// What the sweeper judges expiry by.
-    clock: Arc<dyn Clock>,
+    /// What the sweeper judges expiry by: the clock of the settings of the
+    /// last layer built on this store or a clone (`use_settings`), else the
+    /// system's.
+    clock: Arc<Mutex<Arc<dyn Clock>>>,
     sweep_interval: Duration,
 }
 
@@ -208,18 +210,17 @@ impl MemoryStore {
                 ledger: Mutex::new(UserLedger::new()),
                 expired: std::sync::atomic::AtomicU64::new(0),
             }),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(Mutex::new(Arc::new(SystemClock))),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
 
-    /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`];
-    /// a zero interval is taken as one millisecond. The sweeper takes its
-    /// settings from the clone that creates first.
+    /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`].
+    /// The sweeper takes its settings from the clone that creates first.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Duration`] if `interval` is over
+    /// [`ConfigError::OutOfRange`] if `interval` is zero or over
     /// [`MAX_SWEEP_INTERVAL`] (one day).
     ///
     /// # Examples
@@ -230,34 +231,20 @@ impl MemoryStore {
     ///
     /// let store = MemoryStore::new().with_sweep_interval(Duration::from_secs(10))?;
     /// assert!(MemoryStore::new().with_sweep_interval(Duration::MAX).is_err());
+    /// assert!(MemoryStore::new().with_sweep_interval(Duration::ZERO).is_err());
     /// # let _ = store;
     /// # Ok::<(), http_sessions_core::ConfigError>(())
     /// ```
     pub fn with_sweep_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
-        if interval > MAX_SWEEP_INTERVAL {
-            return Err(ConfigError::Duration(
-                "the sweep interval must be at most one day (MAX_SWEEP_INTERVAL)",
+        if interval.is_zero() || interval > MAX_SWEEP_INTERVAL {
+            return Err(ConfigError::out_of_range(
+                "MemoryStore::with_sweep_interval",
+                interval,
+                "above zero and at most one day (MAX_SWEEP_INTERVAL)",
             ));
         }
-        self.sweep_interval = interval.max(Duration::from_millis(1));
+        self.sweep_interval = interval;
         Ok(self)
-    }
-
-    /// Uses `clock` to decide what the sweeper removes (on load, the time
-    /// the layer passes in decides).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use http_sessions_core::SystemClock;
-    /// use http_sessions_memory::MemoryStore;
-    ///
-    /// let store = MemoryStore::new().with_clock(SystemClock);
-    /// # let _ = store;
-    /// ```
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
     }
 
     /// How many entries are held: sessions and renewed ids' markers,
@@ -368,7 +355,8 @@ impl MemoryStore {
                 loop {
                     ticks.tick().await;
                     let Some(inner) = weak.upgrade() else { return };
-                    let removed = inner.sweep(clock.now());
+                    let now = clock.lock().unwrap_or_else(PoisonError::into_inner).now();
+                    let removed = inner.sweep(now);
                     if removed > 0 {
                         tracing::debug!(removed, "expired sessions and renewed ids swept");
                     }
@@ -741,6 +729,10 @@ impl SessionStore for MemoryStore {
 
     fn users(&self) -> Option<&dyn UserIndex> {
         Some(self)
+    }
+
+    fn use_settings(&self, settings: &Settings) {
+        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = settings.clock();
     }
 }
 
@@ -1140,8 +1132,14 @@ mod tests {
         let clock = ManualClock::new(T0);
         let store = MemoryStore::new()
             .with_sweep_interval(Duration::from_secs(30))
-            .unwrap()
-            .with_clock(clock.clone());
+            .unwrap();
+        let key = http_sessions_core::Key::from_bytes(&[1; 32]).unwrap();
+        let settings = http_sessions_core::Settings::builder()
+            .with_keyring(http_sessions_core::Keyring::new(key).unwrap())
+            .with_clock(clock.clone())
+            .build()
+            .unwrap();
+        store.use_settings(&settings);
         create(&store, 1, 10).await;
         create(&store, 2, 10).await;
         store.retire(&id(2), at(0), at(20), None).await.unwrap();
@@ -1167,7 +1165,12 @@ mod tests {
     #[tokio::test]
     async fn an_out_of_range_sweep_interval_is_refused_and_the_longest_works() {
         let refused = MemoryStore::new().with_sweep_interval(Duration::MAX);
-        assert!(matches!(refused, Err(ConfigError::Duration(_))));
+        assert!(matches!(refused, Err(ConfigError::OutOfRange { .. })));
+        let zero = MemoryStore::new().with_sweep_interval(Duration::ZERO);
+        assert!(
+            matches!(zero, Err(ConfigError::OutOfRange { .. })),
+            "{zero:?}"
+        );
         let over =
             MemoryStore::new().with_sweep_interval(MAX_SWEEP_INTERVAL + Duration::from_secs(1));
         assert!(over.is_err());
