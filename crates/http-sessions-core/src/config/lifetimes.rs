@@ -175,7 +175,8 @@ mod tests {
     fn every_out_of_range_lifetime_is_refused_alike() {
         let half_a_second = Duration::from_millis(500);
         let over = Settings::MAX_LIFETIME + Duration::from_secs(1);
-        let cases: [(&str, fn(SettingsBuilder, Duration) -> SettingsBuilder); 3] = [
+        type Set = fn(SettingsBuilder, Duration) -> SettingsBuilder;
+        let cases: [(&str, Set); 3] = [
             (
                 "SettingsBuilder::with_idle_timeout",
                 SettingsBuilder::with_idle_timeout,
