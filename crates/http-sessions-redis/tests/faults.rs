@@ -1075,6 +1075,50 @@ async fn a_call_waiting_behind_a_timeout_is_sent_again_on_a_new_connection() {
     assert_eq!(proxy.accepted(), 2, "sent again on a new connection");
 }
 
+/// The store's deadline is the layer's store timeout, learned from the
+/// layer's settings: a store given no timeout of its own, under a layer
+/// whose store timeout is [`STORE_TIMEOUT`], meets a black-holed path with
+/// one request that answers 503 after that timeout, and retires the
+/// connection, so the next request is served on a new one. Were the
+/// store's deadline its default (2 s), the layer's timer would drop every
+/// call before the store could judge the connection, and each request
+/// would meet the dead one again.
+#[tokio::test]
+async fn the_store_retires_a_dead_connection_at_the_layers_store_timeout() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port).await;
+    let plain = RedisStore::from_url(&proxy.url())
+        .unwrap()
+        .with_prefix(PREFIX);
+    assert_eq!(plain.timeout(), Settings::DEFAULT_STORE_TIMEOUT);
+    assert_eq!(settings().store_timeout(), STORE_TIMEOUT);
+    let app = app(plain);
+    let cookie = log_in(&app).await;
+    assert_eq!(proxy.accepted(), 1);
+
+    proxy.freeze();
+    let failed = send(&app, "/whoami", Some(&cookie)).await;
+    assert_eq!(
+        failed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        failed.body
+    );
+    assert!(failed.took >= STORE_TIMEOUT, "took {:?}", failed.took);
+    assert!(
+        failed.took < STORE_TIMEOUT + SLACK,
+        "took {:?}",
+        failed.took
+    );
+    let served = send(&app, "/whoami", Some(&cookie)).await;
+    assert_eq!(
+        (served.status, served.body.as_str()),
+        (StatusCode::OK, "alice"),
+        "served again after one timeout"
+    );
+    assert_eq!(proxy.accepted(), 2, "on a new connection");
+}
+
 /// The path dies while many visitors' requests are on the connection:
 /// those time out together, the connection is replaced, and every visitor's
 /// next request is served, well within the bound.
