@@ -61,7 +61,8 @@ use http_sessions_core::store::{
 };
 use http_sessions_core::{
     Backend, CookieUpdate, Expiry, FlashLevel, Key, Keyring, LazySession, ManualClock,
-    ResponseBody, Session, SessionCheck, SessionLayer, SessionManager, Settings, UserSessions,
+    ResponseBody, Session, SessionCheck, SessionLayer, SessionManager, Settings, SettingsBuilder,
+    UserSessions,
 };
 use tower::{Layer, Service};
 
@@ -107,15 +108,21 @@ pub fn keyring(byte: u8) -> Keyring {
     Keyring::new(Key::from_bytes(&[byte; 32]).unwrap()).unwrap()
 }
 
-/// The settings of the suite, with `keys`.
-pub fn settings_with(keys: Keyring) -> Settings {
+/// The settings of the suite, with `keys`, for a rig to build on its
+/// clock.
+pub fn settings_with(keys: Keyring) -> SettingsBuilder {
     Settings::builder()
         .with_keyring(keys)
         .with_idle_timeout(IDLE)
         .with_absolute_lifetime(ABSOLUTE)
         .with_flash_min_level(FlashLevel::Debug)
-        .build()
-        .unwrap()
+}
+
+/// `settings` built on a new manual clock at [`START`], and the clock.
+fn on_a_manual_clock(settings: SettingsBuilder) -> (Settings, ManualClock) {
+    let clock = ManualClock::new(START);
+    let settings = settings.with_clock(clock.clone()).build().unwrap();
+    (settings, clock)
 }
 
 /// Session ids: given ones first, then random ones; remembers the last.
@@ -171,25 +178,24 @@ impl<'h, H: Harness> Rig<'h, H> {
         Self::with(harness, settings_with(keyring(1)), Ids::default()).await
     }
 
-    async fn with(harness: &'h H, settings: Settings, ids: Ids) -> Self {
+    /// A rig on a new backend, `settings` built on a new manual clock.
+    async fn with(harness: &'h H, settings: SettingsBuilder, ids: Ids) -> Self {
+        let (settings, clock) = on_a_manual_clock(settings);
         let (backend, handle) = harness.make(&settings).await;
-        Self::on(harness, backend, handle, settings, ids)
+        Self::on(harness, backend, handle, (settings, clock), ids)
     }
 
-    /// Another manager on the same backend.
+    /// Another manager on the same backend, with `settings` and the manual
+    /// clock they were built on.
     fn on(
         harness: &'h H,
         backend: Backend,
         handle: H::Handle,
-        settings: Settings,
+        (settings, clock): (Settings, ManualClock),
         ids: Ids,
     ) -> Self {
-        let clock = ManualClock::new(START);
-        let manager = Arc::new(
-            SessionManager::new(backend.clone(), &settings)
-                .with_clock(clock.clone())
-                .with_ids(ids.clone()),
-        );
+        let manager =
+            Arc::new(SessionManager::new(backend.clone(), &settings).with_ids(ids.clone()));
         Self {
             harness,
             backend,
@@ -790,9 +796,7 @@ pub async fn own_expiry_is_kept_and_enforced<H: Harness>(h: &H) {
         .with_keyring(keyring(1))
         .with_idle_timeout(IDLE)
         .with_absolute_lifetime(ABSOLUTE)
-        .with_max_expiry(ABSOLUTE * 4)
-        .build()
-        .unwrap();
+        .with_max_expiry(ABSOLUTE * 4);
     let rig = Rig::with(h, settings, Ids::default()).await;
     let s = rig.load(None).await;
     s.insert("user", "alice").unwrap();
@@ -1000,9 +1004,7 @@ pub async fn refused_sessions_end<H: Harness>(h: &H) {
     let rig = Rig::new(h).await;
     let generations = Generations::default();
     let checked = Arc::new(
-        SessionManager::new(rig.backend.clone(), &rig.settings)
-            .with_clock(rig.clock.clone())
-            .with_check(generations.clone()),
+        SessionManager::new(rig.backend.clone(), &rig.settings).with_check(generations.clone()),
     );
     let login = |user: &'static str| {
         let checked = checked.clone();
@@ -1099,8 +1101,7 @@ pub async fn failed_handler_saves_nothing<H: Harness>(h: &H) {
     let name = rig.settings.cookie().name.clone();
     let cookie = http::cookie(&name, &token);
     let failing = |action: fn(&Session)| {
-        let manager =
-            SessionManager::new(rig.backend.clone(), &rig.settings).with_clock(rig.clock.clone());
+        let manager = SessionManager::new(rig.backend.clone(), &rig.settings);
         handler(
             SessionLayer::from_manager(manager),
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -1137,10 +1138,10 @@ pub async fn failed_handler_saves_nothing<H: Harness>(h: &H) {
             .with_idle_timeout(IDLE)
             .with_absolute_lifetime(ABSOLUTE)
             .with_save_on_server_error(true)
+            .with_clock(rig.clock.clone())
             .build()
             .unwrap(),
-    )
-    .with_clock(rig.clock.clone());
+    );
     let saving = handler(
         SessionLayer::from_manager(saving),
         StatusCode::SERVICE_UNAVAILABLE,
@@ -1258,15 +1259,15 @@ pub async fn first_verifying_cookie_wins<H: Harness>(h: &H) {
 pub async fn rotation_reissues<H: Harness>(h: &H) {
     let old = Rig::new(h).await;
     let token = old.create("k", "v").await;
-    let rotated_settings = settings_with(
+    let rotated_settings = on_a_manual_clock(settings_with(
         keyring(2)
             .with_verify_only(Key::from_bytes(&[1; 32]).unwrap())
             .unwrap(),
-    );
+    ));
     let rotated = Rig::on(
         h,
-        rotated_backend(h, &old, rotated_settings.clone()).await,
-        h.make(&rotated_settings).await.1,
+        rotated_backend(h, &old, rotated_settings.0.clone()).await,
+        h.make(&rotated_settings.0).await.1,
         rotated_settings,
         Ids::default(),
     );
@@ -1274,11 +1275,11 @@ pub async fn rotation_reissues<H: Harness>(h: &H) {
     assert_eq!(s.len(), 1);
     let reissued = rotated.commit_token(&s).await;
     assert_ne!(reissued, token);
-    let only_new_settings = settings_with(keyring(2));
+    let only_new_settings = on_a_manual_clock(settings_with(keyring(2)));
     let only_new = Rig::on(
         h,
-        rotated_backend(h, &old, only_new_settings.clone()).await,
-        h.make(&only_new_settings).await.1,
+        rotated_backend(h, &old, only_new_settings.0.clone()).await,
+        h.make(&only_new_settings.0).await.1,
         only_new_settings,
         Ids::default(),
     );

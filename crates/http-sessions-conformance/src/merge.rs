@@ -7,22 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_sessions_core::store::{Loaded, StoreError, Value};
-use http_sessions_core::{CookieUpdate, Expiry, FlashLevel, Session, SessionManager, Settings};
+use http_sessions_core::{
+    CookieUpdate, Expiry, FlashLevel, Session, SessionManager, SettingsBuilder,
+};
 
-use crate::{ABSOLUTE, Harness, IDLE, Ids, Rig, START, keyring};
+use crate::{ABSOLUTE, Harness, Ids, Rig, START, keyring};
 
 /// The size bound of the cases here.
 const BOUND: usize = 64 * 1024;
 
-fn bounded_settings() -> Settings {
-    Settings::builder()
-        .with_keyring(keyring(1))
-        .with_idle_timeout(IDLE)
-        .with_absolute_lifetime(ABSOLUTE)
-        .with_flash_min_level(FlashLevel::Debug)
-        .with_max_session_size(BOUND)
-        .build()
-        .unwrap()
+fn bounded_settings() -> SettingsBuilder {
+    crate::settings_with(keyring(1)).with_max_session_size(BOUND)
 }
 
 /// Commits every session at once, each on its own task.

@@ -244,18 +244,18 @@ async fn only_ending_a_session_removes_the_cookie() {
 #[tokio::test]
 async fn an_expired_cookie_is_no_session_and_left_alone() {
     let idle = Duration::from_secs(600);
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
     let settings = Settings::builder()
         .with_keyring(Keyring::new(Key::from_bytes(&[5; 32]).unwrap()).unwrap())
         .with_idle_timeout(idle)
+        .with_clock(clock.clone())
         .build()
         .unwrap();
     for store in [
         CookieStore::signed(&settings),
         CookieStore::encrypted(&settings),
     ] {
-        let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
-        let app =
-            routes().layer(SessionLayer::in_cookie(store, &settings).with_clock(clock.clone()));
+        let app = routes().layer(SessionLayer::in_cookie(store, &settings));
         let first = send(&app, "/fill/10", None).await;
         let value = cookie("session", first.cookie_value("session").unwrap());
         clock.advance(idle - Duration::from_secs(1));

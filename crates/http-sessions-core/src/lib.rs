@@ -33,13 +33,13 @@ mod http;
 mod session;
 pub mod store;
 
+pub use config::cookie::{CookieSettings, SameSite};
+pub use config::environment::{SECRET_ENV, SECURE_ENV};
 pub use config::error::ConfigError;
 pub use config::keys::{
     Key, KeyError, KeyId, Keyring, MIN_KEY_LEN, SUB_KEY_LEN, SubKey, TrustedKey,
 };
-pub use config::settings::{
-    CookieSettings, SECRET_ENV, SECURE_ENV, SameSite, Settings, SettingsBuilder,
-};
+pub use config::settings::{Settings, SettingsBuilder};
 pub use engine::check::SessionCheck;
 pub use engine::manager::{Backend, MAX_COOKIE_VALUE_LEN, SessionManager};
 pub use engine::stats::SessionStats;

@@ -35,7 +35,7 @@ use http_sessions_core::store::{
     Entry, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
     UserIndex, UserLedger,
 };
-use http_sessions_core::{Clock, ConfigError, SystemClock};
+use http_sessions_core::{Clock, ConfigError, Settings, SystemClock};
 
 pub use evictions::EVICTION_WARNING_INTERVAL;
 
@@ -134,8 +134,10 @@ pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
-    /// What the sweeper judges expiry by.
-    clock: Arc<dyn Clock>,
+    /// What the sweeper judges expiry by: the clock of the settings of the
+    /// last layer built on this store or a clone (`use_settings`), else the
+    /// system's.
+    clock: Arc<Mutex<Arc<dyn Clock>>>,
     sweep_interval: Duration,
 }
 
@@ -208,7 +210,7 @@ impl MemoryStore {
                 sweeper: OnceLock::new(),
                 expired: AtomicU64::new(0),
             }),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(Mutex::new(Arc::new(SystemClock))),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
@@ -218,7 +220,7 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Size`] if `capacity` is zero.
+    /// [`ConfigError::OutOfRange`] if `capacity` is zero.
     ///
     /// # Examples
     ///
@@ -231,8 +233,10 @@ impl MemoryStore {
     /// ```
     pub fn try_with_capacity(capacity: usize) -> Result<Self, ConfigError> {
         if capacity == 0 {
-            return Err(ConfigError::Size(
-                "the memory store's capacity must be at least one entry",
+            return Err(ConfigError::out_of_range(
+                "MemoryStore::try_with_capacity",
+                capacity,
+                "at least one entry",
             ));
         }
         Ok(Self::with_capacity(capacity))
@@ -246,7 +250,7 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Size`] if `max` is under [`MIN_MAX_BYTES`] (1 MiB).
+    /// [`ConfigError::OutOfRange`] if `max` is under [`MIN_MAX_BYTES`] (1 MiB).
     ///
     /// # Examples
     ///
@@ -260,21 +264,22 @@ impl MemoryStore {
     /// ```
     pub fn with_max_bytes(self, max: usize) -> Result<Self, ConfigError> {
         if max < MIN_MAX_BYTES {
-            return Err(ConfigError::Size(
-                "the memory store's byte bound must be at least 1 MiB (MIN_MAX_BYTES)",
+            return Err(ConfigError::out_of_range(
+                "MemoryStore::with_max_bytes",
+                max,
+                "at least 1 MiB (MIN_MAX_BYTES)",
             ));
         }
         self.inner.max_bytes.store(max, Ordering::Relaxed);
         Ok(self)
     }
 
-    /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`];
-    /// a zero interval is taken as one millisecond. The sweeper takes its
-    /// settings from the clone that creates first.
+    /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`].
+    /// The sweeper takes its settings from the clone that creates first.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Duration`] if `interval` is over
+    /// [`ConfigError::OutOfRange`] if `interval` is zero or over
     /// [`MAX_SWEEP_INTERVAL`] (one day).
     ///
     /// # Examples
@@ -285,34 +290,20 @@ impl MemoryStore {
     ///
     /// let store = MemoryStore::new().with_sweep_interval(Duration::from_secs(10))?;
     /// assert!(MemoryStore::new().with_sweep_interval(Duration::MAX).is_err());
+    /// assert!(MemoryStore::new().with_sweep_interval(Duration::ZERO).is_err());
     /// # let _ = store;
     /// # Ok::<(), http_sessions_core::ConfigError>(())
     /// ```
     pub fn with_sweep_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
-        if interval > MAX_SWEEP_INTERVAL {
-            return Err(ConfigError::Duration(
-                "the sweep interval must be at most one day (MAX_SWEEP_INTERVAL)",
+        if interval.is_zero() || interval > MAX_SWEEP_INTERVAL {
+            return Err(ConfigError::out_of_range(
+                "MemoryStore::with_sweep_interval",
+                interval,
+                "above zero and at most one day (MAX_SWEEP_INTERVAL)",
             ));
         }
-        self.sweep_interval = interval.max(Duration::from_millis(1));
+        self.sweep_interval = interval;
         Ok(self)
-    }
-
-    /// Uses `clock` to decide what the sweeper removes (on load, the time
-    /// the layer passes in decides).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use http_sessions_core::SystemClock;
-    /// use http_sessions_memory::MemoryStore;
-    ///
-    /// let store = MemoryStore::new().with_clock(SystemClock);
-    /// # let _ = store;
-    /// ```
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
     }
 
     /// How many entries are held: sessions and renewed ids' markers,
@@ -463,7 +454,8 @@ impl MemoryStore {
                 loop {
                     ticks.tick().await;
                     let Some(inner) = weak.upgrade() else { return };
-                    let removed = inner.sweep(clock.now());
+                    let now = clock.lock().unwrap_or_else(PoisonError::into_inner).now();
+                    let removed = inner.sweep(now);
                     if removed > 0 {
                         tracing::debug!(removed, "expired sessions and renewed ids swept");
                     }
@@ -879,6 +871,10 @@ impl SessionStore for MemoryStore {
 
     fn users(&self) -> Option<&dyn UserIndex> {
         Some(self)
+    }
+
+    fn use_settings(&self, settings: &Settings) {
+        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = settings.clock();
     }
 }
 
@@ -1312,7 +1308,7 @@ mod tests {
     fn out_of_range_bounds_are_refused() {
         assert!(matches!(
             MemoryStore::try_with_capacity(0),
-            Err(ConfigError::Size(_))
+            Err(ConfigError::OutOfRange { .. })
         ));
         assert!(matches!(
             MemoryStore::try_with_capacity(1).map(|s| s.capacity()),
@@ -1321,7 +1317,7 @@ mod tests {
         for refused in [0, 1, MIN_MAX_BYTES - 1] {
             assert!(matches!(
                 MemoryStore::new().with_max_bytes(refused),
-                Err(ConfigError::Size(_))
+                Err(ConfigError::OutOfRange { .. })
             ));
         }
         for accepted in [MIN_MAX_BYTES, usize::MAX] {
@@ -1434,8 +1430,14 @@ mod tests {
         let clock = ManualClock::new(T0);
         let store = MemoryStore::new()
             .with_sweep_interval(Duration::from_secs(30))
-            .unwrap()
-            .with_clock(clock.clone());
+            .unwrap();
+        let key = http_sessions_core::Key::from_bytes(&[1; 32]).unwrap();
+        let settings = http_sessions_core::Settings::builder()
+            .with_keyring(http_sessions_core::Keyring::new(key).unwrap())
+            .with_clock(clock.clone())
+            .build()
+            .unwrap();
+        store.use_settings(&settings);
         create(&store, 1, 10).await;
         create(&store, 2, 10).await;
         store.retire(&id(2), at(0), at(20), None).await.unwrap();
@@ -1461,7 +1463,12 @@ mod tests {
     #[tokio::test]
     async fn an_out_of_range_sweep_interval_is_refused_and_the_longest_works() {
         let refused = MemoryStore::new().with_sweep_interval(Duration::MAX);
-        assert!(matches!(refused, Err(ConfigError::Duration(_))));
+        assert!(matches!(refused, Err(ConfigError::OutOfRange { .. })));
+        let zero = MemoryStore::new().with_sweep_interval(Duration::ZERO);
+        assert!(
+            matches!(zero, Err(ConfigError::OutOfRange { .. })),
+            "{zero:?}"
+        );
         let over =
             MemoryStore::new().with_sweep_interval(MAX_SWEEP_INTERVAL + Duration::from_secs(1));
         assert!(over.is_err());

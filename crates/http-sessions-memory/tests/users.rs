@@ -32,16 +32,17 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
+        let clock = ManualClock::new(START);
         let settings = Settings::builder()
             .with_keyring(Keyring::new(Key::from_bytes(&[7; 32]).unwrap()).unwrap())
+            .with_clock(clock.clone())
             .build()
             .unwrap();
         let store = MemoryStore::new();
-        let clock = ManualClock::new(START);
-        let manager = Arc::new(
-            SessionManager::new(Backend::server(store.clone()), &settings)
-                .with_clock(clock.clone()),
-        );
+        let manager = Arc::new(SessionManager::new(
+            Backend::server(store.clone()),
+            &settings,
+        ));
         Self {
             users: UserSessions::new(manager.clone()),
             manager,

@@ -18,11 +18,17 @@ fn store() -> RedisStore {
     let url = std::env::var("REDIS_URL")
         .expect("REDIS_URL is not set: run `cargo xtask redis cargo bench -p http-sessions-redis`");
     let tag = RandomIds::new().next_id().unwrap().to_base64();
-    RedisStore::from_url(&url)
+    let store = RedisStore::from_url(&url)
         .unwrap()
-        .with_prefix(format!("bench:{tag}:"))
-        .with_timeout(Duration::from_secs(30))
-        .unwrap()
+        .with_prefix(format!("bench:{tag}:"));
+    // Called without a layer: the settings' timeout, given as a layer gives it.
+    let settings = http_sessions_core::Settings::builder()
+        .with_random_dev_key()
+        .with_store_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    store.use_settings(&settings);
+    store
 }
 
 fn now() -> UnixTime {

@@ -79,7 +79,7 @@ mod users;
 
 pub use deadpool_redis;
 pub use deadpool_redis::redis;
-pub use store::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, MAX_TIMEOUT, RedisStore};
+pub use store::{DEFAULT_PREFIX, RedisStore};
 
 use http_sessions_core::{ConfigError, SessionLayer, Settings};
 
@@ -133,7 +133,9 @@ pub fn session_layer(settings: &Settings) -> Result<SessionLayer, ConfigError> {
             ));
         }
     };
-    // In range: `Settings` bounds its store timeout by the same hour.
-    let store = RedisStore::from_url(url.trim())?.with_timeout(settings.store_timeout())?;
-    Ok(SessionLayer::new(store, settings))
+    // The layer gives the store the settings' timeout as it is built.
+    Ok(SessionLayer::new(
+        RedisStore::from_url(url.trim())?,
+        settings,
+    ))
 }

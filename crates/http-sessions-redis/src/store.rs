@@ -5,18 +5,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_redis::cluster;
 use deadpool_redis::redis::sentinel::SentinelNodeConnectionInfo;
 use deadpool_redis::redis::{self, Cmd, Value};
-use http_sessions_core::ConfigError;
 use http_sessions_core::store::{
     IdSource, Loaded, RandomIds, Record, SessionId, SessionStore, StoreError, UnixTime, Update,
     Updated, UserIndex,
 };
+use http_sessions_core::{ConfigError, Settings};
 
 use crate::conn::{self, Pool, Request};
 use crate::layout::{self, Stored};
@@ -24,17 +24,6 @@ use crate::script::{self, Generation, Indexing, Outcome, ScriptCall};
 
 /// The prefix of every key a store writes, unless configured.
 pub const DEFAULT_PREFIX: &str = "session:";
-
-/// How long one store call may take, waiting for a connection included,
-/// unless configured. The same as the layer's default store timeout, so
-/// whichever is shorter decides.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The longest timeout [`RedisStore::with_timeout`] accepts: one hour, the
-/// same bound as the layer's store timeout
-/// ([`Settings::MAX_STORE_TIMEOUT`](http_sessions_core::Settings::MAX_STORE_TIMEOUT)).
-/// It keeps each call's deadline (`Instant` plus timeout) in range.
-pub const MAX_TIMEOUT: Duration = http_sessions_core::Settings::MAX_STORE_TIMEOUT;
 
 /// Sessions in Redis, one hash per session, through a pool of multiplexed
 /// connections: a single node ([`from_url`](Self::from_url),
@@ -55,8 +44,15 @@ pub const MAX_TIMEOUT: Duration = http_sessions_core::Settings::MAX_STORE_TIMEOU
 ///   so a forged cookie is refused before Redis is asked.
 /// - Stored state that does not decode is no session, logged once as a
 ///   warning; never a panic or an error.
+/// - Each call, waiting for a connection included, is bounded by the
+///   settings' store timeout
+///   ([`with_store_timeout`](http_sessions_core::SettingsBuilder::with_store_timeout)),
+///   learned when a layer is built on the store: the layer cuts the call
+///   off at it, and the store judges by the same deadline which connection
+///   to retire (see `docs/redis.md`). There is no timeout to set here.
 ///
-/// Cheap to clone; clones share the pool.
+/// Cheap to clone; clones share the pool, and each keeps the timeout of
+/// the layer it was given to.
 ///
 /// # Examples
 ///
@@ -67,10 +63,10 @@ pub const MAX_TIMEOUT: Duration = http_sessions_core::Settings::MAX_STORE_TIMEOU
 ///
 /// let store = RedisStore::from_url("redis://127.0.0.1:6379")?
 ///     .with_prefix("myapp:session:")
-///     .with_pool_size(32)
-///     .with_timeout(Duration::from_millis(500))?;
+///     .with_pool_size(32);
 /// let settings = Settings::builder()
 ///     .with_keyring(Keyring::new(Key::generate()?)?)
+///     .with_store_timeout(Duration::from_millis(500))
 ///     .build()?;
 /// let layer = SessionLayer::new(store, &settings);
 /// # let _ = layer;
@@ -80,7 +76,7 @@ pub const MAX_TIMEOUT: Duration = http_sessions_core::Settings::MAX_STORE_TIMEOU
 pub struct RedisStore {
     pool: Pool,
     prefix: String,
-    timeout: Duration,
+    timeout: CallTimeout,
     /// Whether the server's eviction policy was read (or is being read):
     /// once per store and its clones.
     policy_read: Arc<AtomicBool>,
@@ -324,7 +320,7 @@ impl RedisStore {
         Self {
             pool,
             prefix: DEFAULT_PREFIX.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
+            timeout: CallTimeout::new(Settings::DEFAULT_STORE_TIMEOUT),
             policy_read: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -397,37 +393,6 @@ impl RedisStore {
         self
     }
 
-    /// Bounds each call, waiting for a connection included, by `timeout`
-    /// instead of [`DEFAULT_TIMEOUT`]; a call over it fails with
-    /// [`StoreError::Timeout`] and the request gets a 503. A zero timeout is
-    /// taken as one millisecond.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Duration`] if `timeout` is over [`MAX_TIMEOUT`] (one
-    /// hour).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use http_sessions_redis::RedisStore;
-    ///
-    /// let store = RedisStore::from_url("redis://127.0.0.1")?
-    ///     .with_timeout(Duration::from_millis(250))?;
-    /// assert_eq!(store.timeout(), Duration::from_millis(250));
-    /// # Ok::<(), http_sessions_core::ConfigError>(())
-    /// ```
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
-        if timeout > MAX_TIMEOUT {
-            return Err(ConfigError::Duration(
-                "the Redis store timeout must be at most one hour (MAX_TIMEOUT)",
-            ));
-        }
-        self.timeout = timeout.max(Duration::from_millis(1));
-        Ok(self)
-    }
-
     /// The prefix of every key this store writes.
     ///
     /// # Examples
@@ -442,18 +407,31 @@ impl RedisStore {
         &self.prefix
     }
 
-    /// The longest one call may take.
+    /// The longest one call may take: the store timeout of the settings of
+    /// the layer this clone was given to, and until then their default,
+    /// [`Settings::DEFAULT_STORE_TIMEOUT`].
     ///
     /// # Examples
     ///
     /// ```
-    /// # use http_sessions_redis::RedisStore;
+    /// use std::time::Duration;
+    /// use http_sessions_core::{Key, Keyring, SessionLayer, Settings};
+    /// use http_sessions_core::store::SessionStore;
+    /// use http_sessions_redis::RedisStore;
+    ///
     /// let store = RedisStore::from_url("redis://127.0.0.1")?;
-    /// assert_eq!(store.timeout(), http_sessions_redis::DEFAULT_TIMEOUT);
-    /// # Ok::<(), http_sessions_core::ConfigError>(())
+    /// assert_eq!(store.timeout(), Settings::DEFAULT_STORE_TIMEOUT);
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .with_store_timeout(Duration::from_millis(250))
+    ///     .build()?;
+    /// // What a layer built on the store does (`SessionLayer::new`).
+    /// store.use_settings(&settings);
+    /// assert_eq!(store.timeout(), Duration::from_millis(250));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.timeout.get()
     }
 
     /// The most connections the pool keeps open.
@@ -561,7 +539,7 @@ impl RedisStore {
         cmd: &Cmd,
     ) -> Result<T, conn::Error> {
         self.read_policy_once().await;
-        self.pool.call(Request::Command(cmd), self.timeout).await
+        self.pool.call(Request::Command(cmd), self.timeout()).await
     }
 
     /// Runs a script call and returns its reply as it is.
@@ -570,7 +548,10 @@ impl RedisStore {
         call: &ScriptCall,
     ) -> Result<T, StoreError> {
         self.read_policy_once().await;
-        Ok(self.pool.call(Request::Script(call), self.timeout).await?)
+        Ok(self
+            .pool
+            .call(Request::Script(call), self.timeout())
+            .await?)
     }
 
     /// Before the first call of this store and its clones, reads the
@@ -587,7 +568,7 @@ impl RedisStore {
         config.arg("GET").arg("maxmemory-policy");
         let reply = self
             .pool
-            .call(Request::Command(&config), self.timeout)
+            .call(Request::Command(&config), self.timeout())
             .await;
         if !crate::eviction::judge(reply) {
             // It never reached the server: read it at the next call.
@@ -861,6 +842,41 @@ impl SessionStore for RedisStore {
     fn users(&self) -> Option<&dyn UserIndex> {
         Some(self)
     }
+
+    /// Takes the settings' store timeout as this clone's deadline for
+    /// every call: the layer's timeout and the store's are one.
+    fn use_settings(&self, settings: &Settings) {
+        self.timeout.set(settings.store_timeout());
+    }
+}
+
+/// A clone's per-call timeout, in nanoseconds (the settings bound it by an
+/// hour, far below `u64::MAX`). Set through `&self`, since a layer holds
+/// its store behind an `Arc`; each clone has its own, so two layers on
+/// clones of one store keep their own settings' timeout.
+struct CallTimeout(AtomicU64);
+
+impl CallTimeout {
+    fn new(timeout: Duration) -> Self {
+        let this = Self(AtomicU64::new(0));
+        this.set(timeout);
+        this
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, timeout: Duration) {
+        let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        self.0.store(nanos, Ordering::Relaxed);
+    }
+}
+
+impl Clone for CallTimeout {
+    fn clone(&self) -> Self {
+        Self::new(self.get())
+    }
 }
 
 /// A create's answer.
@@ -906,7 +922,7 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("pool", &self.pool)
             .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.timeout())
             .finish_non_exhaustive()
     }
 }
@@ -927,7 +943,7 @@ mod tests {
         // Port 1: nothing listens, and nothing is asked to.
         let store = RedisStore::from_url("redis://127.0.0.1:1/0").unwrap();
         assert_eq!(store.prefix(), DEFAULT_PREFIX);
-        assert_eq!(store.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(store.timeout(), Settings::DEFAULT_STORE_TIMEOUT);
         for bad in [
             "",
             "not a url",
@@ -983,17 +999,42 @@ mod tests {
         store.load(&SessionId([1; 16]), now).await.is_err()
     }
 
+    fn settings(timeout: Duration) -> Settings {
+        let key = http_sessions_core::Key::from_bytes(&[3; 32]).unwrap();
+        Settings::builder()
+            .with_keyring(http_sessions_core::Keyring::new(key).unwrap())
+            .with_store_timeout(timeout)
+            .build()
+            .unwrap()
+    }
+
     #[tokio::test]
-    async fn an_out_of_range_timeout_is_refused_and_the_longest_works() {
-        let store = || RedisStore::from_url("redis://127.0.0.1:1").unwrap();
-        for over in [Duration::MAX, MAX_TIMEOUT + Duration::from_millis(1)] {
-            let refused = store().with_timeout(over);
-            assert!(matches!(refused, Err(ConfigError::Duration(_))), "{over:?}");
-        }
+    async fn the_longest_timeout_the_settings_accept_works() {
         // Port 1: nothing listens, so the call fails at once, after its
         // deadline has been computed from the longest accepted timeout.
-        let longest = store().with_timeout(MAX_TIMEOUT).unwrap();
+        let longest = RedisStore::from_url("redis://127.0.0.1:1").unwrap();
+        longest.use_settings(&settings(Settings::MAX_STORE_TIMEOUT));
         assert!(load_fails(&longest).await);
+    }
+
+    #[test]
+    fn each_clone_keeps_the_timeout_of_the_layer_it_was_given_to() {
+        use http_sessions_core::SessionLayer;
+        let store = RedisStore::from_url("redis://127.0.0.1:1").unwrap();
+        let fast = SessionLayer::new(store.clone(), &settings(Duration::from_millis(20)));
+        let slow = SessionLayer::new(store.clone(), &settings(Duration::from_secs(5)));
+        let shown = |layer: &SessionLayer| format!("{:?}", layer.manager().backend());
+        assert!(shown(&fast).contains("timeout: 20ms"), "{}", shown(&fast));
+        assert!(shown(&slow).contains("timeout: 5s"), "{}", shown(&slow));
+        assert_eq!(store.timeout(), Settings::DEFAULT_STORE_TIMEOUT);
+        let copy = store.clone();
+        copy.use_settings(&settings(Duration::from_secs(5)));
+        assert_eq!(
+            copy.clone().timeout(),
+            Duration::from_secs(5),
+            "a clone copies it"
+        );
+        assert_eq!(store.timeout(), Settings::DEFAULT_STORE_TIMEOUT);
     }
 
     #[test]
@@ -1001,12 +1042,9 @@ mod tests {
         let store = RedisStore::from_url("redis://127.0.0.1:1")
             .unwrap()
             .with_prefix("p:")
-            .with_pool_size(0)
-            .with_timeout(Duration::ZERO)
-            .unwrap();
+            .with_pool_size(0);
         assert_eq!(store.prefix(), "p:");
         assert_eq!(store.max_connections(), 1);
-        assert_eq!(store.timeout(), Duration::from_millis(1));
         let shown = format!("{store:?}");
         assert!(shown.contains("Single") && shown.contains("p:"), "{shown}");
     }

@@ -171,9 +171,10 @@ impl Harness for Redis {
             Target::Single(url) => RedisStore::from_url(url).unwrap(),
             Target::Cluster(urls) => RedisStore::cluster(urls.clone()).unwrap(),
         }
-        .with_prefix(prefix)
-        .with_timeout(settings.store_timeout())
-        .unwrap();
+        .with_prefix(prefix);
+        // The suite also calls the handle itself: the settings' timeout on
+        // it too, as the manager gives it to the backend's clone.
+        http_sessions_core::store::SessionStore::use_settings(&store, settings);
         (Backend::server(store.clone()), store)
     }
 

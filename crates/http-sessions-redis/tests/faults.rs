@@ -457,25 +457,37 @@ fn settings() -> Settings {
 }
 
 fn settings_with(secret: &[u8; 32]) -> Settings {
+    settings_timed(secret, STORE_TIMEOUT)
+}
+
+/// The one timeout of every store call: the layer cuts a call off at it,
+/// and the store, given it by the layer, judges its connections by it.
+fn settings_timed(secret: &[u8; 32], timeout: Duration) -> Settings {
     Settings::builder()
         .with_keyring(Keyring::new(Key::from_bytes(secret).unwrap()).unwrap())
-        // Above the store's own timeout, so the store's is the one that trips.
-        .with_store_timeout(STORE_TIMEOUT * 10)
+        .with_store_timeout(timeout)
         .build()
         .unwrap()
+}
+
+/// `store` with the store timeout `timeout`, given as a layer gives it,
+/// for tests that call the store themselves.
+fn timed(store: RedisStore, timeout: Duration) -> RedisStore {
+    store.use_settings(&settings_timed(&SECRET, timeout));
+    store
 }
 
 fn store(server: &RedisServer) -> RedisStore {
     store_at(&server.url())
 }
 
-/// The store every test uses, at `url` (a proxy's, say).
+/// The store every test uses, at `url` (a proxy's, say), with the tests'
+/// store timeout even when called without a layer.
 fn store_at(url: &str) -> RedisStore {
-    RedisStore::from_url(url)
-        .unwrap()
-        .with_prefix(PREFIX)
-        .with_timeout(STORE_TIMEOUT)
-        .unwrap()
+    timed(
+        RedisStore::from_url(url).unwrap().with_prefix(PREFIX),
+        STORE_TIMEOUT,
+    )
 }
 
 async fn login(session: Session) -> Result<&'static str, ValueError> {
@@ -927,7 +939,7 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(10);
 async fn a_connection_that_stops_answering_is_replaced() {
     let server = RedisServer::start();
     let proxy = Proxy::start(server.port).await;
-    let timeout = http_sessions_redis::DEFAULT_TIMEOUT;
+    let timeout = Settings::DEFAULT_STORE_TIMEOUT;
     let app = default_app(&proxy.url());
     let cookie = log_in(&app).await;
     assert_eq!(send(&app, "/count", Some(&cookie)).await.body, "1");
@@ -1034,7 +1046,7 @@ async fn a_call_waiting_behind_a_timeout_is_sent_again_on_a_new_connection() {
     let server = RedisServer::start();
     let proxy = Proxy::start(server.port).await;
     let short = store_at(&proxy.url());
-    let long = short.clone().with_timeout(HANG_GUARD / 4).unwrap();
+    let long = timed(short.clone(), HANG_GUARD / 4);
     let id = SessionId([5; 16]);
     let mut record = Record::empty(T, T + Duration::from_secs(600), 4);
     record
@@ -1061,6 +1073,50 @@ async fn a_call_waiting_behind_a_timeout_is_sent_again_on_a_new_connection() {
     // Right after the short call's timeout, not at its own.
     assert!(took < STORE_TIMEOUT + SLACK, "took {took:?}");
     assert_eq!(proxy.accepted(), 2, "sent again on a new connection");
+}
+
+/// The store's deadline is the layer's store timeout, learned from the
+/// layer's settings: a store given no timeout of its own, under a layer
+/// whose store timeout is [`STORE_TIMEOUT`], meets a black-holed path with
+/// one request that answers 503 after that timeout, and retires the
+/// connection, so the next request is served on a new one. Were the
+/// store's deadline its default (2 s), the layer's timer would drop every
+/// call before the store could judge the connection, and each request
+/// would meet the dead one again.
+#[tokio::test]
+async fn the_store_retires_a_dead_connection_at_the_layers_store_timeout() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port).await;
+    let plain = RedisStore::from_url(&proxy.url())
+        .unwrap()
+        .with_prefix(PREFIX);
+    assert_eq!(plain.timeout(), Settings::DEFAULT_STORE_TIMEOUT);
+    assert_eq!(settings().store_timeout(), STORE_TIMEOUT);
+    let app = app(plain);
+    let cookie = log_in(&app).await;
+    assert_eq!(proxy.accepted(), 1);
+
+    proxy.freeze();
+    let failed = send(&app, "/whoami", Some(&cookie)).await;
+    assert_eq!(
+        failed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        failed.body
+    );
+    assert!(failed.took >= STORE_TIMEOUT, "took {:?}", failed.took);
+    assert!(
+        failed.took < STORE_TIMEOUT + SLACK,
+        "took {:?}",
+        failed.took
+    );
+    let served = send(&app, "/whoami", Some(&cookie)).await;
+    assert_eq!(
+        (served.status, served.body.as_str()),
+        (StatusCode::OK, "alice"),
+        "served again after one timeout"
+    );
+    assert_eq!(proxy.accepted(), 2, "on a new connection");
 }
 
 /// The path dies while many visitors' requests are on the connection:
@@ -1122,16 +1178,15 @@ async fn many_visitors_on_a_dead_connection_are_served_after_one_timeout() {
 // documentation's table; the black-holed path's is printed by
 // `a_connection_that_stops_answering_is_replaced`.
 
-/// An app on a store at `url` with the default timeout (2 s), the layer's
-/// own timeout above it so the store's trips: a deployment's defaults.
+/// An app on a store at `url` with the default store timeout (2 s): a
+/// deployment's defaults.
 fn default_app(url: &str) -> Router {
     let store = RedisStore::from_url(url).unwrap().with_prefix(PREFIX);
-    assert_eq!(store.timeout(), http_sessions_redis::DEFAULT_TIMEOUT);
     let settings = Settings::builder()
         .with_keyring(Keyring::new(Key::from_bytes(&SECRET).unwrap()).unwrap())
-        .with_store_timeout(store.timeout() * 2)
         .build()
         .unwrap();
+    assert_eq!(settings.store_timeout(), Settings::DEFAULT_STORE_TIMEOUT);
     app_with(store, &settings)
 }
 
@@ -1158,7 +1213,7 @@ async fn served_again(app: &Router, cookie: &str, user: &str) -> (Instant, usize
             reply.body
         );
         assert_eq!(reply.set_cookie, None, "the client's cookie is left alone");
-        let timeout = http_sessions_redis::DEFAULT_TIMEOUT;
+        let timeout = Settings::DEFAULT_STORE_TIMEOUT;
         assert!(reply.took < timeout + SLACK, "took {:?}", reply.took);
         failed += 1;
     }
@@ -1574,10 +1629,7 @@ fn seen(commands: &[(&str, u64)]) -> Seen {
 /// Every request a visitor makes, [`ROUNDS`] times each, and what Redis
 /// saw for each kind: returned in the order read, create, update, renewal.
 async fn measure(server: &RedisServer, store: RedisStore) -> [Seen; 4] {
-    let app = app(store
-        .with_prefix(PREFIX)
-        .with_timeout(STORE_TIMEOUT)
-        .unwrap());
+    let app = app(store.with_prefix(PREFIX));
     let mut meter = Meter::new(server).await;
 
     // Warm-up: the pool opens its connection, and the first run of each

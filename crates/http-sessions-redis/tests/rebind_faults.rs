@@ -337,12 +337,14 @@ fn instance(store: &RedisStore, timeout: Duration, clock: &ManualClock) -> Insta
     let settings = Settings::builder()
         .with_keyring(Keyring::new(Key::from_bytes(&SECRET).unwrap()).unwrap())
         .with_store_timeout(timeout)
+        .with_clock(clock.clone())
         .build()
         .unwrap();
-    // The store bounds each call by its own timeout too: the same one.
-    let store = store.clone().with_timeout(timeout).unwrap();
-    let manager =
-        Arc::new(SessionManager::new(Backend::server(store), &settings).with_clock(clock.clone()));
+    // The manager gives this clone of the store the same timeout.
+    let manager = Arc::new(SessionManager::new(
+        Backend::server(store.clone()),
+        &settings,
+    ));
     Instance {
         users: UserSessions::new(manager.clone()),
         manager,

@@ -40,11 +40,12 @@ const SECRET: [u8; 32] = [9; 32];
 /// Only against a hang of the test itself; never expected to trip.
 const HANG_GUARD: Duration = Duration::from_secs(20);
 
+fn keyring() -> Keyring {
+    Keyring::new(Key::from_bytes(&SECRET).unwrap()).unwrap()
+}
+
 fn settings() -> Settings {
-    Settings::builder()
-        .with_keyring(Keyring::new(Key::from_bytes(&SECRET).unwrap()).unwrap())
-        .build()
-        .unwrap()
+    Settings::builder().with_keyring(keyring()).build().unwrap()
 }
 
 async fn login(session: Session) -> &'static str {
@@ -437,9 +438,9 @@ async fn a_rebinding_held_up_during_end_all_is_never_ended_on_a_node() {
     for rebind_first in [true, false] {
         let store = RedisStore::from_url(&at)
             .unwrap()
-            .with_prefix(random_prefix("rebind"))
-            .with_timeout(HANG_GUARD / 2)
-            .unwrap();
+            .with_prefix(random_prefix("rebind"));
+        let timeout = Settings::builder().with_store_timeout(HANG_GUARD / 2);
+        store.use_settings(&timeout.with_keyring(keyring()).build().unwrap());
         let t = now();
         let id = fresh_id();
         let ends = t + Duration::from_secs(600);

@@ -157,8 +157,8 @@ pub mod memory {
 #[cfg(feature = "redis")]
 pub mod redis {
     pub use http_sessions_redis::{
-        DEFAULT_PREFIX, DEFAULT_REDIS_URL, DEFAULT_TIMEOUT, MAX_TIMEOUT, REDIS_URL_ENV, RedisStore,
-        deadpool_redis, redis, session_layer,
+        DEFAULT_PREFIX, DEFAULT_REDIS_URL, REDIS_URL_ENV, RedisStore, deadpool_redis, redis,
+        session_layer,
     };
 }
 

@@ -19,16 +19,25 @@ use axum::routing::get;
 use http_sessions::memory::MemoryStore;
 use http_sessions::seams::ManualClock;
 use http_sessions::store::{Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated};
-use http_sessions::{Key, Keyring, Session, SessionFailure, SessionLayer, Settings, StoreError};
+use http_sessions::{
+    Key, Keyring, Session, SessionFailure, SessionLayer, Settings, SettingsBuilder, StoreError,
+};
 use http_sessions_conformance::http::Reply;
 
 fn settings() -> Settings {
+    builder().build().unwrap()
+}
+
+fn builder() -> SettingsBuilder {
     Settings::builder()
         .with_keyring(Keyring::new(Key::from_bytes(&[11; 32]).unwrap()).unwrap())
         .with_cookie_domain("example.com")
         .with_cookie_path("/")
-        .build()
-        .unwrap()
+}
+
+/// The test's settings, on `clock`.
+fn settings_on(clock: &ManualClock) -> Settings {
+    builder().with_clock(clock.clone()).build().unwrap()
 }
 
 #[path = "../examples/demo/routes.rs"]
@@ -330,7 +339,7 @@ fn bad_cookie_attributes_are_refused_at_configuration() {
 #[tokio::test]
 async fn idle_sessions_expire_through_the_layer() {
     let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
-    let layer = SessionLayer::new(MemoryStore::new(), &settings()).with_clock(clock.clone());
+    let layer = SessionLayer::new(MemoryStore::new(), &settings_on(&clock));
     let app = app(layer);
     let token = token(&get_with(&app, "/login", None).await);
     clock.advance(Duration::from_secs(29 * 60));
@@ -509,7 +518,7 @@ async fn requests_in_flight_during_a_renew_keep_the_new_cookie() {
 #[tokio::test]
 async fn renew_never_extends_the_absolute_lifetime() {
     let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
-    let layer = SessionLayer::new(MemoryStore::new(), &settings()).with_clock(clock.clone());
+    let layer = SessionLayer::new(MemoryStore::new(), &settings_on(&clock));
     let app = app(layer);
     let mut token = token(&get_with(&app, "/login", None).await);
     // Renewed every 20 minutes, a stolen cookie lives no longer than 12 h.
@@ -590,16 +599,17 @@ async fn demo_root_flashes_and_counter_counts() {
 /// deadline, the refresh check and the cookie's `Max-Age` stay in range.
 #[tokio::test]
 async fn the_longest_accepted_lifetimes_work_through_the_layer() {
+    let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
     let settings = Settings::builder()
         .with_keyring(Keyring::new(Key::from_bytes(&[11; 32]).unwrap()).unwrap())
         .with_idle_timeout(Settings::MAX_LIFETIME)
         .with_absolute_lifetime(Settings::MAX_LIFETIME)
         .with_store_timeout(Settings::MAX_STORE_TIMEOUT)
         .with_refresh_fraction(1.0)
+        .with_clock(clock.clone())
         .build()
         .unwrap();
-    let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
-    let app = app(SessionLayer::new(MemoryStore::new(), &settings).with_clock(clock.clone()));
+    let app = app(SessionLayer::new(MemoryStore::new(), &settings));
     let login = get_with(&app, "/login", None).await;
     let set = login.set_cookie().unwrap();
     assert!(set.contains("Max-Age=34560000"), "400 days: {set}");

@@ -1,5 +1,7 @@
 //! [`ConfigError`]: a setting refused when a layer or a store was built.
 
+use std::fmt;
+
 use crate::config::keys::KeyError;
 use crate::error::BoxError;
 
@@ -27,12 +29,22 @@ pub enum ConfigError {
         /// The rule that is broken.
         rule: &'static str,
     },
-    /// A duration or the refresh fraction is out of its range.
-    #[error("{0}")]
-    Duration(&'static str),
-    /// A size is out of range.
-    #[error("{0}")]
-    Size(&'static str),
+    /// A value outside the range its setting accepts, zero included where
+    /// zero is refused: every bound of every setting, in the settings and
+    /// in the stores, is refused with this one kind.
+    #[error(
+        "{setting} was given {value}, which is out of range: it must be {allowed}; \
+         change the value passed to {setting}"
+    )]
+    OutOfRange {
+        /// Where the value was set, as the code calls it, for example
+        /// `SettingsBuilder::with_store_timeout`.
+        setting: &'static str,
+        /// The refused value, as `Debug` writes it (`0ns`, `1023`, `NaN`).
+        value: String,
+        /// What the setting accepts, with its bounds.
+        allowed: &'static str,
+    },
     /// The key material was refused.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -62,4 +74,31 @@ pub enum ConfigError {
         /// The refused value (lossily decoded if it is not UTF-8).
         value: String,
     },
+}
+
+impl ConfigError {
+    /// The error for `value`, refused by `setting` (the method that set it,
+    /// for example `MemoryStore::with_capacity`), which accepts `allowed`
+    /// (for example `at least 1`): for stores' own settings, so that every
+    /// out-of-range value reads alike.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::ConfigError;
+    ///
+    /// let error = ConfigError::out_of_range("MyStore::with_capacity", 0, "at least 1");
+    /// assert!(matches!(error, ConfigError::OutOfRange { value, .. } if value == "0"));
+    /// ```
+    pub fn out_of_range(
+        setting: &'static str,
+        value: impl fmt::Debug,
+        allowed: &'static str,
+    ) -> Self {
+        Self::OutOfRange {
+            setting,
+            value: format!("{value:?}"),
+            allowed,
+        }
+    }
 }

@@ -20,7 +20,7 @@ use crate::error::StoreError;
 use crate::session::changes::{Changes, CookieUpdate};
 use crate::session::id::{IdSource, RandomIds, SessionId};
 use crate::session::record::Record;
-use crate::session::time::{Clock, SystemClock, UnixTime};
+use crate::session::time::{Clock, UnixTime};
 use crate::session::{Lifecycle, Origin, SaveHook, Session, State};
 use crate::store::{CookieCodec, Loaded, SessionStore, Update, Updated};
 
@@ -85,8 +85,14 @@ pub struct SessionManager {
 }
 
 impl SessionManager {
-    /// A manager for `backend`, with the system clock and random ids.
+    /// A manager for `backend`, with the settings' clock and random ids. A
+    /// server-side store learns the settings here
+    /// ([`SessionStore::use_settings`]): its own deadlines follow the
+    /// store timeout this manager applies.
     pub fn new(backend: Backend, settings: &Settings) -> Self {
+        if let Backend::Server(store) = &backend {
+            store.use_settings(settings);
+        }
         Self {
             backend,
             lifetimes: Lifetimes {
@@ -98,18 +104,11 @@ impl SessionManager {
             },
             max_value_len: MAX_COOKIE_VALUE_LEN,
             settings: settings.clone(),
-            clock: Arc::new(SystemClock),
+            clock: settings.clock(),
             ids: Arc::new(RandomIds::new()),
             counters: Arc::default(),
             check: None,
         }
-    }
-
-    /// Uses `clock` for the time (tests move a
-    /// [`ManualClock`](crate::ManualClock)).
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
     }
 
     /// Refuses, with [`StoreError::TooLarge`], a cookie value longer than
@@ -564,6 +563,9 @@ impl SessionManager {
         result
     }
 
+    /// The one timeout of a store call: the settings' store timeout. A
+    /// store with deadlines of its own took them from the same settings
+    /// when this manager was built ([`SessionStore::use_settings`]).
     async fn within_timeout<T>(
         &self,
         call: impl Future<Output = Result<T, StoreError>>,

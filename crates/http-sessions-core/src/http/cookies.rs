@@ -177,8 +177,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::cookie::SameSite;
     use crate::config::keys::{Key, Keyring};
-    use crate::config::settings::SameSite;
 
     fn headers(cookies: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -20,7 +20,6 @@ use crate::http::body::ResponseBody;
 use crate::http::cookies;
 use crate::http::failure::SessionFailure;
 use crate::session::Session;
-use crate::session::time::Clock;
 use crate::store::{CookieCodec, SessionStore};
 
 /// Adds sessions to a service: an axum `Router`, or any tower service of
@@ -101,11 +100,6 @@ impl SessionLayer {
     /// cookie are logged out everywhere; see [`SessionCheck`](crate::SessionCheck).
     pub fn with_check(self, check: impl crate::engine::check::SessionCheck) -> Self {
         Self::from_manager(SessionManager::clone(&self.manager).with_check(check))
-    }
-
-    /// Uses `clock` for expiry instead of the system clock.
-    pub fn with_clock(self, clock: impl Clock) -> Self {
-        Self::from_manager(SessionManager::clone(&self.manager).with_clock(clock))
     }
 
     /// The manager behind the layer.
@@ -356,6 +350,72 @@ mod tests {
         async fn delete(&self, _: &SessionId, _: Option<&str>) -> Result<(), StoreError> {
             Err(StoreError::unavailable("down"))
         }
+    }
+
+    /// A store that is down, and remembers the store timeout and the time
+    /// of the settings it was given.
+    #[derive(Debug, Default, Clone)]
+    struct Learns(std::sync::Arc<std::sync::Mutex<Vec<(std::time::Duration, UnixTime)>>>);
+
+    #[async_trait::async_trait]
+    impl SessionStore for Learns {
+        async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
+            Down.load(id, now).await
+        }
+        async fn create(&self, id: &SessionId, r: &Record, e: UnixTime) -> Result<(), StoreError> {
+            Down.create(id, r, e).await
+        }
+        async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+            Down.update(id, update).await
+        }
+        async fn retire(
+            &self,
+            id: &SessionId,
+            now: UnixTime,
+            until: UnixTime,
+            user: Option<&str>,
+        ) -> Result<(), StoreError> {
+            Down.retire(id, now, until, user).await
+        }
+        async fn delete(&self, id: &SessionId, user: Option<&str>) -> Result<(), StoreError> {
+            Down.delete(id, user).await
+        }
+        fn use_settings(&self, settings: &Settings) {
+            let learned = (settings.store_timeout(), settings.clock().now());
+            self.0.lock().unwrap().push(learned);
+        }
+    }
+
+    /// A store learns the settings of every layer or manager built on it,
+    /// once each, before any call: its deadlines and its time are the
+    /// settings', never its own.
+    #[test]
+    fn a_store_learns_the_settings_of_the_layer_built_on_it() {
+        let clock = crate::session::time::ManualClock::new(UnixTime::from_secs(42));
+        let settings = |timeout| {
+            Settings::builder()
+                .with_keyring(Keyring::new(Key::generate().unwrap()).unwrap())
+                .with_store_timeout(std::time::Duration::from_millis(timeout))
+                .with_clock(clock.clone())
+                .build()
+                .unwrap()
+        };
+        let store = Learns::default();
+        let layer = super::SessionLayer::new(store.clone(), &settings(750));
+        let manager =
+            crate::SessionManager::new(crate::Backend::server(store.clone()), &settings(250));
+        let learned = store.0.lock().unwrap().clone();
+        let at = UnixTime::from_secs(42);
+        assert_eq!(
+            learned,
+            [
+                (std::time::Duration::from_millis(750), at),
+                (std::time::Duration::from_millis(250), at)
+            ]
+        );
+        // A layer around a manager already built asks nothing again.
+        let _ = (layer, super::SessionLayer::from_manager(manager));
+        assert_eq!(store.0.lock().unwrap().len(), 2);
     }
 
     /// A service whose body type cannot be made from text (`Empty`) still

@@ -320,6 +320,18 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     fn users(&self) -> Option<&dyn UserIndex> {
         None
     }
+
+    /// Called with the layer's settings when a layer or a
+    /// [`SessionManager`](crate::SessionManager) is built on this store,
+    /// before any other call. The default does nothing: a store that keeps
+    /// no deadline and tells no time of its own needs nothing from them.
+    /// One that does takes it from here, never from a setting of its own:
+    /// a deadline from [`store_timeout`](crate::Settings::store_timeout)
+    /// (Redis judges its connections by it), the time between calls from
+    /// the settings' clock (the memory store's sweeper).
+    fn use_settings(&self, settings: &crate::Settings) {
+        let _ = settings;
+    }
 }
 
 /// The sessions of each user, as a store keeps them beside its sessions:
