@@ -268,3 +268,26 @@ async fn an_expired_cookie_is_no_session_and_left_alone() {
         assert_eq!(expired.set_cookie(), None);
     }
 }
+
+/// The cookie backend's `Set-Cookie`, byte for byte around its value: the
+/// same attributes, in the same order, as a server-side store's.
+#[tokio::test]
+async fn set_cookie_is_pinned_byte_for_byte() {
+    for mode in BOTH {
+        let app = app(mode);
+        let set = send(&app, "/fill/10", None).await;
+        let value = set.cookie_value("session").unwrap().to_owned();
+        assert_eq!(
+            set.set_cookie().unwrap(),
+            format!("session={value}; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Lax"),
+            "{mode:?}"
+        );
+        let gone = send(&app, "/destroy", Some(cookie("session", &value))).await;
+        assert_eq!(
+            gone.set_cookie().unwrap(),
+            "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; \
+             HttpOnly; Secure; SameSite=Lax",
+            "{mode:?}"
+        );
+    }
+}

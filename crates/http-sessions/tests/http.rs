@@ -289,6 +289,52 @@ async fn set_cookie_carries_the_secure_defaults() {
     }
 }
 
+/// The whole `Set-Cookie` the layer writes, byte for byte, for a login
+/// (the absolute lifetime), a browser session, a "remember me" and a
+/// removal: cookies already in browsers were written this way.
+#[tokio::test]
+async fn set_cookie_is_pinned_byte_for_byte() {
+    use http_sessions::Expiry;
+    let app = Router::new()
+        .route(
+            "/browser",
+            get(|session: Session| async move {
+                session.set_expiry(Expiry::BrowserSession);
+                session.insert("user", "alice").map(|()| "browser")
+            }),
+        )
+        .merge(routes::router())
+        .layer(SessionLayer::new(MemoryStore::new(), &settings()));
+    let login = get_with(&app, "/login", None).await;
+    let t = token(&login);
+    assert_eq!(
+        login.set_cookie().unwrap(),
+        format!(
+            "session={t}; Path=/; Domain=example.com; Max-Age=43200; HttpOnly; Secure; SameSite=Lax"
+        )
+    );
+    let browser = get_with(&app, "/browser", None).await;
+    let b = token(&browser);
+    assert_eq!(
+        browser.set_cookie().unwrap(),
+        format!("session={b}; Path=/; Domain=example.com; HttpOnly; Secure; SameSite=Lax")
+    );
+    let remembered = get_with(&app, "/remember", None).await;
+    let r = token(&remembered);
+    assert_eq!(
+        remembered.set_cookie().unwrap(),
+        format!(
+            "session={r}; Path=/; Domain=example.com; Max-Age=2592000; HttpOnly; Secure; SameSite=Lax"
+        )
+    );
+    let gone = get_with(&app, "/destroy", Some(&cookie(&t))).await;
+    assert_eq!(
+        gone.set_cookie().unwrap(),
+        "session=; Path=/; Domain=example.com; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; \
+         HttpOnly; Secure; SameSite=Lax"
+    );
+}
+
 #[tokio::test]
 async fn two_cookies_with_the_session_name_take_the_first_that_verifies() {
     let app = app(SessionLayer::new(MemoryStore::new(), &settings()));

@@ -300,6 +300,140 @@ mod tests {
         }
     }
 
+    /// Today's `Set-Cookie` bytes for every flag combination the settings
+    /// allow (`SameSite=None` needs `Secure`), with a `Max-Age`, without
+    /// one (a browser session's cookie), and for the removal cookie.
+    /// Browsers in the field hold these cookies; a change of writer must
+    /// not change a byte.
+    #[test]
+    fn set_cookie_bytes_are_pinned_for_every_flag_combination() {
+        let with_age = CookieUpdate::Set {
+            value: "tok".into(),
+            max_age: Some(Duration::from_secs(43_200)),
+        };
+        let browser_session = CookieUpdate::Set {
+            value: "tok".into(),
+            max_age: None,
+        };
+        #[rustfmt::skip]
+        let cases: [(bool, bool, SameSite, [&str; 3]); 10] = [
+            (true, true, SameSite::Lax, [
+                "session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Lax",
+                "session=tok; Path=/; HttpOnly; Secure; SameSite=Lax",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax",
+            ]),
+            (true, true, SameSite::Strict, [
+                "session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Strict",
+                "session=tok; Path=/; HttpOnly; Secure; SameSite=Strict",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict",
+            ]),
+            (true, true, SameSite::None, [
+                "session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=None",
+                "session=tok; Path=/; HttpOnly; Secure; SameSite=None",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=None",
+            ]),
+            (true, false, SameSite::Lax, [
+                "session=tok; Path=/; Max-Age=43200; Secure; SameSite=Lax",
+                "session=tok; Path=/; Secure; SameSite=Lax",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Lax",
+            ]),
+            (true, false, SameSite::Strict, [
+                "session=tok; Path=/; Max-Age=43200; Secure; SameSite=Strict",
+                "session=tok; Path=/; Secure; SameSite=Strict",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Strict",
+            ]),
+            (true, false, SameSite::None, [
+                "session=tok; Path=/; Max-Age=43200; Secure; SameSite=None",
+                "session=tok; Path=/; Secure; SameSite=None",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=None",
+            ]),
+            (false, true, SameSite::Lax, [
+                "session=tok; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax",
+                "session=tok; Path=/; HttpOnly; SameSite=Lax",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax",
+            ]),
+            (false, true, SameSite::Strict, [
+                "session=tok; Path=/; Max-Age=43200; HttpOnly; SameSite=Strict",
+                "session=tok; Path=/; HttpOnly; SameSite=Strict",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict",
+            ]),
+            (false, false, SameSite::Lax, [
+                "session=tok; Path=/; Max-Age=43200; SameSite=Lax",
+                "session=tok; Path=/; SameSite=Lax",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax",
+            ]),
+            (false, false, SameSite::Strict, [
+                "session=tok; Path=/; Max-Age=43200; SameSite=Strict",
+                "session=tok; Path=/; SameSite=Strict",
+                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Strict",
+            ]),
+        ];
+        for (secure, http_only, same_site, expected) in cases {
+            let settings = Settings::builder()
+                .with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
+                .with_secure(secure)
+                .with_http_only(http_only)
+                .with_same_site(same_site)
+                .build()
+                .unwrap();
+            for (update, expected) in [&with_age, &browser_session, &CookieUpdate::Remove]
+                .into_iter()
+                .zip(expected)
+            {
+                assert_eq!(set_cookie_value(&settings, update).unwrap(), expected);
+            }
+        }
+    }
+
+    /// Today's bytes for each scope the settings allow: a name, a path and
+    /// a domain of their own, and `Max-Age` from one second to the longest
+    /// lifetime accepted.
+    #[test]
+    fn set_cookie_bytes_are_pinned_for_every_scope() {
+        let base = || {
+            Settings::builder()
+                .with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
+        };
+        let set = |max_age: Option<u64>| CookieUpdate::Set {
+            value: "dGVzdA.dGFn-_".into(),
+            max_age: max_age.map(Duration::from_secs),
+        };
+        #[rustfmt::skip]
+        let cases = [
+            (base().with_cookie_name("sid").with_cookie_path("/app"), set(Some(1)),
+             "sid=dGVzdA.dGFn-_; Path=/app; Max-Age=1; HttpOnly; Secure; SameSite=Lax"),
+            (base().with_cookie_domain("example.com"), set(Some(34_560_000)),
+             "session=dGVzdA.dGFn-_; Path=/; Domain=example.com; Max-Age=34560000; HttpOnly; Secure; SameSite=Lax"),
+            (base().with_cookie_domain("example.com").with_cookie_path("/a/b"), set(None),
+             "session=dGVzdA.dGFn-_; Path=/a/b; Domain=example.com; HttpOnly; Secure; SameSite=Lax"),
+            (base().with_cookie_domain("example.com").with_cookie_path("/a/b"), CookieUpdate::Remove,
+             "session=; Path=/a/b; Domain=example.com; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"),
+            (base().with_cookie_name("__Host-sid"), set(Some(600)),
+             "__Host-sid=dGVzdA.dGFn-_; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax"),
+            (base().with_cookie_name("__Host-sid"), CookieUpdate::Remove,
+             "__Host-sid=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"),
+            (base().with_cookie_name("__Secure-sid").with_cookie_domain("example.com"), set(Some(60)),
+             "__Secure-sid=dGVzdA.dGFn-_; Path=/; Domain=example.com; Max-Age=60; HttpOnly; Secure; SameSite=Lax"),
+        ];
+        for (builder, update, expected) in cases {
+            let settings = builder.build().unwrap();
+            assert_eq!(set_cookie_value(&settings, &update).unwrap(), expected);
+        }
+    }
+
+    /// The room for the value follows from the bytes above: 4096 less the
+    /// longest header the settings can write around it.
+    #[test]
+    fn value_room_is_pinned() {
+        let settings = Settings::builder()
+            .with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
+            .build()
+            .unwrap();
+        // "session=" (8) + "; Path=/; Max-Age=2592000; HttpOnly; Secure;
+        // SameSite=Lax" (57): the 30-day expiry outlasts the 12-hour lifetime.
+        assert_eq!(max_value_len(&settings), 4096 - 8 - 57);
+    }
+
     #[test]
     fn vary_is_added_once_and_cache_control_respected() {
         let mut h = HeaderMap::new();
