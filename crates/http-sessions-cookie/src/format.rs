@@ -309,18 +309,55 @@ fn read_header(bytes: &[u8], mode: Mode) -> Option<Header> {
 }
 
 pub(crate) fn open(store: &CookieStore, value: &str, now: UnixTime) -> Option<Opened> {
+    open_shaped(store, value, now).flatten()
+}
+
+/// [`open`], or `None` when `value` is not shaped like a cookie of this
+/// store: not base64url, too short for its header and tag, or of another
+/// format version or mode. Nothing cryptographic runs before that is known.
+pub(crate) fn open_shaped(
+    store: &CookieStore,
+    value: &str,
+    now: UnixTime,
+) -> Option<Option<Opened>> {
     if value.len() > MAX_COOKIE_VALUE_LEN {
         return None;
     }
     with_scratch(store.cookie_name(), |buf| open_from(buf, store, value, now))
 }
 
-/// Opens `value` by way of `buf`, which holds the authenticated cookie name.
-fn open_from(buf: &mut Vec<u8>, store: &CookieStore, value: &str, now: UnixTime) -> Option<Opened> {
+/// Opens `value` by way of `buf`, which holds the authenticated cookie
+/// name: `None` if it is not shaped like a cookie of `store`, `Some(None)`
+/// if it is but does not open.
+fn open_from(
+    buf: &mut Vec<u8>,
+    store: &CookieStore,
+    value: &str,
+    now: UnixTime,
+) -> Option<Option<Opened>> {
     let prefix = buf.len();
     BASE64.decode_vec(value, buf).ok()?;
-
     let header = read_header(buf.get(prefix..)?, store.mode())?;
+    let body_start = prefix + HEADER_LEN;
+    let shortest = match store.mode() {
+        Mode::Signed => body_start + MAC_LEN,
+        Mode::Encrypted => body_start + NONCE_LEN + GCM_TAG_LEN,
+    };
+    if buf.len() < shortest {
+        return None;
+    }
+    Some(open_shaped_from(buf, body_start, store, &header, now))
+}
+
+/// Opens the decoded cookie in `buf`, its body starting at `body_start`:
+/// a value shaped like a cookie of `store`, with this `header`.
+fn open_shaped_from(
+    buf: &mut [u8],
+    body_start: usize,
+    store: &CookieStore,
+    header: &Header,
+    now: UnixTime,
+) -> Option<Opened> {
     let now = now.as_secs();
     if header.expires <= now
         || header.issued > now.saturating_add(MAX_CLOCK_SKEW_SECS)
@@ -329,9 +366,8 @@ fn open_from(buf: &mut Vec<u8>, store: &CookieStore, value: &str, now: UnixTime)
         return None;
     }
     let (key, current_key) = store.keys().by_id(header.key)?;
-    let body_start = prefix + HEADER_LEN;
     // The mode byte was checked against the store's mode, and the store
-    // derived every key for that mode.
+    // derived every key for that mode; the length holds the tag.
     let body = match &key.protection {
         Protection::Mac(mac) => {
             let tag_start = buf.len().checked_sub(MAC_LEN)?;
@@ -419,6 +455,37 @@ mod tests {
 
     /// What the conformance harness relies on to make a corrupt cookie:
     /// behind an authentic header and MAC, the body alone decides.
+    /// Only what a store of this mode could have sealed is shaped; a
+    /// forgery or an expired cookie is shaped, and does not open.
+    #[test]
+    fn shaped_is_decided_before_any_cryptography() {
+        let [signed, encrypted] = stores();
+        for (store, other) in [(&signed, &encrypted), (&encrypted, &signed)] {
+            let value = store.seal(&record(), NOW).unwrap();
+            assert!(matches!(open_shaped(store, &value, NOW), Some(Some(_))));
+            let mut forged = value.clone().into_bytes();
+            forged[40] = if forged[40] == b'A' { b'B' } else { b'A' };
+            let forged = String::from_utf8(forged).unwrap();
+            assert_eq!(open_shaped(store, &forged, NOW), Some(None));
+            let later = NOW + Duration::from_secs(601);
+            assert_eq!(open_shaped(store, &value, later), Some(None));
+            let from_other = other.seal(&record(), NOW).unwrap();
+            let mut version_2 = BASE64.decode(&value).unwrap();
+            version_2[0] = 2;
+            let bare_header = BASE64.encode(&BASE64.decode(&value).unwrap()[..HEADER_LEN + 8]);
+            for junk in [
+                "",
+                "garbage!",
+                &from_other,
+                &BASE64.encode(&version_2),
+                &bare_header,
+                &format!("{value}."),
+            ] {
+                assert_eq!(open_shaped(store, junk, NOW), None, "{junk:?}");
+            }
+        }
+    }
+
     #[test]
     fn an_authentic_cookie_opens_only_if_its_body_decodes() {
         let mut body = Vec::new();

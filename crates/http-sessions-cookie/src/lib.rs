@@ -239,6 +239,12 @@ impl CookieCodec for CookieStore {
     fn seal(&self, record: &Record, now: UnixTime) -> Result<String, StoreError> {
         CookieStore::seal(self, record, now)
     }
+
+    /// Shaped: base64url, long enough for a header and a tag, and of this
+    /// format version and this store's mode.
+    fn open_shaped(&self, value: &str, now: UnixTime) -> Option<Option<Opened>> {
+        format::open_shaped(self, value, now)
+    }
 }
 
 impl fmt::Debug for CookieStore {

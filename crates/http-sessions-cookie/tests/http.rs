@@ -268,3 +268,110 @@ async fn an_expired_cookie_is_no_session_and_left_alone() {
         assert_eq!(expired.set_cookie(), None);
     }
 }
+
+/// The cookie backend's `Set-Cookie`, byte for byte around its value: the
+/// same attributes, in the same order, as a server-side store's.
+#[tokio::test]
+async fn set_cookie_is_pinned_byte_for_byte() {
+    for mode in BOTH {
+        let app = app(mode);
+        let set = send(&app, "/fill/10", None).await;
+        let value = set.cookie_value("session").unwrap().to_owned();
+        assert_eq!(
+            set.set_cookie().unwrap(),
+            format!("session={value}; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Lax"),
+            "{mode:?}"
+        );
+        let gone = send(&app, "/destroy", Some(cookie("session", &value))).await;
+        assert_eq!(
+            gone.set_cookie().unwrap(),
+            "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; \
+             HttpOnly; Secure; SameSite=Lax",
+            "{mode:?}"
+        );
+    }
+}
+
+/// Fifty `session=` cookies of every shape but this backend's: empty,
+/// garbage, too long, the right alphabet at a length base64 never has, a
+/// server-side token, quoted, a header too short to be ours, another
+/// format version, and a value sealed in the other mode.
+fn junk_session_cookies(other_mode: &str) -> Vec<String> {
+    let shapes = [
+        String::new(),
+        "garbage".to_owned(),
+        "x".repeat(5000),
+        "A".repeat(101),
+        format!("{}.{}", "A".repeat(22), "A".repeat(43)),
+        format!("\"{}\"", "A".repeat(98)),
+        "AQAAAAAA".to_owned(),
+        format!("Ag{}", "A".repeat(98)),
+        format!("AQ{}!", "A".repeat(97)),
+        "%41%51".to_owned(),
+        other_mode.to_owned(),
+    ];
+    shapes.iter().cycle().take(50).cloned().collect()
+}
+
+fn session_cookie_header(values: &[String]) -> HeaderValue {
+    let joined = values
+        .iter()
+        .map(|v| format!("session={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    HeaderValue::from_str(&joined).unwrap()
+}
+
+#[tokio::test]
+async fn a_valid_cookie_behind_fifty_junk_ones_is_found() {
+    for (mode, other) in [
+        (Mode::Signed, Mode::Encrypted),
+        (Mode::Encrypted, Mode::Signed),
+    ] {
+        let app = app(mode);
+        let other_mode = send(&self::app(other), "/fill/10", None).await;
+        let other_mode = other_mode.cookie_value("session").unwrap();
+        let real = send(&app, "/fill/10", None).await;
+        let mut values = junk_session_cookies(other_mode);
+        values.push(real.cookie_value("session").unwrap().to_owned());
+        let r = send(&app, "/read", Some(session_cookie_header(&values))).await;
+        assert_eq!(r.status, StatusCode::OK, "{mode:?}");
+        assert_eq!(r.body, format!("{{fill: {}}}", "x".repeat(10)), "{mode:?}");
+    }
+}
+
+/// Values shaped like this backend's still count toward the eight a
+/// request may try, so a flood of forgeries costs at most eight MACs: a
+/// valid cookie behind eight of them is not found.
+#[tokio::test]
+async fn forged_cookies_shaped_like_ours_still_cap_the_work_at_eight() {
+    for mode in BOTH {
+        let app = app(mode);
+        let real = send(&app, "/fill/10", None).await;
+        let real = real.cookie_value("session").unwrap().to_owned();
+        let forged = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| {
+                    // Past the header: the times and key id stay as sealed.
+                    let mut bytes = real.clone().into_bytes();
+                    let at = 40 + i;
+                    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+                    String::from_utf8(bytes).unwrap()
+                })
+                .collect()
+        };
+        let mut seven = forged(7);
+        seven.push(real.clone());
+        let r = send(&app, "/read", Some(session_cookie_header(&seven))).await;
+        assert_eq!(r.body, format!("{{fill: {}}}", "x".repeat(10)), "{mode:?}");
+        for n in [8, 9] {
+            let mut values = forged(n);
+            values.push(real.clone());
+            values.splice(3..3, junk_session_cookies(""));
+            let r = send(&app, "/read", Some(session_cookie_header(&values))).await;
+            assert_eq!(r.status, StatusCode::OK, "{mode:?} {n}");
+            assert_eq!(r.body, "{}", "{mode:?} {n}");
+            assert_eq!(r.set_cookie(), None, "{mode:?} {n}");
+        }
+    }
+}

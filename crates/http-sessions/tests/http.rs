@@ -225,6 +225,95 @@ async fn forged_or_random_token_is_a_fresh_session_without_lookup() {
     assert_eq!(store.loads.load(Ordering::SeqCst), 1);
 }
 
+/// Fifty `session=` cookies of every shape but a token's: empty, garbage,
+/// too long, the right alphabet at the wrong length, the right length with
+/// a character or the dot out of place, quoted, percent-encoded, and the
+/// cookie backend's shape.
+fn junk_session_cookies() -> Vec<String> {
+    let shapes = [
+        String::new(),
+        "garbage".to_owned(),
+        "x".repeat(5000),
+        "A".repeat(65),
+        "A".repeat(67),
+        "A".repeat(66),
+        format!("{}.{}!", "A".repeat(22), "A".repeat(42)),
+        format!("{}.{}", "A".repeat(21), "A".repeat(44)),
+        format!("\"{}.{}\"", "A".repeat(22), "A".repeat(41)),
+        "%41%42%43".to_owned(),
+        format!("AQ{}", "A".repeat(98)),
+    ];
+    shapes.iter().cycle().take(50).cloned().collect()
+}
+
+/// `n` tokens shaped like ours whose tags do not verify.
+fn forged_tokens(real: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let mut bytes = real.as_bytes().to_vec();
+            let at = 30 + i;
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(bytes).unwrap()
+        })
+        .collect()
+}
+
+fn session_cookie_header(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| format!("session={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test]
+async fn a_valid_cookie_behind_fifty_junk_ones_is_found() {
+    let store = Counting {
+        inner: MemoryStore::new(),
+        loads: Arc::default(),
+    };
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let real = token(&get_with(&app, "/login", None).await);
+    let mut values = junk_session_cookies();
+    values.push(real);
+    let r = get_with(&app, "/logout", Some(&session_cookie_header(&values))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+    // The junk never reached the store.
+    assert_eq!(store.loads.load(Ordering::SeqCst), 1);
+}
+
+/// Values shaped like tokens still count toward the eight a request may
+/// try: a flood of forgeries costs at most eight MACs, and a valid cookie
+/// behind eight of them is not found (the request is a new visitor's).
+#[tokio::test]
+async fn forged_tokens_shaped_like_ours_still_cap_the_work_at_eight() {
+    let store = Counting {
+        inner: MemoryStore::new(),
+        loads: Arc::default(),
+    };
+    let app = app(SessionLayer::new(store.clone(), &settings()));
+    let real = token(&get_with(&app, "/login", None).await);
+    let mut seven = forged_tokens(&real, 7);
+    seven.push(real.clone());
+    let r = get_with(&app, "/logout", Some(&session_cookie_header(&seven))).await;
+    assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+    assert_eq!(store.loads.load(Ordering::SeqCst), 1);
+    for n in [8, 9] {
+        let mut values = forged_tokens(&real, n);
+        values.push(real.clone());
+        // Junk in between changes nothing: it does not count.
+        values.splice(3..3, junk_session_cookies());
+        let r = get_with(&app, "/logout", Some(&session_cookie_header(&values))).await;
+        assert_eq!(r.status, StatusCode::OK, "{n}");
+        assert_eq!(r.body, "{}", "{n}");
+        // No forgery verified, the real one was not tried: no lookup, and
+        // no cookie is removed.
+        assert_eq!(store.loads.load(Ordering::SeqCst), 1, "{n}");
+        assert_eq!(r.set_cookie(), None, "{n}");
+    }
+}
+
 fn app_for(settings: Settings) -> Router {
     app(SessionLayer::new(MemoryStore::new(), &settings))
 }
@@ -296,6 +385,52 @@ async fn set_cookie_carries_the_secure_defaults() {
     ] {
         assert!(set.contains(attr), "{attr} missing from {set}");
     }
+}
+
+/// The whole `Set-Cookie` the layer writes, byte for byte, for a login
+/// (the absolute lifetime), a browser session, a "remember me" and a
+/// removal: cookies already in browsers were written this way.
+#[tokio::test]
+async fn set_cookie_is_pinned_byte_for_byte() {
+    use http_sessions::Expiry;
+    let app = Router::new()
+        .route(
+            "/browser",
+            get(|session: Session| async move {
+                session.set_expiry(Expiry::BrowserSession);
+                session.insert("user", "alice").map(|()| "browser")
+            }),
+        )
+        .merge(routes::router())
+        .layer(SessionLayer::new(MemoryStore::new(), &settings()));
+    let login = get_with(&app, "/login", None).await;
+    let t = token(&login);
+    assert_eq!(
+        login.set_cookie().unwrap(),
+        format!(
+            "session={t}; Path=/; Domain=example.com; Max-Age=43200; HttpOnly; Secure; SameSite=Lax"
+        )
+    );
+    let browser = get_with(&app, "/browser", None).await;
+    let b = token(&browser);
+    assert_eq!(
+        browser.set_cookie().unwrap(),
+        format!("session={b}; Path=/; Domain=example.com; HttpOnly; Secure; SameSite=Lax")
+    );
+    let remembered = get_with(&app, "/remember", None).await;
+    let r = token(&remembered);
+    assert_eq!(
+        remembered.set_cookie().unwrap(),
+        format!(
+            "session={r}; Path=/; Domain=example.com; Max-Age=2592000; HttpOnly; Secure; SameSite=Lax"
+        )
+    );
+    let gone = get_with(&app, "/destroy", Some(&cookie(&t))).await;
+    assert_eq!(
+        gone.set_cookie().unwrap(),
+        "session=; Path=/; Domain=example.com; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; \
+         HttpOnly; Secure; SameSite=Lax"
+    );
 }
 
 #[tokio::test]

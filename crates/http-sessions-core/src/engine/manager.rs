@@ -37,8 +37,9 @@ const RENEWED_GRACE: Duration = Duration::from_secs(60);
 /// How often a create retries when its random id is already taken.
 const CREATE_ATTEMPTS: usize = 3;
 
-/// At most this many cookies of the session's name are tried per request,
-/// so a request stuffed with forged cookies costs a bounded number of MACs.
+/// At most this many cookies of the session's name, among those shaped
+/// like the backend's values, are tried per request, so a request stuffed
+/// with forged cookies costs a bounded number of MACs.
 const MAX_CANDIDATES: usize = 8;
 
 /// Where sessions live: a server-side store, keyed by id, or the cookie.
@@ -171,14 +172,17 @@ impl SessionManager {
         // the check's await, so the future every request allocates does
         // not keep room for a copy of it across that await.
         let session = {
-            let mut candidates = values
+            // Only values shaped like the backend's count toward the
+            // candidates tried: another application's cookie of the same
+            // name costs one read and hides no session.
+            let candidates = values
                 .into_iter()
-                .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE_LEN)
-                .take(MAX_CANDIDATES);
+                .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE_LEN);
             let found = match &self.backend {
                 Backend::Server(store) => {
                     let keys = self.settings.keyring();
-                    match candidates.find_map(|v| token::open(keys, v)) {
+                    let mut shaped = candidates.filter_map(token::shaped).take(MAX_CANDIDATES);
+                    match shaped.find_map(|t| token::verify(keys, &t)) {
                         None => None,
                         Some(opened) => {
                             let reissue = !opened.current_key;
@@ -202,13 +206,18 @@ impl SessionManager {
                         }
                     }
                 }
-                Backend::Cookie(codec) => candidates.find_map(|v| codec.open(v, now)).map(|o| {
-                    let origin = Origin::Stored {
-                        id: None,
-                        reissue: !o.current_key,
-                    };
-                    (o.record, origin)
-                }),
+                Backend::Cookie(codec) => candidates
+                    .filter_map(|v| codec.open_shaped(v, now))
+                    .take(MAX_CANDIDATES)
+                    .flatten()
+                    .next()
+                    .map(|o| {
+                        let origin = Origin::Stored {
+                            id: None,
+                            reissue: !o.current_key,
+                        };
+                        (o.record, origin)
+                    }),
             };
             match found {
                 // The store enforces expiry; checking again costs nothing

@@ -56,11 +56,19 @@ fn fill(bytes: &[u8], out: &mut [u8]) -> Result<(), String> {
     }
 }
 
-/// The id a token names, if its MAC verifies under a trusted key.
-///
-/// Anything else (wrong length, bad base64, wrong MAC) is `None`; the check
-/// costs at most one HMAC per trusted key and is constant-time in the tag.
-pub(crate) fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
+/// A value shaped like a token (the right length, the dot in its place,
+/// base64url that decodes), its MAC not yet checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shaped {
+    id: SessionId,
+    tag: [u8; 32],
+}
+
+/// The id and tag a value holds, if it is shaped like a token; anything
+/// else is `None`, for the cost of reading it once and no MAC. Only shaped
+/// values count toward the candidates a request may try, so another
+/// application's cookie of the same name hides no session.
+pub(crate) fn shaped(token: &str) -> Option<Shaped> {
     if token.len() != TOKEN_LEN {
         return None;
     }
@@ -72,14 +80,26 @@ pub(crate) fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
     if m != tag.len() {
         return None;
     }
+    Some(Shaped { id, tag })
+}
+
+/// The id a shaped token names, if its MAC verifies under a trusted key:
+/// at most one HMAC per trusted key, constant-time in the tag.
+pub(crate) fn verify(keys: &Keyring, token: &Shaped) -> Option<OpenedToken> {
     keys.all().find_map(|k| {
-        hmac::verify(k.token_mac(), id.as_bytes(), &tag)
+        hmac::verify(k.token_mac(), token.id.as_bytes(), &token.tag)
             .ok()
             .map(|()| OpenedToken {
-                id,
+                id: token.id,
                 current_key: keys.is_current(k),
             })
     })
+}
+
+/// The id a token names, if it is shaped like one and its MAC verifies.
+#[cfg(test)]
+pub(crate) fn open(keys: &Keyring, token: &str) -> Option<OpenedToken> {
+    verify(keys, &shaped(token)?)
 }
 
 #[cfg(test)]
@@ -140,6 +160,41 @@ mod tests {
         assert_eq!(open(&ring(2), &token), None);
         for bad in ["", ".", "a.b", &"x".repeat(TOKEN_LEN), &"é".repeat(40)] {
             assert_eq!(open(&ring(1), bad), None, "{bad:?}");
+        }
+    }
+
+    /// What counts as shaped: exactly what could have been sealed, whatever
+    /// the key; a changed character may still be shaped (and then fail the
+    /// MAC), a wrong length, a misplaced dot or a foreign character never.
+    #[test]
+    fn only_token_shaped_values_are_shaped() {
+        let token = seal(&ring(1), &SessionId([5; ID_LEN])).unwrap();
+        assert!(shaped(&token).is_some());
+        assert!(shaped(&seal(&ring(2), &SessionId([6; ID_LEN])).unwrap()).is_some());
+        let mut forged = token.clone().into_bytes();
+        forged[30] = if forged[30] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(shaped(&forged).is_some());
+        assert_eq!(open(&ring(1), &forged), None);
+        let (id, mac) = token.split_at(ID_B64_LEN);
+        for bad in [
+            String::new(),
+            "garbage".to_owned(),
+            token[1..].to_owned(),
+            format!("{token}A"),
+            format!("{id}A{}", &mac[1..]),
+            // The dot one place early.
+            format!(
+                "{}.{}{}",
+                &id[..ID_B64_LEN - 1],
+                &id[ID_B64_LEN - 1..],
+                &mac[1..]
+            ),
+            format!("{id}{}!", &mac[..mac.len() - 1]),
+            format!("{id}{}=", &mac[..mac.len() - 1]),
+            format!("\"{}\"", &token[2..]),
+        ] {
+            assert_eq!(shaped(&bad), None, "{bad:?}");
         }
     }
 

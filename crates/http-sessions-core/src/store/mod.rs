@@ -440,6 +440,16 @@ pub trait CookieCodec: Send + Sync + fmt::Debug + 'static {
     /// random generator fails). The layer also refuses a value too long for
     /// the `Set-Cookie` its settings make.
     fn seal(&self, record: &Record, now: UnixTime) -> Result<String, StoreError>;
+
+    /// [`open`](Self::open), or `None` when `value` is not even shaped
+    /// like a value this codec seals (its length, alphabet or version are
+    /// wrong), found without any cryptography. Only shaped values count
+    /// toward the few cookies of the session's name a request may try, so
+    /// another application's cookie of that name hides no session. The
+    /// default counts every value.
+    fn open_shaped(&self, value: &str, now: UnixTime) -> Option<Option<Opened>> {
+        Some(self.open(value, now))
+    }
 }
 
 /// A cookie value that a [`CookieCodec`] opened.
