@@ -382,7 +382,11 @@ mod tests {
         fields.push(message(0x1f, FlashLevel::Info, &"x".repeat(300)));
         fields.push(field("sz", b"123"));
         let record = live(fields).unwrap();
-        let got: Vec<_> = record.flash.entries().map(|(id, f)| (id, f.message.len())).collect();
+        let got: Vec<_> = record
+            .flash
+            .entries()
+            .map(|(id, f)| (id, f.message.len()))
+            .collect();
         assert_eq!(got, [(7, 5), (0x1f, 300), (0x30, 5)]);
         assert_eq!(record.flash.get(0x30).unwrap().level, FlashLevel::Error);
     }
@@ -402,7 +406,10 @@ mod tests {
     #[test]
     fn a_queue_stored_whole_numbers_its_messages_from_one() {
         let record = live(valid()).unwrap();
-        assert_eq!(record.flash.entries().map(|(id, _)| id).collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            record.flash.entries().map(|(id, _)| id).collect::<Vec<_>>(),
+            [1]
+        );
         // Beside fields of messages, nothing is lost.
         let mut fields = valid();
         fields.push(message(1 << 40, FlashLevel::Info, "new"));
@@ -448,10 +455,22 @@ mod tests {
                 "flash queue is not MessagePack",
             ),
             ("sz", Some(b"-1"), "size is not a number"),
-            ("f:0000000000000001", Some(&[0x92, 0x09, 0xa0]), "flash message is not [level, text]"),
-            ("f:0000000000000001", Some(&[0x92, 0x01, 0xa0, 0x00]), "flash message is not [level, text]"),
+            (
+                "f:0000000000000001",
+                Some(&[0x92, 0x09, 0xa0]),
+                "flash message is not [level, text]",
+            ),
+            (
+                "f:0000000000000001",
+                Some(&[0x92, 0x01, 0xa0, 0x00]),
+                "flash message is not [level, text]",
+            ),
             ("f:1", Some(&[0x92, 0x01, 0xa0]), "not a flash message id"),
-            ("f:000000000000000g", Some(&[0x92, 0x01, 0xa0]), "not a flash message id"),
+            (
+                "f:000000000000000g",
+                Some(&[0x92, 0x01, 0xa0]),
+                "not a flash message id",
+            ),
             ("created", None, "missing"),
             ("expires", None, "missing"),
         ];
@@ -581,7 +600,9 @@ mod tests {
 
     #[test]
     fn user_keys_cannot_reach_the_metadata() {
-        for key in ["created", "expires", "flash", "renewed", "tag", "sz", "f:1", ""] {
+        for key in [
+            "created", "expires", "flash", "renewed", "tag", "sz", "f:1", "",
+        ] {
             assert!(data_field(key).starts_with(DATA_PREFIX));
         }
     }

@@ -443,9 +443,7 @@ pub(crate) fn update(
     // The messages pushed, copied from the request's queue; one it dropped
     // again before saving is not there, and is not sent.
     let flash = &update.record.flash;
-    let pushed = || {
-        (changes.flash.pushed.iter()).filter_map(|&id| flash.get(id).map(|f| (id, f)))
-    };
+    let pushed = || (changes.flash.pushed.iter()).filter_map(|&id| flash.get(id).map(|f| (id, f)));
     call.arg(set.len() + extras.len())
         .arg(removed.len() + cleared.len())
         .arg(changes.flash.taken.len())
