@@ -23,6 +23,9 @@
 //! - this file: [`Harness`], the rig every case runs on, and the cases of
 //!   the session lifecycle, through a manager;
 //! - `rules`: the rules of one stored session, asked of the store itself;
+//! - `merge`: what concurrent requests leave in one session (the size
+//!   bound, flash messages), and sessions that hold only a user or an
+//!   expiry;
 //! - `users`: a store's index of users' sessions ([`UserIndex`]): "log out
 //!   everywhere" final against renews and logins in flight, `keep`, and no
 //!   user's session ended as another's. A store whose
@@ -38,9 +41,11 @@
 )]
 
 pub mod http;
+mod merge;
 mod rules;
 mod users;
 
+pub use merge::*;
 pub use rules::*;
 pub use users::*;
 
@@ -1333,7 +1338,10 @@ macro_rules! suite {
             a_renew_of_an_ended_generation_is_refused, end_never_crosses_users,
             keep_survives_end_all_and_can_renew, the_index_follows_the_writes,
             create_never_overwrites, update_of_a_dead_id_is_gone,
-            retire_leaves_a_marker_until_its_time);
+            retire_leaves_a_marker_until_its_time, the_size_bound_holds_on_the_merged_session,
+            an_oversized_session_loads_and_can_shrink, a_flash_read_is_not_shown_again,
+            concurrent_flashes_both_land, a_login_that_only_binds_is_stored,
+            a_change_of_expiry_sends_the_cookie);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_concurrent_deltas() {
             $crate::concurrent_deltas(&$harness).await;

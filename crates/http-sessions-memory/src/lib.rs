@@ -1,60 +1,31 @@
 //! Sessions in process memory: [`MemoryStore`].
 //!
-//! Fast and simple, and gone when the process stops; every instance of an
-//! application has its own, so use it for one process, for development and
-//! for tests. Sessions that must survive a restart or be shared between
-//! instances belong in Redis.
-//!
-//! The store is bounded: [`DEFAULT_CAPACITY`] sessions unless
-//! [`MemoryStore::with_capacity`] says otherwise. When it is full, a new
-//! session evicts first the sessions that never came back after their
-//! first request, so a flood of anonymous one-request sessions (a crawler,
-//! an attack) does not log out the users who return.
-//!
-//! # Why two queues and not a cache library
-//!
-//! moka's TinyLFU admission was measured first against the flood this
-//! store must survive (100 sessions loaded 1, 3 or 5 times, then a million
-//! one-request sessions, at a bound of 10,000 or 100,000): it kept 0 of the
-//! 100 in all six runs, because its frequency sketch only starts counting
-//! once the cache is half full, and it took 22 to 40 s per million inserts
-//! in a debug build. Two FIFO queues (the `segments` module: first visits,
-//! and returning visitors) keep all 100 at a few microseconds per create.
-//!
-//! # Examples
-//!
-//! ```
-//! use http_sessions_core::{Key, Keyring, SessionLayer, Settings};
-//! use http_sessions_memory::MemoryStore;
-//!
-//! let settings = Settings::builder()
-//!     .with_keyring(Keyring::new(Key::generate()?)?)
-//!     .build()?;
-//! let layer = SessionLayer::new(MemoryStore::new(), &settings);
-//! # let _ = layer;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! Fast, and gone when the process stops: for one process, development and
+//! tests; sessions that must survive a restart or be shared between
+//! instances belong in Redis. The store is bounded in entries and in bytes,
+//! so no flood of sessions can take the process's memory, and a flood of
+//! anonymous sessions, however often each comes back, evicts only
+//! anonymous ones while any are left: signed-in users stay signed in.
+//! docs/memory.md gives the eviction policy and its measurements.
 //!
 //! # Layout
 //!
-//! - [`MemoryStore`]: the store and its sweeper. Each id holds the core's
-//!   `store::Entry` (a live session or, once renewed, a marker of a few
-//!   bytes that remembers it until the new session's first expiry), whose
-//!   methods keep the contract's rules; the store keeps them atomic.
+//! - [`MemoryStore`]: the store and its sweeper; each id holds the core's
+//!   `store::Entry`, whose methods keep the contract's rules.
+//! - `map`: what the map holds per id, and the bytes each entry counts for.
+//! - `segments`: the bounds' queues, which entry goes when the store is full.
 //! - `users`: [`UserIndex`], a user's sessions listed and ended through
-//!   the core's `store::UserLedger`, kept under the same locks as the
-//!   sessions.
-//! - `segments`: the capacity bound, which session goes when the store is
-//!   full.
+//!   the core's `store::UserLedger`, under the same locks as the sessions.
 //! - `evictions`: the eviction count and its rate-limited warning.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod evictions;
+mod map;
 mod segments;
 mod users;
 
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -68,21 +39,36 @@ use http_sessions_core::{Clock, ConfigError, SystemClock};
 
 pub use evictions::EVICTION_WARNING_INTERVAL;
 
-use evictions::Evictions;
-use segments::{Held, Map, Segments};
+use evictions::{Bounds, Evictions};
+use map::{Held, Map, Usage};
+use segments::Segments;
 
 /// How many entries (sessions and renewed ids' markers) a store holds
 /// unless [`MemoryStore::with_capacity`] says otherwise: 100,000.
 ///
 /// Far more sessions than one process serving its users keeps within an
-/// idle timeout, yet a bound on memory. An entry with a flash message or a
-/// few small values costs about 370 bytes with the map and queue around
-/// it, so a full store of such sessions takes about 35 MiB (the flood test
-/// checks that a million one-request sessions add less than 64 MiB). The
-/// worst case is 100,000 sessions of the largest size the settings accept
-/// (`Settings::max_session_size`, 64 KiB by default): over 6 GiB. Lower
-/// the bound if the application keeps large sessions.
+/// idle timeout. An entry with a flash message or a few small values costs
+/// about 330 bytes with the map and queue around it, so a full store of
+/// such sessions takes about 32 MiB. Large sessions meet
+/// [`DEFAULT_MAX_BYTES`] first.
 pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// How many bytes the entries of a store may count for unless
+/// [`MemoryStore::with_max_bytes`] says otherwise: 512 MiB.
+///
+/// Each entry counts its record's encoded size (`Record::encoded_len`)
+/// and a fixed overhead for the map, the queue and the allocations around
+/// it (384 bytes; a renewed id's marker 128 in all). A hundred
+/// thousand sessions of a kilobyte count for about 135 MiB, a quarter of
+/// the bound; a flood of sessions of the largest size the settings accept
+/// (64 KiB by default), which the entry bound alone would let grow past
+/// 6 GiB, stops at about 8,000 of them. docs/memory.md has the
+/// measurements.
+pub const DEFAULT_MAX_BYTES: usize = 512 * 1024 * 1024;
+
+/// The smallest byte bound [`MemoryStore::with_max_bytes`] accepts: 1 MiB,
+/// room for sixteen sessions of the default largest size.
+pub const MIN_MAX_BYTES: usize = 1024 * 1024;
 
 /// How often the sweeper removes expired sessions, unless configured.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -94,7 +80,7 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Sessions in a concurrent hash map (DashMap), keyed by session id, up to
-/// a capacity bound.
+/// a bound in entries and one in bytes.
 ///
 /// - Expired sessions are never returned: each load checks the expiry
 ///   stored with the session.
@@ -105,14 +91,18 @@ pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 ///   [`DEFAULT_SWEEP_INTERVAL`]. It starts with the first create (so a
 ///   store can be built outside a runtime) and stops when the store is
 ///   dropped.
-/// - At most [`DEFAULT_CAPACITY`] entries, or the bound given to
-///   [`with_capacity`](Self::with_capacity). Beyond it, a new session
-///   evicts first the oldest session never loaded after the request that
-///   created it, then, if returning sessions fill nine tenths of the
-///   store, the returning session that has gone longest without a request.
-///   [`evictions`](Self::evictions) counts them, and a warning is logged
-///   at most once every [`EVICTION_WARNING_INTERVAL`].
-///
+/// - At most [`DEFAULT_CAPACITY`] entries ([`with_capacity`](Self::with_capacity))
+///   counting for at most [`DEFAULT_MAX_BYTES`]
+///   ([`with_max_bytes`](Self::with_max_bytes)). Beyond either, the store
+///   evicts anonymous entries (renewed ids' markers included) while any
+///   are left: first those never loaded after the request that created
+///   them, then, once those are down to a tenth of the store, the
+///   returning one that has gone longest without a request. Only then does
+///   it evict sessions bound to a user, the one that has gone longest
+///   without a request first. [`evictions`](Self::evictions) counts them,
+///   and a warning, logged at most once every
+///   [`EVICTION_WARNING_INTERVAL`], says whether signed-in users lost
+///   theirs.
 /// - Lists and ends each user's sessions ([`UserIndex`], behind
 ///   `UserSessions`): a ledger of them is kept with every write of a
 ///   bound session, under the same locks, so it never lists a session the
@@ -136,7 +126,8 @@ pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// let settings = Settings::builder()
 ///     .with_keyring(Keyring::new(Key::generate()?)?)
 ///     .build()?;
-/// let layer = SessionLayer::new(MemoryStore::with_capacity(500_000), &settings);
+/// let store = MemoryStore::try_with_capacity(500_000)?.with_max_bytes(1 << 30)?;
+/// let layer = SessionLayer::new(store, &settings);
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -158,20 +149,25 @@ pub struct MemoryStore {
 /// taken. A bound session's place in the ledger changes under the ledger
 /// and its shard together, so the two always agree; anonymous sessions
 /// never take the ledger: their loads, updates, retires and deletes take
-/// one shard, and their creates the queues once it is released.
+/// one shard, and their creates the queues too.
 struct Inner {
     sessions: Map,
-    /// The order of eviction. Creates pass through this one lock, after
-    /// their shard lock is released, and hold it while evicting.
+    /// The order of eviction. Every insert into the map and every change
+    /// of a session's binding happens under this lock, so whenever it is
+    /// free each entry is queued as its kind.
     segments: Mutex<Segments>,
     /// Each user's sessions and generation. Its ids are sessions the map
     /// holds: every removal of a bound session takes it out here too, so
     /// it is bounded by the store's capacity.
     ledger: Mutex<UserLedger>,
+    /// The map's entries and what they count for; each removal takes its
+    /// share out.
+    usage: Usage,
+    max_bytes: AtomicUsize,
     evictions: Evictions,
     sweeper: OnceLock<()>,
     /// Sessions the sweeps removed as expired.
-    expired: std::sync::atomic::AtomicU64,
+    expired: AtomicU64,
 }
 
 impl Default for MemoryStore {
@@ -181,14 +177,16 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store holding at most [`DEFAULT_CAPACITY`] entries.
+    /// A store holding at most [`DEFAULT_CAPACITY`] entries counting for at
+    /// most [`DEFAULT_MAX_BYTES`].
     pub fn new() -> Self {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    /// A store holding at most `capacity` entries (at least one), renewed
-    /// ids' markers included; beyond it, a new session evicts first those
-    /// that never came back after their first request.
+    /// A store holding at most `capacity` entries, renewed ids' markers
+    /// included, and counting for at most [`DEFAULT_MAX_BYTES`]. A capacity
+    /// of zero is taken as one; [`try_with_capacity`](Self::try_with_capacity)
+    /// refuses it.
     ///
     /// # Examples
     ///
@@ -201,16 +199,73 @@ impl MemoryStore {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                sessions: Map::with_hasher(RandomIdHash),
+                sessions: map::map(),
                 segments: Mutex::new(Segments::new(capacity)),
+                ledger: Mutex::new(UserLedger::new()),
+                usage: Usage::default(),
+                max_bytes: AtomicUsize::new(DEFAULT_MAX_BYTES),
                 evictions: Evictions::default(),
                 sweeper: OnceLock::new(),
-                ledger: Mutex::new(UserLedger::new()),
-                expired: std::sync::atomic::AtomicU64::new(0),
+                expired: AtomicU64::new(0),
             }),
             clock: Arc::new(SystemClock),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
+    }
+
+    /// A store holding at most `capacity` entries, as
+    /// [`with_capacity`](Self::with_capacity), refusing a capacity of zero.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Size`] if `capacity` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::try_with_capacity(10)?.capacity(), 10);
+    /// assert!(MemoryStore::try_with_capacity(0).is_err());
+    /// # Ok::<(), http_sessions_core::ConfigError>(())
+    /// ```
+    pub fn try_with_capacity(capacity: usize) -> Result<Self, ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::Size(
+                "the memory store's capacity must be at least one entry",
+            ));
+        }
+        Ok(Self::with_capacity(capacity))
+    }
+
+    /// Bounds the bytes the entries count for at `max` instead of
+    /// [`DEFAULT_MAX_BYTES`]: each counts its record's encoded size and
+    /// 384 bytes of overhead (a renewed id's marker 128 in all).
+    /// Beyond it the store evicts as beyond its capacity. Clones made
+    /// before share the new bound.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Size`] if `max` is under [`MIN_MAX_BYTES`] (1 MiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().with_max_bytes(64 * 1024 * 1024)?;
+    /// assert_eq!(store.max_bytes(), 64 * 1024 * 1024);
+    /// assert!(MemoryStore::new().with_max_bytes(0).is_err());
+    /// # Ok::<(), http_sessions_core::ConfigError>(())
+    /// ```
+    pub fn with_max_bytes(self, max: usize) -> Result<Self, ConfigError> {
+        if max < MIN_MAX_BYTES {
+            return Err(ConfigError::Size(
+                "the memory store's byte bound must be at least 1 MiB (MIN_MAX_BYTES)",
+            ));
+        }
+        self.inner.max_bytes.store(max, Ordering::Relaxed);
+        Ok(self)
     }
 
     /// Sweeps every `interval` instead of every [`DEFAULT_SWEEP_INTERVAL`];
@@ -300,10 +355,37 @@ impl MemoryStore {
         self.inner.segments().capacity()
     }
 
+    /// The bytes the entries held count for, as
+    /// [`with_max_bytes`](Self::with_max_bytes) counts them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().bytes(), 0);
+    /// ```
+    pub fn bytes(&self) -> usize {
+        self.inner.usage.bytes()
+    }
+
+    /// The most bytes the entries may count for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::{DEFAULT_MAX_BYTES, MemoryStore};
+    ///
+    /// assert_eq!(MemoryStore::new().max_bytes(), DEFAULT_MAX_BYTES);
+    /// ```
+    pub fn max_bytes(&self) -> usize {
+        self.inner.max_bytes.load(Ordering::Relaxed)
+    }
+
     /// How many entries were evicted to keep the store within its
-    /// capacity since it was made (expired ones that were swept do not
-    /// count). Anything above zero means some users lost their session
-    /// early: raise the capacity, or keep sessions in Redis.
+    /// bounds since it was made (expired ones that were swept do not
+    /// count). Anything above zero means some visitors lost their session
+    /// early: raise the bounds, or keep sessions in Redis.
     ///
     /// # Examples
     ///
@@ -314,6 +396,21 @@ impl MemoryStore {
     /// ```
     pub fn evictions(&self) -> u64 {
         self.inner.evictions.total()
+    }
+
+    /// How many of the [`evictions`](Self::evictions) were of sessions
+    /// bound to a user, each a user logged out: the store evicts those only
+    /// when no anonymous entry is left to evict.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_memory::MemoryStore;
+    ///
+    /// assert_eq!(MemoryStore::new().signed_in_evictions(), 0);
+    /// ```
+    pub fn signed_in_evictions(&self) -> u64 {
+        self.inner.evictions.signed_in()
     }
 
     /// How many sessions the sweeps removed because they had expired, since
@@ -328,9 +425,7 @@ impl MemoryStore {
     /// assert_eq!(MemoryStore::new().expired(), 0);
     /// ```
     pub fn expired(&self) -> u64 {
-        self.inner
-            .expired
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.expired.load(Ordering::Relaxed)
     }
 
     /// Removes every session expired at `now` and every marker past its
@@ -378,42 +473,6 @@ impl MemoryStore {
     }
 }
 
-/// Hashes a [`SessionId`] by taking its bytes as they are. The ids are
-/// 128 random bits from the system's generator, and only ids this server
-/// made (their MAC verified) are ever looked up, so no one can choose keys
-/// that collide: a keyed hash would spend its work for nothing.
-#[derive(Clone, Copy, Default)]
-struct RandomIdHash;
-
-impl BuildHasher for RandomIdHash {
-    type Hasher = RandomIdHasher;
-
-    fn build_hasher(&self) -> RandomIdHasher {
-        RandomIdHasher(0)
-    }
-}
-
-#[derive(Default)]
-struct RandomIdHasher(u64);
-
-impl Hasher for RandomIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Both halves of an id, folded; anything else (never written by
-        // `SessionId`) still hashes, only less evenly.
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            for (w, b) in word.iter_mut().zip(chunk) {
-                *w = *b;
-            }
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-        }
-    }
-}
-
 /// One occupied place of the map, its shard locked for writing.
 type Occupied<'a> = OccupiedEntry<'a, SessionId, Held>;
 
@@ -439,6 +498,15 @@ impl Inner {
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Takes a removed entry out of the usage.
+    fn gone(&self, held: &Held) {
+        held.leave(&self.usage);
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.max_bytes.load(Ordering::Relaxed)
+    }
+
     fn load(&self, id: &SessionId, now: UnixTime) -> Option<Loaded> {
         let held = self.sessions.get(id)?;
         let loaded = held.slot.load(now);
@@ -459,13 +527,13 @@ impl Inner {
             if dead {
                 expired += u64::from(matches!(held.slot, Entry::Live(_)));
                 unlist(Some(&mut ledger), id, &held.slot);
+                self.gone(held);
             }
             !dead
         });
         ledger.sweep(now);
         drop(ledger);
-        self.expired
-            .fetch_add(expired, std::sync::atomic::Ordering::Relaxed);
+        self.expired.fetch_add(expired, Ordering::Relaxed);
         let removed = before.saturating_sub(self.sessions.len());
         if removed > 0 {
             segments.retain_held(&self.sessions);
@@ -474,12 +542,15 @@ impl Inner {
     }
 
     fn create(&self, id: SessionId, record: &Record, ends: UnixTime) -> Result<(), StoreError> {
+        // The queues first: an entry is in the map only once it is queued,
+        // whenever this lock is free.
+        let mut segments = self.segments();
         match record.user.as_deref() {
-            // Anonymous: the shard lock alone.
+            // Anonymous: no ledger.
             None => match self.sessions.entry(id) {
                 MapEntry::Occupied(_) => return Err(StoreError::Exists),
                 MapEntry::Vacant(slot) => {
-                    slot.insert(Held::new(Entry::live(record)));
+                    slot.insert(Held::new(Entry::live(record), &self.usage));
                 }
             },
             Some(user) => {
@@ -491,50 +562,87 @@ impl Inner {
                 let generation = ledger.admit(user, id, record.generation, ends)?;
                 let mut stored = Box::new(record.clone());
                 stored.generation = generation;
-                slot.insert(Held::new(Entry::Live(stored)));
+                slot.insert(Held::new(Entry::Live(stored), &self.usage));
             }
         }
         // The map's shard lock is released: evicting may touch any shard.
-        let (evicted, capacity) = {
-            let mut segments = self.segments();
-            let mut ledger = None;
-            let evicted = segments.admit(id, &self.sessions, |id| self.evict(id, &mut ledger));
-            (evicted, segments.capacity())
-        };
-        self.evictions.record(evicted, capacity);
+        let mut ledger = None;
+        let evicted = segments.admit(
+            id,
+            record.user.is_some(),
+            &self.sessions,
+            &self.usage,
+            self.max_bytes(),
+            |id| self.evict(id, &mut ledger),
+        );
+        drop(ledger);
+        let capacity = segments.capacity();
+        drop(segments);
+        self.evictions.record(evicted, || self.bounds(capacity));
         Ok(())
     }
 
-    /// Removes `id` for room, under the queues' lock. An anonymous entry
-    /// goes with its shard lock alone; a bound one takes the ledger, which
-    /// stays held for the rest of the evictions of this create.
+    /// Evicts until the store is within its bounds again, after a write
+    /// that grew a session.
+    fn fit(&self) {
+        let mut segments = self.segments();
+        let mut ledger = None;
+        let evicted = segments.fit(&self.sessions, &self.usage, self.max_bytes(), |id| {
+            self.evict(id, &mut ledger)
+        });
+        drop(ledger);
+        let capacity = segments.capacity();
+        drop(segments);
+        self.evictions.record(evicted, || self.bounds(capacity));
+    }
+
+    fn bounds(&self, capacity: usize) -> Bounds {
+        Bounds {
+            capacity,
+            max_bytes: self.max_bytes(),
+            entries: self.usage.entries(),
+            bytes: self.usage.bytes(),
+        }
+    }
+
+    /// Removes `id` for room, under the queues' lock; says whether it was
+    /// bound, or `None` if it was not there. An anonymous entry goes with
+    /// its shard lock alone; a bound one takes the ledger, which stays held
+    /// for the rest of the evictions of this call.
     fn evict<'a>(
         &'a self,
         id: &SessionId,
         ledger: &mut Option<MutexGuard<'a, UserLedger>>,
-    ) -> bool {
+    ) -> Option<bool> {
         if ledger.is_none() {
             match self.sessions.entry(*id) {
-                MapEntry::Vacant(_) => return false,
-                MapEntry::Occupied(entry) if entry.get().slot.user().is_none() => {
-                    entry.remove();
-                    return true;
+                MapEntry::Vacant(_) => return None,
+                MapEntry::Occupied(entry) if !entry.get().is_bound() => {
+                    self.gone(&entry.remove());
+                    return Some(false);
                 }
                 // Bound: the shard is released before the ledger is taken.
                 MapEntry::Occupied(_) => {}
             }
         }
         let ledger = ledger.get_or_insert_with(|| self.ledger());
-        match self.sessions.remove(id) {
-            Some((id, held)) => {
-                unlist(Some(ledger), &id, &held.slot);
-                true
-            }
-            None => false,
-        }
+        let (id, held) = self.sessions.remove(id)?;
+        unlist(Some(ledger), &id, &held.slot);
+        self.gone(&held);
+        Some(held.is_bound())
     }
 
     fn update(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
+        let updated = self.write(id, update);
+        // The session may have grown: the shard is released, so the queues
+        // can be taken. Only a store over its byte bound takes them.
+        if self.usage.bytes() > self.max_bytes() {
+            self.fit();
+        }
+        updated
+    }
+
+    fn write(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
         if update.moves_binding() {
             return self.update_binding(id, update);
         }
@@ -550,18 +658,23 @@ impl Inner {
             drop(entry);
             return self.update_binding(id, update);
         }
-        match entry.get_mut().slot.apply(update) {
+        let held = entry.get_mut();
+        let applied = held.slot.apply(update);
+        if applied.is_ok() {
+            held.recount(&self.usage);
+        }
+        match applied {
             Err(error) => {
                 // A bound session past its time is left to the sweep, which
                 // takes the ledger.
                 if !bound && entry.get().slot.is_dead(update.now) {
-                    entry.remove();
+                    self.gone(&entry.remove());
                 }
                 Err(error)
             }
             Ok(Updated::Kept) => Ok(Updated::Kept),
             Ok(Updated::Emptied) if !bound => {
-                entry.remove();
+                self.gone(&entry.remove());
                 Ok(Updated::Emptied)
             }
             Ok(Updated::Emptied) => {
@@ -584,13 +697,15 @@ impl Inner {
         }
         let (id, held) = entry.remove_entry();
         unlist(Some(&mut ledger), &id, &held.slot);
+        self.gone(&held);
         Updated::Emptied
     }
 
     /// An update that moves the session in the users' index, under the
-    /// ledger: the new binding is admitted first, and a refusal writes
-    /// nothing.
+    /// queues (a session bound or unbound changes queue) and the ledger:
+    /// the new binding is admitted first, and a refusal writes nothing.
     fn update_binding(&self, id: SessionId, update: &Update<'_>) -> Result<Updated, StoreError> {
+        let mut segments = self.segments();
         let mut ledger = self.ledger();
         let MapEntry::Occupied(mut entry) = self.sessions.entry(id) else {
             return Err(StoreError::Gone);
@@ -601,6 +716,7 @@ impl Inner {
         if stored.is_expired(update.now) {
             let (id, held) = entry.remove_entry();
             unlist(Some(&mut ledger), &id, &held.slot);
+            self.gone(&held);
             return Err(StoreError::Gone);
         }
         let (was, stored_generation) = (stored.user.clone(), stored.generation);
@@ -624,13 +740,20 @@ impl Inner {
         if let (false, Some(old)) = (same, &was) {
             ledger.leave(old, &id);
         }
-        let updated = entry.get_mut().slot.apply(update)?;
-        if let (Entry::Live(stored), Some(generation)) = (&mut entry.get_mut().slot, stamped) {
+        let held = entry.get_mut();
+        let updated = held.slot.apply(update)?;
+        if let (Entry::Live(stored), Some(generation)) = (&mut held.slot, stamped) {
             stored.generation = generation;
         }
+        held.recount(&self.usage);
         if updated == Updated::Emptied {
             let (id, held) = entry.remove_entry();
             unlist(Some(&mut ledger), &id, &held.slot);
+            self.gone(&held);
+        } else if was.is_some() != target.is_some() {
+            // The shard first: requeueing may look through the map.
+            drop(entry);
+            segments.requeue(id, target.is_some(), &self.sessions);
         }
         Ok(updated)
     }
@@ -646,38 +769,52 @@ impl Inner {
             let MapEntry::Occupied(entry) = self.sessions.entry(id) else {
                 return Err(StoreError::Gone);
             };
-            if entry.get().slot.user().is_none() {
-                return Self::retire_entry(entry, now, until, None);
+            if !entry.get().is_bound() {
+                return self.retire_entry(entry, now, until, None).map(drop);
             }
             // Bound by another request meanwhile: under the ledger.
         }
+        // The queues too: a bound session's marker is anonymous, and is
+        // queued as such.
+        let mut segments = self.segments();
         let mut ledger = self.ledger();
         let MapEntry::Occupied(entry) = self.sessions.entry(id) else {
             return Err(StoreError::Gone);
         };
-        Self::retire_entry(entry, now, until, Some(&mut ledger))
+        let bound = entry.get().is_bound();
+        let kept = self.retire_entry(entry, now, until, Some(&mut ledger))?;
+        if bound && kept {
+            segments.requeue(id, false, &self.sessions);
+        }
+        Ok(())
     }
 
-    /// Retires the session in `entry`; `ledger` as for [`unlist`].
+    /// Retires the session in `entry`; `ledger` as for [`unlist`]. Says
+    /// whether a marker was kept.
     fn retire_entry(
+        &self,
         mut entry: Occupied<'_>,
         now: UnixTime,
         until: UnixTime,
         ledger: Option<&mut UserLedger>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         if entry.get().slot.is_dead(now) {
             let (id, held) = entry.remove_entry();
             unlist(ledger, &id, &held.slot);
+            self.gone(&held);
             return Err(StoreError::Gone);
         }
         let id = *entry.key();
-        let record = entry.get_mut().slot.retire(now, until)?;
-        if until <= now {
+        let held = entry.get_mut();
+        let record = held.slot.retire(now, until)?;
+        held.recount(&self.usage);
+        let kept = until > now;
+        if !kept {
             // A marker that would be past its end at once is not kept.
-            entry.remove();
+            self.gone(&entry.remove());
         }
         unlist(ledger, &id, &Entry::Live(record));
-        Ok(())
+        Ok(kept)
     }
 
     fn delete(&self, id: &SessionId, user: Option<&str>) {
@@ -686,8 +823,8 @@ impl Inner {
         if user.is_none() {
             match self.sessions.entry(*id) {
                 MapEntry::Vacant(_) => return,
-                MapEntry::Occupied(entry) if entry.get().slot.user().is_none() => {
-                    entry.remove();
+                MapEntry::Occupied(entry) if !entry.get().is_bound() => {
+                    self.gone(&entry.remove());
                     return;
                 }
                 MapEntry::Occupied(_) => {}
@@ -696,6 +833,7 @@ impl Inner {
         let mut ledger = self.ledger();
         if let Some((id, held)) = self.sessions.remove(id) {
             unlist(Some(&mut ledger), &id, &held.slot);
+            self.gone(&held);
         }
     }
 }
@@ -749,6 +887,8 @@ impl fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("entries", &self.len())
             .field("capacity", &self.capacity())
+            .field("bytes", &self.bytes())
+            .field("max_bytes", &self.max_bytes())
             .field("evictions", &self.evictions())
             .field("sweep_interval", &self.sweep_interval)
             .finish()
@@ -831,6 +971,20 @@ mod tests {
         [MemoryStore::new(), MemoryStore::with_capacity(10)]
     }
 
+    /// Checks the usage against the entries: each was counted again after
+    /// its last change, and each removal took its share out.
+    fn assert_counted(store: &MemoryStore) {
+        let (mut counted, mut now) = (0, 0);
+        for held in store.inner.sessions.iter() {
+            let (was, is) = held.counts();
+            counted += was;
+            now += is;
+        }
+        assert_eq!(counted, now, "an entry was not counted again");
+        assert_eq!(store.bytes(), counted, "a removal kept its bytes");
+        assert_eq!(store.inner.usage.entries(), store.len());
+    }
+
     #[test]
     fn an_entry_is_at_most_three_words() {
         // A boxed record or a marker's time, and the eviction mark; in
@@ -853,6 +1007,7 @@ mod tests {
             assert_eq!(load(&store, 1, 9).await, Some(Loaded::Live(record(10))));
             assert_eq!(load(&store, 1, 10).await, None);
             assert_eq!(store.len(), 1, "load does not remove");
+            assert_counted(&store);
         }
     }
 
@@ -874,6 +1029,7 @@ mod tests {
                 Err(StoreError::Exists)
             ));
             assert_eq!(load(&store, 2, 0).await, Some(Loaded::Renewed));
+            assert_counted(&store);
         }
     }
 
@@ -910,6 +1066,7 @@ mod tests {
             assert_eq!(got.flash, record(10).flash, "the flash was not changed");
             assert_eq!(got.expires, at(30), "the update's expiry, not the record's");
             assert_eq!(got.created, T0);
+            assert_counted(&store);
         }
     }
 
@@ -952,6 +1109,7 @@ mod tests {
                     message: "e".into()
                 }]
             );
+            assert_counted(&store);
         }
     }
 
@@ -974,6 +1132,7 @@ mod tests {
             assert_eq!(load(&store, 1, 1).await, None);
             // The index forgot it too: a later sweep finds nothing.
             assert_eq!(store.sweep(at(100)), 0);
+            assert_counted(&store);
         }
     }
 
@@ -1004,6 +1163,7 @@ mod tests {
             ));
             assert_eq!(load(&store, 3, 49).await, Some(Loaded::Renewed));
             assert_eq!(load(&store, 3, 50).await, None);
+            assert_counted(&store);
         }
     }
 
@@ -1027,6 +1187,7 @@ mod tests {
                 None,
                 "the marker's end did not move"
             );
+            assert_counted(&store);
         }
     }
 
@@ -1046,6 +1207,7 @@ mod tests {
             ));
             assert_eq!(store.len(), 0, "the expired session was removed");
             assert_eq!(store.sweep(at(100)), 0);
+            assert_counted(&store);
         }
     }
 
@@ -1064,6 +1226,7 @@ mod tests {
             // Both ids are free again.
             create(&store, 2, 10).await;
             assert!(is_live(&store, 2, 0).await);
+            assert_counted(&store);
         }
     }
 
@@ -1084,6 +1247,7 @@ mod tests {
             assert_eq!(store.len(), 1);
             assert!(is_live(&store, 2, 30).await);
             assert_eq!(store.expired(), 1, "the session, not the marker");
+            assert_counted(&store);
         }
     }
 
@@ -1095,6 +1259,7 @@ mod tests {
             assert_eq!(store.sweep(at(10)), 0);
             assert!(is_live(&store, 1, 10).await);
             assert_eq!(store.sweep(at(50)), 1);
+            assert_counted(&store);
         }
     }
 
@@ -1138,8 +1303,130 @@ mod tests {
     async fn the_default_store_is_bounded() {
         let store = MemoryStore::new();
         assert_eq!(store.capacity(), DEFAULT_CAPACITY);
+        assert_eq!(store.max_bytes(), DEFAULT_MAX_BYTES);
         assert_eq!(MemoryStore::default().capacity(), DEFAULT_CAPACITY);
         assert_eq!(MemoryStore::with_capacity(0).capacity(), 1);
+    }
+
+    #[test]
+    fn out_of_range_bounds_are_refused() {
+        assert!(matches!(
+            MemoryStore::try_with_capacity(0),
+            Err(ConfigError::Size(_))
+        ));
+        assert!(matches!(
+            MemoryStore::try_with_capacity(1).map(|s| s.capacity()),
+            Ok(1)
+        ));
+        for refused in [0, 1, MIN_MAX_BYTES - 1] {
+            assert!(matches!(
+                MemoryStore::new().with_max_bytes(refused),
+                Err(ConfigError::Size(_))
+            ));
+        }
+        for accepted in [MIN_MAX_BYTES, usize::MAX] {
+            let store = MemoryStore::new().with_max_bytes(accepted);
+            assert_eq!(store.map(|s| s.max_bytes()).ok(), Some(accepted));
+        }
+    }
+
+    /// A session of `user` whose one value is `len` bytes long.
+    fn large(user: Option<&str>, len: usize) -> Record {
+        let mut r = Record::empty(T0, at(100), 4);
+        r.data.insert("v".into(), value(&"x".repeat(len)));
+        r.user = user.map(Into::into);
+        r
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_evicts_anonymous_sessions_first_and_counts_every_change() {
+        let store = MemoryStore::new().with_max_bytes(MIN_MAX_BYTES).unwrap();
+        let size = 60 * 1024;
+        for n in 0..4 {
+            let user = format!("user-{n}");
+            store
+                .create(&id(n), &large(Some(&user), size), ENDS)
+                .await
+                .unwrap();
+        }
+        for n in 10..100 {
+            store
+                .create(&id(n), &large(None, size), ENDS)
+                .await
+                .unwrap();
+            assert!(store.bytes() <= MIN_MAX_BYTES, "{} bytes", store.bytes());
+            assert_counted(&store);
+        }
+        assert_eq!(store.signed_in_evictions(), 0);
+        assert!(store.evictions() > 70, "{}", store.evictions());
+        for n in 0..4 {
+            assert!(is_live(&store, n, 0).await, "signed-in session {n}");
+        }
+        // A session that grows past the bound by an update evicts too.
+        let before = store.evictions();
+        let grown = large(None, 4 * size);
+        let changes = Changes {
+            keys: vec![DataKey::from("v")],
+            ..Changes::default()
+        };
+        update(&store, 99, &grown, &changes, 1, 100).await.unwrap();
+        assert!(store.bytes() <= MIN_MAX_BYTES);
+        assert!(store.evictions() >= before + 3);
+        assert!(
+            is_live(&store, 99, 1).await,
+            "the newest anonymous one stays"
+        );
+        assert_eq!(store.signed_in_evictions(), 0);
+        assert_counted(&store);
+    }
+
+    #[tokio::test]
+    async fn a_session_that_signs_in_or_out_is_evicted_as_its_new_kind() {
+        let store = MemoryStore::with_capacity(3);
+        store.create(&id(1), &record(100), ENDS).await.unwrap();
+        let ada = Update {
+            record: &large(Some("ada"), 1),
+            changes: &Changes {
+                binding: true,
+                ..Changes::default()
+            },
+            expires: at(100),
+            ends: ENDS,
+            now: at(1),
+            stored_user: None,
+            max_size: usize::MAX,
+        };
+        store.update(&id(1), ada).await.unwrap();
+        store
+            .create(&id(2), &large(Some("bob"), 1), ENDS)
+            .await
+            .unwrap();
+        // Anonymous newcomers go before ada, who signed in after her
+        // session was created: only one of them is kept.
+        for n in 3..10 {
+            create(&store, n, 100).await;
+        }
+        assert_eq!(store.signed_in_evictions(), 0);
+        assert!(is_live(&store, 1, 1).await && is_live(&store, 2, 1).await);
+        // Bob's session is renewed: its marker is anonymous, and goes (after
+        // the older anonymous session) before any signed-in one.
+        store
+            .retire(&id(2), at(1), at(50), Some("bob"))
+            .await
+            .unwrap();
+        for (n, user) in [(20, "bob"), (21, "carol")] {
+            store
+                .create(&id(n), &large(Some(user), 1), ENDS)
+                .await
+                .unwrap();
+        }
+        assert_eq!(load(&store, 9, 1).await, None);
+        assert_eq!(load(&store, 2, 1).await, None, "the marker was evicted");
+        assert_eq!(store.signed_in_evictions(), 0);
+        for n in [1, 20, 21] {
+            assert!(is_live(&store, n, 1).await, "{n}");
+        }
+        assert_counted(&store);
     }
 
     #[tokio::test(start_paused = true)]

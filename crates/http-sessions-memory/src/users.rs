@@ -36,7 +36,7 @@ impl Inner {
             Entry::Live(record) if record.user.as_deref() == Some(user) => !record.is_expired(now),
             _ => return false,
         };
-        entry.remove();
+        self.gone(&entry.remove());
         ledger.leave(user, id);
         live
     }
@@ -67,12 +67,12 @@ impl Inner {
                 record.generation = record.generation.max(generation);
                 let (generation, expires) = (record.generation, record.expires);
                 if ledger.admit(user, id, generation, expires).is_err() {
-                    entry.remove();
+                    self.gone(&entry.remove());
                 }
                 continue;
             }
             ended += usize::from(!record.is_expired(now));
-            entry.remove();
+            self.gone(&entry.remove());
         }
         Ended {
             sessions: ended,

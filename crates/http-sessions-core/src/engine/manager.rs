@@ -443,28 +443,10 @@ impl SessionManager {
                 }
             }
             (Action::Renew, Some(old)) => {
-                // The new id first: if anything fails, the old session is
-                // still there and nothing is lost.
-                let new = self.create(store, &state.record, ends).await?;
                 let until = plan.expires.min(now + RENEWED_GRACE);
-                let retire = store.retire(&old, now, until, loaded_user);
-                if let Err(error) = self.timed(Op::Retire, retire).await {
-                    // A call that failed on its way back may have run: if
-                    // the old id is retired, the renew happened.
-                    let retired = !matches!(error, StoreError::Gone)
-                        && matches!(
-                            self.timed(Op::Load, store.load(&old, now)).await,
-                            Ok(Some(Loaded::Renewed))
-                        );
-                    if !retired {
-                        // Nobody holds the new id's token yet; if this
-                        // delete fails too, the orphan expires on its own.
-                        let user = state.record.user.as_deref();
-                        let _ = self.timed(Op::Delete, store.delete(&new, user)).await;
-                        return Err(error);
-                    }
-                }
-                Ok(stored(new))
+                Ok(stored(
+                    self.renew(store, state, &old, ends, now, until).await?,
+                ))
             }
             (Action::Delete, Some(id)) => {
                 self.timed(Op::Delete, store.delete(&id, loaded_user))
@@ -483,6 +465,39 @@ impl SessionManager {
                 "the plan asked to change a session that has no id".into(),
             )),
         }
+    }
+
+    /// Stores the session under a new id, then retires `old` until `until`.
+    /// The new id first: if anything fails, the old session is still
+    /// there and nothing is lost.
+    async fn renew(
+        &self,
+        store: &dyn SessionStore,
+        state: &State,
+        old: &SessionId,
+        ends: UnixTime,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<SessionId, StoreError> {
+        let new = self.create(store, &state.record, ends).await?;
+        let retire = store.retire(old, now, until, state.stored_user.as_deref());
+        if let Err(error) = self.timed(Op::Retire, retire).await {
+            // A call that failed on its way back may have run: if the old
+            // id is retired, the renew happened.
+            let retired = !matches!(error, StoreError::Gone)
+                && matches!(
+                    self.timed(Op::Load, store.load(old, now)).await,
+                    Ok(Some(Loaded::Renewed))
+                );
+            if !retired {
+                // Nobody holds the new id's token yet; if this delete
+                // fails too, the orphan expires on its own.
+                let user = state.record.user.as_deref();
+                let _ = self.timed(Op::Delete, store.delete(&new, user)).await;
+                return Err(error);
+            }
+        }
+        Ok(new)
     }
 
     /// Stores `record` under a new id, trying again if the id is taken.

@@ -143,95 +143,109 @@ pub(crate) fn plan(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind) -
         cookie: CookiePlan::Remove,
         ..nothing
     };
+    let remove_cookie = Plan {
+        cookie: CookiePlan::Remove,
+        ..nothing
+    };
     match (state.origin, state.lifecycle) {
-        // The request carried an id that another request renewed while it
-        // ran. It may read (an empty session); a login or a logout is the
-        // user's own word and starts afresh; anything else must neither
-        // reach the store nor replace the renewed session's cookie.
-        (Origin::Renewed, Lifecycle::Renew { restart: true }) if wrote && has_values => new_session,
-        (Origin::Renewed, Lifecycle::Destroy) if wrote && has_values => new_session,
-        (Origin::Renewed, Lifecycle::Destroy) => Plan {
-            cookie: CookiePlan::Remove,
-            ..nothing
-        },
         (Origin::Renewed, lifecycle) => {
-            if wrote || lifecycle != Lifecycle::Keep {
-                Plan {
-                    action: Action::Refuse,
-                    ..nothing
-                }
-            } else {
-                nothing
-            }
+            renewed(lifecycle, wrote && has_values, wrote, nothing, new_session)
         }
+        (Origin::New, Lifecycle::Destroy) if wrote && has_values => new_session,
+        // Nothing stored to delete; the client's cookie goes all the same.
+        (Origin::New, Lifecycle::Destroy) => remove_cookie,
+        (Origin::New, _) if wrote && has_values => new_session,
+        (Origin::New, _) => nothing,
         (Origin::Stored { .. }, Lifecycle::Destroy) if wrote && has_values => Plan {
             action: Action::Replace,
             ..new_session
         },
         (Origin::Stored { .. }, Lifecycle::Destroy) => delete,
-        (Origin::New, Lifecycle::Destroy) if wrote && has_values => new_session,
-        // Nothing stored to delete; the client's cookie goes all the same.
-        (Origin::New, Lifecycle::Destroy) => Plan {
-            cookie: CookiePlan::Remove,
-            ..nothing
-        },
-        (Origin::New, _) if wrote && has_values => new_session,
-        (Origin::New, _) => nothing,
         // Emptied by this request's changes: the store applies them and
         // deletes the session only if nothing a concurrent request set is
         // left. A cookie holds no one else's values: it is simply deleted.
         (Origin::Stored { .. }, Lifecycle::Keep) if !has_values && kind == Kind::Server => {
-            let expires = life.deadline(record.created, now);
-            if expires <= now {
-                return delete;
-            }
-            Plan {
-                action: Action::Update,
-                cookie: CookiePlan::RemoveIfEmptied,
-                created: record.created,
-                expires,
+            match life.deadline(record.created, now) {
+                expires if expires <= now => delete,
+                expires => Plan {
+                    action: Action::Update,
+                    cookie: CookiePlan::RemoveIfEmptied,
+                    created: record.created,
+                    expires,
+                },
             }
         }
         (Origin::Stored { .. }, _) if !has_values => delete,
         (Origin::Stored { .. }, Lifecycle::Renew { restart }) => {
             let created = if restart { now } else { record.created };
-            let expires = life.deadline(created, now);
-            if expires <= now {
-                return delete;
-            }
-            Plan {
-                action: Action::Renew,
-                cookie: CookiePlan::Send,
-                created,
-                expires,
+            match life.deadline(created, now) {
+                expires if expires <= now => delete,
+                expires => Plan {
+                    action: Action::Renew,
+                    cookie: CookiePlan::Send,
+                    created,
+                    expires,
+                },
             }
         }
         (Origin::Stored { reissue, .. }, Lifecycle::Keep) => {
-            let expires = life.deadline(record.created, now);
-            if expires <= now {
-                return delete;
-            }
-            let extension = expires.saturating_since(record.expires);
-            let refresh_due = !extension.is_zero() && extension >= life.refresh_after();
-            if !wrote && !refresh_due && !reissue {
-                return nothing;
-            }
-            // A new expiry changes the cookie's own lifetime (its
-            // `Max-Age`, or none for a browser session): the browser must
-            // hear of it.
-            let cookie = if reissue || kind == Kind::Cookie || state.changes.expiry {
-                CookiePlan::Send
-            } else {
-                CookiePlan::Keep
-            };
-            Plan {
-                action: Action::Update,
-                cookie,
-                created: record.created,
-                expires,
-            }
+            kept(state, now, life, kind, reissue).unwrap_or(delete)
         }
     }
+}
+
+/// The request carried an id that another request renewed while it ran.
+/// It may read (an empty session); a login or a logout is the user's own
+/// word and starts afresh; anything else must neither reach the store nor
+/// replace the renewed session's cookie.
+fn renewed(lifecycle: Lifecycle, stores: bool, wrote: bool, nothing: Plan, new: Plan) -> Plan {
+    match lifecycle {
+        Lifecycle::Renew { restart: true } | Lifecycle::Destroy if stores => new,
+        Lifecycle::Destroy => Plan {
+            cookie: CookiePlan::Remove,
+            ..nothing
+        },
+        Lifecycle::Keep if !wrote => nothing,
+        _ => Plan {
+            action: Action::Refuse,
+            ..nothing
+        },
+    }
+}
+
+/// A stored session that stays under its id: updated when it was
+/// written, when its idle deadline is due for a move, or when its cookie
+/// must be sent again; `None` when it ended already.
+fn kept(state: &State, now: UnixTime, life: &Lifetimes, kind: Kind, reissue: bool) -> Option<Plan> {
+    let record = &state.record;
+    let expires = life.deadline(record.created, now);
+    if expires <= now {
+        return None;
+    }
+    let wrote = !state.changes.is_empty();
+    let extension = expires.saturating_since(record.expires);
+    let refresh_due = !extension.is_zero() && extension >= life.refresh_after();
+    if !wrote && !refresh_due && !reissue {
+        return Some(Plan {
+            action: Action::Nothing,
+            cookie: CookiePlan::Keep,
+            created: record.created,
+            expires: record.expires,
+        });
+    }
+    // A new expiry changes the cookie's own lifetime (its `Max-Age`, or
+    // none for a browser session): the browser must hear of it.
+    let cookie = if reissue || kind == Kind::Cookie || state.changes.expiry {
+        CookiePlan::Send
+    } else {
+        CookiePlan::Keep
+    };
+    Some(Plan {
+        action: Action::Update,
+        cookie,
+        created: record.created,
+        expires,
+    })
 }
 
 #[cfg(test)]

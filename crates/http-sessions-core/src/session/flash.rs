@@ -348,7 +348,8 @@ impl FlashQueue {
         self.items.iter().map(|(_, f)| f.message.len() + 8).sum()
     }
 
-    /// Encodes the messages as MessagePack (an array of `[level, text]`).
+    /// Encodes the messages as MessagePack (an array of `[level, text]`,
+    /// [`codec::write_flashes`](crate::store::codec::write_flashes)).
     pub fn to_msgpack(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.msgpack_len_bound());
         self.write_msgpack(&mut out);
@@ -363,21 +364,9 @@ impl FlashQueue {
     }
 
     /// Appends the messages to `out` as [`to_msgpack`](Self::to_msgpack)
-    /// encodes them: the same bytes as serializing the queue with
-    /// rmp-serde. Ids are not written: a queue read back numbers its
-    /// messages from 1.
+    /// encodes them.
     pub fn write_msgpack(&self, out: &mut Vec<u8>) {
-        use rmp::encode;
-        // Writing to a vector cannot fail, and a queue never holds more
-        // than u32::MAX messages or a message of more than u32::MAX bytes
-        // (both are bounded far lower).
-        let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        let _ = encode::write_array_len(out, len(self.items.len()));
-        for (_, flash) in &self.items {
-            let _ = encode::write_array_len(out, 2);
-            let _ = encode::write_uint(out, u64::from(flash.level.as_u8()));
-            let _ = encode::write_str(out, &flash.message);
-        }
+        crate::session::codec::write_flashes(out, self);
     }
 
     /// Decodes messages written by [`to_msgpack`](Self::to_msgpack), keeping
@@ -387,56 +376,11 @@ impl FlashQueue {
     ///
     /// What is wrong with `bytes` if they are not such messages, or if
     /// anything follows them.
-    pub fn from_msgpack(bytes: &[u8], capacity: usize) -> Result<Self, rmp_serde::decode::Error> {
-        use rmp::decode;
-        let bad = |what: &str| rmp_serde::decode::Error::Syntax(format!("flash queue: {what}"));
-        let mut rd = bytes;
-        let n = decode::read_array_len(&mut rd).map_err(|_| bad("not an array"))?;
-        // Every message takes at least 3 bytes: never reserve for more.
-        let mut items = Vec::with_capacity((n as usize).min(rd.len() / 3));
-        for id in 1..=u64::from(n) {
-            if decode::read_array_len(&mut rd).map_err(|_| bad("message is not an array"))? != 2 {
-                return Err(bad("message is not [level, text]"));
-            }
-            let level: u8 =
-                decode::read_int(&mut rd).map_err(|_| bad("level is not a small number"))?;
-            let level = FlashLevel::from_u8(level).ok_or_else(|| bad("unknown level"))?;
-            let text_len =
-                decode::read_str_len(&mut rd).map_err(|_| bad("text is not a string"))?;
-            let (text, rest) = rd
-                .split_at_checked(text_len as usize)
-                .ok_or_else(|| bad("text runs past the end"))?;
-            let text = std::str::from_utf8(text).map_err(|_| bad("text is not UTF-8"))?;
-            rd = rest;
-            items.push((
-                id,
-                Flash {
-                    level,
-                    message: text.to_owned(),
-                },
-            ));
-        }
-        if !rd.is_empty() {
-            return Err(bad("bytes after the last message"));
-        }
-        let mut q = Self { items, capacity };
-        q.set_capacity(capacity);
-        Ok(q)
-    }
-}
-
-impl Serialize for FlashQueue {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for FlashQueue {
-    /// Deserializes with the default capacity; the session layer applies the
-    /// configured one after loading.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let items = Vec::<Flash>::deserialize(d)?;
-        Ok(Self::from_entries((1..).zip(items), DEFAULT_FLASH_CAPACITY))
+    pub fn from_msgpack(
+        bytes: &[u8],
+        capacity: usize,
+    ) -> Result<Self, crate::session::codec::CodecError> {
+        crate::session::codec::read_flashes(bytes, capacity)
     }
 }
 
@@ -487,8 +431,6 @@ mod tests {
         for level in FlashLevel::ALL {
             q.push(level, level.to_string());
         }
-        // The same bytes as rmp-serde's, so either side can read the other.
-        assert_eq!(q.to_msgpack(), rmp_serde::to_vec(&q).unwrap());
         assert!(q.to_msgpack().len() <= q.msgpack_len_bound());
         let back = FlashQueue::from_msgpack(&q.to_msgpack(), 16).unwrap();
         assert_eq!(back, q);

@@ -775,4 +775,21 @@ mod tests {
         assert!(state.changes.cleared);
         assert_eq!(state.changes.keys.iter().collect::<Vec<_>>(), ["b"]);
     }
+
+    #[test]
+    fn a_user_id_over_its_bound_is_refused_and_changes_nothing() {
+        let s = Session::detached();
+        let huge = "u".repeat(1 << 20);
+        assert!(matches!(
+            s.bind_user(huge),
+            Err(ValueError::UserTooLong {
+                len: 1_048_576,
+                limit: MAX_USER_LEN
+            })
+        ));
+        assert_eq!(s.user(), None);
+        assert!(!s.is_modified());
+        s.bind_user("u".repeat(MAX_USER_LEN)).unwrap();
+        assert_eq!(s.user().map(|u| u.len()), Some(MAX_USER_LEN));
+    }
 }

@@ -4,6 +4,7 @@
 //! cookies or HTTP.
 
 pub(crate) mod changes;
+pub mod codec;
 pub(crate) mod data_key;
 pub(crate) mod expiry;
 pub(crate) mod flash;

@@ -1,15 +1,13 @@
 //! What a store keeps of a session: the [`Record`], its map of values, its
 //! flash queue and its two timestamps.
 
-use serde::{Deserialize, Serialize};
-
 use crate::session::expiry::Expiry;
 use crate::session::flash::FlashQueue;
 use crate::session::session_data::SessionData;
 use crate::session::time::UnixTime;
 
 /// Everything a store keeps of one session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The key-value map.
     pub data: SessionData,
@@ -22,16 +20,13 @@ pub struct Record {
     /// past this time.
     pub expires: UnixTime,
     /// How long this session lives, if not as the settings say.
-    #[serde(default)]
     pub expiry: Expiry,
     /// The user the session is bound to, if any: server-side stores keep
     /// an index of each user's sessions.
-    #[serde(default)]
     pub user: Option<String>,
     /// The application's label for the session (a device, a browser), at
     /// most [`MAX_LABEL_LEN`] bytes, shown when the user's sessions are
     /// listed.
-    #[serde(default)]
     pub label: Option<String>,
     /// The generation of [`user`](Self::user)'s sessions this binding
     /// belongs to; 0 when unbound. The manager gives a new binding the
@@ -44,7 +39,6 @@ pub struct Record {
     /// [`UserIndex`]).
     ///
     /// [`UserIndex`]: crate::store::UserIndex
-    #[serde(default)]
     pub generation: u64,
 }
 
@@ -283,14 +277,4 @@ mod tests {
         assert!(!r.is_empty());
     }
     use crate::session::value::Value;
-
-    #[test]
-    fn record_round_trips_with_values_as_bin() {
-        let mut r = Record::empty(UnixTime::from_secs(1), UnixTime::from_secs(2), 4);
-        r.data.insert("k".into(), Value::encode("v").unwrap());
-        let bytes = rmp_serde::to_vec(&r).unwrap();
-        let back: Record = rmp_serde::from_slice(&bytes).unwrap();
-        assert_eq!(back.data, r.data);
-        assert_eq!(back.expires, r.expires);
-    }
 }

@@ -36,6 +36,7 @@ mod table;
 
 pub use crate::error::{BoxError, StoreError};
 pub use crate::session::changes::Changes;
+pub use crate::session::codec;
 pub use crate::session::data_key::DataKey;
 pub use crate::session::expiry::Expiry;
 pub use crate::session::flash::{Flash, FlashChanges, FlashQueue};
