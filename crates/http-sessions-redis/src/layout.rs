@@ -45,7 +45,7 @@ use std::io::{Cursor, Write};
 
 use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
-use http_sessions_core::store::{Extra, Record, UnixTime, Value};
+use http_sessions_core::store::{Extra, Record, UnixTime, Value, codec};
 use http_sessions_core::{Flash, FlashQueue};
 use serde::Deserialize;
 
@@ -126,10 +126,11 @@ pub(crate) struct FlashValue<'a>(pub(crate) &'a Flash);
 
 impl ToRedisArgs for FlashValue<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
-        let mut arg = out.writer_for_next_arg();
-        // Writing into a command's buffer cannot fail, and a message always
-        // encodes (rmp-serde writes a struct as an array).
-        let _ = rmp_serde::encode::write(&mut arg, self.0);
+        // A message is pushed once in many saves: its few bytes of framing
+        // and text are copied once more, through a buffer of their own.
+        let mut bytes = Vec::with_capacity(self.0.message.len() + 5);
+        codec::write_flash(&mut bytes, self.0);
+        out.write_arg(&bytes);
     }
 }
 
@@ -139,15 +140,6 @@ fn flash_id(hex: &[u8]) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
-}
-
-/// A flash message as its field holds it: exactly one `[level, text]`.
-fn flash_message(bytes: &[u8]) -> Option<Flash> {
-    let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
-    de.set_max_depth(MAX_DEPTH);
-    let flash = Flash::deserialize(&mut de).ok()?;
-    let read = usize::try_from(de.position()).ok()?;
-    (read == bytes.len()).then_some(flash)
 }
 
 /// Why a stored hash is not a session.
@@ -218,8 +210,8 @@ where
             session_fields += 1;
         } else if let Some(hex) = name.strip_prefix(FLASH_PREFIX.as_bytes()) {
             let id = flash_id(hex).ok_or_else(|| Corrupt::new(&name, "not a flash message id"))?;
-            let message = flash_message(&value)
-                .ok_or_else(|| Corrupt::new(&name, "flash message is not [level, text]"))?;
+            let message = codec::read_flash(&value)
+                .map_err(|_| Corrupt::new(&name, "flash message is not [level, text]"))?;
             messages.push((id, message));
             session_fields += 1;
         } else if name == SIZE.as_bytes() {
