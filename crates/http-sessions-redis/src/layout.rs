@@ -6,13 +6,14 @@
 //! | field       | holds                                              |
 //! |-------------|----------------------------------------------------|
 //! | `d:<key>`   | the value of session key `<key>`, MessagePack      |
+//! | `f:<id>`    | a flash message, MessagePack `[level, text]`, under its id in 16 hex digits |
 //! | `created`   | when the session was created, Unix seconds         |
 //! | `expires`   | when it ends unless refreshed, Unix seconds        |
-//! | `flash`     | the flash queue, MessagePack (absent when empty)   |
+//! | `sz`        | its size as the session size bound counts it (absent if written before sizes) |
+//! | `flash`     | the whole flash queue, as the release before message ids wrote it (read, never written) |
 //! | `expiry`    | the session's own expiry, `browser` or `<idle>/<absolute>` seconds (absent for the settings') |
 //! | `user`      | the user the session is bound to (absent if none)  |
 //! | `label`     | the application's label for it (absent if none)    |
-//!
 //! | `gen`       | the generation of the user's sessions it was bound in (absent if unbound, or written before generations) |
 //!
 //! A user's sessions are listed in a sorted set of its own, under
@@ -44,16 +45,22 @@ use std::io::{Cursor, Write};
 
 use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
-use http_sessions_core::FlashQueue;
-use http_sessions_core::store::{Extra, Record, UnixTime, Value};
+use http_sessions_core::store::{Extra, Record, UnixTime, Value, codec};
+use http_sessions_core::{Flash, FlashQueue};
 use serde::Deserialize;
 
 /// Field holding the creation time.
 pub(crate) const CREATED: &str = "created";
 /// Field holding the expiry time.
 pub(crate) const EXPIRES: &str = "expires";
-/// Field holding the flash queue.
+/// Field holding the whole flash queue, as the release before message ids
+/// wrote it: read, and turned into [`FLASH_PREFIX`] fields by the first
+/// save that changes the queue.
 pub(crate) const FLASH: &str = "flash";
+/// Prefix of the fields holding one flash message each.
+pub(crate) const FLASH_PREFIX: &str = "f:";
+/// Field holding the session's size as the size bound counts it.
+pub(crate) const SIZE: &str = "sz";
 /// What follows the prefix in a user index's key.
 pub(crate) const USER_INDEX: &str = "user:";
 /// The member of a user's index scored with minus the user's generation;
@@ -96,6 +103,43 @@ impl ToRedisArgs for DataField<'_> {
         let _ = arg.write_all(DATA_PREFIX.as_bytes());
         let _ = arg.write_all(self.0.as_bytes());
     }
+}
+
+/// The field holding flash message `id` (`f:` and the id in 16 hex
+/// digits, so that names sort as ids do), written straight into a
+/// command's argument.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlashField(pub(crate) u64);
+
+impl ToRedisArgs for FlashField {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into a command's buffer cannot fail.
+        let _ = write!(arg, "{FLASH_PREFIX}{:016x}", self.0);
+    }
+}
+
+/// A flash message as its field holds it, MessagePack `[level, text]`,
+/// written straight into a command's argument.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlashValue<'a>(pub(crate) &'a Flash);
+
+impl ToRedisArgs for FlashValue<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        // A message is pushed once in many saves: its few bytes of framing
+        // and text are copied once more, through a buffer of their own.
+        let mut bytes = Vec::with_capacity(self.0.message.len() + 5);
+        codec::write_flash(&mut bytes, self.0);
+        out.write_arg(&bytes);
+    }
+}
+
+/// The id a flash message's field names, if `hex` is one.
+fn flash_id(hex: &[u8]) -> Option<u64> {
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
 }
 
 /// Why a stored hash is not a session.
@@ -152,6 +196,7 @@ where
     // The layer applies its own capacity after loading; keeping every stored
     // message here leaves that choice to it.
     let mut flash = FlashQueue::with_capacity(usize::MAX);
+    let mut messages = Vec::new();
     // The extra fields, set on a record of their own until the rest is in.
     let mut extras = Record::empty(UnixTime::from_secs(0), UnixTime::from_secs(0), 0);
     for (name, value) in fields {
@@ -162,6 +207,18 @@ where
                 return Err(Corrupt::new(&name, "value is not MessagePack"));
             }
             data.push((key.into(), Value::from_msgpack(value)));
+            session_fields += 1;
+        } else if let Some(hex) = name.strip_prefix(FLASH_PREFIX.as_bytes()) {
+            let id = flash_id(hex).ok_or_else(|| Corrupt::new(&name, "not a flash message id"))?;
+            let message = codec::read_flash(&value)
+                .map_err(|_| Corrupt::new(&name, "flash message is not [level, text]"))?;
+            messages.push((id, message));
+            session_fields += 1;
+        } else if name == SIZE.as_bytes() {
+            // Only the save script reads it.
+            if decimal(&value).is_none() {
+                return Err(Corrupt::new(&name, "size is not a number"));
+            }
             session_fields += 1;
         } else if name == RENEWED.as_bytes() {
             renewed = Some(timestamp(&name, &value)?);
@@ -210,6 +267,12 @@ where
     }
     let created = created.ok_or_else(|| Corrupt::new(CREATED.as_bytes(), "missing"))?;
     let expires = expires.ok_or_else(|| Corrupt::new(EXPIRES.as_bytes(), "missing"))?;
+    if !messages.is_empty() {
+        // A script turns a queue stored whole into fields in one step, so
+        // both at once is not expected; neither loses a message if it is.
+        let whole = flash.entries().map(|(id, f)| (id, f.clone()));
+        flash = FlashQueue::from_entries(messages.into_iter().chain(whole), usize::MAX);
+    }
     Ok(Stored::Live(Record {
         data: data.into_iter().collect(),
         flash,
@@ -219,12 +282,18 @@ where
     }))
 }
 
-/// A timestamp as the script writes it: decimal Unix seconds.
-fn timestamp(name: &[u8], value: &[u8]) -> Result<UnixTime, Corrupt> {
+/// `value` as a decimal number that fits a `u64`, as the scripts write
+/// them.
+fn decimal(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value)
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<u64>().ok())
+}
+
+/// A timestamp as the script writes it: decimal Unix seconds.
+fn timestamp(name: &[u8], value: &[u8]) -> Result<UnixTime, Corrupt> {
+    decimal(value)
         .map(UnixTime::from_secs)
         .ok_or_else(|| Corrupt::new(name, "timestamp is not a number"))
 }
@@ -285,6 +354,62 @@ mod tests {
         assert_eq!(live(reversed).unwrap(), record);
     }
 
+    fn message(id: u64, level: FlashLevel, text: &str) -> (Vec<u8>, Vec<u8>) {
+        let flash = Flash {
+            level,
+            message: text.into(),
+        };
+        let mut args = FlashField(id).to_redis_args();
+        args.extend(FlashValue(&flash).to_redis_args());
+        let value = args.pop().unwrap();
+        (args.pop().unwrap(), value)
+    }
+
+    #[test]
+    fn flash_messages_decode_by_id_whatever_the_hash_order() {
+        let mut fields = valid();
+        fields.retain(|(n, _)| n != b"flash");
+        fields.push(message(0x30, FlashLevel::Error, "third"));
+        fields.push(message(7, FlashLevel::Info, "first"));
+        fields.push(message(0x1f, FlashLevel::Info, &"x".repeat(300)));
+        fields.push(field("sz", b"123"));
+        let record = live(fields).unwrap();
+        let got: Vec<_> = record
+            .flash
+            .entries()
+            .map(|(id, f)| (id, f.message.len()))
+            .collect();
+        assert_eq!(got, [(7, 5), (0x1f, 300), (0x30, 5)]);
+        assert_eq!(record.flash.get(0x30).unwrap().level, FlashLevel::Error);
+    }
+
+    #[test]
+    fn a_flash_field_is_named_by_its_id_in_sixteen_hex_digits() {
+        let (name, value) = message(0xab, FlashLevel::Warning, "hi");
+        assert_eq!(name, b"f:00000000000000ab");
+        // The same bytes a queue of one message holds, past its header.
+        let mut queue = FlashQueue::default();
+        queue.push(FlashLevel::Warning, "hi".into());
+        assert_eq!(value, queue.to_msgpack()[1..]);
+        let (name, _) = message(u64::MAX, FlashLevel::Info, "");
+        assert_eq!(name, b"f:ffffffffffffffff");
+    }
+
+    #[test]
+    fn a_queue_stored_whole_numbers_its_messages_from_one() {
+        let record = live(valid()).unwrap();
+        assert_eq!(
+            record.flash.entries().map(|(id, _)| id).collect::<Vec<_>>(),
+            [1]
+        );
+        // Beside fields of messages, nothing is lost.
+        let mut fields = valid();
+        fields.push(message(1 << 40, FlashLevel::Info, "new"));
+        let record = live(fields).unwrap();
+        let ids: Vec<_> = record.flash.entries().map(|(id, _)| id).collect();
+        assert_eq!(ids, [1, 1 << 40]);
+    }
+
     #[test]
     fn the_flash_field_is_optional() {
         let fields = valid().into_iter().filter(|(n, _)| n != b"flash");
@@ -320,6 +445,23 @@ mod tests {
                 "flash",
                 Some(&[0x92, 0x01]),
                 "flash queue is not MessagePack",
+            ),
+            ("sz", Some(b"-1"), "size is not a number"),
+            (
+                "f:0000000000000001",
+                Some(&[0x92, 0x09, 0xa0]),
+                "flash message is not [level, text]",
+            ),
+            (
+                "f:0000000000000001",
+                Some(&[0x92, 0x01, 0xa0, 0x00]),
+                "flash message is not [level, text]",
+            ),
+            ("f:1", Some(&[0x92, 0x01, 0xa0]), "not a flash message id"),
+            (
+                "f:000000000000000g",
+                Some(&[0x92, 0x01, 0xa0]),
+                "not a flash message id",
             ),
             ("created", None, "missing"),
             ("expires", None, "missing"),
@@ -450,7 +592,9 @@ mod tests {
 
     #[test]
     fn user_keys_cannot_reach_the_metadata() {
-        for key in ["created", "expires", "flash", "renewed", "tag", ""] {
+        for key in [
+            "created", "expires", "flash", "renewed", "tag", "sz", "f:1", "",
+        ] {
             assert!(data_field(key).starts_with(DATA_PREFIX));
         }
     }

@@ -90,7 +90,15 @@ pub(crate) enum Outcome {
     Gone,
     /// The changes left nothing to keep, so the hash was deleted.
     Emptied,
+    /// The update would have left the session this many bytes, over the
+    /// size bound and larger than it was; nothing was written.
+    TooLarge(usize),
 }
+
+/// The code of the error reply with which the save script refuses an
+/// update over the session size bound; the detail is the size it would
+/// have left.
+pub(crate) const TOO_LARGE: &str = "TOOLARGE";
 
 impl Outcome {
     /// The outcome a reply of a script stands for.
@@ -209,18 +217,17 @@ pub(crate) fn create(
     for index in keys {
         call.arg(index);
     }
+    // The size but for the generation, which the script stamps and counts.
+    let size = record.encoded_len() - if record.generation == 0 { 0 } else { 8 };
     call.arg("create")
         // `now`: for a create, the time its index is trimmed to.
         .arg(record.created.as_secs())
         .arg(record.expires.as_secs())
         .arg(ttl)
         .arg(record.created.as_secs())
-        .arg("0");
-    if record.flash.is_empty() {
-        call.arg("d").arg("");
-    } else {
-        call.arg("s").arg(record.flash.to_msgpack());
-    }
+        .arg("0")
+        .arg(size)
+        .arg("");
     indexing.args(&mut call);
     // The generation is the script's to stamp, from the index.
     let extras: Vec<_> = record
@@ -228,12 +235,19 @@ pub(crate) fn create(
         .into_iter()
         .filter(|&(name, _)| name != Extra::Generation.name())
         .collect();
-    call.arg(record.data.len() + extras.len());
+    call.arg(record.data.len() + extras.len() + record.flash.len())
+        .arg(0)
+        .arg(0)
+        .arg(0);
     for (k, v) in &record.data {
         call.arg(layout::DataField(k)).arg(v.as_bytes());
     }
     for (field, value) in extras {
         call.arg(field).arg(value);
+    }
+    for (id, flash) in record.flash.entries() {
+        call.arg(layout::FlashField(id))
+            .arg(layout::FlashValue(flash));
     }
     call
 }
@@ -378,6 +392,7 @@ pub(crate) fn update(
             call.arg("u")
                 .arg(update.now.as_secs())
                 .arg(ttl)
+                .arg(update.max_size)
                 .arg(update.expires.as_secs());
             for (k, v) in update.changed() {
                 if let Some(v) = v {
@@ -398,13 +413,9 @@ pub(crate) fn update(
         .arg(ttl)
         // The creation time: the update path does not write it.
         .arg(update.record.created.as_secs())
-        .arg(if changes.cleared { "1" } else { "0" });
-    let flash = &update.record.flash;
-    match (!changes.flash.is_empty(), flash.is_empty()) {
-        (false, _) => call.arg("").arg(""),
-        (true, true) => call.arg("d").arg(""),
-        (true, false) => call.arg("s").arg(flash.to_msgpack()),
-    };
+        .arg(if changes.cleared { "1" } else { "0" })
+        .arg(update.max_size)
+        .arg(update.record.flash.capacity());
     indexing.args(&mut call);
 
     let mut set = Vec::new();
@@ -429,7 +440,14 @@ pub(crate) fn update(
             None => cleared.push(extra.name()),
         }
     }
-    call.arg(set.len() + extras.len());
+    // The messages pushed, copied from the request's queue; one it dropped
+    // again before saving is not there, and is not sent.
+    let flash = &update.record.flash;
+    let pushed = || (changes.flash.pushed.iter()).filter_map(|&id| flash.get(id).map(|f| (id, f)));
+    call.arg(set.len() + extras.len())
+        .arg(removed.len() + cleared.len())
+        .arg(changes.flash.taken.len())
+        .arg(pushed().count());
     for (field, v) in set {
         call.arg(field).arg(v.as_bytes());
     }
@@ -441,6 +459,13 @@ pub(crate) fn update(
     }
     for field in cleared {
         call.arg(field);
+    }
+    for &id in &changes.flash.taken {
+        call.arg(layout::FlashField(id));
+    }
+    for (id, message) in pushed() {
+        call.arg(layout::FlashField(id))
+            .arg(layout::FlashValue(message));
     }
     call
 }
@@ -481,6 +506,7 @@ mod tests {
         assert_eq!(Outcome::from_reply(2), Some(Outcome::Gone));
         assert_eq!(Outcome::from_reply(3), Some(Outcome::Emptied));
         assert_eq!(Outcome::from_reply(4), None);
+        assert_eq!(Outcome::from_reply(-5), None);
         assert_eq!(Outcome::from_reply(-1), None);
     }
 
@@ -499,6 +525,14 @@ mod tests {
             assert!(SAVE_CODE.contains(&format!("'{field}'")), "{field}");
         }
         assert!(SAVE_CODE.contains(&format!("'{}'", layout::DATA_PREFIX)));
+        assert!(SAVE_CODE.contains(&format!("'{}'", layout::FLASH_PREFIX)));
+        assert!(SAVE_CODE.contains(&format!("'{}%016x'", layout::FLASH_PREFIX)));
+        assert!(SAVE_CODE.contains(&format!("'{}'", layout::SIZE)));
+        assert!(SAVE_CODE.contains(&format!("'{TOO_LARGE} '")));
+        assert!(SAVE_CODE.contains(&format!(
+            "local FLASH_MAX_BYTES = {}\n",
+            http_sessions_core::FLASH_MAX_BYTES
+        )));
         for field in [layout::EXPIRES, layout::RENEWED, layout::TAG, "user"] {
             assert!(RETIRE_CODE.contains(&format!("'{field}'")), "{field}");
         }

@@ -581,7 +581,19 @@ impl RedisStore {
     /// A call may run twice if a pooled connection turns out dropped (see
     /// `Pool::call`), and each script stays correct if it does.
     async fn run(&self, call: &ScriptCall) -> Result<Outcome, StoreError> {
-        let reply: i64 = self.eval(call).await?;
+        self.read_policy_once().await;
+        let reply: i64 = match self.pool.call(Request::Script(call), self.timeout).await {
+            Ok(reply) => reply,
+            Err(conn::Error::Redis(e)) if e.code() == Some(script::TOO_LARGE) => {
+                let size = e.detail().and_then(|d| d.trim().parse().ok());
+                return size.map(Outcome::TooLarge).ok_or_else(|| {
+                    StoreError::unavailable(format!(
+                        "the session save script refused a size it did not give: {e}"
+                    ))
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         Outcome::from_reply(reply).ok_or_else(|| {
             StoreError::unavailable(format!(
                 "a session script answered {reply}, which this version does not know"
@@ -728,7 +740,7 @@ impl SessionStore for RedisStore {
         if !update.moves_binding() {
             // Bound or not, the same one script on the session's key alone.
             let call = script::update(self.key_arg(id), &update, &Indexing::none());
-            return updated(self.run(&call).await?);
+            return updated(self.run(&call).await?, &update);
         }
         let joins = update.record.user.as_deref();
         let leaves = update.stored_user.filter(|&old| Some(old) != joins);
@@ -750,6 +762,7 @@ impl SessionStore for RedisStore {
             return updated(
                 self.run(&script::update(self.key_arg(id), &update, &indexing))
                     .await?,
+                &update,
             );
         }
         // A Cluster: the new user's index admits the binding, then the
@@ -770,6 +783,7 @@ impl SessionStore for RedisStore {
         let outcome = updated(
             self.run(&script::update(self.key_arg(id), &update, &indexing))
                 .await?,
+            &update,
         )?;
         let mut stale: Vec<&[u8]> = leave_key.iter().map(Vec::as_slice).collect();
         if outcome == Updated::Emptied {
@@ -886,15 +900,22 @@ fn created(outcome: Outcome) -> Result<(), StoreError> {
         Outcome::Exists => Err(StoreError::Exists),
         // A binding of an ended generation, or the tombstone end_all left.
         Outcome::Gone => Err(StoreError::Gone),
+        Outcome::TooLarge(_) => Err(StoreError::unavailable(
+            "the session save script refused a create as too large",
+        )),
     }
 }
 
-/// An update's answer.
-fn updated(outcome: Outcome) -> Result<Updated, StoreError> {
+/// The answer to `update`.
+fn updated(outcome: Outcome, update: &Update<'_>) -> Result<Updated, StoreError> {
     match outcome {
         Outcome::Saved => Ok(Updated::Kept),
         Outcome::Emptied => Ok(Updated::Emptied),
         Outcome::Gone => Err(StoreError::Gone),
+        Outcome::TooLarge(size) => Err(StoreError::TooLarge {
+            size,
+            limit: update.max_size,
+        }),
         Outcome::Exists => Err(StoreError::unavailable(
             "the session save script answered exists to an update",
         )),
