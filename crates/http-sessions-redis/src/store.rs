@@ -582,7 +582,7 @@ impl RedisStore {
     /// `Pool::call`), and each script stays correct if it does.
     async fn run(&self, call: &ScriptCall) -> Result<Outcome, StoreError> {
         self.read_policy_once().await;
-        let reply: i64 = match self.pool.call(Request::Script(call), self.timeout).await {
+        let reply: i64 = match self.pool.call(Request::Script(call), self.timeout()).await {
             Ok(reply) => reply,
             Err(conn::Error::Redis(e)) if e.code() == Some(script::TOO_LARGE) => {
                 let size = e.detail().and_then(|d| d.trim().parse().ok());

@@ -81,7 +81,7 @@ async fn big(
     State(round): State<Arc<Barrier>>,
 ) -> Result<&'static str, ValueError> {
     round.wait().await;
-    session.insert(&format!("big{i}"), "x".repeat(60 * 1024))?;
+    session.insert(format!("big{i}"), "x".repeat(60 * 1024))?;
     Ok("stored")
 }
 

@@ -296,7 +296,8 @@ impl FlashQueue {
         self.items
             .binary_search_by_key(&id, |(i, _)| *i)
             .ok()
-            .map(|at| &self.items[at].1)
+            .and_then(|at| self.items.get(at))
+            .map(|(_, flash)| flash)
     }
 
     /// How many messages wait.
@@ -332,10 +333,9 @@ impl FlashQueue {
     pub fn merge(&mut self, from: &FlashQueue, changes: &FlashChanges) {
         self.items.retain(|(id, _)| !changes.taken.contains(id));
         for &id in &changes.pushed {
-            if let Some(flash) = from.get(id) {
-                if let Err(at) = self.items.binary_search_by_key(&id, |(i, _)| *i) {
-                    self.items.insert(at, (id, flash.clone()));
-                }
+            let Some(flash) = from.get(id) else { continue };
+            if let Err(at) = self.items.binary_search_by_key(&id, |(i, _)| *i) {
+                self.items.insert(at, (id, flash.clone()));
             }
         }
         self.capacity = from.capacity;

@@ -126,10 +126,8 @@ impl<'a> Update<'a> {
         let data_before = stored.data_len();
         let mut data = if self.changes.cleared { 0 } else { data_before };
         for (key, value) in self.changed() {
-            if !self.changes.cleared {
-                if let Some(old) = stored.data.get(key) {
-                    data -= key.len() + old.as_bytes().len();
-                }
+            if let (false, Some(old)) = (self.changes.cleared, stored.data.get(key)) {
+                data -= key.len() + old.as_bytes().len();
             }
             if let Some(new) = value {
                 data += key.len() + new.as_bytes().len();
