@@ -60,9 +60,9 @@ use http_sessions_core::store::{
     Update, UserIndex,
 };
 use http_sessions_core::{
-    Backend, CookieUpdate, Expiry, FlashLevel, Key, Keyring, LazySession, ManualClock,
-    ResponseBody, Session, SessionCheck, SessionLayer, SessionManager, Settings, SettingsBuilder,
-    UserSessions,
+    Expiry, FlashLevel, Key, Keyring, Session, SessionCheck, SessionLayer, Settings,
+    SettingsBuilder, UserSessions, layer::LazySession, layer::ResponseBody, seams::Backend,
+    seams::CookieUpdate, seams::ManualClock, seams::SessionManager,
 };
 use tower::{Layer, Service};
 
@@ -495,7 +495,7 @@ pub async fn no_resurrection<H: Harness>(h: &H) {
 /// A create whose id is taken never overwrites: the existing session keeps
 /// its data and the new one gets another id.
 pub async fn atomic_create<H: Harness>(h: &H) {
-    let taken = SessionId([7; 16]);
+    let taken = SessionId::from_bytes([7; 16]);
     let rig = Rig::with(h, settings_with(keyring(1)), Ids::fixed(&[taken, taken])).await;
     let first = rig.load(None).await;
     first.insert("owner", "first").unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http_sessions_core::store::{Loaded, StoreError, Value};
 use http_sessions_core::{
-    CookieUpdate, Expiry, FlashLevel, Session, SessionManager, SettingsBuilder,
+    Expiry, FlashLevel, Session, SettingsBuilder, seams::CookieUpdate, seams::SessionManager,
 };
 
 use crate::{ABSOLUTE, Harness, Ids, Rig, START, keyring};

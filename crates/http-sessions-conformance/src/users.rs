@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http_sessions_core::store::{EndAll, Loaded, Record, SessionId, SessionStore, StoreError};
-use http_sessions_core::{CookieUpdate, SessionManager};
+use http_sessions_core::{seams::CookieUpdate, seams::SessionManager};
 use tokio::sync::mpsc;
 
 use crate::{ABSOLUTE, Harness, Rig, START, fresh_id};

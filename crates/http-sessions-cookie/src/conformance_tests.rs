@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use http_sessions_conformance::Harness;
 use http_sessions_core::store::SessionId;
-use http_sessions_core::{Backend, Settings};
+use http_sessions_core::{Settings, seams::Backend};
 
 use crate::{CookieStore, Mode, format};
 

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::NO_PAD;
 use http_sessions_core::store::{
     DataKey, Extra, Opened, Record, SessionData, StoreError, UnixTime, Value,
 };
-use http_sessions_core::{FlashQueue, KeyId, MAX_COOKIE_VALUE_LEN};
+use http_sessions_core::{keys::KeyId, store::FlashQueue, store::MAX_COOKIE_VALUE_LEN};
 use ring::{aead, hmac, rand};
 
 use crate::keys::{CookieKey, Protection};
@@ -231,7 +231,7 @@ fn seal_into(
     let prefix = buf.len();
     buf.push(FORMAT_VERSION);
     buf.push(mode_byte(mode));
-    buf.extend_from_slice(&key.id.0);
+    buf.extend_from_slice(key.id.as_bytes());
     buf.extend_from_slice(&issued.as_secs().to_be_bytes());
     buf.extend_from_slice(&expires.as_secs().to_be_bytes());
     let header_end = buf.len();
@@ -302,7 +302,7 @@ fn read_header(bytes: &[u8], mode: Mode) -> Option<Header> {
     let (issued, rest) = rest.split_first_chunk::<8>()?;
     let (expires, _) = rest.split_first_chunk::<8>()?;
     Some(Header {
-        key: KeyId(*key),
+        key: KeyId::from_bytes(*key),
         issued: u64::from_be_bytes(*issued),
         expires: u64::from_be_bytes(*expires),
     })

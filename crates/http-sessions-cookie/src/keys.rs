@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use http_sessions_core::{KeyId, Keyring, TrustedKey};
+use http_sessions_core::{Keyring, keys::KeyId, keys::TrustedKey};
 use ring::{aead, hmac};
 
 use crate::Mode;
@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(keys.ids().collect::<Vec<_>>(), ids);
         assert!(matches!(keys.by_id(ids[0]), Some((_, true))));
         assert!(matches!(keys.by_id(ids[1]), Some((_, false))));
-        assert!(keys.by_id(KeyId([0; 4])).is_none());
+        assert!(keys.by_id(KeyId::from_bytes([0; 4])).is_none());
         let printed = format!("{keys:?}");
         assert_eq!(printed, format!("[\"{}\", \"{}\"]", ids[0], ids[1]));
     }

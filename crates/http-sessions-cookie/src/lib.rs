@@ -179,7 +179,7 @@ impl CookieStore {
     /// # Errors
     ///
     /// [`StoreError::TooLarge`] if the value would be longer than any
-    /// cookie can be ([`MAX_COOKIE_VALUE_LEN`](http_sessions_core::MAX_COOKIE_VALUE_LEN);
+    /// cookie can be ([`MAX_COOKIE_VALUE_LEN`](http_sessions_core::store::MAX_COOKIE_VALUE_LEN);
     /// the layer holds it to its `Set-Cookie` limit, which is shorter), and
     /// [`StoreError::Unavailable`] if the system's random generator fails
     /// or the encryption key could not be built.

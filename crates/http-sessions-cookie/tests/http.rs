@@ -16,8 +16,8 @@ use axum::routing::get;
 use http_sessions_conformance::http::{Reply, cookie};
 use http_sessions_cookie::{CookieStore, Mode};
 use http_sessions_core::{
-    Key, Keyring, MAX_SET_COOKIE_LEN, ManualClock, Session, SessionLayer, Settings, StoreError,
-    UnixTime,
+    Key, Keyring, Session, SessionLayer, Settings, StoreError, layer::cookies::MAX_SET_COOKIE_LEN,
+    seams::ManualClock, store::UnixTime,
 };
 
 fn settings() -> Settings {

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http_sessions_cookie::{CookieStore, Mode};
 use http_sessions_core::store::{CookieCodec, Record, StoreError, UnixTime, Value};
-use http_sessions_core::{Key, Keyring, MAX_COOKIE_VALUE_LEN, Settings};
+use http_sessions_core::{Key, Keyring, Settings, store::MAX_COOKIE_VALUE_LEN};
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 const SECRET: &str = "the plaintext nobody may read 0123456789";

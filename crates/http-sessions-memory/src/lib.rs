@@ -35,7 +35,7 @@ use http_sessions_core::store::{
     Entry, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
     UserIndex, UserLedger,
 };
-use http_sessions_core::{Clock, ConfigError, Settings, SystemClock};
+use http_sessions_core::{ConfigError, Settings, seams::Clock, seams::SystemClock};
 
 pub use evictions::EVICTION_WARNING_INTERVAL;
 
@@ -894,7 +894,7 @@ impl fmt::Debug for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_sessions_core::ManualClock;
+    use http_sessions_core::seams::ManualClock;
     use http_sessions_core::store::{Changes, DataKey, FlashChanges, FlashQueue, Value};
     use http_sessions_core::{Flash, FlashLevel};
 
@@ -907,7 +907,7 @@ mod tests {
     }
 
     fn id(n: u8) -> SessionId {
-        SessionId([n; 16])
+        SessionId::from_bytes([n; 16])
     }
 
     /// A session with one flash message (so it is not empty), ending at

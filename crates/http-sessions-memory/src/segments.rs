@@ -201,7 +201,7 @@ mod tests {
     fn id(n: u32) -> SessionId {
         let mut bytes = [0; 16];
         bytes[..4].copy_from_slice(&n.to_le_bytes());
-        SessionId(bytes)
+        SessionId::from_bytes(bytes)
     }
 
     /// Queues over a map, under the count bound alone.

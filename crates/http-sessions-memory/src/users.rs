@@ -119,7 +119,7 @@ mod tests {
     fn id(n: u32) -> SessionId {
         let mut bytes = [7; 16];
         bytes[..4].copy_from_slice(&n.to_le_bytes());
-        SessionId(bytes)
+        SessionId::from_bytes(bytes)
     }
 
     /// A session of `user` (not empty: one flash message), ending at
@@ -141,7 +141,7 @@ mod tests {
 
     fn ids(store: &MemoryStore, user: &str) -> Vec<SessionId> {
         let mut ids = store.inner.ledger().ids(user);
-        ids.sort_by_key(|id| id.0);
+        ids.sort_by_key(|id| *id.as_bytes());
         ids
     }
 

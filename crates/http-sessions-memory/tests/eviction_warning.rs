@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http_sessions_core::store::{Loaded, Record, SessionId, SessionStore, UnixTime};
-use http_sessions_core::{Clock, FlashLevel, SystemClock};
+use http_sessions_core::{FlashLevel, seams::Clock, seams::SystemClock};
 use http_sessions_memory::MemoryStore;
 
 /// What the subscriber wrote, shared with the test.
@@ -48,7 +48,7 @@ fn capture() -> (Log, tracing::subscriber::DefaultGuard) {
 fn id(n: u32) -> SessionId {
     let mut bytes = [3; 16];
     bytes[..4].copy_from_slice(&n.to_le_bytes());
-    SessionId(bytes)
+    SessionId::from_bytes(bytes)
 }
 
 fn session(user: Option<String>, now: UnixTime) -> Record {

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use http_sessions_core::store::{Loaded, Record, SessionId, SessionStore, Value};
-use http_sessions_core::{Clock, FlashLevel, SystemClock};
+use http_sessions_core::{FlashLevel, seams::Clock, seams::SystemClock};
 use http_sessions_memory::{DEFAULT_CAPACITY, MemoryStore};
 
 /// The sessions created in the flood.
@@ -34,7 +34,7 @@ fn id(n: u64) -> SessionId {
     let mut bytes = [0; 16];
     bytes[..8].copy_from_slice(&mix(n).to_le_bytes());
     bytes[8..].copy_from_slice(&mix(!n).to_le_bytes());
-    SessionId(bytes)
+    SessionId::from_bytes(bytes)
 }
 
 /// Resident memory of this process, in KiB.

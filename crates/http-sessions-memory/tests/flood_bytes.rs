@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use http_sessions_core::store::{Loaded, Record, SessionId, SessionStore, Value};
-use http_sessions_core::{Clock, SystemClock};
+use http_sessions_core::{seams::Clock, seams::SystemClock};
 use http_sessions_memory::MemoryStore;
 
 const MAX_BYTES: usize = 32 * 1024 * 1024;
@@ -23,7 +23,7 @@ const MAX_GROWTH_MIB: u64 = 48;
 fn id(n: u32) -> SessionId {
     let mut bytes = [9; 16];
     bytes[..4].copy_from_slice(&n.to_le_bytes());
-    SessionId(bytes)
+    SessionId::from_bytes(bytes)
 }
 
 /// Resident memory of this process, in KiB.

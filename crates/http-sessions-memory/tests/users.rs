@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use http_sessions_core::store::{StoreError, UnixTime};
 use http_sessions_core::{
-    Backend, CookieUpdate, Key, Keyring, ManualClock, Session, SessionManager, Settings,
-    UserSessions,
+    Key, Keyring, Session, Settings, UserSessions, seams::Backend, seams::CookieUpdate,
+    seams::ManualClock, seams::SessionManager,
 };
 use http_sessions_memory::MemoryStore;
 use tokio::sync::{Barrier, oneshot};

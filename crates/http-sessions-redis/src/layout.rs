@@ -46,7 +46,7 @@ use std::io::{Cursor, Write};
 use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
 use http_sessions_core::store::{Extra, Record, UnixTime, Value, codec};
-use http_sessions_core::{Flash, FlashQueue};
+use http_sessions_core::{Flash, store::FlashQueue};
 use serde::Deserialize;
 
 /// Field holding the creation time.

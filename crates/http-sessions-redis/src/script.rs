@@ -531,7 +531,7 @@ mod tests {
         assert!(SAVE_CODE.contains(&format!("'{TOO_LARGE} '")));
         assert!(SAVE_CODE.contains(&format!(
             "local FLASH_MAX_BYTES = {}\n",
-            http_sessions_core::FLASH_MAX_BYTES
+            http_sessions_core::store::FLASH_MAX_BYTES
         )));
         for field in [layout::EXPIRES, layout::RENEWED, layout::TAG, "user"] {
             assert!(RETIRE_CODE.contains(&format!("'{field}'")), "{field}");

@@ -336,7 +336,7 @@ impl RedisStore {
     ///
     /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_prefix("shop:s:");
     /// assert_eq!(store.prefix(), "shop:s:");
-    /// assert_eq!(store.key_of(&SessionId([0; 16])), "shop:s:AAAAAAAAAAAAAAAAAAAAAA");
+    /// assert_eq!(store.key_of(&SessionId::from_bytes([0; 16])), "shop:s:AAAAAAAAAAAAAAAAAAAAAA");
     /// # Ok::<(), http_sessions_core::ConfigError>(())
     /// ```
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -488,7 +488,7 @@ impl RedisStore {
     /// use http_sessions_redis::RedisStore;
     ///
     /// let store = RedisStore::from_url("redis://127.0.0.1")?;
-    /// assert_eq!(store.key_of(&SessionId([255; 16])), "session:_____________________w");
+    /// assert_eq!(store.key_of(&SessionId::from_bytes([255; 16])), "session:_____________________w");
     /// # Ok::<(), http_sessions_core::ConfigError>(())
     /// ```
     pub fn key_of(&self, id: &SessionId) -> String {
@@ -985,7 +985,7 @@ mod tests {
         let store = RedisStore::from_url("redis://127.0.0.1:1")
             .unwrap()
             .with_prefix("p:");
-        let id = SessionId([9; 16]);
+        let id = SessionId::from_bytes([9; 16]);
         assert_eq!(
             redis::ToRedisArgs::to_redis_args(&store.key_arg(&id)),
             vec![store.key_of(&id).into_bytes()]
@@ -1016,8 +1016,11 @@ mod tests {
     /// Loads a session of `store` (so the store asks Redis) and says
     /// whether the call failed.
     async fn load_fails(store: &RedisStore) -> bool {
-        let now = http_sessions_core::UnixTime::from_secs(1);
-        store.load(&SessionId([1; 16]), now).await.is_err()
+        let now = http_sessions_core::store::UnixTime::from_secs(1);
+        store
+            .load(&SessionId::from_bytes([1; 16]), now)
+            .await
+            .is_err()
     }
 
     fn settings(timeout: Duration) -> Settings {

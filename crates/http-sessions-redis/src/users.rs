@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_raise_reply_gives_the_generation_and_the_entries() {
-        let id = SessionId([3; 16]);
+        let id = SessionId::from_bytes([3; 16]);
         let reply = vec![
             "2".to_owned(),
             id.to_base64(),

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use http_sessions_conformance::Harness;
 use http_sessions_core::store::{IdSource, RandomIds, SessionId};
-use http_sessions_core::{Backend, Settings};
+use http_sessions_core::{Settings, seams::Backend};
 use http_sessions_redis::RedisStore;
 use http_sessions_redis::deadpool_redis::cluster::ClusterClient;
 use http_sessions_redis::redis;

@@ -1047,7 +1047,7 @@ async fn a_call_waiting_behind_a_timeout_is_sent_again_on_a_new_connection() {
     let proxy = Proxy::start(server.port).await;
     let short = store_at(&proxy.url());
     let long = timed(short.clone(), HANG_GUARD / 4);
-    let id = SessionId([5; 16]);
+    let id = SessionId::from_bytes([5; 16]);
     let mut record = Record::empty(T, T + Duration::from_secs(600), 4);
     record
         .data
@@ -1384,7 +1384,7 @@ async fn a_marker_outlives_late_updates_and_a_retire_sent_twice() {
     let at = |secs| T + Duration::from_secs(secs);
     let server = RedisServer::start();
     let store = store(&server);
-    let id = SessionId([3; 16]);
+    let id = SessionId::from_bytes([3; 16]);
     let key = store.key_of(&id);
     let mut record = Record::empty(T, at(600), 4);
     record

@@ -115,14 +115,14 @@ fn id_at(ms: u64, random: u64) -> u64 {
 
 /// A new session holding `record`, under a fresh id.
 async fn created(store: &RedisStore, record: &Record) -> SessionId {
-    let id = SessionId(rand_id());
+    let id = SessionId::from_bytes(rand_id());
     store.create(&id, record, record.expires).await.unwrap();
     id
 }
 
 fn rand_id() -> [u8; 16] {
     use http_sessions_core::store::{IdSource, RandomIds};
-    RandomIds::new().next_id().unwrap().0
+    *RandomIds::new().next_id().unwrap().as_bytes()
 }
 
 async fn load(store: &RedisStore, id: &SessionId) -> Record {
@@ -243,7 +243,7 @@ async fn eight_concurrent_large_writes_leave_the_session_within_the_bound_on_a_c
 
 async fn a_session_stored_over_the_bound_loads_and_can_shrink(target: Target) {
     let store = target.store("over");
-    let id = SessionId(rand_id());
+    let id = SessionId::from_bytes(rand_id());
     let key = store.key_of(&id);
     let t = now();
     // As the release before sizes wrote it, and over today's bound.
@@ -436,7 +436,7 @@ async fn two_concurrent_pushes_both_land_on_a_cluster() {
 
 async fn a_queue_stored_whole_loads_and_shows_each_message_once(target: Target) {
     let store = target.store("whole");
-    let id = SessionId(rand_id());
+    let id = SessionId::from_bytes(rand_id());
     let key = store.key_of(&id);
     let t = now();
     // As the release before message ids wrote it: the queue in one field.
@@ -512,7 +512,10 @@ async fn a_session_left_with_only_a_user_label_or_expiry_is_kept(target: Target)
     r.expiry = Expiry::BrowserSession;
     cases.push(("expiry", r));
     let mut r = fresh();
-    r.user = Some(format!("ada-{}", SessionId(rand_id()).to_base64()));
+    r.user = Some(format!(
+        "ada-{}",
+        SessionId::from_bytes(rand_id()).to_base64()
+    ));
     cases.push(("user", r));
     for (what, record) in cases {
         let id = created(&store, &record).await;

@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use http_sessions_core::store::{SessionId, UnixTime};
 use http_sessions_core::{
-    Backend, CookieUpdate, Key, Keyring, ManualClock, SessionManager, Settings, StoreError,
-    UserSessions,
+    Key, Keyring, Settings, StoreError, UserSessions, seams::Backend, seams::CookieUpdate,
+    seams::ManualClock, seams::SessionManager,
 };
 use http_sessions_redis::{RedisStore, redis};
 use support::{Spawned, free_port, random_prefix};

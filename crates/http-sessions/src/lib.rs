@@ -21,9 +21,9 @@
 #[cfg(feature = "axum")]
 pub use http_sessions_core::SessionRejection;
 pub use http_sessions_core::{
-    ConfigError, CookieSettings, Expiry, Flash, FlashLevel, Key, KeyError, Keyring, LazySession,
-    ResponseBody, SameSite, Session, SessionCheck, SessionFailure, SessionInfo, SessionLayer,
-    SessionStats, Settings, SettingsBuilder, StoreError, UserSessions, ValueError,
+    ConfigError, CookieSettings, Expiry, Flash, FlashLevel, Key, KeyError, Keyring, SameSite,
+    Session, SessionCheck, SessionFailure, SessionInfo, SessionLayer, SessionStats, Settings,
+    SettingsBuilder, StoreError, UserSessions, ValueError, layer::LazySession, layer::ResponseBody,
 };
 
 /// Writing a backend of your own: the [`SessionStore`](store::SessionStore)
@@ -38,7 +38,9 @@ pub mod store {
 /// told, the manager behind the layer, and its backend.
 #[doc(hidden)]
 pub mod seams {
-    pub use http_sessions_core::{Backend, Clock, ManualClock, SessionManager, SystemClock};
+    pub use http_sessions_core::{
+        seams::Backend, seams::Clock, seams::ManualClock, seams::SessionManager, seams::SystemClock,
+    };
 }
 
 /// Sessions kept in the cookie itself ([`CookieStore`](cookie::CookieStore)),

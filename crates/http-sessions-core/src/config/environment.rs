@@ -10,14 +10,14 @@ use crate::config::keys::{Key, Keyring};
 use crate::config::settings::{Settings, SettingsBuilder};
 
 /// The environment variable holding the secret key (its raw bytes).
-pub const SECRET_ENV: &str = "SESSION_SECRET";
+pub(crate) const SECRET_ENV: &str = "SESSION_SECRET";
 
 /// The environment variable that turns the cookie's `Secure` attribute off
 /// for local development over plain http: `false` or `0` turn it off;
 /// `true`, `1` or unset keep it on; anything else is refused. Read by
 /// [`Settings::from_env`] and [`SettingsBuilder::build`] unless the code
 /// calls [`SettingsBuilder::with_secure`].
-pub const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
+pub(crate) const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
 
 impl Settings {
     /// The defaults, with the key from `SESSION_SECRET` and the cookie's

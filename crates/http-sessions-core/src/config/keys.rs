@@ -69,7 +69,19 @@ impl fmt::Debug for Key {
 /// A short public name of a key, derived from it, carried in cookies so a
 /// verifier knows which key to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KeyId(pub [u8; 4]);
+pub struct KeyId([u8; 4]);
+
+impl KeyId {
+    /// The id made of these bytes, as a cookie or token carries it.
+    pub const fn from_bytes(bytes: [u8; 4]) -> Self {
+        Self(bytes)
+    }
+
+    /// Its bytes, as a cookie or token carries them.
+    pub const fn as_bytes(&self) -> &[u8; 4] {
+        &self.0
+    }
+}
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

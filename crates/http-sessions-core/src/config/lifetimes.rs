@@ -81,7 +81,7 @@ impl Settings {
     /// [`build`](SettingsBuilder::build) accepts: 400 days, the most a
     /// browser keeps a cookie whatever its `Max-Age` (RFC 6265bis section
     /// 5.6.2). It also keeps every deadline far from the end of
-    /// [`UnixTime`](crate::UnixTime).
+    /// [`UnixTime`](crate::store::UnixTime).
     pub const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
     /// The longest lifetime a handler may give a session with

@@ -225,7 +225,7 @@ mod tests {
         let s = base().build().unwrap();
         assert_eq!(s.store_timeout(), Settings::DEFAULT_STORE_TIMEOUT);
         assert_eq!(s.max_session_size(), Settings::DEFAULT_MAX_SESSION_SIZE);
-        assert_eq!(s.flash_capacity(), crate::DEFAULT_FLASH_CAPACITY);
+        assert_eq!(s.flash_capacity(), crate::store::DEFAULT_FLASH_CAPACITY);
         let s = base()
             .with_store_timeout(Duration::from_nanos(1))
             .with_max_session_size(1024)

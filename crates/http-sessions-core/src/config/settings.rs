@@ -41,6 +41,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The environment variable [`from_env`](Self::from_env) and
+    /// [`SettingsBuilder::build`] read the secret key from.
+    pub const SECRET_ENV: &str = crate::config::environment::SECRET_ENV;
+    /// The environment variable that can turn the cookie's `Secure`
+    /// attribute off (`false`) for plain-http development.
+    pub const SECURE_ENV: &str = crate::config::environment::SECURE_ENV;
+
     /// A builder with the defaults.
     pub fn builder() -> SettingsBuilder {
         SettingsBuilder::default()
@@ -86,13 +93,13 @@ impl SettingsBuilder {
 
     /// Tells the time by `clock` instead of the system clock: the one
     /// place a test sets the time, for the layer, the manager and the
-    /// stores alike (tests move a [`ManualClock`](crate::ManualClock)).
+    /// stores alike (tests move a [`ManualClock`](crate::seams::ManualClock)).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// use http_sessions_core::{Key, Keyring, ManualClock, Settings, UnixTime};
+    /// use http_sessions_core::{Key, Keyring, seams::ManualClock, Settings, store::UnixTime};
     ///
     /// let clock = ManualClock::new(UnixTime::from_secs(1_000));
     /// let settings = Settings::builder()

@@ -269,7 +269,7 @@ mod tests {
 
     fn stored(reissue: bool) -> Origin {
         Origin::Stored {
-            id: Some(SessionId([1; 16])),
+            id: Some(SessionId::from_bytes([1; 16])),
             reissue,
         }
     }

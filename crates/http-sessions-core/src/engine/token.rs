@@ -33,13 +33,13 @@ pub(crate) struct OpenedToken {
 /// more than the rest of the cookie. The errors cannot happen with these
 /// lengths; they are reported rather than assumed away.
 pub(crate) fn seal(keys: &Keyring, id: &SessionId) -> Result<String, StoreError> {
-    let tag = hmac::sign(keys.current().token_mac(), &id.0);
+    let tag = hmac::sign(keys.current().token_mac(), id.as_bytes());
     let mut token = [b'.'; TOKEN_LEN];
     let (id_b64, dot_mac_b64) = token.split_at_mut(ID_B64_LEN);
     let mac_b64 = dot_mac_b64.get_mut(1..).unwrap_or_default();
     let unwritten =
         |reason: String| StoreError::Corrupt(format!("session token not written: {reason}"));
-    fill(&id.0, id_b64)
+    fill(id.as_bytes(), id_b64)
         .and_then(|()| fill(tag.as_ref(), mac_b64))
         .map_err(unwritten)?;
     std::str::from_utf8(&token)
@@ -132,11 +132,11 @@ mod tests {
     #[test]
     fn the_token_format_is_id_dot_tag() {
         let keys = ring(1);
-        let id = SessionId([9; ID_LEN]);
-        let tag = hmac::sign(keys.current().token_mac(), &id.0);
+        let id = SessionId::from_bytes([9; ID_LEN]);
+        let tag = hmac::sign(keys.current().token_mac(), id.as_bytes());
         let expected = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(id.0),
+            URL_SAFE_NO_PAD.encode(id.as_bytes()),
             URL_SAFE_NO_PAD.encode(tag.as_ref())
         );
         assert_eq!(seal(&keys, &id).unwrap(), expected);
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn any_changed_character_is_refused() {
         let keys = ring(1);
-        let token = seal(&keys, &SessionId([5; ID_LEN])).unwrap();
+        let token = seal(&keys, &SessionId::from_bytes([5; ID_LEN])).unwrap();
         for i in 0..token.len() {
             let mut bytes = token.clone().into_bytes();
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn other_keys_and_garbage_are_refused() {
-        let token = seal(&ring(1), &SessionId([5; ID_LEN])).unwrap();
+        let token = seal(&ring(1), &SessionId::from_bytes([5; ID_LEN])).unwrap();
         assert_eq!(open(&ring(2), &token), None);
         for bad in ["", ".", "a.b", &"x".repeat(TOKEN_LEN), &"é".repeat(40)] {
             assert_eq!(open(&ring(1), bad), None, "{bad:?}");
@@ -168,9 +168,9 @@ mod tests {
     /// MAC), a wrong length, a misplaced dot or a foreign character never.
     #[test]
     fn only_token_shaped_values_are_shaped() {
-        let token = seal(&ring(1), &SessionId([5; ID_LEN])).unwrap();
+        let token = seal(&ring(1), &SessionId::from_bytes([5; ID_LEN])).unwrap();
         assert!(shaped(&token).is_some());
-        assert!(shaped(&seal(&ring(2), &SessionId([6; ID_LEN])).unwrap()).is_some());
+        assert!(shaped(&seal(&ring(2), &SessionId::from_bytes([6; ID_LEN])).unwrap()).is_some());
         let mut forged = token.clone().into_bytes();
         forged[30] = if forged[30] == b'A' { b'B' } else { b'A' };
         let forged = String::from_utf8(forged).unwrap();
@@ -201,13 +201,13 @@ mod tests {
     #[test]
     fn verify_only_keys_open_but_ask_for_reissue() {
         let old = ring(1);
-        let token = seal(&old, &SessionId([5; ID_LEN])).unwrap();
+        let token = seal(&old, &SessionId::from_bytes([5; ID_LEN])).unwrap();
         let rotated = Keyring::new(Key::from_bytes(&[2; 32]).unwrap())
             .unwrap()
             .with_verify_only(Key::from_bytes(&[1; 32]).unwrap())
             .unwrap();
         let opened = open(&rotated, &token).unwrap();
         assert!(!opened.current_key);
-        assert_eq!(opened.id, SessionId([5; ID_LEN]));
+        assert_eq!(opened.id, SessionId::from_bytes([5; ID_LEN]));
     }
 }

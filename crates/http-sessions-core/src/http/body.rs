@@ -10,7 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The response body of [`SessionService`](crate::SessionService):
+    /// The response body of [`SessionService`](crate::layer::SessionService):
     /// the inner service's body, passed through frame by frame, or the
     /// message of a [`SessionFailure`](crate::SessionFailure) the layer
     /// answered with.

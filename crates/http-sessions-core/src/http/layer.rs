@@ -402,8 +402,10 @@ mod tests {
         };
         let store = Learns::default();
         let layer = super::SessionLayer::new(store.clone(), &settings(750));
-        let manager =
-            crate::SessionManager::new(crate::Backend::server(store.clone()), &settings(250));
+        let manager = crate::seams::SessionManager::new(
+            crate::seams::Backend::server(store.clone()),
+            &settings(250),
+        );
         let learned = store.0.lock().unwrap().clone();
         let at = UnixTime::from_secs(42);
         assert_eq!(

@@ -113,7 +113,7 @@ pub const FLASH_MAX_BYTES: usize = 2048;
 /// # Examples
 ///
 /// ```
-/// use http_sessions_core::{FlashLevel, FlashQueue};
+/// use http_sessions_core::{FlashLevel, store::FlashQueue};
 ///
 /// let mut q = FlashQueue::with_capacity(2);
 /// q.push(FlashLevel::Info, "one".into());

@@ -16,7 +16,7 @@ pub const ID_LEN: usize = 16;
 ///
 /// Its `Debug` shows only a short prefix: an id is a bearer credential.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SessionId(pub [u8; ID_LEN]);
+pub struct SessionId([u8; ID_LEN]);
 
 /// Hashes the id's bytes in one write, with no length prefix, so a hasher
 /// made for random ids can take them as they are.
@@ -27,6 +27,12 @@ impl std::hash::Hash for SessionId {
 }
 
 impl SessionId {
+    /// The id made of these bytes: for stores that keep ids as bytes, and
+    /// for tests. New ids come from an [`IdSource`].
+    pub const fn from_bytes(bytes: [u8; ID_LEN]) -> Self {
+        Self(bytes)
+    }
+
     /// The id's bytes.
     pub fn as_bytes(&self) -> &[u8; ID_LEN] {
         &self.0
@@ -45,7 +51,7 @@ impl SessionId {
     /// ```
     /// use http_sessions_core::store::SessionId;
     ///
-    /// let id = SessionId([7; 16]);
+    /// let id = SessionId::from_bytes([7; 16]);
     /// assert_eq!(SessionId::from_base64(&id.to_base64()), Some(id));
     /// assert_eq!(SessionId::from_base64("too short"), None);
     /// ```
@@ -62,7 +68,8 @@ impl SessionId {
 
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({:02x}{:02x}..)", self.0[0], self.0[1])
+        let [a, b, ..] = self.0;
+        write!(f, "SessionId({a:02x}{b:02x}..)")
     }
 }
 

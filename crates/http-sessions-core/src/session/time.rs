@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// # Examples
 ///
 /// ```
-/// use http_sessions_core::UnixTime;
+/// use http_sessions_core::store::UnixTime;
 /// use std::time::Duration;
 ///
 /// let t = UnixTime::from_secs(100);
@@ -94,7 +94,7 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 /// # Examples
 ///
 /// ```
-/// use http_sessions_core::{Clock, SystemClock};
+/// use http_sessions_core::{seams::Clock, seams::SystemClock};
 /// assert!(SystemClock.now().as_secs() > 1_600_000_000);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -122,7 +122,7 @@ impl Clock for SystemClock {
 /// # Examples
 ///
 /// ```
-/// use http_sessions_core::{Clock, ManualClock, UnixTime};
+/// use http_sessions_core::{seams::Clock, seams::ManualClock, store::UnixTime};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new(UnixTime::from_secs(1_000));

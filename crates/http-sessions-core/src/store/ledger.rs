@@ -169,7 +169,7 @@ mod tests {
     use super::*;
 
     fn id(n: u8) -> SessionId {
-        SessionId([n; 16])
+        SessionId::from_bytes([n; 16])
     }
 
     const ENDS: UnixTime = UnixTime::from_secs(100);

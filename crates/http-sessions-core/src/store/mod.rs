@@ -34,12 +34,15 @@ mod entry;
 mod ledger;
 mod table;
 
+pub use crate::engine::manager::MAX_COOKIE_VALUE_LEN;
 pub use crate::error::{BoxError, StoreError};
 pub use crate::session::changes::Changes;
 pub use crate::session::codec;
 pub use crate::session::data_key::DataKey;
 pub use crate::session::expiry::Expiry;
-pub use crate::session::flash::{Flash, FlashChanges, FlashQueue};
+pub use crate::session::flash::{
+    DEFAULT_FLASH_CAPACITY, FLASH_MAX_BYTES, Flash, FlashChanges, FlashQueue,
+};
 pub use crate::session::id::{ID_LEN, IdSource, RandomIds, SessionId};
 pub use crate::session::record::{Extra, MAX_LABEL_LEN, MAX_USER_LEN, Record};
 pub use crate::session::session_data::SessionData;
@@ -320,7 +323,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Called with the layer's settings when a layer or a
-    /// [`SessionManager`](crate::SessionManager) is built on this store,
+    /// [`SessionManager`](crate::seams::SessionManager) is built on this store,
     /// before any other call. The default does nothing: a store that keeps
     /// no deadline and tells no time of its own needs nothing from them.
     /// One that does takes it from here, never from a setting of its own:

@@ -164,12 +164,15 @@ impl<R: Reach> http_sessions_conformance::Harness for Reached<R> {
     async fn make(
         &self,
         settings: &http_sessions_core::Settings,
-    ) -> (http_sessions_core::Backend, Self::Handle) {
+    ) -> (http_sessions_core::seams::Backend, Self::Handle) {
         let store = self.0.store();
         // The suite also calls the handle itself: the settings' timeout on
         // it too, as the manager gives it to the backend's clone.
         http_sessions_core::store::SessionStore::use_settings(&store, settings);
-        (http_sessions_core::Backend::server(store.clone()), store)
+        (
+            http_sessions_core::seams::Backend::server(store.clone()),
+            store,
+        )
     }
 
     async fn corrupt(
