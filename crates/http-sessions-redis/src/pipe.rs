@@ -480,8 +480,8 @@ async fn read_loop(shared: Arc<Shared>) {
         senders: Vec::new(),
     };
     loop {
-        // Checked here too: while replies keep coming, the timer's branch of
-        // `wait` may never be reached.
+        // Deadlines are checked here as well as by the timer: while replies
+        // keep coming, `wait` returns before it polls the timer.
         let woke = if reader.set_timer() {
             Woke::Deadline
         } else {
