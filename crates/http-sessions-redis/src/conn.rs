@@ -1,82 +1,15 @@
 //! The pool behind a [`RedisStore`](crate::RedisStore): one Redis node (at
 //! a URL, or the primary a group of Sentinels names) or a Redis Cluster,
-//! each call bounded by a timeout, and the driver's errors mapped into
-//! [`StoreError`].
+//! each call bounded by the store's timeout, and the driver's errors mapped
+//! into [`StoreError`].
 //!
-//! # One round trip per call
-//!
-//! deadpool-redis checks every connection it hands out with `UNWATCH` and
-//! `PING`: one extra round trip per store call. The stores this crate
-//! builds itself ([`Pool::node`], [`Pool::cluster`]) use a pool of their own
-//! instead, whose [`Lean`] manager recycles a connection without any I/O:
-//!
-//! - A multiplexed connection needs no check. Its driver task reads the
-//!   socket all the time, notices a close or a reset by itself and ends;
-//!   a command on it then fails at once with a *connection dropped* error,
-//!   before anything is sent. (If the close arrives while a command is on
-//!   its way, that command fails with the same kind of error.) A cluster
-//!   connection reconnects to its nodes by itself.
-//! - A call does not keep its connection checked out: it clones the
-//!   multiplexed connection (a handle to the same socket) and gives the
-//!   pooled one back at once, so concurrent calls pipeline on the pool's
-//!   few connections instead of queueing for one each. The connection
-//!   handed out last is kept at hand and used by the next calls without
-//!   asking the pool, until a connection of its epoch is found dropped:
-//!   concurrent calls share one connection, and on a [`Pipe`] (a single
-//!   node on plain TCP) their commands share its writes.
-//! - A connection that fails with an error that breaks it, above all a
-//!   *connection dropped* error (the server, or the way to it, went away),
-//!   makes the connections opened as early as it suspect: the manager's
-//!   epoch moves on, and recycling discards every connection of an older
-//!   epoch, still without I/O. Hence after a Redis restart one call
-//!   finds out, and the next ones open new connections instead of each
-//!   failing on a dead one in turn.
-//! - A call that failed that way on a connection that had waited in the pool
-//!   is sent once more on a new connection, within the same timeout (see
-//!   [`Pool::call`] for why that is safe for every call the store makes).
-//!
-//! # A connection that stops answering
-//!
-//! A path can die without a reset: a host that crashed, a failover behind a
-//! load balancer, a NAT entry that timed out. The socket then stays open
-//! and nothing the connection sends is ever answered. Two things find it:
-//!
-//! - A call that gets no reply within the store's timeout retires its
-//!   connection, like a dropped one: the call fails as timed out, and the
-//!   next calls open a new connection. On a [`Pipe`], that is when the pipe
-//!   was silent for a whole timeout with a reply due; it then breaks, and
-//!   the other calls waiting on it fail as dropped at once and are sent
-//!   again on a new connection (see `pipe`). A driver connection is retired
-//!   when the call still had at least half the timeout left when it was
-//!   sent on it; it is no longer handed out, and goes when its last call is
-//!   done. Either way a
-//!   call that had little time left when it was sent (its time went to
-//!   waiting for a connection, or to a first try) does not condemn a
-//!   healthy connection. The driver's own response timeout is turned off
-//!   on the connections opened here, so that the store's timeout is the one
-//!   bound on a call.
-//! - Every connection opened here has TCP keepalive on
-//!   ([`pipe::keepalive`](crate::pipe::keepalive)), the driver's through
-//!   its [`TcpSettings`]: a connection whose path dies while it sits idle
-//!   is closed by the kernel, found dropped by its next call, and replaced
-//!   without a timeout.
-//!
-//! # Sentinel
-//!
-//! A pool on a Sentinel group ([`Pool::sentinel`]) is a single node's pool
-//! whose connections ask the Sentinels where the primary is when they
-//! open. A failover needs nothing more: the old primary's connections drop
-//! (it died, or the Sentinels' reconfiguration closed its clients) or stop
-//! answering, are retired as above, and the new ones go where the Sentinels
-//! point. Until a replica is promoted, opening fails and calls answer as
-//! unavailable.
-//!
-//! Pools built by hand with deadpool-redis ([`Pool::Deadpool`],
-//! [`Pool::DeadpoolCluster`]) keep deadpool-redis's check on checkout, and
-//! the TCP and timeout settings their caller gave them (keepalive is set on
-//! the `redis::ConnectionInfo` the pool is built from). A connection of
-//! theirs on which a call timed out, by the same rule as a driver
-//! connection's, is taken out of the pool, not returned.
+//! A pool of its own, because deadpool-redis checks each connection it
+//! hands out with a `PING`, a second round trip per call. The [`Lean`]
+//! manager checks nothing on the wire: a closed connection fails its next
+//! call at once, and one that stops answering fails one call's timeout;
+//! either then retires every connection opened as early (by epoch), and a
+//! dropped one's call is sent once more on a new connection. How, and why
+//! that is safe: `docs/redis-internals.md`.
 
 use std::fmt;
 use std::future::Future;

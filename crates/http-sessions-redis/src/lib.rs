@@ -1,17 +1,9 @@
 //! Sessions in Redis: [`RedisStore`], on a single node, the primary of a
-//! Sentinel group, or a Redis Cluster.
-//!
-//! Every instance of an application that points at the same Redis (and
-//! shares the session secret) sees the same sessions, and they outlive a
-//! restart of the application. Each session is one Redis hash under its id:
-//! a load is one `HGETALL`, a save is one `EVALSHA` of a Lua script that
-//! applies only what the request changed, so concurrent requests changing
-//! different keys both land, and a session destroyed, expired or renewed
-//! meanwhile never comes back. `docs/redis.md` in the repository describes
-//! the layout, the scripts' rules and what Redis persistence means for
-//! sessions.
-//!
-//! The quickest start reads `REDIS_URL`:
+//! Sentinel group, or a Redis Cluster. Every instance of an application
+//! that shares the Redis (and the session secret) sees the same sessions,
+//! and they outlive the application's restarts. A load is one `HGETALL`, a
+//! save one Lua script that writes only what the request changed and never
+//! brings back a session that ended meanwhile.
 //!
 //! ```no_run
 //! use http_sessions_core::{Key, Keyring, Settings};
@@ -19,54 +11,15 @@
 //! let settings = Settings::builder()
 //!     .with_keyring(Keyring::new(Key::generate()?)?)
 //!     .build()?;
-//! let layer = http_sessions_redis::session_layer(&settings)?; // router.layer(layer)
+//! let layer = http_sessions_redis::session_layer(&settings)?; // the Redis at REDIS_URL
 //! # let _ = layer;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Each of those is one network round trip. The stores
-//! [`RedisStore::from_url`], [`RedisStore::sentinel`],
-//! [`RedisStore::cluster`] and [`session_layer`] build use a pool of
-//! multiplexed connections that hands a connection out without asking
-//! Redis anything; a connection that turns out to be dead
-//! (Redis restarted, say) is replaced and the call sent once more on a new
-//! one, so the application recovers by itself. One that stops answering
-//! without a reset (a host crash, a failover, a NAT entry timed out) is
-//! replaced after one call times out on it, and every connection has TCP
-//! keepalive on.
-//!
-//! The driver is re-exported ([`deadpool_redis`], [`redis`]), so a pool
-//! built by hand needs no separate dependency. A deadpool-redis pool
-//! ([`RedisStore::from_pool`], [`RedisStore::from_cluster_pool`]) checks
-//! each connection with a `PING` when it hands it out: one more round trip
-//! per call.
-//!
-//! # Features
-//!
-//! | feature | adds |
-//! |---|---|
-//! | `tls` | `rediss://` URLs: TLS by rustls, the platform's root certificates, and `RedisStore::from_url_with_ca` for a CA of your own |
-//! | `tls-webpki-roots` | as `tls`, with Mozilla's root certificates built in instead of the platform's |
-//!
-//! # Layout
-//!
-//! - [`RedisStore`] (`store`): the store, its builder methods and the
-//!   [`SessionStore`](http_sessions_core::store::SessionStore) implementation.
-//! - `conn`: the pool behind a store (one node, found by URL or through
-//!   Sentinels, or a cluster; checkout without a round trip, or a
-//!   deadpool-redis pool given by the caller), the per-call timeout, the one retry on a dropped connection, and the
-//!   mapping of driver errors to `StoreError`.
-//! - `pipe`: the connection that writes concurrent calls' commands
-//!   together, on a single node over plain TCP.
-//! - `layout`: the hash's fields, a live session's or a renewed id's, and
-//!   decoding a hash.
-//! - `script`: the Lua scripts that write (`save.lua`: create or update;
-//!   `retire.lua`: a renewed id's marker; `users.lua`: a user's index and
-//!   generation; `end.lua`: ending a user's sessions), and their arguments.
-//! - `users`: listing and ending a user's sessions
-//!   ([`UserIndex`](http_sessions_core::store::UserIndex)), and the check
-//!   of the server's eviction policy.
-//! - [`session_layer`]: a layer on the Redis at `REDIS_URL`.
+//! The driver is re-exported ([`deadpool_redis`], [`redis`]). Topologies,
+//! URLs, TLS (features `tls`, `tls-webpki-roots`) and faults:
+//! `docs/redis.md`; the modules, the pool and the pipe:
+//! `docs/redis-internals.md`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod conn;

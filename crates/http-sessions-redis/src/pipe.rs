@@ -2,69 +2,16 @@
 //! once, and that sends the commands of every call made in the same pass of
 //! the scheduler with a single write.
 //!
-//! # Why not the driver's multiplexed connection
-//!
-//! A call on redis-rs's multiplexed connection wakes its driver task, which
-//! the scheduler runs right after the calling task: each command then goes
-//! out in a write of its own, and a write on a socket costs the sender the
-//! whole TCP path of the loopback or network stack and a wake-up of the
-//! server. Under load that was most of what a store call cost.
-//!
-//! Here a call appends its encoded command to a shared buffer and wakes the
-//! writer task only if the buffer was empty. The writer first yields to the
-//! scheduler, which runs every other task that is ready (other requests
-//! appending their commands) before it, then writes the whole buffer at
-//! once. Redis answers in order, so the reader task hands the replies to the
-//! waiting calls in the order their commands were appended. A lone call pays
-//! one extra pass of the scheduler, a few microseconds at most.
-//!
-//! A pass can be long under load (dozens of requests). Holding every
-//! command until its end would leave Redis idle meanwhile, then this thread
-//! idle while Redis works through the whole batch; so the call that appends
-//! the [`FLUSH_AT`]th command of a batch writes the batch itself, at once,
-//! and Redis works on it while this thread goes on. Writes happen under the
-//! buffer's lock, so commands go out in the order they were appended.
-//!
-//! # Replies
-//!
-//! The reader parses replies as their bytes arrive and takes a reply cut by
-//! a read up where it left off ([`ReplyParser`]), so that a large reply
-//! costs time linear in its size whatever the sizes of the reads.
-//!
-//! # Failures
-//!
-//! The first read or write error, or end of stream, breaks the pipe for
-//! good: every call waiting for a reply fails with it, and every later call
-//! fails at once, before anything is sent, with a *connection dropped*
-//! error (see `conn::call_lean`, which then opens a new connection).
-//!
-//! So does silence. A path can die without a reset (a host that crashed, a
-//! failover behind a load balancer, a NAT entry that timed out): the socket
-//! stays open and nothing ever comes back. Replies are matched to calls by
-//! their order alone, so a connection that let a call wait out its deadline
-//! cannot be trusted to answer the next ones. The rule: when a call's
-//! deadline passes and the pipe has read nothing at all for a whole store
-//! timeout while a reply was due, the pipe is dead. The call fails as timed
-//! out, every other call waiting on it fails as *connection dropped* (and
-//! is sent once more on a new connection, within its own deadline), and the
-//! socket is shut down. A dead path then costs one timeout, not one per
-//! call for as long as the socket lives; a Redis that is only slow, and
-//! silent for that long, costs a reconnect.
-//!
-//! A call whose deadline passes on a pipe that was not silent that long (it
-//! had little time left when it was sent: its time went to waiting for a
-//! connection, or to a first try on another one) fails alone, and its reply
-//! is discarded when it comes: a healthy connection is not broken for it.
-//!
-//! Every connection also has TCP keepalive on ([`keepalive`]), so a path
-//! that dies while the connection sits idle is found by the kernel, and
-//! the reader task breaks the pipe before any call has to wait on it.
-//!
-//! Only plain TCP: a TLS or Unix socket URL goes through redis-rs's own
-//! multiplexed connection (see `conn`).
+//! It exists because a write per command, which is what the driver's
+//! multiplexed connection makes, was most of what a store call cost under
+//! load. Replies are matched to calls by their order alone, so the first
+//! error, or a silence as long as the store's timeout while a reply is due,
+//! breaks a pipe for good. Plain TCP only. The design, the failure rules and
+//! their costs: `docs/redis-internals.md`.
 
 use std::collections::VecDeque;
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -73,15 +20,14 @@ use socket2::{SockRef, TcpKeepalive};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// How many commands appended in one pass of the scheduler make the call
 /// that appends the last of them write them at once, instead of leaving
 /// them to the writer task at the end of the pass.
 ///
-/// Tuned on the benchmark (64 concurrent visitors on one server thread):
-/// 8 and 16 gave 5 to 10% fewer requests per second than 32; without it,
-/// about 15% fewer.
+/// Tuned on `cargo xtask bench`: 8, 16, and no early write at all, each
+/// served fewer requests a second (docs/redis-internals.md).
 const FLUSH_AT: usize = 32;
 
 /// How much the reader asks the socket for at least, per read.
@@ -89,8 +35,8 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// How long a connection sits idle before the kernel sends its first
 /// keepalive probe. Short enough to keep a NAT or load balancer entry alive
-/// (their idle timeouts are minutes: 350 s on AWS's NLB, 4 min on Azure's
-/// load balancer), and to find a dead path within a minute of idling.
+/// (their idle timeouts are minutes), and to find a dead path within a
+/// minute of idling.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
 
 /// How long between probes that get no answer.
@@ -105,8 +51,8 @@ const KEEPALIVE_RETRIES: u32 = 3;
 /// [`Pipe`]s and the driver's (`conn` hands it to redis-rs's TCP settings).
 ///
 /// Keepalive only covers an idle connection: one with a command in flight
-/// that gets no answer is found by the store's timeout instead (see the
-/// module documentation).
+/// that gets no answer is found by the store's timeout instead (see
+/// [`Pipe::send_by`]).
 pub(crate) fn keepalive() -> TcpKeepalive {
     let keepalive = TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
     // Elsewhere the system's interval and count apply.
@@ -243,7 +189,8 @@ impl Shared {
 
     /// Fails every waiting call whose deadline is `now` or past, and breaks
     /// the pipe if it has been silent for one of those calls' whole timeout
-    /// while a reply was due (see the module documentation): every other
+    /// while a reply was due: with replies matched by order, a pipe that
+    /// left one unanswered cannot be trusted with the next. Every other
     /// waiting call then fails as *connection dropped*, so that it is sent
     /// again on a new connection. Whether it broke the pipe.
     fn expire(&self, now: Instant) -> bool {
@@ -411,13 +358,12 @@ impl Pipe {
     /// kind `TimedOut` (`is_timeout`). If the pipe was silent for the whole
     /// timeout, that breaks it: the other calls waiting on it fail as
     /// *connection dropped* (`is_connection_dropped`), and so do later ones
-    /// ([`is_broken`](Self::is_broken) tells). Otherwise the pipe stays
-    /// usable, and the reply is discarded when it comes (see the module
-    /// documentation).
+    /// ([`is_broken`](Self::is_broken) tells). Otherwise (the call had
+    /// little time left when it was sent) the pipe stays usable, and the
+    /// reply is discarded when it comes.
     ///
-    /// The reader task keeps one timer for all the calls waiting, set to
-    /// the earliest deadline: cheaper than a timer per call, which is what
-    /// a timeout around the call would cost.
+    /// The reader task keeps the deadline, with one timer for all the calls
+    /// waiting: cheaper than a timeout around each call.
     pub(crate) async fn send_by(
         &self,
         cmd: &Cmd,
@@ -519,87 +465,149 @@ async fn write_loop(shared: Arc<Shared>) {
     }
 }
 
-/// Reads replies and hands each to the call waiting longest; breaks the
-/// pipe when a call's deadline passes.
+/// Reads replies and hands each to the call waiting longest; fails the
+/// calls whose deadline passes, and breaks the pipe on the first error.
 async fn read_loop(shared: Arc<Shared>) {
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut parser = ReplyParser::default();
-    let mut replies = Vec::new();
-    let mut senders = Vec::new();
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
-    let mut timer_at = None;
+    let mut reader = Reader {
+        shared: &shared,
+        timer,
+        timer_at: None,
+        buf: Vec::with_capacity(READ_CHUNK),
+        parser: ReplyParser::default(),
+        replies: Vec::new(),
+        senders: Vec::new(),
+    };
     loop {
-        let earliest = {
-            let mut state = shared.lock();
-            state.timer = state.earliest_deadline();
-            state.timer
+        // Deadlines are checked here as well as by the timer: while replies
+        // keep coming, `wait` returns before it polls the timer.
+        let woke = if reader.set_timer() {
+            Woke::Deadline
+        } else {
+            reader.wait().await
         };
-        // Also when replies keep coming and the timer branch below is not
-        // reached.
-        if earliest.is_some_and(|at| at <= Instant::now()) {
-            if shared.expire(Instant::now()) {
-                return;
-            }
-            continue;
-        }
-        if earliest != timer_at {
-            if let Some(at) = earliest {
-                timer.as_mut().reset(at);
-            }
-            timer_at = earliest;
-        }
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
-        let read = tokio::select! {
-            biased;
-            ready = shared.stream.readable() => match ready {
-                Ok(()) => match shared.stream.try_read_buf(&mut buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    read => read,
-                },
-                Err(e) => Err(e),
-            },
-            () = &mut timer, if timer_at.is_some() => {
+        let handled = match woke {
+            Woke::Read(read) => read.and_then(|len| reader.received(len)),
+            Woke::Deadline => {
                 if shared.expire(Instant::now()) {
                     return;
                 }
-                timer_at = None;
-                continue;
+                Ok(())
             }
-            () = shared.wake_reader.notified() => continue,
+            Woke::Again => Ok(()),
         };
-        match read {
-            Ok(0) => {
-                let eof =
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection");
-                shared.break_with(&eof);
-                return;
-            }
-            Ok(_) => shared.lock().last_read = Instant::now(),
-            Err(e) => {
-                shared.break_with(&e);
-                return;
-            }
+        if let Err(error) = handled {
+            shared.break_with(&error);
+            return;
         }
-        let used = match parser.parse(&buf, &mut replies) {
-            Ok(used) => used,
-            Err(why) => {
-                shared.break_with(&io::Error::new(io::ErrorKind::InvalidData, why));
-                return;
-            }
+    }
+}
+
+/// The reader task's state, kept from one read to the next so that nothing
+/// is allocated again per read.
+struct Reader<'a> {
+    shared: &'a Shared,
+    /// One timer for every call waiting, set to the earliest deadline.
+    timer: Pin<&'a mut Sleep>,
+    /// What `timer` is set for; `None` once it has fired, or if no call
+    /// waiting has a deadline.
+    timer_at: Option<Instant>,
+    /// Bytes read and not parsed yet.
+    buf: Vec<u8>,
+    parser: ReplyParser,
+    /// The replies completed by the last read.
+    replies: Vec<Value>,
+    /// The waiters those replies go to, taken from the queue together.
+    senders: Vec<Option<oneshot::Sender<RedisResult<Value>>>>,
+}
+
+/// What woke the reader.
+enum Woke {
+    /// The socket was readable: how many bytes the read added to `buf`.
+    Read(io::Result<usize>),
+    /// A call's deadline passed.
+    Deadline,
+    /// Nothing to do but look again: a new earlier deadline, or a
+    /// readiness that turned out spurious.
+    Again,
+}
+
+impl Reader<'_> {
+    /// Sets the timer to the earliest deadline of the calls waiting;
+    /// whether that deadline has passed already.
+    fn set_timer(&mut self) -> bool {
+        let earliest = {
+            let mut state = self.shared.lock();
+            state.timer = state.earliest_deadline();
+            state.timer
         };
-        buf.drain(..used);
-        if replies.is_empty() {
-            continue;
+        if earliest.is_some_and(|at| at <= Instant::now()) {
+            return true;
         }
+        if earliest != self.timer_at {
+            if let Some(at) = earliest {
+                self.timer.as_mut().reset(at);
+            }
+            self.timer_at = earliest;
+        }
+        false
+    }
+
+    /// Waits for bytes to read, the timer, or a call that wants the timer
+    /// set earlier; reads what the socket has.
+    async fn wait(&mut self) -> Woke {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let stream = &self.shared.stream;
+        tokio::select! {
+            biased;
+            ready = stream.readable() => match ready {
+                Ok(()) => match stream.try_read_buf(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Woke::Again,
+                    read => Woke::Read(read),
+                },
+                Err(e) => Woke::Read(Err(e)),
+            },
+            () = self.timer.as_mut(), if self.timer_at.is_some() => {
+                self.timer_at = None;
+                Woke::Deadline
+            }
+            () = self.shared.wake_reader.notified() => Woke::Again,
+        }
+    }
+
+    /// Parses the `len` bytes just read, with those before them, and hands
+    /// out the replies they complete. An error breaks the pipe.
+    fn received(&mut self, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "Redis closed the connection",
+            ));
+        }
+        self.shared.lock().last_read = Instant::now();
+        let used = self
+            .parser
+            .parse(&self.buf, &mut self.replies)
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+        self.buf.drain(..used);
+        if self.replies.is_empty() {
+            return Ok(());
+        }
+        self.hand_out()
+    }
+
+    /// Hands each reply parsed to the waiter at the front of the queue, in
+    /// order; a reply with no waiter left for it is an error.
+    fn hand_out(&mut self) -> io::Result<()> {
         let mut unasked = false;
         {
-            let mut state = shared.lock();
-            for _ in 0..replies.len() {
+            let mut state = self.shared.lock();
+            for _ in 0..self.replies.len() {
                 match state.waiting.pop_front() {
-                    Some(waiter) => senders.push(waiter.sender),
+                    Some(waiter) => self.senders.push(waiter.sender),
                     None => {
                         unasked = true;
                         break;
@@ -609,17 +617,19 @@ async fn read_loop(shared: Arc<Shared>) {
         }
         // A call that gave up (its deadline passed, or it was dropped) no
         // longer takes its reply: the reply is discarded here.
-        for (sender, value) in senders.drain(..).zip(replies.drain(..)) {
+        for (sender, value) in self.senders.drain(..).zip(self.replies.drain(..)) {
             if let Some(sender) = sender {
                 let _ = sender.send(Ok(value));
             }
         }
-        replies.clear();
+        self.replies.clear();
         if unasked {
-            let unasked = io::Error::new(io::ErrorKind::InvalidData, "a reply nobody asked for");
-            shared.break_with(&unasked);
-            return;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a reply nobody asked for",
+            ));
         }
+        Ok(())
     }
 }
 
@@ -627,9 +637,8 @@ async fn read_loop(shared: Arc<Shared>) {
 /// by a read up where the last call left it: the arrays begun are kept with
 /// the items they have, and a line or a bulk string still arriving is not
 /// looked at again until more of it has come. Each byte is examined a small
-/// constant number of times, whatever the read sizes; parsing a partial
-/// reply again from its start after each read made a large reply (a big
-/// `HGETALL`) cost time quadratic in its size.
+/// constant number of times, whatever the read sizes, so that a large reply
+/// costs time linear in its size (the tests count the bytes examined).
 ///
 /// RESP2, which a connection speaks unless it asks for RESP3 (this one
 /// never does).
