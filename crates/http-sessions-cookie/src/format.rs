@@ -21,10 +21,10 @@ use std::sync::LazyLock;
 use base64::Engine;
 use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
+use http_sessions_core::keys::KeyId;
 use http_sessions_core::store::{
-    DataKey, Extra, Opened, Record, SessionData, StoreError, UnixTime, Value,
+    MAX_COOKIE_VALUE_LEN, Opened, Record, StoreError, UnixTime, codec,
 };
-use http_sessions_core::{keys::KeyId, store::FlashQueue, store::MAX_COOKIE_VALUE_LEN};
 use ring::{aead, hmac, rand};
 
 use crate::keys::{CookieKey, Protection};
@@ -51,68 +51,6 @@ fn mode_byte(mode: Mode) -> u8 {
         Mode::Signed => 0,
         Mode::Encrypted => 1,
     }
-}
-
-/// Reads a MessagePack string.
-fn read_str<'b>(rd: &mut &'b [u8], what: &'static str) -> Result<&'b str, BodyError> {
-    let len = rmp::decode::read_str_len(rd).map_err(|_| BodyError(what))?;
-    let (text, rest) = rd.split_at_checked(len as usize).ok_or(BodyError(what))?;
-    *rd = rest;
-    std::str::from_utf8(text).map_err(|_| BodyError(what))
-}
-
-/// Why a body did not decode.
-#[derive(Debug)]
-struct BodyError(&'static str);
-
-/// Decodes a body written by [`seal`] into the record it holds, which
-/// ends at `expires` (a time the header carries).
-fn decode_body(body: &[u8], expires: UnixTime) -> Result<Record, BodyError> {
-    use rmp::decode;
-    let mut rd = body;
-    let fields = decode::read_array_len(&mut rd).map_err(|_| BodyError("not an array"))?;
-    if fields != 3 && fields != 4 {
-        return Err(BodyError("neither three nor four fields"));
-    }
-    let created: u64 = decode::read_int(&mut rd).map_err(|_| BodyError("bad created time"))?;
-    let len = decode::read_map_len(&mut rd).map_err(|_| BodyError("data is not a map"))?;
-    // Keys arrive sorted, so each insert appends. Never more entries
-    // than bytes left: a forged length reserves nothing more.
-    let mut data = SessionData::with_capacity((len as usize).min(rd.len() / 2));
-    for _ in 0..len {
-        let key_len =
-            decode::read_str_len(&mut rd).map_err(|_| BodyError("key is not a string"))?;
-        let (key, rest) = rd
-            .split_at_checked(key_len as usize)
-            .ok_or(BodyError("key runs past the end"))?;
-        let key = std::str::from_utf8(key).map_err(|_| BodyError("key is not UTF-8"))?;
-        rd = rest;
-        let value_len =
-            decode::read_bin_len(&mut rd).map_err(|_| BodyError("value is not bytes"))? as usize;
-        let (bytes, rest) = rd
-            .split_at_checked(value_len)
-            .ok_or(BodyError("value runs past the end"))?;
-        rd = rest;
-        data.insert(DataKey::from(key), Value::copy_from_msgpack(bytes));
-    }
-    let mut record = Record::empty(UnixTime::from_secs(created), expires, 0);
-    record.data = data;
-    if fields == 4 {
-        let entries = decode::read_map_len(&mut rd).map_err(|_| BodyError("extra is not a map"))?;
-        for _ in 0..entries {
-            let name = read_str(&mut rd, "an extra's name is not a string")?;
-            let value = read_str(&mut rd, "an extra's value is not a string")?;
-            let extra = Extra::named(name.as_bytes()).ok_or(BodyError("unknown extra"))?;
-            if !record.set_extra(extra, value) {
-                return Err(BodyError("an extra does not decode"));
-            }
-        }
-    }
-    // Every message the cookie holds is kept; the layer applies its own
-    // capacity after loading.
-    record.flash = FlashQueue::from_msgpack(rd, usize::MAX)
-        .map_err(|_| BodyError("flash queue does not decode"))?;
-    Ok(record)
 }
 
 thread_local! {
@@ -158,47 +96,11 @@ pub(crate) fn seal(
     record: &Record,
     now: UnixTime,
 ) -> Result<String, StoreError> {
-    // An upper bound of the encoded body (MessagePack adds at most 5 bytes
-    // of header to a key and 5 to a value), so the buffer never regrows.
-    let data: usize = record
-        .data
-        .iter()
-        .map(|(k, v)| k.len() + v.len() + 10)
-        .sum();
-    let body_bound = 32 + data + record.flash.msgpack_len_bound();
+    let body_bound = codec::record_len_bound(record);
     seal_with(store, record.expires, now, body_bound, |buf| {
-        encode_body(buf, record)
-            .map_err(|e| StoreError::Corrupt(format!("session could not be encoded: {e}")))
+        codec::write_record(buf, record);
+        Ok(())
     })
-}
-
-/// Writes the body `[created, {key: bin}, flash]`, or `[created, {key:
-/// bin}, extra, flash]` for a session with an expiry, a user or a label,
-/// the inverse of [`decode_body`].
-fn encode_body(buf: &mut Vec<u8>, record: &Record) -> Result<(), String> {
-    use rmp::encode;
-    let too_many = |what| format!("more {what} than MessagePack can count");
-    let error = |e: encode::ValueWriteError<_>| e.to_string();
-    let extra = record.extras();
-    let fields = if extra.is_empty() { 3 } else { 4 };
-    encode::write_array_len(buf, fields).map_err(error)?;
-    encode::write_uint(buf, record.created.as_secs()).map_err(error)?;
-    let len = u32::try_from(record.data.len()).map_err(|_| too_many("keys"))?;
-    encode::write_map_len(buf, len).map_err(error)?;
-    for (key, value) in &record.data {
-        encode::write_str(buf, key).map_err(error)?;
-        encode::write_bin(buf, value.as_bytes()).map_err(error)?;
-    }
-    if !extra.is_empty() {
-        let len = u32::try_from(extra.len()).map_err(|_| too_many("extras"))?;
-        encode::write_map_len(buf, len).map_err(error)?;
-        for (name, value) in &extra {
-            encode::write_str(buf, name).map_err(error)?;
-            encode::write_str(buf, value).map_err(error)?;
-        }
-    }
-    record.flash.write_msgpack(buf);
-    Ok(())
 }
 
 /// Seals whatever `write_body` appends as the body, issued at `now`;
@@ -265,12 +167,12 @@ fn seal_into(
             let tag = hmac::sign(mac, buf);
             buf.extend_from_slice(tag.as_ref());
         }
+        Protection::Unusable => {
+            return Err(StoreError::unavailable(
+                "the key of session cookies could not be derived from the keyring",
+            ));
+        }
         Protection::Aead(aead_key) => {
-            let aead_key = aead_key.as_ref().ok_or_else(|| {
-                StoreError::unavailable(
-                    "the AES-256-GCM key of session cookies could not be built from the keyring",
-                )
-            })?;
             let (authenticated, body) = buf.split_at_mut(body_start);
             let (aad, nonce) = authenticated.split_at(header_end);
             let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
@@ -378,8 +280,8 @@ fn open_shaped_from(
             hmac::verify(mac, signed, tag).ok()?;
             body_start..tag_start
         }
+        Protection::Unusable => return None,
         Protection::Aead(aead_key) => {
-            let aead_key = aead_key.as_ref()?;
             let nonce_end = body_start + NONCE_LEN;
             if buf.len() < nonce_end + GCM_TAG_LEN {
                 return None;
@@ -394,10 +296,10 @@ fn open_shaped_from(
         }
     };
     let expires = UnixTime::from_secs(header.expires);
-    let record = match buf.get(body).map(|body| decode_body(body, expires)) {
+    let record = match buf.get(body).map(|body| codec::read_record(body, expires)) {
         Some(Ok(record)) => record,
         None => return None,
-        Some(Err(BodyError(error))) => {
+        Some(Err(error)) => {
             // Authentic but undecodable: our own bug or a format change,
             // worth a log line; forgeries never get this far.
             tracing::warn!(%error, key = %header.key, "authentic session cookie did not decode");
@@ -428,6 +330,8 @@ mod tests {
 
     use std::time::Duration;
 
+    use http_sessions_core::store::Value;
+
     use http_sessions_core::store::Expiry;
     use http_sessions_core::{Key, Keyring, Settings};
 
@@ -444,6 +348,28 @@ mod tests {
             CookieStore::signed(&settings),
             CookieStore::encrypted(&settings),
         ]
+    }
+
+    /// A signed cookie of the previous release, pinned: it still opens,
+    /// and sealing the same session at the same time writes it again.
+    #[test]
+    fn a_cookie_of_the_previous_release_opens() {
+        let settings = Settings::builder()
+            .with_keyring(Keyring::new(Key::from_bytes(&[5; 48]).unwrap()).unwrap())
+            .build()
+            .unwrap();
+        let store = CookieStore::signed(&settings);
+        let cookie = "AQC2hBy-AAAAAGVT8QAAAAAAZVPzWJPOZVPxAIGhYcQBAZCyVNgR7kNt80LbVM8mUOVu4xQhofkZ3T-vwHevLK79_w";
+        let issued = UnixTime::from_secs(1_700_000_000);
+        let opened = store
+            .open(cookie, issued + Duration::from_secs(100))
+            .unwrap();
+        assert_eq!(opened.record.created, issued);
+        assert_eq!(
+            opened.record.data.get("a").unwrap().decode::<u8>().unwrap(),
+            1
+        );
+        assert_eq!(store.seal(&opened.record, issued).unwrap(), cookie);
     }
 
     fn record() -> Record {
@@ -489,7 +415,7 @@ mod tests {
     #[test]
     fn an_authentic_cookie_opens_only_if_its_body_decodes() {
         let mut body = Vec::new();
-        encode_body(&mut body, &record()).unwrap();
+        codec::write_record(&mut body, &record());
         for store in stores() {
             let expires = record().expires;
             let good = store.seal_raw_body(&body, expires, NOW).unwrap();
@@ -527,8 +453,8 @@ mod tests {
         rmp::encode::write_map_len(&mut body, 1).unwrap();
         rmp::encode::write_str(&mut body, "expiry").unwrap();
         rmp::encode::write_str(&mut body, "forever").unwrap();
-        FlashQueue::default().write_msgpack(&mut body);
-        assert!(decode_body(&body, NOW).is_err());
+        codec::write_flashes(&mut body, &http_sessions_core::store::FlashQueue::default());
+        assert!(codec::read_record(&body, NOW).is_err());
     }
 
     /// A cookie keeps no generation (the manager stamps one on server-side
@@ -539,7 +465,7 @@ mod tests {
         let mut bound = record();
         bound.user = Some("user-42".into());
         let mut body = Vec::new();
-        encode_body(&mut body, &bound).unwrap();
+        codec::write_record(&mut body, &bound);
         assert!(!body.windows(3).any(|w| w == b"gen"), "{body:?}");
         for store in stores() {
             let sealed = store.seal(&bound, NOW).unwrap();

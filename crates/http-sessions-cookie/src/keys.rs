@@ -23,12 +23,15 @@ const AEAD_PURPOSE: &[u8] = b"cookie-aead";
 pub(crate) enum Protection {
     /// HMAC-SHA256 of signed cookies.
     Mac(hmac::Key),
-    /// AES-256-GCM of encrypted cookies. `None` if ring refused the key,
-    /// which it does only for a length other than 32 bytes: sealing then
-    /// fails with an error and opening finds no session, rather than the
-    /// store panicking. Boxed: AES's key schedule is three times the size
-    /// of an HMAC key, which signed stores would otherwise carry for each key.
-    Aead(Option<Box<aead::LessSafeKey>>),
+    /// AES-256-GCM of encrypted cookies. Boxed: AES's key schedule is
+    /// three times the size of an HMAC key, which signed stores would
+    /// otherwise carry for each key.
+    Aead(Box<aead::LessSafeKey>),
+    /// The key could not be derived (HKDF or ring refused it, which they
+    /// do only for lengths this crate never asks for): sealing fails with
+    /// an error and opening finds no session, rather than the store
+    /// panicking.
+    Unusable,
 }
 
 /// One trusted key, ready to seal or open cookies.
@@ -41,14 +44,18 @@ pub(crate) struct CookieKey {
 impl CookieKey {
     fn derive(key: &TrustedKey, mode: Mode) -> Self {
         let protection = match mode {
-            Mode::Signed => {
-                let sub = key.sub_key(MAC_PURPOSE);
-                Protection::Mac(hmac::Key::new(hmac::HMAC_SHA256, sub.as_bytes()))
-            }
+            Mode::Signed => match key.sub_key(MAC_PURPOSE) {
+                Ok(sub) => Protection::Mac(hmac::Key::new(hmac::HMAC_SHA256, sub.as_bytes())),
+                Err(_) => Protection::Unusable,
+            },
             Mode::Encrypted => {
-                let sub = key.sub_key(AEAD_PURPOSE);
-                let key = aead::UnboundKey::new(&aead::AES_256_GCM, sub.as_bytes()).ok();
-                Protection::Aead(key.map(|key| Box::new(aead::LessSafeKey::new(key))))
+                let sub = key.sub_key(AEAD_PURPOSE).ok();
+                let unbound = sub
+                    .and_then(|sub| aead::UnboundKey::new(&aead::AES_256_GCM, sub.as_bytes()).ok());
+                match unbound {
+                    Some(key) => Protection::Aead(Box::new(aead::LessSafeKey::new(key))),
+                    None => Protection::Unusable,
+                }
             }
         };
         Self {
@@ -151,7 +158,7 @@ mod tests {
             .unwrap()
             .into();
         let old = aead::LessSafeKey::new(old);
-        let Protection::Aead(Some(new)) = &keys.current.protection else {
+        let Protection::Aead(new) = &keys.current.protection else {
             panic!("an encrypted store derives an AEAD key");
         };
         let nonce = [7; aead::NONCE_LEN];

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use ring::{hmac, rand};
+use ring::{hkdf, hmac, rand};
 
 /// The shortest secret accepted, in bytes (256 bits: HMAC-SHA256's block
 /// strength and AES-256's key size).
@@ -102,8 +102,8 @@ impl fmt::Display for KeyId {
 /// one to encrypt).
 pub struct TrustedKey {
     id: KeyId,
-    /// HKDF's pseudorandom key, as the HMAC key of the expand step.
-    prk: hmac::Key,
+    /// HKDF's pseudorandom key, which each purpose expands.
+    prk: hkdf::Prk,
     token_mac: hmac::Key,
 }
 
@@ -128,18 +128,15 @@ impl fmt::Debug for SubKey {
 }
 
 impl TrustedKey {
-    fn derive(key: &Key) -> Self {
-        // HKDF-Extract: PRK = HMAC(salt, secret).
-        let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, HKDF_SALT), &key.0);
-        let prk = hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref());
-        let id_block = expand(&prk, b"key-id");
-        let [a, b, c, d, ..] = id_block.0;
-        let token_mac = hmac::Key::new(hmac::HMAC_SHA256, &expand(&prk, b"token-mac").0);
-        Self {
+    fn derive(key: &Key) -> Result<Self, KeyError> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(&key.0);
+        let [a, b, c, d, ..] = expand(&prk, b"key-id")?.0;
+        let token_mac = hmac::Key::new(hmac::HMAC_SHA256, &expand(&prk, b"token-mac")?.0);
+        Ok(Self {
             id: KeyId([a, b, c, d]),
             prk,
             token_mac,
-        }
+        })
     }
 
     /// The public name of this key.
@@ -153,21 +150,25 @@ impl TrustedKey {
     }
 
     /// The sub-key for `purpose`, a label no other use shares.
-    pub fn sub_key(&self, purpose: &[u8]) -> SubKey {
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError::Derivation`] if HKDF refuses (it cannot for the 32
+    /// bytes asked here; the error keeps a broken build from going on with
+    /// a key it did not derive).
+    pub fn sub_key(&self, purpose: &[u8]) -> Result<SubKey, KeyError> {
         expand(&self.prk, purpose)
     }
 }
 
-/// HKDF-Expand (RFC 5869 section 2.3) of one block: `T(1) = HMAC(PRK, info
-/// || 0x01)`, which is the whole output for any length up to 32 bytes, and
-/// its prefix for shorter ones.
-fn expand(prk: &hmac::Key, info: &[u8]) -> SubKey {
-    let mut ctx = hmac::Context::with_key(prk);
-    ctx.update(info);
-    ctx.update(&[1]);
+/// HKDF-Expand (RFC 5869) of one SHA-256 block for `info`.
+fn expand(prk: &hkdf::Prk, info: &[u8]) -> Result<SubKey, KeyError> {
     let mut out = [0u8; SUB_KEY_LEN];
-    out.copy_from_slice(ctx.sign().as_ref());
-    SubKey(out)
+    let info = [info];
+    prk.expand(&info, hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(&mut out))
+        .map_err(|_| KeyError::Derivation)?;
+    Ok(SubKey(out))
 }
 
 impl fmt::Debug for TrustedKey {
@@ -211,7 +212,7 @@ impl Keyring {
     /// without breaking callers.
     pub fn new(current: Key) -> Result<Self, KeyError> {
         Ok(Self {
-            current: TrustedKey::derive(&current),
+            current: TrustedKey::derive(&current)?,
             verify_only: Vec::new(),
         })
     }
@@ -222,7 +223,7 @@ impl Keyring {
     ///
     /// [`KeyError::DuplicateId`] if the key's id equals one already present.
     pub fn with_verify_only(mut self, key: Key) -> Result<Self, KeyError> {
-        let derived = TrustedKey::derive(&key);
+        let derived = TrustedKey::derive(&key)?;
         if self.all().any(|k| k.id == derived.id) {
             return Err(KeyError::DuplicateId(derived.id));
         }
@@ -269,6 +270,9 @@ pub enum KeyError {
     /// The system's random generator failed.
     #[error("the system random generator failed")]
     Random,
+    /// HKDF refused to derive a sub-key.
+    #[error("a sub-key could not be derived from the session key (HKDF-SHA256 refused)")]
+    Derivation,
 }
 
 #[cfg(test)]
@@ -277,48 +281,38 @@ mod tests {
 
     #[test]
     fn sub_keys_differ_per_purpose_and_per_key() {
-        let a = TrustedKey::derive(&Key::from_bytes(&[1; 32]).unwrap());
-        let b = TrustedKey::derive(&Key::from_bytes(&[2; 32]).unwrap());
-        assert_ne!(a.sub_key(b"token-mac").0, a.sub_key(b"cookie-mac").0);
-        assert_ne!(a.sub_key(b"token-mac").0, b.sub_key(b"token-mac").0);
+        let a = TrustedKey::derive(&Key::from_bytes(&[1; 32]).unwrap()).unwrap();
+        let b = TrustedKey::derive(&Key::from_bytes(&[2; 32]).unwrap()).unwrap();
+        assert_ne!(
+            a.sub_key(b"token-mac").unwrap().0,
+            a.sub_key(b"cookie-mac").unwrap().0
+        );
+        assert_ne!(
+            a.sub_key(b"token-mac").unwrap().0,
+            b.sub_key(b"token-mac").unwrap().0
+        );
         assert_ne!(a.id(), b.id());
     }
 
+    /// The bytes the previous release derived (HKDF written by hand on
+    /// HMAC), pinned: keys, cookies and tokens it issued keep opening.
     #[test]
-    fn sub_keys_are_hkdf_sha256() {
-        struct Len(usize);
-        impl ring::hkdf::KeyType for Len {
-            fn len(&self) -> usize {
-                self.0
-            }
-        }
-        let secret = [5u8; 48];
-        let key = TrustedKey::derive(&Key::from_bytes(&secret).unwrap());
-        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, HKDF_SALT).extract(&secret);
-        let hkdf = |info: &[u8], len: usize| {
-            let mut out = vec![0u8; len];
-            prk.expand(&[info], Len(len))
-                .unwrap()
-                .fill(&mut out)
-                .unwrap();
-            out
-        };
-        assert_eq!(
-            key.sub_key(b"cookie-aead").0.to_vec(),
-            hkdf(b"cookie-aead", 32)
-        );
-        assert_eq!(key.id().0.to_vec(), hkdf(b"key-id", 4));
-        let token_mac = hmac::Key::new(hmac::HMAC_SHA256, &hkdf(b"token-mac", 32));
-        assert_eq!(
-            hmac::sign(key.token_mac(), b"x").as_ref(),
-            hmac::sign(&token_mac, b"x").as_ref()
-        );
+    fn sub_keys_are_the_previous_releases() {
+        let key = TrustedKey::derive(&Key::from_bytes(&[5u8; 48]).unwrap()).unwrap();
+        assert_eq!(key.id().as_bytes(), &[0xb6, 0x84, 0x1c, 0xbe]);
+        let aead: Vec<u8> = (0..32)
+            .map(|i| {
+                let hex = "109cd625f56f85e3085da674d27d2ddf4217e12b0a50eccbb1e01f89362dbbd7";
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()
+            })
+            .collect();
+        assert_eq!(key.sub_key(b"cookie-aead").unwrap().0.to_vec(), aead);
     }
 
     #[test]
     fn derivation_is_deterministic() {
-        let a = TrustedKey::derive(&Key::from_bytes(&[9; 40]).unwrap());
-        let b = TrustedKey::derive(&Key::from_bytes(&[9; 40]).unwrap());
+        let a = TrustedKey::derive(&Key::from_bytes(&[9; 40]).unwrap()).unwrap();
+        let b = TrustedKey::derive(&Key::from_bytes(&[9; 40]).unwrap()).unwrap();
         assert_eq!(a.id(), b.id());
         assert_eq!(
             hmac::sign(a.token_mac(), b"x").as_ref(),

@@ -129,6 +129,16 @@ mod tests {
 
     /// Tokens already in browsers must keep opening: the format is
     /// `base64url(id) "." base64url(tag)`, whatever writes it.
+    /// A token the previous release issued, pinned: it still opens.
+    #[test]
+    fn a_token_of_the_previous_release_opens() {
+        let keys = Keyring::new(crate::Key::from_bytes(&[5u8; 48]).unwrap()).unwrap();
+        let token = "BwcHBwcHBwcHBwcHBwcHBw.0siLb2VLV6upUvgIkHiAFG4PN9UlsFwPMVcIpFgWuZA";
+        let opened = open(&keys, token).expect("the token opens");
+        assert_eq!(opened.id, SessionId::from_bytes([7; 16]));
+        assert_eq!(seal(&keys, &opened.id).unwrap(), token);
+    }
+
     #[test]
     fn the_token_format_is_id_dot_tag() {
         let keys = ring(1);
