@@ -347,41 +347,6 @@ impl FlashQueue {
     pub fn counted_len(&self) -> usize {
         self.items.iter().map(|(_, f)| f.message.len() + 8).sum()
     }
-
-    /// Encodes the messages as MessagePack (an array of `[level, text]`,
-    /// [`codec::write_flashes`](crate::store::codec::write_flashes)).
-    pub fn to_msgpack(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.msgpack_len_bound());
-        self.write_msgpack(&mut out);
-        out
-    }
-
-    /// At most how many bytes [`write_msgpack`](Self::write_msgpack)
-    /// appends: at most 5 of array header, and per message at most 8 of
-    /// framing besides its text.
-    pub fn msgpack_len_bound(&self) -> usize {
-        5 + self.counted_len()
-    }
-
-    /// Appends the messages to `out` as [`to_msgpack`](Self::to_msgpack)
-    /// encodes them.
-    pub fn write_msgpack(&self, out: &mut Vec<u8>) {
-        crate::session::codec::write_flashes(out, self);
-    }
-
-    /// Decodes messages written by [`to_msgpack`](Self::to_msgpack), keeping
-    /// the newest `capacity` of them.
-    ///
-    /// # Errors
-    ///
-    /// What is wrong with `bytes` if they are not such messages, or if
-    /// anything follows them.
-    pub fn from_msgpack(
-        bytes: &[u8],
-        capacity: usize,
-    ) -> Result<Self, crate::session::codec::CodecError> {
-        crate::session::codec::read_flashes(bytes, capacity)
-    }
 }
 
 #[cfg(test)]
@@ -426,24 +391,16 @@ mod tests {
     }
 
     #[test]
-    fn msgpack_round_trip_and_levels() {
+    fn every_level_round_trips_through_the_codec() {
+        use crate::session::codec;
         let mut q = FlashQueue::default();
         for level in FlashLevel::ALL {
             q.push(level, level.to_string());
         }
-        assert!(q.to_msgpack().len() <= q.msgpack_len_bound());
-        let back = FlashQueue::from_msgpack(&q.to_msgpack(), 16).unwrap();
-        assert_eq!(back, q);
-        assert!(FlashQueue::from_msgpack(&[0x91, 0x92, 9, 0xa0], 16).is_err());
-        assert!(FlashQueue::from_msgpack(b"\xff", 16).is_err());
-        // Trailing bytes, an unknown level, text that is not UTF-8, and a
-        // length far beyond the input (refused without reserving for it).
-        assert!(FlashQueue::from_msgpack(&[0x90, 0x90], 16).is_err());
-        assert!(FlashQueue::from_msgpack(&[0x91, 0x92, 5, 0xa0], 16).is_err());
-        assert!(FlashQueue::from_msgpack(&[0x91, 0x92, 1, 0xa1, 0xff], 16).is_err());
-        assert!(FlashQueue::from_msgpack(&[0xdd, 0xff, 0xff, 0xff, 0xff], 16).is_err());
+        let mut bytes = Vec::new();
+        codec::write_flashes(&mut bytes, &q);
+        assert_eq!(codec::read_flashes(&bytes, 16).unwrap(), q);
         // The newest messages are kept when the capacity is smaller.
-        let two = FlashQueue::from_msgpack(&q.to_msgpack(), 2).unwrap();
-        assert_eq!(two.len(), 2);
+        assert_eq!(codec::read_flashes(&bytes, 2).unwrap().len(), 2);
     }
 }
