@@ -651,10 +651,10 @@ impl Inner {
             return self.update_binding(id, update);
         }
         let held = entry.get_mut();
-        let applied = held.slot.apply(update);
-        if applied.is_ok() {
-            held.recount(&self.usage);
-        }
+        let applied = held.slot.apply_measured(update).map(|(updated, change)| {
+            held.resize(change, &self.usage);
+            updated
+        });
         match applied {
             Err(error) => {
                 // A bound session past its time is left to the sweep, which

@@ -66,6 +66,22 @@ impl Held {
         }
     }
 
+    /// Moves the entry's count by `change` bytes, as
+    /// [`Entry::apply_measured`] measured it, or counts it again when it
+    /// could not.
+    pub(crate) fn resize(&mut self, change: Option<isize>, total: &Usage) {
+        let Some(change) = change else {
+            return self.recount(total);
+        };
+        if change != 0 {
+            let bytes =
+                u32::try_from(widen(self.bytes).saturating_add_signed(change)).unwrap_or(u32::MAX);
+            total.sub(self.bytes);
+            total.add(bytes);
+            self.bytes = bytes;
+        }
+    }
+
     /// Takes the entry out of `total`: it has left the map.
     pub(crate) fn leave(&self, total: &Usage) {
         total.entries.fetch_sub(1, Ordering::Relaxed);

@@ -62,21 +62,44 @@ impl Entry {
     ///
     /// [`StoreError::Gone`] as above.
     pub fn apply(&mut self, update: &Update<'_>) -> Result<Updated, StoreError> {
+        self.apply_measured(update).map(|(updated, _)| updated)
+    }
+
+    /// [`apply`](Self::apply), also answering by how much the session's
+    /// [`encoded_len`](Record::encoded_len) changed: exactly, unless the
+    /// update changed the flash queue (whose merge may drop messages), when
+    /// it is `None` and a store that counts sizes counts again.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Self::apply).
+    pub fn apply_measured(
+        &mut self,
+        update: &Update<'_>,
+    ) -> Result<(Updated, Option<isize>), StoreError> {
         let Entry::Live(stored) = self else {
             return Err(StoreError::Gone);
         };
         if stored.is_expired(update.now) {
             return Err(StoreError::Gone);
         }
-        update.check_size(stored)?;
+        let (removed, added) = update.check_delta(stored)?;
         update.apply_to(stored);
+        let change = (update.changes.flash.is_empty())
+            .then(|| {
+                isize::try_from(added)
+                    .ok()?
+                    .checked_sub(isize::try_from(removed).ok()?)
+            })
+            .flatten();
         // Concurrent removals can empty a session that each request saw
         // non-empty: an empty session is not kept.
-        Ok(if stored.is_empty() {
+        let updated = if stored.is_empty() {
             Updated::Emptied
         } else {
             Updated::Kept
-        })
+        };
+        Ok((updated, change))
     }
 
     /// Ends the session because it was renewed: the entry becomes the

@@ -123,63 +123,70 @@ impl<'a> Update<'a> {
             || (self.record.user.is_some() && self.changes.expiry)
     }
 
-    /// The size of `stored` ([`Record::encoded_len`]) before and after
-    /// this update, computed without applying it.
-    pub fn sizes(&self, stored: &Record) -> (usize, usize) {
-        let data_before = stored.data_len();
-        let mut data = if self.changes.cleared { 0 } else { data_before };
+    /// The bytes ([`Record::encoded_len`]) this update takes from
+    /// `stored` and adds to it, computed without applying it.
+    pub fn delta(&self, stored: &Record) -> (usize, usize) {
+        let (mut removed, mut added) = (0, 0);
+        if self.changes.cleared {
+            removed += stored.data_len();
+        }
         for (key, value) in self.changed() {
             if let (false, Some(old)) = (self.changes.cleared, stored.data.get(key)) {
-                data -= key.len() + old.as_bytes().len();
+                removed += key.len() + old.as_bytes().len();
             }
             if let Some(new) = value {
-                data += key.len() + new.as_bytes().len();
+                added += key.len() + new.as_bytes().len();
             }
         }
-        let flash_before = stored.flash.counted_len();
-        let flash = if self.changes.flash.is_empty() {
-            flash_before
-        } else {
-            let taken: usize = (stored.flash.entries())
-                .filter(|(id, _)| self.changes.flash.taken.contains(id))
+        let flash = &self.changes.flash;
+        if !flash.is_empty() {
+            removed += (stored.flash.entries())
+                .filter(|(id, _)| flash.taken.contains(id))
                 .map(|(_, f)| f.message.len() + 8)
-                .sum();
-            let pushed: usize = (self.changes.flash.pushed.iter())
+                .sum::<usize>();
+            added += (flash.pushed.iter())
                 .filter_map(|&id| self.record.flash.get(id))
                 .map(|f| f.message.len() + 8)
-                .sum();
-            flash_before - taken + pushed
-        };
-        let binding = if self.changes.binding {
-            self.record
-        } else {
-            stored
-        };
-        let expiry = if self.changes.expiry {
-            self.record.expiry
-        } else {
-            stored.expiry
-        };
-        let before = data_before + flash_before + stored.extras_len();
-        let after = data + flash + binding.binding_len() + expiry.encoded_len();
-        (before, after)
+                .sum::<usize>();
+        }
+        if self.changes.binding {
+            removed += stored.binding_len();
+            added += self.record.binding_len();
+        }
+        if self.changes.expiry {
+            removed += stored.expiry.encoded_len();
+            added += self.record.expiry.encoded_len();
+        }
+        (removed, added)
     }
 
     /// [`StoreError::TooLarge`] if this update would leave `stored` over
-    /// [`max_size`](Self::max_size) and larger than it is.
+    /// [`max_size`](Self::max_size) and larger than it is. An update that
+    /// adds no more than it takes is never refused, and costs no walk over
+    /// the stored session.
     ///
     /// # Errors
     ///
     /// As above.
     pub fn check_size(&self, stored: &Record) -> Result<(), StoreError> {
-        let (before, after) = self.sizes(stored);
-        if after > self.max_size && after > before {
+        self.check_delta(stored).map(|_| ())
+    }
+
+    /// [`check_size`](Self::check_size), answering the bytes the update
+    /// takes and adds ([`delta`](Self::delta)) when it passes.
+    pub(crate) fn check_delta(&self, stored: &Record) -> Result<(usize, usize), StoreError> {
+        let (removed, added) = self.delta(stored);
+        if added <= removed {
+            return Ok((removed, added));
+        }
+        let after = (stored.encoded_len() + added).saturating_sub(removed);
+        if after > self.max_size {
             return Err(StoreError::TooLarge {
                 size: after,
                 limit: self.max_size,
             });
         }
-        Ok(())
+        Ok((removed, added))
     }
 
     /// Applies the update to `stored`, a store's copy of the session:
