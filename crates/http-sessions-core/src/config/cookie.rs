@@ -1,10 +1,9 @@
-//! The session cookie's attributes: [`CookieSettings`], [`SameSite`], the
-//! builder methods that set them, and the checks of RFC 6265 and its
+//! The session cookie's attributes: [`CookieSettings`], [`SameSite`], and
+//! the checks of RFC 6265 and its
 //! prefixes run when the settings are built.
 
 use crate::config::environment::SecureFrom;
 use crate::config::error::ConfigError;
-use crate::config::settings::{Settings, SettingsBuilder};
 
 /// The `SameSite` cookie attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,74 +98,6 @@ impl FixedAttributes {
     }
 }
 
-impl Settings {
-    /// The cookie's attributes.
-    pub fn cookie(&self) -> &CookieSettings {
-        &self.cookie
-    }
-
-    /// The cookie's attributes as `Set-Cookie` writes them.
-    pub(crate) fn fixed_attributes(&self) -> &FixedAttributes {
-        &self.fixed_attributes
-    }
-}
-
-impl SettingsBuilder {
-    /// The cookie's name (default `session`). A `__Host-` name also needs
-    /// `Secure`, path `/` and no domain; a `__Secure-` name needs `Secure`.
-    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.cookie.name = name.into();
-        self
-    }
-
-    /// The cookie's `Path` (default `/`).
-    pub fn with_cookie_path(mut self, path: impl Into<String>) -> Self {
-        self.cookie.path = path.into();
-        self
-    }
-
-    /// The cookie's `Domain` (default none: only the host that set it).
-    pub fn with_cookie_domain(mut self, domain: impl Into<String>) -> Self {
-        self.cookie.domain = Some(domain.into());
-        self
-    }
-
-    /// The cookie's `SameSite` (default `Lax`).
-    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
-        self.cookie.same_site = same_site;
-        self
-    }
-
-    /// The cookie's `Secure` flag (default on, or as
-    /// `SESSION_COOKIE_SECURE` says). Called, it decides on its own:
-    /// [`build`](Self::build) then ignores `SESSION_COOKIE_SECURE`, so code
-    /// that says `with_secure(true)` cannot be weakened by the environment.
-    /// For local development prefer `SESSION_COOKIE_SECURE=false`, which
-    /// leaves the code as it runs in production.
-    ///
-    /// # Security
-    ///
-    /// Off, the browser sends the cookie over plain HTTP, where anyone on
-    /// the path can read and replay it. Turn it off only for local
-    /// development over `http://localhost`; [`build`](Self::build) logs a
-    /// warning when it is off.
-    pub fn with_secure(mut self, secure: bool) -> Self {
-        self.secure = Some(secure);
-        self
-    }
-
-    /// The cookie's `HttpOnly` flag (default on).
-    ///
-    /// # Security
-    ///
-    /// Off, any script on the page (including an injected one) can read the
-    /// session cookie.
-    pub fn with_http_only(mut self, http_only: bool) -> Self {
-        self.cookie.http_only = http_only;
-        self
-    }
-}
-
 /// RFC 6265 section 4.1.1: a cookie name is a token (RFC 2616 section 2.2).
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
@@ -250,84 +181,5 @@ fn check_prefix_rules(c: &CookieSettings, by_env: bool) -> Result<(), ConfigErro
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::config::error::ConfigError;
-    use crate::config::settings::tests::base;
-
-    use super::*;
-
-    #[test]
-    fn defaults_are_the_safe_ones() {
-        let s = base().build().unwrap();
-        let c = s.cookie();
-        assert_eq!((c.name.as_str(), c.path.as_str()), ("session", "/"));
-        assert!(c.secure && c.http_only && c.domain.is_none());
-        assert_eq!(c.same_site, SameSite::Lax);
-    }
-
-    #[test]
-    fn bad_names_paths_and_domains_are_refused() {
-        for name in [
-            "", "a;b", "a=b", "a b", "a\tb", "a\u{7f}", "é", "a,b", "a\"b",
-        ] {
-            let e = base().with_cookie_name(name).build().unwrap_err();
-            assert!(
-                matches!(e, ConfigError::CookieAttribute { field: "name", .. }),
-                "{name:?}"
-            );
-        }
-        for path in ["", "a", "/a;b", "/a b", "/\n", "/a\u{0}"] {
-            let e = base().with_cookie_path(path).build().unwrap_err();
-            assert!(
-                matches!(e, ConfigError::CookieAttribute { field: "path", .. }),
-                "{path:?}"
-            );
-        }
-        for domain in ["", "a;b", "a=b", "a b", "ex\rample.com"] {
-            let e = base().with_cookie_domain(domain).build().unwrap_err();
-            assert!(
-                matches!(
-                    e,
-                    ConfigError::CookieAttribute {
-                        field: "domain",
-                        ..
-                    }
-                ),
-                "{domain:?}"
-            );
-        }
-        assert!(base().with_cookie_domain("example.com").build().is_ok());
-        assert!(base().with_cookie_path("/app/v1").build().is_ok());
-    }
-
-    #[test]
-    fn host_prefix_rules_are_checked() {
-        assert!(base().with_cookie_name("__Host-s").build().is_ok());
-        for b in [
-            base().with_cookie_name("__Host-s").with_secure(false),
-            base().with_cookie_name("__Host-s").with_cookie_path("/a"),
-            base()
-                .with_cookie_name("__Host-s")
-                .with_cookie_domain("example.com"),
-            base().with_cookie_name("__Secure-s").with_secure(false),
-            base().with_same_site(SameSite::None).with_secure(false),
-        ] {
-            assert!(matches!(b.build(), Err(ConfigError::CookiePrefix { .. })));
-        }
-    }
-
-    #[test]
-    fn the_fixed_attributes_are_written_once_from_the_cookie() {
-        let s = base()
-            .with_cookie_name("sid")
-            .with_cookie_domain("example.com")
-            .with_same_site(SameSite::Strict)
-            .with_http_only(false)
-            .build()
-            .unwrap();
-        let fixed = s.fixed_attributes();
-        assert_eq!(fixed.head, "sid=");
-        assert_eq!(fixed.scope, "; Path=/; Domain=example.com");
-        assert_eq!(fixed.flags, "; Secure; SameSite=Strict");
-    }
-}
+#[path = "cookie_tests.rs"]
+mod tests;

@@ -7,7 +7,6 @@ use std::ffi::{OsStr, OsString};
 
 use crate::config::error::ConfigError;
 use crate::config::keys::{Key, Keyring};
-use crate::config::settings::{Settings, SettingsBuilder};
 
 /// The environment variable holding the secret key (its raw bytes).
 pub(crate) const SECRET_ENV: &str = "SESSION_SECRET";
@@ -18,63 +17,6 @@ pub(crate) const SECRET_ENV: &str = "SESSION_SECRET";
 /// [`Settings::from_env`] and [`SettingsBuilder::build`] unless the code
 /// calls [`SettingsBuilder::with_secure`].
 pub(crate) const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
-
-impl Settings {
-    /// The defaults, with the key from `SESSION_SECRET` and the cookie's
-    /// `Secure` attribute from `SESSION_COOKIE_SECURE` (on unless it is
-    /// `false` or `0`; see [`SettingsBuilder::build`]).
-    ///
-    /// ```sh
-    /// # production: Secure on, the key from the secret store
-    /// SESSION_SECRET="$(openssl rand -base64 48)" ./app
-    /// # local development over http://localhost: a warning is logged
-    /// SESSION_COOKIE_SECURE=false SESSION_SECRET="$(openssl rand -base64 48)" ./app
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::MissingSecret`] if `SESSION_SECRET` is not set (for a
-    /// throwaway key in development, use
-    /// [`SettingsBuilder::with_random_dev_key`]); [`ConfigError::Env`] if it
-    /// is shorter than 32 bytes; [`ConfigError::SecureEnv`] if
-    /// `SESSION_COOKIE_SECURE` is set to anything but `true`, `1`, `false`
-    /// or `0`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::builder().build()
-    }
-}
-
-impl SettingsBuilder {
-    /// Without a keyring and without `SESSION_SECRET`, makes a random key
-    /// (and logs a warning) instead of refusing to build with
-    /// [`ConfigError::MissingSecret`]. A keyring, then `SESSION_SECRET`,
-    /// still come first: this only fills the gap, for local development,
-    /// demos and tests.
-    ///
-    /// # Security
-    ///
-    /// The key lives and dies with the process. Every restart logs everyone
-    /// out, and instances of the application cannot read each other's
-    /// cookies, so behind a load balancer visitors lose their session
-    /// whenever they reach another instance. In production set
-    /// `SESSION_SECRET` (at least 32 random bytes, for example
-    /// `openssl rand -base64 48`) on every instance.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use http_sessions_core::Settings;
-    ///
-    /// // SESSION_SECRET when it is set, else a key for this process only.
-    /// let settings = Settings::builder().with_random_dev_key().build()?;
-    /// # let _ = settings;
-    /// # Ok::<(), http_sessions_core::ConfigError>(())
-    /// ```
-    pub fn with_random_dev_key(mut self) -> Self {
-        self.random_dev_key = true;
-        self
-    }
-}
 
 /// The values [`SettingsBuilder::build`] reads from the environment.
 pub(super) struct EnvValues {

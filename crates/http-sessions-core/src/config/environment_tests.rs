@@ -5,6 +5,7 @@
 use super::*;
 use crate::config::cookie::SameSite;
 use crate::config::settings::tests::base;
+use crate::config::settings::{Settings, SettingsBuilder};
 
 /// An environment with neither variable set.
 fn no_env() -> EnvValues {

@@ -1,15 +1,18 @@
-//! [`Settings`] and its [`SettingsBuilder`]: the keyring, the clock, and
-//! one field per concern, each kept and checked by its own file
-//! (`cookie`, `lifetimes`, `limits`, `environment`).
+//! [`Settings`] and its [`SettingsBuilder`]: every setting's reader and
+//! setter in one place, each concern's values kept and checked by a file
+//! of its own below this one (`cookie`, `lifetimes`, `limits`,
+//! `environment`), which never imports it back.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::cookie::{self, CookieSettings, FixedAttributes};
+use crate::config::cookie::{self, CookieSettings, FixedAttributes, SameSite};
 use crate::config::environment::{self, EnvValues};
 use crate::config::error::ConfigError;
 use crate::config::keys::Keyring;
 use crate::config::lifetimes::{self, Lifetimes};
 use crate::config::limits::{self, Limits};
+use crate::session::flash::FlashLevel;
 use crate::session::time::{Clock, SystemClock};
 
 /// Everything the session layer and the stores are configured by.
@@ -185,103 +188,338 @@ impl SettingsBuilder {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::config::cookie::SameSite;
-    use crate::config::keys::Key;
-    use crate::session::flash::FlashLevel;
-    use crate::session::time::{ManualClock, UnixTime};
-
-    /// A builder with a fixed key, so that only what a test sets can fail.
-    pub(crate) fn base() -> SettingsBuilder {
-        Settings::builder().with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
+// The cookie (checked in `cookie`).
+impl Settings {
+    /// The cookie's attributes.
+    pub fn cookie(&self) -> &CookieSettings {
+        &self.cookie
     }
 
-    /// `builder` is refused with the one out-of-range kind, naming
-    /// `setting` and `value`, in a message that says what to change.
-    pub(crate) fn assert_out_of_range(builder: SettingsBuilder, setting: &str, value: &str) {
-        let error = builder.build().unwrap_err();
-        let message = error.to_string();
-        match &error {
-            ConfigError::OutOfRange {
-                setting: named,
-                value: refused,
-                allowed,
-            } => {
-                assert_eq!((*named, refused.as_str()), (setting, value), "{message}");
-                for part in [setting, value, allowed] {
-                    assert!(message.contains(part), "{part:?} missing from {message:?}");
-                }
-            }
-            other => panic!("{setting} = {value}: not OutOfRange but {other:?}"),
-        }
-    }
-
-    #[test]
-    fn every_setting_reads_back_as_it_was_given() {
-        let clock = ManualClock::new(UnixTime::from_secs(5_000));
-        let keyring = Keyring::new(Key::from_bytes(&[7; 32]).unwrap()).unwrap();
-        let key_id = keyring.current().id();
-        let s = Settings::builder()
-            .with_keyring(keyring)
-            .with_cookie_name("sid")
-            .with_cookie_path("/app")
-            .with_cookie_domain("example.com")
-            .with_same_site(SameSite::Strict)
-            .with_secure(true)
-            .with_http_only(false)
-            .with_idle_timeout(Duration::from_secs(600))
-            .with_absolute_lifetime(Duration::from_secs(7_200))
-            .with_refresh_fraction(0.5)
-            .with_max_expiry(Duration::from_secs(86_400))
-            .with_store_timeout(Duration::from_millis(750))
-            .with_max_session_size(4_096)
-            .with_flash_capacity(3)
-            .with_flash_min_level(FlashLevel::Warning)
-            .with_save_on_server_error(true)
-            .with_clock(clock.clone())
-            .build()
-            .unwrap();
-        assert_eq!(s.keyring().current().id(), key_id);
-        assert_eq!(
-            s.cookie(),
-            &CookieSettings {
-                name: "sid".into(),
-                path: "/app".into(),
-                domain: Some("example.com".into()),
-                same_site: SameSite::Strict,
-                secure: true,
-                http_only: false,
-            }
-        );
-        assert_eq!(s.idle_timeout(), Duration::from_secs(600));
-        assert_eq!(s.absolute_lifetime(), Duration::from_secs(7_200));
-        assert_eq!(s.refresh_fraction(), 0.5);
-        assert_eq!(s.max_expiry(), Duration::from_secs(86_400));
-        assert_eq!(s.store_timeout(), Duration::from_millis(750));
-        assert_eq!(s.max_session_size(), 4_096);
-        assert_eq!(s.flash_capacity(), 3);
-        assert_eq!(s.flash_min_level(), FlashLevel::Warning);
-        assert!(s.save_on_server_error());
-        clock.advance(Duration::from_secs(1));
-        assert_eq!(s.clock().now(), UnixTime::from_secs(5_001));
-        // A clone shares the clock and keeps every value.
-        let clone = s.clone();
-        assert_eq!(clone.cookie(), s.cookie());
-        assert_eq!(
-            (clone.lifetimes, clone.limits),
-            (s.lifetimes, s.limits),
-            "a clone keeps every value"
-        );
-    }
-
-    #[test]
-    fn without_a_clock_the_system_tells_the_time() {
-        let s = base().build().unwrap();
-        let system = SystemClock.now();
-        assert!(s.clock().now().as_secs().abs_diff(system.as_secs()) <= 1);
+    /// The cookie's attributes as `Set-Cookie` writes them.
+    pub(crate) fn fixed_attributes(&self) -> &FixedAttributes {
+        &self.fixed_attributes
     }
 }
+
+// The cookie (checked in `cookie`).
+impl SettingsBuilder {
+    /// The cookie's name (default `session`). A `__Host-` name also needs
+    /// `Secure`, path `/` and no domain; a `__Secure-` name needs `Secure`.
+    pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie.name = name.into();
+        self
+    }
+
+    /// The cookie's `Path` (default `/`).
+    pub fn with_cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie.path = path.into();
+        self
+    }
+
+    /// The cookie's `Domain` (default none: only the host that set it).
+    pub fn with_cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// The cookie's `SameSite` (default `Lax`).
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.cookie.same_site = same_site;
+        self
+    }
+
+    /// The cookie's `Secure` flag (default on, or as
+    /// `SESSION_COOKIE_SECURE` says). Called, it decides on its own:
+    /// [`build`](Self::build) then ignores `SESSION_COOKIE_SECURE`, so code
+    /// that says `with_secure(true)` cannot be weakened by the environment.
+    /// For local development prefer `SESSION_COOKIE_SECURE=false`, which
+    /// leaves the code as it runs in production.
+    ///
+    /// # Security
+    ///
+    /// Off, the browser sends the cookie over plain HTTP, where anyone on
+    /// the path can read and replay it. Turn it off only for local
+    /// development over `http://localhost`; [`build`](Self::build) logs a
+    /// warning when it is off.
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = Some(secure);
+        self
+    }
+
+    /// The cookie's `HttpOnly` flag (default on).
+    ///
+    /// # Security
+    ///
+    /// Off, any script on the page (including an injected one) can read the
+    /// session cookie.
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.cookie.http_only = http_only;
+        self
+    }
+}
+
+// What the environment decides (read in `environment`).
+impl Settings {
+    /// The defaults, with the key from `SESSION_SECRET` and the cookie's
+    /// `Secure` attribute from `SESSION_COOKIE_SECURE` (on unless it is
+    /// `false` or `0`; see [`SettingsBuilder::build`]).
+    ///
+    /// ```sh
+    /// # production: Secure on, the key from the secret store
+    /// SESSION_SECRET="$(openssl rand -base64 48)" ./app
+    /// # local development over http://localhost: a warning is logged
+    /// SESSION_COOKIE_SECURE=false SESSION_SECRET="$(openssl rand -base64 48)" ./app
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::MissingSecret`] if `SESSION_SECRET` is not set (for a
+    /// throwaway key in development, use
+    /// [`SettingsBuilder::with_random_dev_key`]); [`ConfigError::Env`] if it
+    /// is shorter than 32 bytes; [`ConfigError::SecureEnv`] if
+    /// `SESSION_COOKIE_SECURE` is set to anything but `true`, `1`, `false`
+    /// or `0`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::builder().build()
+    }
+}
+
+// What the environment decides (read in `environment`).
+impl SettingsBuilder {
+    /// Without a keyring and without `SESSION_SECRET`, makes a random key
+    /// (and logs a warning) instead of refusing to build with
+    /// [`ConfigError::MissingSecret`]. A keyring, then `SESSION_SECRET`,
+    /// still come first: this only fills the gap, for local development,
+    /// demos and tests.
+    ///
+    /// # Security
+    ///
+    /// The key lives and dies with the process. Every restart logs everyone
+    /// out, and instances of the application cannot read each other's
+    /// cookies, so behind a load balancer visitors lose their session
+    /// whenever they reach another instance. In production set
+    /// `SESSION_SECRET` (at least 32 random bytes, for example
+    /// `openssl rand -base64 48`) on every instance.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::Settings;
+    ///
+    /// // SESSION_SECRET when it is set, else a key for this process only.
+    /// let settings = Settings::builder().with_random_dev_key().build()?;
+    /// # let _ = settings;
+    /// # Ok::<(), http_sessions_core::ConfigError>(())
+    /// ```
+    pub fn with_random_dev_key(mut self) -> Self {
+        self.random_dev_key = true;
+        self
+    }
+}
+
+// How long sessions live (checked in `lifetimes`).
+impl Settings {
+    /// The longest idle timeout or absolute lifetime
+    /// [`build`](SettingsBuilder::build) accepts: 400 days, the most a
+    /// browser keeps a cookie whatever its `Max-Age` (RFC 6265bis section
+    /// 5.6.2). It also keeps every deadline far from the end of
+    /// [`UnixTime`](crate::store::UnixTime).
+    pub const MAX_LIFETIME: Duration = lifetimes::MAX_LIFETIME;
+
+    /// The longest lifetime a handler may give a session with
+    /// [`Session::set_expiry`](crate::Session::set_expiry), unless
+    /// configured: 30 days, the usual "remember me".
+    pub const DEFAULT_MAX_EXPIRY: Duration = lifetimes::DEFAULT_MAX_EXPIRY;
+
+    /// How long a session lives without a request.
+    pub fn idle_timeout(&self) -> Duration {
+        self.lifetimes.idle
+    }
+
+    /// How long a session lives at most, however active.
+    pub fn absolute_lifetime(&self) -> Duration {
+        self.lifetimes.absolute
+    }
+
+    /// The share of the idle window that must pass before a request that
+    /// changed nothing extends the session.
+    pub fn refresh_fraction(&self) -> f64 {
+        self.lifetimes.refresh_fraction
+    }
+
+    /// The longest idle timeout or absolute lifetime a session may be
+    /// given with [`Session::set_expiry`](crate::Session::set_expiry)
+    /// (default [`Settings::DEFAULT_MAX_EXPIRY`], 30 days).
+    pub fn max_expiry(&self) -> Duration {
+        self.lifetimes.max_expiry
+    }
+}
+
+// How long sessions live (checked in `lifetimes`).
+impl SettingsBuilder {
+    /// How long a session lives without a request (default 30 minutes);
+    /// from one second to [`Settings::MAX_LIFETIME`] (400 days), checked by
+    /// [`build`](Self::build).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.lifetimes.idle = Some(idle);
+        self
+    }
+
+    /// How long a session lives at most (default 12 hours); from one second
+    /// to [`Settings::MAX_LIFETIME`] (400 days), checked by
+    /// [`build`](Self::build).
+    pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetimes.absolute = Some(lifetime);
+        self
+    }
+
+    /// The share of the idle window, from 0 to 1, after which a request that
+    /// changed nothing still extends the session (default 0.25). Lower means
+    /// more writes; 0 rewrites on every request. Checked by
+    /// [`build`](Self::build).
+    pub fn with_refresh_fraction(mut self, fraction: f64) -> Self {
+        self.lifetimes.refresh_fraction = Some(fraction);
+        self
+    }
+
+    /// The longest idle timeout or absolute lifetime a handler may give a
+    /// session with [`Session::set_expiry`](crate::Session::set_expiry)
+    /// ("remember me"); longer ones are cut to it. Default
+    /// [`Settings::DEFAULT_MAX_EXPIRY`] (30 days); between one second and
+    /// [`Settings::MAX_LIFETIME`], checked by [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http_sessions_core::{Key, Keyring, Settings};
+    ///
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .with_max_expiry(Duration::from_secs(90 * 24 * 60 * 60))
+    ///     .build()?;
+    /// assert_eq!(settings.max_expiry().as_secs(), 90 * 24 * 60 * 60);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_max_expiry(mut self, longest: Duration) -> Self {
+        self.lifetimes.max_expiry = Some(longest);
+        self
+    }
+}
+
+// What bounds a request's work (checked in `limits`).
+impl Settings {
+    /// How long one store call may take unless configured: 2 seconds.
+    pub const DEFAULT_STORE_TIMEOUT: Duration = limits::DEFAULT_STORE_TIMEOUT;
+
+    /// The longest store timeout [`build`](SettingsBuilder::build) accepts:
+    /// one hour. A timer past it would only hold a request open that the
+    /// client gave up long before; a bound keeps the deadline arithmetic
+    /// of the stores (`Instant` plus timeout) in range.
+    pub const MAX_STORE_TIMEOUT: Duration = limits::MAX_STORE_TIMEOUT;
+
+    /// The largest session a server-side store is asked to keep, unless
+    /// configured: 64 KiB of keys, values and flash messages, far more
+    /// than a normal application keeps, and small enough that no session
+    /// slows the store for everyone else.
+    pub const DEFAULT_MAX_SESSION_SIZE: usize = limits::DEFAULT_MAX_SESSION_SIZE;
+
+    /// The longest any one store call may take: the layer cuts a call off
+    /// after it, and a store that keeps deadlines of its own (Redis, to
+    /// judge its connections) takes them from here when the layer is
+    /// built ([`SessionStore::use_settings`](crate::store::SessionStore::use_settings)).
+    pub fn store_timeout(&self) -> Duration {
+        self.limits.store_timeout
+    }
+
+    /// The largest session, in encoded bytes of keys, values and flash
+    /// messages, that a server-side store is asked to keep.
+    pub fn max_session_size(&self) -> usize {
+        self.limits.max_session_size
+    }
+
+    /// Flash messages below this level are dropped.
+    pub fn flash_min_level(&self) -> FlashLevel {
+        self.limits.flash_min_level
+    }
+
+    /// The most flash messages a session holds.
+    pub fn flash_capacity(&self) -> usize {
+        self.limits.flash_capacity
+    }
+
+    /// Whether a response with a 5xx status still saves what its handler
+    /// changed in the session (by default it does not; see
+    /// [`SettingsBuilder::with_save_on_server_error`]).
+    pub fn save_on_server_error(&self) -> bool {
+        self.limits.save_on_server_error
+    }
+}
+
+// What bounds a request's work (checked in `limits`).
+impl SettingsBuilder {
+    /// The longest a store call may take before the request gets a 503
+    /// (default [`Settings::DEFAULT_STORE_TIMEOUT`], 2 seconds); above zero
+    /// and at most [`Settings::MAX_STORE_TIMEOUT`] (one hour), checked by
+    /// [`build`](Self::build). The one timeout of every store call: a
+    /// store has none to set of its own.
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.store_timeout = Some(timeout);
+        self
+    }
+
+    /// The largest session a server-side store is asked to keep, in
+    /// encoded bytes of keys, values and flash messages (default
+    /// [`Settings::DEFAULT_MAX_SESSION_SIZE`], 64 KiB). A save past it
+    /// fails with [`StoreError::TooLarge`](crate::StoreError::TooLarge)
+    /// before anything is sent, as a cookie past 4096 bytes does. At least
+    /// 1 KiB, checked by [`build`](Self::build).
+    pub fn with_max_session_size(mut self, bytes: usize) -> Self {
+        self.limits.max_session_size = Some(bytes);
+        self
+    }
+
+    /// Flash messages below `level` are dropped (default `Info`).
+    pub fn with_flash_min_level(mut self, level: FlashLevel) -> Self {
+        self.limits.flash_min_level = Some(level);
+        self
+    }
+
+    /// The most flash messages kept; the oldest go first (default 16). At
+    /// least 1, checked by [`build`](Self::build).
+    pub fn with_flash_capacity(mut self, capacity: usize) -> Self {
+        self.limits.flash_capacity = Some(capacity);
+        self
+    }
+
+    /// Whether a response whose status is 5xx saves what its handler
+    /// changed in the session. By default it does not: a handler that
+    /// failed half-way leaves the session as it was, with no store write
+    /// and no new cookie, as if the request had not run. A
+    /// [`destroy`](crate::Session::destroy) is carried out all the same:
+    /// a logout stands even if the page after it failed.
+    ///
+    /// A handler that must save before it fails calls
+    /// [`Session::save`](crate::Session::save) itself: what it saved
+    /// stands, and the response carries the cookie that save set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::{Key, Keyring, Settings};
+    ///
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .build()?;
+    /// assert!(!settings.save_on_server_error());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_save_on_server_error(mut self, save: bool) -> Self {
+        self.limits.save_on_server_error = save;
+        self
+    }
+}
+
+#[cfg(test)]
+#[path = "settings_tests.rs"]
+pub(crate) mod tests;
