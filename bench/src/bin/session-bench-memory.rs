@@ -102,7 +102,7 @@ async fn ours(n: usize) -> Result<(usize, usize, usize), Error> {
     let ids = RandomIds::new();
     // Bounded so that all `n` stay: this measures what a session costs,
     // not the eviction of the default bound.
-    let store = MemoryStore::with_capacity(n);
+    let store = MemoryStore::with_capacity(n)?;
     let before = usage()?;
     for i in 0..n {
         let now = SystemClock.now();

@@ -126,7 +126,7 @@ pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 /// let settings = Settings::builder()
 ///     .with_keyring(Keyring::new(Key::generate()?)?)
 ///     .build()?;
-/// let store = MemoryStore::try_with_capacity(500_000)?.with_max_bytes(1 << 30)?;
+/// let store = MemoryStore::with_capacity(500_000)?.with_max_bytes(1 << 30)?;
 /// let layer = SessionLayer::new(store, &settings);
 /// # let _ = layer;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -182,23 +182,38 @@ impl MemoryStore {
     /// A store holding at most [`DEFAULT_CAPACITY`] entries counting for at
     /// most [`DEFAULT_MAX_BYTES`].
     pub fn new() -> Self {
-        Self::with_capacity(DEFAULT_CAPACITY)
+        Self::bounded(DEFAULT_CAPACITY)
     }
 
     /// A store holding at most `capacity` entries, renewed ids' markers
-    /// included, and counting for at most [`DEFAULT_MAX_BYTES`]. A capacity
-    /// of zero is taken as one; [`try_with_capacity`](Self::try_with_capacity)
-    /// refuses it.
+    /// included, and counting for at most [`DEFAULT_MAX_BYTES`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::OutOfRange`] if `capacity` is zero.
     ///
     /// # Examples
     ///
     /// ```
     /// use http_sessions_memory::MemoryStore;
     ///
-    /// let store = MemoryStore::with_capacity(1_000_000);
+    /// let store = MemoryStore::with_capacity(1_000_000)?;
     /// assert_eq!(store.capacity(), 1_000_000);
+    /// assert!(MemoryStore::with_capacity(0).is_err());
+    /// # Ok::<(), http_sessions_core::ConfigError>(())
     /// ```
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub fn with_capacity(capacity: usize) -> Result<Self, ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::out_of_range(
+                "MemoryStore::with_capacity",
+                capacity,
+                "at least one entry",
+            ));
+        }
+        Ok(Self::bounded(capacity))
+    }
+
+    fn bounded(capacity: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 sessions: map::map(),
@@ -213,33 +228,6 @@ impl MemoryStore {
             clock: Arc::new(Mutex::new(Arc::new(SystemClock))),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
-    }
-
-    /// A store holding at most `capacity` entries, as
-    /// [`with_capacity`](Self::with_capacity), refusing a capacity of zero.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::OutOfRange`] if `capacity` is zero.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use http_sessions_memory::MemoryStore;
-    ///
-    /// assert_eq!(MemoryStore::try_with_capacity(10)?.capacity(), 10);
-    /// assert!(MemoryStore::try_with_capacity(0).is_err());
-    /// # Ok::<(), http_sessions_core::ConfigError>(())
-    /// ```
-    pub fn try_with_capacity(capacity: usize) -> Result<Self, ConfigError> {
-        if capacity == 0 {
-            return Err(ConfigError::out_of_range(
-                "MemoryStore::try_with_capacity",
-                capacity,
-                "at least one entry",
-            ));
-        }
-        Ok(Self::with_capacity(capacity))
     }
 
     /// Bounds the bytes the entries count for at `max` instead of
@@ -964,7 +952,7 @@ mod tests {
     }
 
     fn stores() -> [MemoryStore; 2] {
-        [MemoryStore::new(), MemoryStore::with_capacity(10)]
+        [MemoryStore::new(), MemoryStore::with_capacity(10).unwrap()]
     }
 
     /// Checks the usage against the entries: each was counted again after
@@ -1261,7 +1249,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_store_evicts_sessions_that_never_came_back() {
-        let store = MemoryStore::with_capacity(3);
+        let store = MemoryStore::with_capacity(3).unwrap();
         assert_eq!(store.capacity(), 3);
         create(&store, 1, 100).await;
         create(&store, 2, 100).await;
@@ -1279,7 +1267,7 @@ mod tests {
 
     #[tokio::test]
     async fn evictions_count_markers_and_not_what_was_swept_or_deleted() {
-        let store = MemoryStore::with_capacity(2);
+        let store = MemoryStore::with_capacity(2).unwrap();
         create(&store, 1, 10).await;
         store.retire(&id(1), at(0), at(50), None).await.unwrap();
         create(&store, 2, 100).await;
@@ -1301,17 +1289,16 @@ mod tests {
         assert_eq!(store.capacity(), DEFAULT_CAPACITY);
         assert_eq!(store.max_bytes(), DEFAULT_MAX_BYTES);
         assert_eq!(MemoryStore::default().capacity(), DEFAULT_CAPACITY);
-        assert_eq!(MemoryStore::with_capacity(0).capacity(), 1);
     }
 
     #[test]
     fn out_of_range_bounds_are_refused() {
         assert!(matches!(
-            MemoryStore::try_with_capacity(0),
+            MemoryStore::with_capacity(0),
             Err(ConfigError::OutOfRange { .. })
         ));
         assert!(matches!(
-            MemoryStore::try_with_capacity(1).map(|s| s.capacity()),
+            MemoryStore::with_capacity(1).map(|s| s.capacity()),
             Ok(1)
         ));
         for refused in [0, 1, MIN_MAX_BYTES - 1] {
@@ -1378,7 +1365,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_that_signs_in_or_out_is_evicted_as_its_new_kind() {
-        let store = MemoryStore::with_capacity(3);
+        let store = MemoryStore::with_capacity(3).unwrap();
         store.create(&id(1), &record(100), ENDS).await.unwrap();
         let ada = Update {
             record: &large(Some("ada"), 1),

@@ -201,7 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_ledger_holds_no_more_ids_than_the_store_holds_sessions() {
-        let store = MemoryStore::with_capacity(1_000);
+        let store = MemoryStore::with_capacity(1_000).unwrap();
         for n in 0..20_000 {
             login(&store, n, "ada").await;
         }

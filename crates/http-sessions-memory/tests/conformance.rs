@@ -2,6 +2,8 @@
 //! and at a small one: the bound's queues must follow every create,
 //! update, retire and delete.
 
+#![allow(clippy::unwrap_used)]
+
 use async_trait::async_trait;
 use http_sessions_conformance::Harness;
 use http_sessions_core::store::SessionId;
@@ -18,7 +20,7 @@ impl Harness for Memory {
 
     async fn make(&self, _settings: &Settings) -> (Backend, MemoryStore) {
         let store = match self.capacity {
-            Some(n) => MemoryStore::with_capacity(n),
+            Some(n) => MemoryStore::with_capacity(n).unwrap(),
             None => MemoryStore::new(),
         };
         (Backend::server(store.clone()), store)

@@ -1,6 +1,7 @@
 //! The warning a full store logs says what it evicted: only anonymous
 //! sessions through a flood of them, and signed-in users' sessions when
 //! nothing anonymous was left.
+#![allow(clippy::unwrap_used)]
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -62,7 +63,7 @@ fn session(user: Option<String>, now: UnixTime) -> Record {
 async fn a_flood_of_returning_visitors_warns_that_no_signed_in_user_was_evicted()
 -> Result<(), Box<dyn std::error::Error>> {
     let (log, _guard) = capture();
-    let store = MemoryStore::with_capacity(100);
+    let store = MemoryStore::with_capacity(100).unwrap();
     let now = SystemClock.now();
     for n in 0..10 {
         let record = session(Some(format!("user-{n}")), now);
@@ -91,7 +92,7 @@ async fn a_flood_of_returning_visitors_warns_that_no_signed_in_user_was_evicted(
 async fn a_store_full_of_signed_in_users_warns_that_users_were_logged_out()
 -> Result<(), Box<dyn std::error::Error>> {
     let (log, _guard) = capture();
-    let store = MemoryStore::with_capacity(10);
+    let store = MemoryStore::with_capacity(10).unwrap();
     let now = SystemClock.now();
     for n in 0..11 {
         let record = session(Some(format!("user-{n}")), now);

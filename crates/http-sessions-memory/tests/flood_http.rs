@@ -1,6 +1,7 @@
 //! A flood of anonymous requests that flash a message, through the session
 //! layer of an axum app: the signed-in users who came back before it are
 //! still signed in after it.
+#![allow(clippy::unwrap_used)]
 
 use axum::Router;
 use axum::routing::get;
@@ -50,7 +51,7 @@ fn token(reply: &Reply) -> Option<String> {
 #[tokio::test]
 async fn signed_in_users_survive_a_flood_of_anonymous_flashes()
 -> Result<(), Box<dyn std::error::Error>> {
-    let store = MemoryStore::with_capacity(CAPACITY);
+    let store = MemoryStore::with_capacity(CAPACITY).unwrap();
     let app = Router::new()
         .route("/login/{user}", get(sign_in))
         .route("/me", get(me))

@@ -2,6 +2,7 @@
 //! app, many at once: however often each returns, the signed-in users who
 //! sat idle through the flood are still signed in after it, and the store
 //! says it evicted none of them.
+#![allow(clippy::unwrap_used)]
 
 use axum::Router;
 use axum::routing::get;
@@ -75,7 +76,7 @@ async fn signed_in(app: &Router, users: &[(String, String)]) -> usize {
 /// request and `returns` more with its cookie; the signed-in users are
 /// idle meanwhile.
 async fn flood_keeps_signed_in_users(returns: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let store = MemoryStore::with_capacity(CAPACITY);
+    let store = MemoryStore::with_capacity(CAPACITY).unwrap();
     let app = app(&store)?;
     let mut users = Vec::with_capacity(USERS);
     for n in 0..USERS {

@@ -63,7 +63,7 @@ pub const DEFAULT_PREFIX: &str = "session:";
 ///
 /// let store = RedisStore::from_url("redis://127.0.0.1:6379")?
 ///     .with_prefix("myapp:session:")
-///     .with_pool_size(32);
+///     .with_pool_size(32)?;
 /// let settings = Settings::builder()
 ///     .with_keyring(Keyring::new(Key::generate()?)?)
 ///     .with_store_timeout(Duration::from_millis(500))
@@ -356,13 +356,24 @@ impl RedisStore {
     /// ```
     /// use http_sessions_redis::RedisStore;
     ///
-    /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_pool_size(4);
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_pool_size(4)?;
     /// assert_eq!(store.max_connections(), 4);
     /// # Ok::<(), http_sessions_core::ConfigError>(())
     /// ```
-    pub fn with_pool_size(self, size: usize) -> Self {
-        self.pool.resize(size.max(1));
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::OutOfRange`] for a size of zero.
+    pub fn with_pool_size(self, size: usize) -> Result<Self, ConfigError> {
+        if size == 0 {
+            return Err(ConfigError::out_of_range(
+                "RedisStore::with_pool_size",
+                size,
+                "at least one connection",
+            ));
+        }
+        self.pool.resize(size);
+        Ok(self)
     }
 
     /// Talks to a single node over plain TCP through the driver's own
@@ -440,7 +451,7 @@ impl RedisStore {
     ///
     /// ```
     /// # use http_sessions_redis::RedisStore;
-    /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_pool_size(3);
+    /// let store = RedisStore::from_url("redis://127.0.0.1")?.with_pool_size(3)?;
     /// assert_eq!(store.max_connections(), 3);
     /// # Ok::<(), http_sessions_core::ConfigError>(())
     /// ```
@@ -1066,9 +1077,14 @@ mod tests {
         let store = RedisStore::from_url("redis://127.0.0.1:1")
             .unwrap()
             .with_prefix("p:")
-            .with_pool_size(0);
+            .with_pool_size(1)
+            .unwrap();
         assert_eq!(store.prefix(), "p:");
         assert_eq!(store.max_connections(), 1);
+        assert!(matches!(
+            store.clone().with_pool_size(0),
+            Err(ConfigError::OutOfRange { .. })
+        ));
         let shown = format!("{store:?}");
         assert!(shown.contains("Single") && shown.contains("p:"), "{shown}");
     }
