@@ -1,4 +1,4 @@
-//! The cases of a store's index of users' sessions ([`UserIndex`]): "log
+//! The cases of a store's index of users' sessions ([`UserIndex`](http_sessions_core::store::UserIndex)): "log
 //! out everywhere" is final against a client renewing in a loop and a
 //! login in flight, `keep` survives it, and nothing ever ends another
 //! user's session. Each case returns at once, and says so in its docs,

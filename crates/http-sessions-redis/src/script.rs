@@ -60,7 +60,7 @@ impl ScriptCall {
     }
 
     /// A call of `script` on one key, the first of `keys` (the others
-    /// follow with [`key`](Self::key) before any argument).
+    /// follow with [`arg`](Self::arg) before any argument).
     fn new(script: &Script, code: &'static str, keys: usize, key: impl redis::ToRedisArgs) -> Self {
         // Room for the common save's arguments without growing.
         let mut evalsha = Cmd::with_capacity(12, 256);

@@ -1,7 +1,7 @@
 //! What the environment decides: the key from `SESSION_SECRET`, the
 //! cookie's `Secure` attribute from `SESSION_COOKIE_SECURE`, and the
 //! random development key asked for with
-//! [`with_random_dev_key`](SettingsBuilder::with_random_dev_key).
+//! [`with_random_dev_key`](crate::SettingsBuilder::with_random_dev_key).
 
 use std::ffi::{OsStr, OsString};
 
@@ -14,11 +14,11 @@ pub(crate) const SECRET_ENV: &str = "SESSION_SECRET";
 /// The environment variable that turns the cookie's `Secure` attribute off
 /// for local development over plain http: `false` or `0` turn it off;
 /// `true`, `1` or unset keep it on; anything else is refused. Read by
-/// [`Settings::from_env`] and [`SettingsBuilder::build`] unless the code
-/// calls [`SettingsBuilder::with_secure`].
+/// [`Settings::from_env`](crate::Settings::from_env) and [`SettingsBuilder::build`](crate::SettingsBuilder::build) unless the code
+/// calls [`SettingsBuilder::with_secure`](crate::SettingsBuilder::with_secure).
 pub(crate) const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
 
-/// The values [`SettingsBuilder::build`] reads from the environment.
+/// The values [`SettingsBuilder::build`](crate::SettingsBuilder::build) reads from the environment.
 pub(super) struct EnvValues {
     /// `SESSION_SECRET`.
     pub(super) secret: Option<OsString>,
@@ -39,7 +39,7 @@ impl EnvValues {
 /// change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SecureFrom {
-    /// [`SettingsBuilder::with_secure`].
+    /// [`SettingsBuilder::with_secure`](crate::SettingsBuilder::with_secure).
     Code,
     /// `SESSION_COOKIE_SECURE`, or its absence.
     Env,
@@ -126,7 +126,7 @@ fn keyring_from_secret(secret: Option<OsString>) -> Result<Keyring, ConfigError>
     Ok(Keyring::new(key)?)
 }
 
-/// A random key for [`SettingsBuilder::with_random_dev_key`], said out
+/// A random key for [`SettingsBuilder::with_random_dev_key`](crate::SettingsBuilder::with_random_dev_key), said out
 /// loud.
 fn random_dev_keyring() -> Result<Keyring, ConfigError> {
     tracing::warn!(

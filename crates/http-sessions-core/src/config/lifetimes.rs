@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use crate::config::error::ConfigError;
 
-/// See [`DEFAULT_MAX_EXPIRY`](crate::DEFAULT_MAX_EXPIRY).
+/// See [`DEFAULT_MAX_EXPIRY`](crate::Settings::DEFAULT_MAX_EXPIRY).
 pub(crate) const DEFAULT_MAX_EXPIRY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// See [`MAX_LIFETIME`](crate::MAX_LIFETIME).
+/// See [`MAX_LIFETIME`](crate::Settings::MAX_LIFETIME).
 pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
 /// Idle timeout: OWASP Session Management Cheat Sheet, "Idle Timeout",

@@ -7,13 +7,13 @@ use std::time::Duration;
 use crate::config::error::ConfigError;
 use crate::session::flash::{DEFAULT_FLASH_CAPACITY, FlashLevel};
 
-/// See [`DEFAULT_MAX_SESSION_SIZE`](crate::DEFAULT_MAX_SESSION_SIZE).
+/// See [`DEFAULT_MAX_SESSION_SIZE`](crate::Settings::DEFAULT_MAX_SESSION_SIZE).
 pub(crate) const DEFAULT_MAX_SESSION_SIZE: usize = 64 * 1024;
 
-/// See [`MAX_STORE_TIMEOUT`](crate::MAX_STORE_TIMEOUT).
+/// See [`MAX_STORE_TIMEOUT`](crate::Settings::MAX_STORE_TIMEOUT).
 pub(crate) const MAX_STORE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
-/// See [`DEFAULT_STORE_TIMEOUT`](crate::DEFAULT_STORE_TIMEOUT).
+/// See [`DEFAULT_STORE_TIMEOUT`](crate::Settings::DEFAULT_STORE_TIMEOUT).
 pub(crate) const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The smallest session size bound: room for a few values and a flash
