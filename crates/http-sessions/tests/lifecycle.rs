@@ -14,15 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use axum::routing::get;
-use http_body_util::BodyExt;
 use http_sessions::memory::MemoryStore;
 use http_sessions::{Expiry, Key, Keyring, Session, SessionLayer, Settings, ValueError};
+use http_sessions_conformance::http;
 use tokio::sync::Barrier;
-use tower::ServiceExt;
 
 const BOUND: usize = 64 * 1024;
 const REMEMBER: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -102,32 +100,17 @@ fn app(layer: SessionLayer, round: Arc<Barrier>) -> Router {
         .layer(layer)
 }
 
-/// Status, body and `Set-Cookie` of `GET path` with the cookie `token`.
+/// Status, body and `Set-Cookie` of `GET path` with the session cookie
+/// `token`.
 async fn get_with(
     app: &Router,
     path: &str,
     token: Option<&str>,
 ) -> (StatusCode, String, Option<String>) {
-    let mut request = Request::get(path);
-    if let Some(token) = token {
-        request = request.header(header::COOKIE, format!("session={token}"));
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let set_cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        String::from_utf8(body.to_vec()).unwrap(),
-        set_cookie,
-    )
+    let header = token.map(|t| http::cookie("session", t));
+    let reply = http::get(app, path, header).await;
+    let set_cookie = reply.set_cookie().map(str::to_owned);
+    (reply.status, reply.body, set_cookie)
 }
 
 fn token(set_cookie: &str) -> String {
