@@ -1340,7 +1340,8 @@ macro_rules! suite {
             keep_survives_end_all_and_can_renew, the_index_follows_the_writes,
             create_never_overwrites, update_of_a_dead_id_is_gone,
             retire_leaves_a_marker_until_its_time, the_size_bound_holds_on_the_merged_session,
-            an_oversized_session_loads_and_can_shrink, a_flash_read_is_not_shown_again,
+            an_oversized_session_loads_and_can_shrink, an_oversized_session_shrinks_by_a_smaller_value,
+            a_flash_read_is_not_shown_again,
             concurrent_flashes_both_land, a_login_that_only_binds_is_stored,
             a_change_of_expiry_sends_the_cookie);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,6 +121,37 @@ pub async fn an_oversized_session_loads_and_can_shrink<H: Harness>(h: &H) {
     assert_eq!(rig.len(&token).await, 3, "and it takes writes again");
 }
 
+/// A session stored far over the bound shrinks by a smaller value
+/// written over a large one, even while it stays over the bound: only a
+/// write that would leave it larger than it was is refused.
+pub async fn an_oversized_session_shrinks_by_a_smaller_value<H: Harness>(h: &H) {
+    let rig = Rig::with(h, bounded_settings(), Ids::default()).await;
+    let Some(store) = rig.store() else {
+        return;
+    };
+    let token = rig.create("a", "0").await;
+    let Some(id) = rig.ids.last() else {
+        panic!("a stored session has an id");
+    };
+    let Ok(Some(Loaded::Live(mut record))) = store.load(&id, START).await else {
+        panic!("the session was not stored");
+    };
+    store.delete(&id, None).await.unwrap();
+    for key in ["b", "c", "e"] {
+        let big = Value::encode(&"y".repeat(40 * 1024)).unwrap();
+        record.data.insert(key.into(), big);
+    }
+    store.create(&id, &record, START + ABSOLUTE).await.unwrap();
+
+    let s = rig.load(Some(&token)).await;
+    // Two 40 KiB values stay: the request's view is still over the bound.
+    s.insert("b", "small").unwrap();
+    rig.commit(&s).await;
+    let s = rig.load(Some(&token)).await;
+    assert_eq!(s.get::<String>("b").unwrap().as_deref(), Some("small"));
+    assert_eq!(s.len(), 4);
+}
+
 /// A page reads message 1 while a concurrent request, which loaded before
 /// it, pushes message 2 and saves after: the next page shows message 2
 /// alone. A message read once is never shown again.

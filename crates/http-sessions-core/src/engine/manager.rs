@@ -325,12 +325,15 @@ impl SessionManager {
             // Checked before anything is sent: one session too large for the
             // store would slow every request that shares its connection. An
             // update is checked again by the store, on the session as merged
-            // with concurrent writes; here it is refused only if it adds to
-            // a view already over the bound, so a session over it can shrink.
+            // with concurrent writes; here it is refused only if what it
+            // writes is over the bound on its own, so a session over the
+            // bound can still shrink.
             let size = state.record.encoded_len();
             let limit = self.settings.max_session_size();
-            let adds = plan.action != Action::Update || state.changes.adds(&state.record);
-            if size > limit && adds {
+            if size > limit
+                && (plan.action != Action::Update
+                    || state.changes.written_len(&state.record) > limit)
+            {
                 return Err(StoreError::TooLarge { size, limit });
             }
         }

@@ -41,17 +41,31 @@ impl Changes {
         }
     }
 
-    /// Whether the changes add anything to `record`'s size: a value set,
-    /// a flash message pushed, or a new binding or expiry. Removals and
-    /// reads only shrink a session.
-    pub fn adds(&self, record: &crate::session::record::Record) -> bool {
-        !self.flash.pushed.is_empty()
-            || self.binding
-            || self.expiry
-            || self
-                .keys
-                .iter()
-                .any(|k| record.data.contains_key(k.as_str()))
+    /// The bytes ([`Record::encoded_len`]) these changes write from
+    /// `record`: each value set, each flash message pushed, and the
+    /// binding and expiry if they changed. A stored session holds at least
+    /// these once the update lands.
+    ///
+    /// [`Record::encoded_len`]: crate::session::record::Record::encoded_len
+    pub fn written_len(&self, record: &crate::session::record::Record) -> usize {
+        let values: usize = (self.keys.iter())
+            .filter_map(|k| Some(k.as_str().len() + record.data.get(k.as_str())?.as_bytes().len()))
+            .sum();
+        let pushed: usize = (self.flash.pushed.iter())
+            .filter_map(|&id| record.flash.get(id))
+            .map(|f| f.message.len() + 8)
+            .sum();
+        let binding = if self.binding {
+            record.binding_len()
+        } else {
+            0
+        };
+        let expiry = if self.expiry {
+            record.expiry.encoded_len()
+        } else {
+            0
+        };
+        values + pushed + binding + expiry
     }
 
     /// Records that `key` was set or removed, keeping `keys` sorted and
