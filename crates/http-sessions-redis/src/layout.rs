@@ -41,13 +41,12 @@
 //! be mistaken for, or overwrite, the metadata. A marker has no `expires`
 //! field, so the save script never takes it for a live session.
 
-use std::io::{Cursor, Write};
+use std::io::Write;
 
 use deadpool_redis::redis::{RedisWrite, ToRedisArgs};
 
 use http_sessions_core::store::{Extra, Record, UnixTime, Value, codec};
 use http_sessions_core::{Flash, store::FlashQueue};
-use serde::Deserialize;
 
 /// Field holding the creation time.
 pub(crate) const CREATED: &str = "created";
@@ -76,11 +75,6 @@ pub(crate) const DATA_PREFIX: &str = "d:";
 pub(crate) const RENEWED: &str = "renewed";
 /// Field of a renewed id's marker: the tag of the retire call that wrote it.
 pub(crate) const TAG: &str = "tag";
-
-/// Deepest MessagePack nesting accepted in a stored value: the same bound
-/// http-sessions-core's decoder keeps, so a hostile value cannot exhaust the
-/// stack here either.
-const MAX_DEPTH: usize = 64;
 
 /// The field holding session key `key`.
 #[cfg(test)]
@@ -203,7 +197,7 @@ where
         if let Some(key) = name.strip_prefix(DATA_PREFIX.as_bytes()) {
             let key = std::str::from_utf8(key)
                 .map_err(|_| Corrupt::new(&name, "session key is not UTF-8"))?;
-            if !is_one_msgpack_value(&value) {
+            if !Value::is_well_formed(&value) {
                 return Err(Corrupt::new(&name, "value is not MessagePack"));
             }
             data.push((key.into(), Value::from_msgpack(value)));
@@ -296,15 +290,6 @@ fn timestamp(name: &[u8], value: &[u8]) -> Result<UnixTime, Corrupt> {
     decimal(value)
         .map(UnixTime::from_secs)
         .ok_or_else(|| Corrupt::new(name, "timestamp is not a number"))
-}
-
-/// Whether `bytes` are exactly one well-formed MessagePack value, nothing
-/// missing and nothing after it.
-fn is_one_msgpack_value(bytes: &[u8]) -> bool {
-    let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
-    de.set_max_depth(MAX_DEPTH);
-    serde::de::IgnoredAny::deserialize(&mut de).is_ok()
-        && usize::try_from(de.position()).is_ok_and(|read| read == bytes.len())
 }
 
 #[cfg(test)]

@@ -72,6 +72,28 @@ impl Value {
         Self::inline(&bytes).unwrap_or(Self(Repr::Shared(bytes)))
     }
 
+    /// Whether `bytes` are exactly one well-formed MessagePack value,
+    /// nesting no deeper than [`decode`](Self::decode) reads, nothing
+    /// missing and nothing after it: what a store checks of a value it
+    /// reads back before taking it with [`from_msgpack`](Self::from_msgpack).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::store::Value;
+    ///
+    /// assert!(Value::is_well_formed(Value::encode(&[1, 2])?.as_bytes()));
+    /// assert!(!Value::is_well_formed(&[0x92, 0x01])); // an array missing an item
+    /// assert!(!Value::is_well_formed(&[0x01, 0x02])); // two values
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_well_formed(bytes: &[u8]) -> bool {
+        let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+        de.set_max_depth(MAX_DECODE_DEPTH);
+        serde::de::IgnoredAny::deserialize(&mut de).is_ok()
+            && usize::try_from(de.position()).is_ok_and(|read| read == bytes.len())
+    }
+
     /// Copies bytes that are already MessagePack.
     pub fn copy_from_msgpack(bytes: &[u8]) -> Self {
         Self::inline(bytes).unwrap_or_else(|| Self(Repr::Shared(Bytes::copy_from_slice(bytes))))
