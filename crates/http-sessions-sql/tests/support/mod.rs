@@ -30,3 +30,5 @@ pub(crate) fn table() -> String {
         .collect();
     format!("t_{hex}")
 }
+
+pub(crate) mod pg;
