@@ -5,15 +5,24 @@
 //! - `test_all`: every check and test, ending in `N passed, N failed`.
 //! - `bench`: our session layer beside tower-sessions under the same load,
 //!   reported in `docs/benchmarks.md` (the `session-bench` crate).
+//! - `services`: the servers the tests talk to, each provided once per run;
+//!   also `cargo xtask services`.
 //! - `redis`: a Redis and a Redis Cluster for the tests, from `REDIS_URL` and
 //!   `REDIS_CLUSTER_URLS` or started here; also `cargo xtask redis`.
+//! - `postgres`: a PostgreSQL database, from `DATABASE_URL` or a throwaway
+//!   server started here; also `cargo xtask postgres`.
+//! - `mariadb`: a MariaDB database, from `MYSQL_URL` or a throwaway server
+//!   started here; also `cargo xtask mariadb`.
 //! - `registry`: whether crates.io can be reached, for the publish dry-run.
 //! - `run`: running cargo and other programs, and counting test results.
 
 mod bench;
+mod mariadb;
+mod postgres;
 mod redis;
 mod registry;
 mod run;
+mod services;
 mod test_all;
 
 use std::path::PathBuf;
@@ -27,7 +36,11 @@ commands:
               --workspace --dry-run` (skipped, saying so, when crates.io cannot
               be reached); ends with `N passed, N failed`.
               Redis: REDIS_URL and REDIS_CLUSTER_URLS if set, else redis-server
-              and a 3-node cluster started on free ports and stopped at the end
+              and a 3-node cluster started on free ports and stopped at the end.
+              PostgreSQL: DATABASE_URL if set, else a throwaway server (initdb,
+              postgres) on a free port. MariaDB: MYSQL_URL if set, else a
+              throwaway mariadbd on a free port. Each started before the first
+              stage that needs it, stopped and its files removed at the end
   bench [ARGS...]
               builds `session-bench` in release and runs it: the same axum routes
               with no session layer, each of our backends and tower-sessions,
@@ -36,7 +49,16 @@ commands:
               started on a free port. `cargo xtask bench --help` lists ARGS
   redis [COMMAND...]
               runs COMMAND (default: the Redis backend's tests) with that same
-              Redis, REDIS_URL and REDIS_CLUSTER_URLS set";
+              Redis, REDIS_URL and REDIS_CLUSTER_URLS set
+  postgres [COMMAND...]
+              runs COMMAND (default: the SQL store's tests on PostgreSQL) with
+              that same PostgreSQL, DATABASE_URL set
+  mariadb [COMMAND...]
+              runs COMMAND (default: the SQL store's tests on MariaDB) with
+              that same MariaDB, MYSQL_URL set
+  services [COMMAND...]
+              runs COMMAND (default: every test, all features) with Redis,
+              PostgreSQL and MariaDB, all the variables above set";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -46,6 +68,9 @@ fn main() -> ExitCode {
         Some("test-all") => test_all::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("redis") => redis::run(&rest),
+        Some("postgres") => postgres::run(&rest),
+        Some("mariadb") => mariadb::run(&rest),
+        Some("services") => services::run(&rest),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

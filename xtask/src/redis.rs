@@ -109,18 +109,10 @@ impl Redis {
 /// backend's tests) with Redis available, then stops what was started.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let redis = Redis::provide()?;
-    let mut cmd = match args.split_first() {
-        Some((program, rest)) => {
-            let mut cmd = Command::new(program);
-            cmd.args(rest);
-            cmd
-        }
-        None => {
-            let mut cmd = crate::run::cargo(&crate::root());
-            cmd.args(["test", "-p", "http-sessions-redis", "--all-targets"]);
-            cmd
-        }
-    };
+    let mut cmd = crate::services::command_or(
+        args,
+        &["test", "-p", "http-sessions-redis", "--all-targets"],
+    );
     redis.apply(&mut cmd);
     crate::run::checked(cmd)
 }
@@ -134,7 +126,7 @@ fn single_node(given: Option<String>, servers: &mut Vec<Server>) -> Result<Strin
             Ok(url)
         }
         None => {
-            let port = free_port()?;
+            let port = crate::services::free_port()?;
             servers.push(Server::start(port, &[])?);
             println!("started redis-server on port {port}");
             Ok(format!("redis://127.0.0.1:{port}"))
@@ -275,14 +267,6 @@ fn create_cluster(nodes: &mut [Server]) -> Result<(), String> {
         })?;
     }
     Ok(())
-}
-
-/// A port nothing listens on now.
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
 
 /// `n` ports that are free, each with its cluster bus port (the port plus

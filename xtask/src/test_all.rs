@@ -1,31 +1,75 @@
 //! `cargo xtask test-all`: formatting, lints, the tests of each backend on
 //! its own and of everything together, and doctests, in one run that ends
-//! with the line `N passed, N failed`. Stages that talk to Redis get the
-//! one [`Redis`] of the run; the publish dry-run needs crates.io, and is
-//! skipped, saying so, when [`registry::reachable`] finds it out of reach.
+//! with the line `N passed, N failed`. Stages that talk to Redis,
+//! PostgreSQL or MariaDB get the run's one of each, from [`Services`]; the
+//! publish dry-run needs crates.io, and is skipped, saying so, when
+//! [`registry::reachable`] finds it out of reach.
 
 use std::process::Command;
 
-use crate::redis::Redis;
 use crate::registry;
 use crate::root;
 use crate::run::{self, Tally};
+use crate::services::{Service, Services};
 
 /// One step of the run.
 struct Stage {
     name: String,
     command: Command,
-    /// Needs `REDIS_URL` and `REDIS_CLUSTER_URLS`.
-    redis: bool,
+    /// The servers it talks to.
+    needs: &'static [Service],
     /// Needs the crates.io index.
     registry: bool,
 }
 
-/// Each backend: its facade feature, its crate, and whether it needs Redis.
-const BACKENDS: [(&str, &str, bool); 3] = [
-    ("memory", "http-sessions-memory", false),
-    ("redis", "http-sessions-redis", true),
-    ("cookie", "http-sessions-cookie", false),
+/// A backend tested alone.
+struct Backend {
+    /// Its feature, in the facade and in `package` when that holds more
+    /// than one backend.
+    feature: &'static str,
+    package: &'static str,
+    /// `package` holds several backends, each behind `feature`.
+    shared: bool,
+    needs: &'static [Service],
+}
+
+const BACKENDS: [Backend; 6] = [
+    Backend {
+        feature: "memory",
+        package: "http-sessions-memory",
+        shared: false,
+        needs: &[],
+    },
+    Backend {
+        feature: "redis",
+        package: "http-sessions-redis",
+        shared: false,
+        needs: &[Service::Redis],
+    },
+    Backend {
+        feature: "cookie",
+        package: "http-sessions-cookie",
+        shared: false,
+        needs: &[],
+    },
+    Backend {
+        feature: "postgres",
+        package: "http-sessions-sql",
+        shared: true,
+        needs: &[Service::Postgres],
+    },
+    Backend {
+        feature: "sqlite",
+        package: "http-sessions-sql",
+        shared: true,
+        needs: &[],
+    },
+    Backend {
+        feature: "mysql",
+        package: "http-sessions-sql",
+        shared: true,
+        needs: &[Service::MariaDb],
+    },
 ];
 
 fn stages(root: &std::path::Path) -> Vec<Stage> {
@@ -37,13 +81,13 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
     let mut stages = vec![
         Stage {
             name: "format".into(),
-            redis: false,
+            needs: &[],
             registry: false,
             command: cargo(&["fmt", "--all", "--", "--check"]),
         },
         Stage {
             name: "clippy".into(),
-            redis: false,
+            needs: &[],
             registry: false,
             command: cargo(&[
                 "clippy",
@@ -57,13 +101,13 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         },
         Stage {
             name: "facade without default features".into(),
-            redis: false,
+            needs: &[],
             registry: false,
             command: cargo(&["check", "-p", "http-sessions", "--no-default-features"]),
         },
         Stage {
             name: "core".into(),
-            redis: false,
+            needs: &[],
             registry: false,
             command: cargo(&[
                 "test",
@@ -75,13 +119,13 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         },
         Stage {
             name: "everything, all features".into(),
-            redis: true,
+            needs: Service::ALL,
             registry: false,
             command: cargo(&["test", "--workspace", "--all-features", "--all-targets"]),
         },
         Stage {
             name: "doctests".into(),
-            redis: true,
+            needs: Service::ALL,
             registry: false,
             command: cargo(&["test", "--workspace", "--all-features", "--doc"]),
         },
@@ -89,17 +133,36 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
     // Each backend alone, in its own crate and through the facade, before
     // everything together.
     let together = stages.len() - 2;
-    let alone = BACKENDS.iter().flat_map(|&(feature, package, redis)| {
+    let alone = BACKENDS.iter().flat_map(|backend| {
+        let Backend {
+            feature,
+            package,
+            shared,
+            needs,
+        } = *backend;
+        let own = if shared {
+            cargo(&[
+                "test",
+                "-p",
+                package,
+                "--no-default-features",
+                "--features",
+                feature,
+                "--all-targets",
+            ])
+        } else {
+            cargo(&["test", "-p", package, "--all-targets"])
+        };
         [
             Stage {
                 name: format!("{feature} backend alone"),
-                redis,
+                needs,
                 registry: false,
-                command: cargo(&["test", "-p", package, "--all-targets"]),
+                command: own,
             },
             Stage {
                 name: format!("facade with the {feature} backend alone"),
-                redis,
+                needs,
                 registry: false,
                 command: cargo(&[
                     "test",
@@ -121,7 +184,7 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
     // clean commit.
     stages.push(Stage {
         name: "publish dry-run".into(),
-        redis: false,
+        needs: &[],
         registry: true,
         command: cargo(&["publish", "--workspace", "--dry-run", "--allow-dirty"]),
     });
@@ -135,9 +198,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = root();
     let mut tally = Tally::default();
     let mut failed_stages = Vec::new();
-    // Started before the first stage that needs it and dropped (its
+    // Each started before the first stage that needs it, and dropped (its
     // servers stopped) when this function returns, by any path.
-    let mut redis: Option<Result<Redis, String>> = None;
+    let mut services = Services::default();
     let mut skipped_stages = Vec::new();
     for mut stage in stages(&root) {
         if stage.registry
@@ -168,21 +231,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 Err(why) => println!("could not clear earlier dry-runs' sources: {why}"),
             }
         }
-        if stage.redis {
-            let redis = redis.get_or_insert_with(|| {
-                println!("\n==> redis");
-                Redis::provide()
-            });
-            match redis {
-                Ok(redis) => redis.apply(&mut stage.command),
-                Err(why) => {
-                    // Never a silent skip: the stage counts as failed.
-                    println!("\n==> {}\nnot run: no Redis: {why}", stage.name);
-                    tally.failed += 1;
-                    failed_stages.push(stage.name.clone());
-                    continue;
-                }
-            }
+        if let Err(why) = services.apply(stage.needs, &mut stage.command) {
+            // Never a silent skip: the stage counts as failed.
+            println!("\n==> {}\nnot run: {why}", stage.name);
+            tally.failed += 1;
+            failed_stages.push(stage.name.clone());
+            continue;
         }
         println!("\n==> {}", stage.name);
         let before = tally;
