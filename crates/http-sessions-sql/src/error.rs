@@ -25,3 +25,18 @@ pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
         _ => StoreError::Unavailable(Box::new(e)),
     }
 }
+
+/// Whether `e` says the connection was dead before the call reached the
+/// server, so that the same call on another connection is the first one
+/// the server sees: the server ended the connection (it was terminated,
+/// or the server restarted). A write stops there; a read may also be
+/// tried again after any I/O error, since reading twice changes nothing.
+pub(crate) fn was_stale(e: &sqlx::Error, read: bool) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02")),
+        sqlx::Error::Io(_) => read,
+        _ => false,
+    }
+}

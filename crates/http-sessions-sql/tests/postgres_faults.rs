@@ -1,6 +1,7 @@
 //! What a visitor sees when PostgreSQL misbehaves: restarted, a row
 //! locked by another transaction, the pool exhausted, its connection
-//! terminated, the server read-only, a row corrupt; and what a request
+//! terminated, the database read-only, the server a standby in recovery,
+//! a row corrupt; and what a request
 //! costs the server: one round trip per load and one per save, counted by
 //! a proxy in front of it. Each test starts a server of its own.
 #![cfg(feature = "postgres")]
@@ -173,33 +174,40 @@ async fn a_terminated_connection_is_replaced_by_the_next_request() {
     assert_eq!((after.status, after.body.as_str()), (StatusCode::OK, "2"));
 }
 
+/// Ends every connection but the caller's, so that the store's next ones
+/// take the database's settings as they are now.
+async fn terminate_others(admin: &sqlx::PgPool) -> usize {
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(admin)
+    .await
+    .unwrap();
+    ended.len()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_server_answers_503_and_keeps_the_cookie() {
+async fn a_read_only_database_answers_503_and_keeps_the_cookie() {
     let server = PgServer::start(&[]);
     let app = app(PostgresStore::from_url(&server.url()).unwrap()).await;
     let jar = session_cookie(&send(&app, "/counter", None).await);
-    let admin = PgPoolOptions::new().connect(&server.url()).await.unwrap();
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&server.url())
+        .await
+        .unwrap();
     let read_only = |on: bool| {
         let admin = admin.clone();
         async move {
             let value = if on { "on" } else { "off" };
             sqlx::raw_sql(&format!(
-                "ALTER SYSTEM SET default_transaction_read_only = {value}"
+                "ALTER DATABASE postgres SET default_transaction_read_only = {value}"
             ))
             .execute(&admin)
             .await
             .unwrap();
-            sqlx::query("SELECT pg_reload_conf()")
-                .execute(&admin)
-                .await
-                .unwrap();
-            // Existing connections take the setting at their next
-            // transaction; this one's shows it is in force.
-            let shown: String = sqlx::query_scalar("SHOW default_transaction_read_only")
-                .fetch_one(&admin)
-                .await
-                .unwrap();
-            assert_eq!(shown, value);
+            assert!(terminate_others(&admin).await > 0);
         }
     };
     read_only(true).await;
@@ -212,6 +220,38 @@ async fn a_read_only_server_answers_503_and_keeps_the_cookie() {
     read_only(false).await;
     let after = send(&app, "/counter", Some(jar)).await;
     assert_eq!((after.status, after.body.as_str()), (StatusCode::OK, "2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_in_recovery_answers_503_and_keeps_the_cookie() {
+    let primary = PgServer::start(&[]);
+    let on_primary = app(PostgresStore::from_url(&primary.url()).unwrap()).await;
+    let jar = session_cookie(&send(&on_primary, "/counter", None).await);
+    let standby = PgServer::standby_of(&primary);
+    let store = PostgresStore::from_url(&standby.url()).unwrap();
+    // Until the standby has replayed the session's row.
+    let replica = store.pool().clone();
+    let mut rows = 0_i64;
+    for _ in 0..1_000 {
+        rows = sqlx::query_scalar("SELECT count(*) FROM http_sessions")
+            .fetch_one(&replica)
+            .await
+            .unwrap_or(0);
+        if rows > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rows, 1, "the standby never had the session");
+    let on_standby = Router::new()
+        .route("/counter", get(counter))
+        .layer(SessionLayer::new(store, &settings()));
+    let refused = send(&on_standby, "/counter", Some(jar)).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        refused.set_cookie().is_none(),
+        "the client's cookie is kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ use http_sessions_core::{ConfigError, SessionLayer, Settings};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor as _, Row as _};
 
-use crate::error::store_error;
+use crate::error::{store_error, was_stale};
 use crate::names::Names;
 use crate::stored::{self, Corrupt, Rows};
 use crate::sweeper::{DEFAULT_SWEEP_BATCH, Sweep, Sweeper};
@@ -157,6 +157,10 @@ impl PostgresStore {
         let timeouts = Arc::clone(&timeout_ms);
         let pool = PgPoolOptions::new()
             .max_connections(DEFAULT_POOL_SIZE)
+            // No ping before each call: a round trip on every request's
+            // path. A connection that died is found by the call that uses
+            // it, and replaced.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 let ms = timeouts.load(Ordering::Relaxed);
                 Box::pin(async move {
@@ -340,6 +344,27 @@ impl PostgresStore {
     fn lock_timeout(&self) -> String {
         format!("{}ms", self.timeout_ms.load(Ordering::Relaxed))
     }
+
+    /// Runs `call`, and again on another connection while the one it had
+    /// was dead before the call reached the server ([`was_stale`]): after
+    /// a restart every idle connection is, and each is found by one try,
+    /// so the pool's size plus one tries reach a live one. The pool does
+    /// not check connections before handing them out, which would cost a
+    /// round trip on every call.
+    async fn call<T, F, Fut>(&self, read: bool, call: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let tries = self.pool.options().get_max_connections().saturating_add(1);
+        let mut tried = 1;
+        loop {
+            match call().await {
+                Err(e) if tried < tries && was_stale(&e, read) => tried += 1,
+                result => return result.map_err(store_error),
+            }
+        }
+    }
 }
 
 fn timeout_ms(timeout: Duration) -> u64 {
@@ -431,12 +456,14 @@ impl SessionStore for PostgresStore {
     }
 
     async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
-        let row = sqlx::query(&self.sql.load)
-            .bind(&id.as_bytes()[..])
-            .bind(stored::secs(now))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let row = self
+            .call(true, || {
+                sqlx::query(&self.sql.load)
+                    .bind(&id.as_bytes()[..])
+                    .bind(stored::secs(now))
+                    .fetch_optional(&self.pool)
+            })
+            .await?;
         let Some(row) = row else { return Ok(None) };
         match rows(&row, 0) {
             Ok(rows) => rows.load(now).or_else(|corrupt| {
@@ -459,25 +486,27 @@ impl SessionStore for PostgresStore {
         let written = Written::whole(record);
         // The generation is counted when the function stamps it.
         let unstamped = stored::size(record) - if record.generation == 0 { 0 } else { 8 };
-        let status: i32 = sqlx::query_scalar(&self.sql.create)
-            .bind(&id.as_bytes()[..])
-            .bind(stored::secs(record.created))
-            .bind(stored::secs(record.expires))
-            .bind(stored::secs(ends))
-            .bind(record.expiry.encode())
-            .bind(record.user.as_deref())
-            .bind(record.label.as_deref())
-            .bind(stored::int(record.generation))
-            .bind(unstamped)
-            .bind(&written.keys)
-            .bind(&written.values)
-            .bind(&written.flash_ids)
-            .bind(&written.flash_levels)
-            .bind(&written.flash_messages)
-            .bind(self.lock_timeout())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let status: i32 = self
+            .call(false, || {
+                sqlx::query_scalar(&self.sql.create)
+                    .bind(&id.as_bytes()[..])
+                    .bind(stored::secs(record.created))
+                    .bind(stored::secs(record.expires))
+                    .bind(stored::secs(ends))
+                    .bind(record.expiry.encode())
+                    .bind(record.user.as_deref())
+                    .bind(record.label.as_deref())
+                    .bind(stored::int(record.generation))
+                    .bind(unstamped)
+                    .bind(&written.keys)
+                    .bind(&written.values)
+                    .bind(&written.flash_ids)
+                    .bind(&written.flash_levels)
+                    .bind(&written.flash_messages)
+                    .bind(self.lock_timeout())
+                    .fetch_one(&self.pool)
+            })
+            .await?;
         match status {
             0 => Ok(()),
             1 => Err(StoreError::Exists),
@@ -513,30 +542,32 @@ impl SessionStore for PostgresStore {
                 pushed.flash(flash_id, flash);
             }
         }
-        let row = sqlx::query(&self.sql.save)
-            .bind(&id.as_bytes()[..])
-            .bind(stored::secs(update.now))
-            .bind(stored::secs(update.expires))
-            .bind(stored::secs(update.ends))
-            .bind(i64::try_from(update.max_size).unwrap_or(i64::MAX))
-            .bind(changes.cleared)
-            .bind(&keys)
-            .bind(&values)
-            .bind(&removed)
-            .bind(&taken)
-            .bind(&pushed.flash_ids)
-            .bind(&pushed.flash_levels)
-            .bind(&pushed.flash_messages)
-            .bind(changes.expiry)
-            .bind(record.expiry.encode())
-            .bind(changes.binding)
-            .bind(record.user.as_deref())
-            .bind(record.label.as_deref())
-            .bind(stored::int(record.generation))
-            .bind(self.lock_timeout())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let row = self
+            .call(false, || {
+                sqlx::query(&self.sql.save)
+                    .bind(&id.as_bytes()[..])
+                    .bind(stored::secs(update.now))
+                    .bind(stored::secs(update.expires))
+                    .bind(stored::secs(update.ends))
+                    .bind(i64::try_from(update.max_size).unwrap_or(i64::MAX))
+                    .bind(changes.cleared)
+                    .bind(&keys)
+                    .bind(&values)
+                    .bind(&removed)
+                    .bind(&taken)
+                    .bind(&pushed.flash_ids)
+                    .bind(&pushed.flash_levels)
+                    .bind(&pushed.flash_messages)
+                    .bind(changes.expiry)
+                    .bind(record.expiry.encode())
+                    .bind(changes.binding)
+                    .bind(record.user.as_deref())
+                    .bind(record.label.as_deref())
+                    .bind(stored::int(record.generation))
+                    .bind(self.lock_timeout())
+                    .fetch_one(&self.pool)
+            })
+            .await?;
         let status: i32 = row.try_get(0).map_err(store_error)?;
         match status {
             0 => Ok(Updated::Kept),
@@ -559,13 +590,15 @@ impl SessionStore for PostgresStore {
         until: UnixTime,
         _user: Option<&str>,
     ) -> Result<(), StoreError> {
-        let retired: i64 = sqlx::query_scalar(&self.sql.retire)
-            .bind(&id.as_bytes()[..])
-            .bind(stored::secs(now))
-            .bind(stored::secs(until))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let retired: i64 = self
+            .call(false, || {
+                sqlx::query_scalar(&self.sql.retire)
+                    .bind(&id.as_bytes()[..])
+                    .bind(stored::secs(now))
+                    .bind(stored::secs(until))
+                    .fetch_one(&self.pool)
+            })
+            .await?;
         if retired == 0 {
             return Err(StoreError::Gone);
         }
@@ -573,11 +606,12 @@ impl SessionStore for PostgresStore {
     }
 
     async fn delete(&self, id: &SessionId, _user: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query(&self.sql.delete)
-            .bind(&id.as_bytes()[..])
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
+        self.call(true, || {
+            sqlx::query(&self.sql.delete)
+                .bind(&id.as_bytes()[..])
+                .execute(&self.pool)
+        })
+        .await?;
         Ok(())
     }
 
@@ -599,12 +633,14 @@ impl UserIndex for PostgresStore {
         user: &str,
         now: UnixTime,
     ) -> Result<Vec<(SessionId, Record)>, StoreError> {
-        let found = sqlx::query(&self.sql.list)
-            .bind(user)
-            .bind(stored::secs(now))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let found = self
+            .call(true, || {
+                sqlx::query(&self.sql.list)
+                    .bind(user)
+                    .bind(stored::secs(now))
+                    .fetch_all(&self.pool)
+            })
+            .await?;
         let mut sessions = Vec::with_capacity(found.len());
         for row in found {
             let id: Vec<u8> = row.try_get(0).map_err(store_error)?;
@@ -622,27 +658,31 @@ impl UserIndex for PostgresStore {
     }
 
     async fn end(&self, user: &str, id: &SessionId, now: UnixTime) -> Result<bool, StoreError> {
-        let ended = sqlx::query(&self.sql.end)
-            .bind(user)
-            .bind(&id.as_bytes()[..])
-            .bind(stored::secs(now))
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let ended = self
+            .call(false, || {
+                sqlx::query(&self.sql.end)
+                    .bind(user)
+                    .bind(&id.as_bytes()[..])
+                    .bind(stored::secs(now))
+                    .execute(&self.pool)
+            })
+            .await?;
         Ok(ended.rows_affected() > 0)
     }
 
     async fn end_all(&self, user: &str, end: EndAll<'_>) -> Result<Ended, StoreError> {
-        let row = sqlx::query(&self.sql.end_all)
-            .bind(user)
-            .bind(end.keep.map(|id| &id.as_bytes()[..]))
-            .bind(stored::secs(end.now))
-            .bind(stored::int(end.floor))
-            .bind(stored::secs(end.remember_until))
-            .bind(self.lock_timeout())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let row = self
+            .call(false, || {
+                sqlx::query(&self.sql.end_all)
+                    .bind(user)
+                    .bind(end.keep.map(|id| &id.as_bytes()[..]))
+                    .bind(stored::secs(end.now))
+                    .bind(stored::int(end.floor))
+                    .bind(stored::secs(end.remember_until))
+                    .bind(self.lock_timeout())
+                    .fetch_one(&self.pool)
+            })
+            .await?;
         let sessions: i64 = row.try_get(0).map_err(store_error)?;
         let generation: i64 = row.try_get(1).map_err(store_error)?;
         Ok(Ended {
@@ -658,12 +698,14 @@ impl Sweep for PostgresStore {
         let now = stored::secs(self.now());
         let mut deleted = 0;
         for sql in [&self.sql.sweep_sessions, &self.sql.sweep_users] {
-            deleted += sqlx::query(sql)
-                .bind(now)
-                .bind(i64::from(batch))
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?
+            deleted += self
+                .call(true, || {
+                    sqlx::query(sql)
+                        .bind(now)
+                        .bind(i64::from(batch))
+                        .execute(&self.pool)
+                })
+                .await?
                 .rows_affected();
         }
         Ok(deleted)

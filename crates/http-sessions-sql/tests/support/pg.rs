@@ -130,6 +130,50 @@ impl PgServer {
         server
     }
 
+    /// A hot standby of `primary`, in recovery for as long as it runs: it
+    /// answers reads and refuses every write.
+    pub(crate) fn standby_of(primary: &PgServer) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "http-sessions-pg-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            let mut chown = Command::new("chown");
+            chown.arg("postgres").arg(&dir);
+            run(chown, "chown");
+        }
+        let mut backup = command(&primary.bin, "pg_basebackup");
+        backup
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-R", "-X", "stream", "--no-sync"]);
+        run(backup, "pg_basebackup");
+        // The copy has the primary's socket folder: this one has its own.
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("data/postgresql.conf"))
+            .unwrap();
+        writeln!(file, "unix_socket_directories = '{}'", dir.display()).unwrap();
+        let server = Self {
+            bin: primary.bin.clone(),
+            dir,
+            port: free_port(),
+        };
+        server.start_again();
+        server
+    }
+
     /// The URL of its `postgres` database.
     pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
