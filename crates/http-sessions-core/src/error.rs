@@ -82,4 +82,12 @@ pub enum ValueError {
         /// The most a session keeps, in bytes.
         limit: usize,
     },
+    /// [`Session::bind_user`](crate::Session::bind_user) was given a user
+    /// id holding a NUL character, which a database's text column (a
+    /// Postgres `text`) cannot keep.
+    #[error(
+        "a user id holding a NUL character cannot be bound to a session \
+         (bind the user's key as the application stores it)"
+    )]
+    UserHasNul,
 }

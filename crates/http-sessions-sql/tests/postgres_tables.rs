@@ -241,3 +241,28 @@ async fn sweepers_on_many_instances_share_the_work_and_stop() {
         sweeper.stop();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_and_flash_messages_keep_any_character() {
+    let store = store(&support::table());
+    store.migrate().await.unwrap();
+    let mut record = Record::empty(START, START + IDLE, 16);
+    record.label = Some("phone\0of alice".into());
+    record.flash.push(
+        http_sessions_core::FlashLevel::Info,
+        "you typed \0 and é".into(),
+    );
+    let id = SessionId::from_bytes([5; 16]);
+    store.create(&id, &record, START + IDLE).await.unwrap();
+    let Some(Loaded::Live(back)) = store.load(&id, START).await.unwrap() else {
+        panic!("not stored");
+    };
+    assert_eq!(back.label, record.label);
+    assert_eq!(
+        back.flash
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>(),
+        ["you typed \0 and é"]
+    );
+}

@@ -456,8 +456,9 @@ impl Session {
     /// # Errors
     ///
     /// [`ValueError::UserTooLong`] for an id over
-    /// [`MAX_USER_LEN`](crate::store::MAX_USER_LEN) bytes; the session is
-    /// left as it was.
+    /// [`MAX_USER_LEN`](crate::store::MAX_USER_LEN) bytes,
+    /// [`ValueError::UserHasNul`] for one holding a NUL character; the
+    /// session is left as it was.
     pub fn bind_user(&self, user: impl Into<String>) -> Result<(), ValueError> {
         let user = user.into();
         if user.len() > MAX_USER_LEN {
@@ -465,6 +466,9 @@ impl Session {
                 len: user.len(),
                 limit: MAX_USER_LEN,
             });
+        }
+        if user.contains('\0') {
+            return Err(ValueError::UserHasNul);
         }
         let mut s = self.lock();
         if s.record.user.as_deref() != Some(user.as_str()) {
@@ -791,5 +795,16 @@ mod tests {
         assert!(!s.is_modified());
         s.bind_user("u".repeat(MAX_USER_LEN)).unwrap();
         assert_eq!(s.user().map(|u| u.len()), Some(MAX_USER_LEN));
+    }
+
+    #[test]
+    fn a_user_id_holding_a_nul_is_refused_and_changes_nothing() {
+        let s = Session::detached();
+        assert!(matches!(
+            s.bind_user("al\0ice"),
+            Err(ValueError::UserHasNul)
+        ));
+        assert_eq!(s.user(), None);
+        assert!(!s.is_modified());
     }
 }

@@ -266,6 +266,13 @@ impl PostgresStore {
         let steps: Vec<(i32, String)> = self.migrations().into_iter().take(versions).collect();
 
         let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // Start-up, not a request: wait for an instance migrating already,
+        // however long it takes, whatever timeouts the pool's connections
+        // keep for requests.
+        (&mut *tx)
+            .execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+            .await
+            .map_err(store_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
             .bind(lock_name)
             .execute(&mut *tx)
@@ -380,7 +387,7 @@ fn rows(row: &PgRow, first: usize) -> Result<Rows, sqlx::Error> {
     let vals: Option<Vec<Vec<u8>>> = row.try_get(at(8))?;
     let ids: Option<Vec<Vec<u8>>> = row.try_get(at(9))?;
     let levels: Option<Vec<i16>> = row.try_get(at(10))?;
-    let messages: Option<Vec<String>> = row.try_get(at(11))?;
+    let messages: Option<Vec<Vec<u8>>> = row.try_get(at(11))?;
     let values = keys
         .unwrap_or_default()
         .into_iter()
@@ -389,19 +396,25 @@ fn rows(row: &PgRow, first: usize) -> Result<Rows, sqlx::Error> {
     let flashes = (ids.unwrap_or_default().into_iter())
         .zip(levels.unwrap_or_default())
         .zip(messages.unwrap_or_default())
-        .map(|((id, level), message)| (id, level, message))
-        .collect();
+        .map(|((id, level), message)| Ok((id, level, text(message)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let label: Option<Vec<u8>> = row.try_get(at(5))?;
     Ok(Rows {
         renewed: row.try_get(at(0))?,
         created: row.try_get(at(1))?,
         expires: row.try_get(at(2))?,
         expiry: row.try_get(at(3))?,
         user: row.try_get(at(4))?,
-        label: row.try_get(at(5))?,
+        label: label.map(text).transpose()?,
         generation: row.try_get(at(6))?,
         values,
         flashes,
     })
+}
+
+/// Text kept as bytes (a label, a flash message), which must be UTF-8.
+fn text(bytes: Vec<u8>) -> Result<String, sqlx::Error> {
+    String::from_utf8(bytes).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 fn log_corrupt(id: &SessionId, corrupt: Corrupt) {
@@ -419,7 +432,7 @@ struct Written<'a> {
     values: Vec<&'a [u8]>,
     flash_ids: Vec<[u8; 8]>,
     flash_levels: Vec<i16>,
-    flash_messages: Vec<&'a str>,
+    flash_messages: Vec<&'a [u8]>,
 }
 
 impl<'a> Written<'a> {
@@ -445,7 +458,7 @@ impl<'a> Written<'a> {
     fn flash(&mut self, id: u64, flash: &'a http_sessions_core::Flash) {
         self.flash_ids.push(stored::flash_id(id));
         self.flash_levels.push(stored::level(flash));
-        self.flash_messages.push(&flash.message);
+        self.flash_messages.push(flash.message.as_bytes());
     }
 }
 
@@ -495,7 +508,7 @@ impl SessionStore for PostgresStore {
                     .bind(stored::secs(ends))
                     .bind(record.expiry.encode())
                     .bind(record.user.as_deref())
-                    .bind(record.label.as_deref())
+                    .bind(record.label.as_deref().map(str::as_bytes))
                     .bind(stored::int(record.generation))
                     .bind(unstamped)
                     .bind(&written.keys)
@@ -562,7 +575,7 @@ impl SessionStore for PostgresStore {
                     .bind(record.expiry.encode())
                     .bind(changes.binding)
                     .bind(record.user.as_deref())
-                    .bind(record.label.as_deref())
+                    .bind(record.label.as_deref().map(str::as_bytes))
                     .bind(stored::int(record.generation))
                     .bind(self.lock_timeout())
                     .fetch_one(&self.pool)

@@ -16,7 +16,9 @@ CREATE TABLE IF NOT EXISTS {sessions} (
     -- seconds; NULL for the settings'.
     expiry      text,
     user_id     text,
-    label       text,
+    -- UTF-8, as bytes: a label or a message may hold any character, NUL
+    -- included, which a text column refuses.
+    label       bytea,
     -- The generation of the user's sessions the binding belongs to; 0
     -- when unbound.
     generation  bigint   NOT NULL DEFAULT 0,
@@ -39,7 +41,7 @@ CREATE TABLE IF NOT EXISTS {flashes} (
     -- The message's id, 8 bytes big-endian, so that ids sort as numbers.
     id          bytea    NOT NULL,
     level       smallint NOT NULL,
-    message     text     NOT NULL,
+    message     bytea    NOT NULL,
     PRIMARY KEY (session_id, id)
 );
 

@@ -27,9 +27,9 @@ END $$;
 -- Returns 0 stored, 1 exists, 2 gone (a binding of an ended generation).
 CREATE OR REPLACE FUNCTION {create}(
     p_id bytea, p_created bigint, p_expires bigint, p_ends bigint,
-    p_expiry text, p_user text, p_label text, p_generation bigint, p_size integer,
+    p_expiry text, p_user text, p_label bytea, p_generation bigint, p_size integer,
     p_keys bytea[], p_values bytea[],
-    p_flash_ids bytea[], p_flash_levels smallint[], p_flash_messages text[],
+    p_flash_ids bytea[], p_flash_levels smallint[], p_flash_messages bytea[],
     p_lock_timeout text)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -69,9 +69,9 @@ END $$;
 CREATE OR REPLACE FUNCTION {save}(
     p_id bytea, p_now bigint, p_expires bigint, p_ends bigint, p_max_size bigint,
     p_cleared boolean, p_keys bytea[], p_values bytea[], p_removed bytea[],
-    p_taken bytea[], p_flash_ids bytea[], p_flash_levels smallint[], p_flash_messages text[],
+    p_taken bytea[], p_flash_ids bytea[], p_flash_levels smallint[], p_flash_messages bytea[],
     p_expiry_changed boolean, p_expiry text,
-    p_binding_changed boolean, p_user text, p_label text, p_generation bigint,
+    p_binding_changed boolean, p_user text, p_label bytea, p_generation bigint,
     p_lock_timeout text,
     OUT status integer, OUT new_size bigint)
 LANGUAGE plpgsql AS $$
@@ -80,7 +80,7 @@ DECLARE
     removed bigint := 0;
     added bigint := 0;
     new_user text;
-    new_label text;
+    new_label bytea;
     new_expiry text;
     new_generation bigint;
 BEGIN
