@@ -1,11 +1,13 @@
 //! `cargo xtask bench [ARGS...]`: the side-by-side benchmark of the
-//! `session-bench` crate, built in release and run with a Redis provided as
-//! for the tests (`REDIS_URL` if set, else a `redis-server` started here),
-//! writing its section of `docs/benchmarks.md`. `ARGS` go to the bench
+//! `session-bench` crate, built in release and run with a Redis and a
+//! PostgreSQL provided as for the tests (`REDIS_URL` and `DATABASE_URL` if
+//! set, else servers started here), writing its sections of
+//! `docs/benchmarks.md`. `ARGS` go to the bench
 //! (`--seconds`, `--rounds`, `--sessions`, ...; `--help` lists them).
 
 use std::time::Instant;
 
+use crate::postgres::Postgres;
 use crate::redis::Redis;
 use crate::root;
 use crate::run;
@@ -24,10 +26,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     let help = args.iter().any(|a| a == "-h" || a == "--help");
     // One node is all the bench uses: no cluster is started.
-    let redis = if help {
-        None
+    let (redis, postgres) = if help {
+        (None, None)
     } else {
-        Some(Redis::provide_single()?)
+        (Some(Redis::provide_single()?), Some(Postgres::provide()?))
     };
     let mut shown = String::from("cargo xtask bench");
     for arg in args {
@@ -42,6 +44,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .args(args);
     if let Some(redis) = &redis {
         redis.apply(&mut bench);
+    }
+    if let Some(postgres) = &postgres {
+        postgres.apply(&mut bench);
     }
     let result = run::checked(bench);
     println!(
