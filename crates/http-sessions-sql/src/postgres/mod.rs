@@ -75,7 +75,7 @@ impl Statements {
             ),
             save: r(
                 "SELECT status, new_size FROM {save}($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
             ),
             retire: r(
                 "WITH r AS (UPDATE {sessions} SET renewed = true, expires = $3, \
@@ -555,6 +555,13 @@ impl SessionStore for PostgresStore {
                 pushed.flash(flash_id, flash);
             }
         }
+        // What the values set and the messages pushed add to the size, as
+        // `Record::encoded_len` counts them; the function adds the binding's.
+        let added: i64 = (keys.iter().zip(&values))
+            .map(|(k, v)| k.len() + v.len())
+            .chain(pushed.flash_messages.iter().map(|m| m.len() + 8))
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+            .fold(0, i64::saturating_add);
         let row = self
             .call(false, || {
                 sqlx::query(&self.sql.save)
@@ -567,6 +574,7 @@ impl SessionStore for PostgresStore {
                     .bind(&keys)
                     .bind(&values)
                     .bind(&removed)
+                    .bind(added)
                     .bind(&taken)
                     .bind(&pushed.flash_ids)
                     .bind(&pushed.flash_levels)

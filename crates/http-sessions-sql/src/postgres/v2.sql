@@ -57,8 +57,8 @@ BEGIN
 END $$;
 
 -- Applies one request's changes to the live session under `p_id`: the
--- values it set (`p_keys`, `p_values`) and removed (`p_removed`), all
--- values first if `p_cleared`; the flash messages it took and pushed; its
+-- values it set (`p_keys`, `p_values`, adding `p_added` bytes to the size)
+-- and removed (`p_removed`), all values first if `p_cleared`; the flash messages it took and pushed; its
 -- expiry and its binding when they changed; and the new `p_expires`.
 -- The session's row is locked first, so concurrent saves of one session
 -- apply one after the other, each to what the one before left.
@@ -69,6 +69,7 @@ END $$;
 CREATE OR REPLACE FUNCTION {save}(
     p_id bytea, p_now bigint, p_expires bigint, p_ends bigint, p_max_size bigint,
     p_cleared boolean, p_keys bytea[], p_values bytea[], p_removed bytea[],
+    p_added bigint,
     p_taken bytea[], p_flash_ids bytea[], p_flash_levels smallint[], p_flash_messages bytea[],
     p_expiry_changed boolean, p_expiry text,
     p_binding_changed boolean, p_user text, p_label bytea, p_generation bigint,
@@ -123,26 +124,21 @@ BEGIN
         END IF;
     END IF;
 
-    -- The size bound, on the session as stored now.
-    IF p_cleared THEN
-        SELECT removed + coalesce(sum(octet_length(key) + octet_length(value)), 0)
-        INTO removed FROM {values} WHERE session_id = p_id;
-    ELSIF cardinality(p_keys) + cardinality(p_removed) > 0 THEN
-        SELECT removed + coalesce(sum(octet_length(key) + octet_length(value)), 0)
-        INTO removed FROM {values}
-        WHERE session_id = p_id AND (key = ANY (p_keys) OR key = ANY (p_removed));
-    END IF;
-    SELECT added + coalesce(sum(octet_length(k) + octet_length(v)), 0)
-    INTO added FROM unnest(p_keys, p_values) AS x(k, v);
-    IF cardinality(p_taken) > 0 THEN
-        SELECT removed + coalesce(sum(octet_length(message) + 8), 0)
-        INTO removed FROM {flashes} WHERE session_id = p_id AND id = ANY (p_taken);
-    END IF;
-    SELECT added + coalesce(sum(octet_length(m) + 8), 0)
-    INTO added FROM unnest(p_flash_messages) AS x(m);
-    removed := removed + coalesce(octet_length(s.user_id), 0) + coalesce(octet_length(s.label), 0)
+    -- The size bound, on the session as stored now: what the changes
+    -- take from it, in one statement. `p_added` is what the values set
+    -- and the messages pushed add (their keys, bytes and texts).
+    removed := CASE WHEN p_cleared OR cardinality(p_keys) + cardinality(p_removed) > 0 THEN
+            (SELECT coalesce(sum(octet_length(key) + octet_length(value)), 0) FROM {values}
+             WHERE session_id = p_id
+               AND (p_cleared OR key = ANY (p_keys) OR key = ANY (p_removed)))
+        ELSE 0 END
+        + CASE WHEN cardinality(p_taken) > 0 THEN
+            (SELECT coalesce(sum(octet_length(message) + 8), 0) FROM {flashes}
+             WHERE session_id = p_id AND id = ANY (p_taken))
+        ELSE 0 END
+        + coalesce(octet_length(s.user_id), 0) + coalesce(octet_length(s.label), 0)
         + coalesce(octet_length(s.expiry), 0) + CASE WHEN s.generation <> 0 THEN 8 ELSE 0 END;
-    added := added + coalesce(octet_length(new_user), 0) + coalesce(octet_length(new_label), 0)
+    added := p_added + coalesce(octet_length(new_user), 0) + coalesce(octet_length(new_label), 0)
         + coalesce(octet_length(new_expiry), 0) + CASE WHEN new_generation <> 0 THEN 8 ELSE 0 END;
     new_size := s.size - removed + added;
     IF added > removed AND new_size > p_max_size THEN
@@ -169,14 +165,17 @@ BEGIN
         ON CONFLICT (session_id, id) DO NOTHING;
     END IF;
 
-    IF new_user IS NULL AND new_label IS NULL AND new_expiry IS NULL
-       AND NOT EXISTS (SELECT 1 FROM {values} WHERE session_id = p_id)
-       AND NOT EXISTS (SELECT 1 FROM {flashes} WHERE session_id = p_id) THEN
-        -- Concurrent removals can empty a session each request saw
-        -- non-empty: an empty session is not kept.
-        DELETE FROM {sessions} WHERE id = p_id;
-        status := 3;
-        RETURN;
+    -- Concurrent removals can empty a session each request saw non-empty:
+    -- an empty session is not kept. A save that set a value or pushed a
+    -- message, or leaves a binding or an expiry, cannot have emptied it.
+    IF cardinality(p_keys) = 0 AND cardinality(p_flash_ids) = 0
+       AND new_user IS NULL AND new_label IS NULL AND new_expiry IS NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM {values} WHERE session_id = p_id)
+           AND NOT EXISTS (SELECT 1 FROM {flashes} WHERE session_id = p_id) THEN
+            DELETE FROM {sessions} WHERE id = p_id;
+            status := 3;
+            RETURN;
+        END IF;
     END IF;
     UPDATE {sessions}
     SET expires = p_expires, expiry = new_expiry, user_id = new_user, label = new_label,
