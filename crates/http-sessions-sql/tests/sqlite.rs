@@ -12,17 +12,15 @@
 mod support;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use http_sessions_conformance::{Harness, IDLE, START};
+use http_sessions_core::Settings;
 use http_sessions_core::seams::{Backend, ManualClock};
-use http_sessions_core::store::{
-    Changes, IdSource, Loaded, RandomIds, Record, SessionId, SessionStore, Update, Updated, Value,
-};
-use http_sessions_core::{Key, Keyring, Settings};
+use http_sessions_core::store::{IdSource, Loaded, RandomIds, SessionId, SessionStore};
 use http_sessions_sql::SqliteStore;
 use http_sessions_sql::sqlx;
+use support::store::{concurrent_saves, record, settings};
 
 /// A store on a database file of its own, deleted when the test ends.
 struct Db {
@@ -113,22 +111,6 @@ impl Harness for Sqlite {
 
 http_sessions_conformance::suite!(Sqlite);
 
-fn settings(clock: &ManualClock) -> Settings {
-    Settings::builder()
-        .with_keyring(Keyring::new(Key::from_bytes(&[7; 32]).unwrap()).unwrap())
-        .with_clock(clock.clone())
-        .build()
-        .unwrap()
-}
-
-fn record(key: &str, expires: http_sessions_core::store::UnixTime) -> Record {
-    let mut record = Record::empty(START, expires, 4);
-    record
-        .data
-        .insert(key.into(), Value::encode(&key.to_owned()).unwrap());
-    record
-}
-
 #[tokio::test]
 async fn migrate_is_idempotent_and_safe_from_many_instances_at_once() {
     let db = Db::new();
@@ -146,12 +128,15 @@ async fn migrate_is_idempotent_and_safe_from_many_instances_at_once() {
     assert_eq!(db.count("").await, 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_deletes_the_expired_rows_and_only_them() {
     let clock = ManualClock::new(START);
     let db = Db::new();
     db.store.use_settings(&settings(&clock));
     db.store.migrate().await.unwrap();
+    // Another instance, sweeping at the same time.
+    let other = store_on(&db.path, &db.table);
+    other.use_settings(&settings(&clock));
     let ids = RandomIds::new();
     // 2,500 sessions, 3 batches' worth: the first 1,800 expire within the
     // idle timeout, the others an hour later.
@@ -174,9 +159,9 @@ async fn a_sweep_deletes_the_expired_rows_and_only_them() {
         "nothing expired"
     );
     clock.advance(IDLE);
-    let deleted = db.store.delete_expired().await.unwrap();
+    let (one, two) = tokio::join!(db.store.delete_expired(), other.delete_expired());
     // The sessions and the users whose sessions have all ended.
-    assert_eq!(deleted, 1_800 + 180);
+    assert_eq!(one.unwrap() + two.unwrap(), 1_800 + 180);
     assert_eq!(db.count("").await, 700);
     assert_eq!(
         db.count("_values").await,
@@ -185,56 +170,6 @@ async fn a_sweep_deletes_the_expired_rows_and_only_them() {
     );
     assert_eq!(db.count("_users").await, 70);
     assert_eq!(db.store.delete_expired().await.unwrap(), 0);
-}
-
-/// Each of `n` tasks sets a key of its own in the session under `id`
-/// through one of `stores`, all at once.
-async fn concurrent_saves(stores: &[SqliteStore], id: SessionId, n: usize) {
-    let changes: Vec<Changes> = (0..n)
-        .map(|i| Changes {
-            keys: vec![format!("k{i}").into()],
-            ..Changes::default()
-        })
-        .collect();
-    let changes = Arc::new(changes);
-    let start = Arc::new(tokio::sync::Barrier::new(n));
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let (store, changes, start) = (
-                stores[i % stores.len()].clone(),
-                Arc::clone(&changes),
-                Arc::clone(&start),
-            );
-            tokio::spawn(async move {
-                let mut record = record("base", START + IDLE);
-                record
-                    .data
-                    .insert(format!("k{i}").into(), Value::encode(&i).unwrap());
-                start.wait().await;
-                store
-                    .update(
-                        &id,
-                        Update {
-                            record: &record,
-                            changes: &changes[i],
-                            expires: START + IDLE,
-                            ends: START + IDLE * 6,
-                            now: START,
-                            stored_user: None,
-                            max_size: 64 * 1024,
-                        },
-                    )
-                    .await
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap(), Updated::Kept);
-    }
-    let Some(Loaded::Live(all)) = stores[0].load(&id, START).await.unwrap() else {
-        panic!("the session is gone");
-    };
-    assert_eq!(all.data.len(), n + 1, "lost updates: {:?}", all.data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,25 @@ impl SqliteStore {
     /// (`max_connections(1)`, no idle timeout and no lifetime): each
     /// connection of another pool may see a database of its own, and it
     /// is gone when the connection closes.
+    ///
+    /// ```
+    /// use http_sessions_sql::SqliteStore;
+    /// use sqlx::sqlite::SqlitePoolOptions;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A database in memory: one connection, never closed.
+    /// let pool = SqlitePoolOptions::new()
+    ///     .max_connections(1)
+    ///     .idle_timeout(None)
+    ///     .max_lifetime(None)
+    ///     .connect("sqlite::memory:")
+    ///     .await?;
+    /// let store = SqliteStore::from_pool(pool).with_table("sessions")?;
+    /// store.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self {
             pool,
@@ -295,7 +314,8 @@ impl SqliteStore {
     /// Deletes every expired session and renewed id, and the users'
     /// generations no session needs any more, [`DEFAULT_SWEEP_BATCH`] rows
     /// per statement; how many rows. For a cron job; a [`Sweeper`] does it
-    /// on a timer.
+    /// on a timer. Instances sweeping at once take turns, as SQLite's
+    /// writers do: each batch finds what the one before left.
     ///
     /// # Errors
     ///
