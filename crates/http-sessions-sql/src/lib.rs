@@ -26,6 +26,10 @@ pub mod postgres;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
 
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub mod mysql;
+
 pub use names::DEFAULT_TABLE;
 pub use sqlx;
 pub use sweeper::{DEFAULT_SWEEP_BATCH, DEFAULT_SWEEP_EVERY, Sweep, Sweeper};
@@ -35,6 +39,9 @@ pub use postgres::PostgresStore;
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlStore;
 
 /// The environment variable each backend's `session_layer` reads the
 /// database URL from.

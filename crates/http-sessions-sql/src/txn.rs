@@ -405,7 +405,10 @@ impl Gathered {
                 rows.created = row.try_get(at(2))?;
                 rows.expires = row.try_get(at(3))?;
                 rows.expiry = row.try_get(at(4))?;
-                rows.user = row.try_get(at(5))?;
+                // Bytes: MySQL keeps the user id binary, to compare it exactly.
+                let user: Option<Vec<u8>> = row.try_get(at(5))?;
+                rows.user = (user.map(String::from_utf8).transpose())
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
                 rows.label = row.try_get(at(6))?;
                 rows.generation = row.try_get(at(7))?;
             }
