@@ -218,3 +218,32 @@ async fn a_memory_database_keeps_its_sessions_in_its_one_connection() {
     other.migrate().await.unwrap();
     assert_eq!(other.load(&id, START).await.unwrap(), None);
 }
+
+/// A pool built from a URL waits for other processes' writers as long as
+/// the settings' store timeout.
+#[tokio::test]
+async fn connections_from_a_url_keep_the_store_timeout() {
+    let db = Db::new();
+    let settings = http_sessions_core::Settings::builder()
+        .with_keyring(
+            http_sessions_core::Keyring::new(
+                http_sessions_core::Key::from_bytes(&[7; 32]).unwrap(),
+            )
+            .unwrap(),
+        )
+        .with_store_timeout(std::time::Duration::from_millis(2_500))
+        .build()
+        .unwrap();
+    db.store.use_settings(&settings);
+    let (busy, journal): (i64, String) = (
+        sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap(),
+        sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap(),
+    );
+    assert_eq!((busy, journal.as_str()), (2_500, "wal"));
+}

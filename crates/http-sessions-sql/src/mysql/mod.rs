@@ -128,7 +128,9 @@ impl Statements {
 /// tables (InnoDB); [`session_layer`] does all three from `DATABASE_URL`.
 /// Clones share the pool. Keys of at most [`MAX_KEY_LEN`] bytes are
 /// stored; a save of a longer one fails as
-/// [`StoreError::Unsupported`].
+/// [`StoreError::Unsupported`]. Saves run at READ COMMITTED, which a
+/// server whose binary log is in STATEMENT format refuses to write: keep
+/// it ROW or MIXED (MySQL's and MariaDB's defaults).
 ///
 /// ```no_run
 /// use http_sessions_core::{Key, Keyring, SessionLayer, Settings};
