@@ -15,10 +15,20 @@ mod error;
 mod names;
 mod stored;
 mod sweeper;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod txn;
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
+
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
+
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub mod mysql;
 
 pub use names::DEFAULT_TABLE;
 pub use sqlx;
@@ -26,6 +36,12 @@ pub use sweeper::{DEFAULT_SWEEP_BATCH, DEFAULT_SWEEP_EVERY, Sweep, Sweeper};
 
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlStore;
 
 /// The environment variable each backend's `session_layer` reads the
 /// database URL from.
