@@ -15,7 +15,9 @@
 //! - [`store`]: what a store author needs;
 //! - one module per backend, each with its store and a one-line
 //!   `session_layer(&settings)`: [`cookie`], [`memory`], `redis` (feature
-//!   `redis`).
+//!   `redis`), and the SQL stores `postgres`, `sqlite` and `mysql` (features
+//!   of the same names; their `session_layer` is async, since it makes the
+//!   tables).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
@@ -164,8 +166,117 @@ pub mod redis {
     };
 }
 
+/// Sessions in PostgreSQL ([`PostgresStore`](postgres::PostgresStore)), in
+/// the application's own database: a row per session and per value, one
+/// statement per load and per save.
+///
+/// [`session_layer`](postgres::session_layer) connects to `DATABASE_URL`
+/// and makes or upgrades the tables; or build the store on the
+/// application's own pool, call `migrate()` at start-up, and keep a
+/// [`Sweeper`](postgres::Sweeper) that deletes expired rows. sqlx is
+/// re-exported as `http_sessions::postgres::sqlx`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use http_sessions::postgres::{PostgresStore, sqlx::PgPool};
+/// use http_sessions::{Session, SessionLayer, Settings};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let settings = Settings::from_env()?; // SESSION_SECRET, shared by every instance
+/// let pool = PgPool::connect(&std::env::var("DATABASE_URL")?).await?;
+/// let store = PostgresStore::from_pool(pool);
+/// store.migrate().await?;
+/// let _sweeper = store.sweeper(); // every minute, until dropped
+/// let app: Router = Router::new()
+///     .route("/", get(|s: Session| async move { s.to_string() }))
+///     .layer(SessionLayer::new(store, &settings));
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    pub use http_sessions_sql::postgres::{PostgresStore, session_layer};
+    pub use http_sessions_sql::{
+        DATABASE_URL_ENV, DEFAULT_SWEEP_BATCH, DEFAULT_SWEEP_EVERY, DEFAULT_TABLE, Sweep, Sweeper,
+        sqlx,
+    };
+}
+
+/// Sessions in SQLite ([`SqliteStore`](sqlite::SqliteStore)), bundled: a
+/// file beside the application, made if missing (`sqlite://sessions.db`).
+///
+/// [`session_layer`](sqlite::session_layer) opens `DATABASE_URL` and makes
+/// or upgrades the tables. One process writes at a time; for several
+/// instances on several machines, use Postgres.
+///
+/// # Examples
+///
+/// ```
+/// use http_sessions::sqlite::SqliteStore;
+/// use http_sessions::{SessionLayer, Settings};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let settings = Settings::builder().with_random_dev_key().build()?;
+/// let store = SqliteStore::from_url("sqlite::memory:")?;
+/// store.migrate().await?;
+/// let layer = SessionLayer::new(store, &settings);
+/// # let _ = layer;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "sqlite")]
+pub mod sqlite {
+    pub use http_sessions_sql::sqlite::{SqliteStore, session_layer};
+    pub use http_sessions_sql::{
+        DATABASE_URL_ENV, DEFAULT_SWEEP_BATCH, DEFAULT_SWEEP_EVERY, DEFAULT_TABLE, Sweep, Sweeper,
+        sqlx,
+    };
+}
+
+/// Sessions in MySQL 8 or MariaDB 10.6 and later
+/// ([`MySqlStore`](mysql::MySqlStore)).
+///
+/// [`session_layer`](mysql::session_layer) connects to `DATABASE_URL` and
+/// makes or upgrades the tables; a session key can be at most
+/// [`MAX_KEY_LEN`](mysql::MAX_KEY_LEN) bytes here (InnoDB's bound on a
+/// primary key).
+///
+/// # Examples
+///
+/// ```no_run
+/// use http_sessions::mysql::MySqlStore;
+/// use http_sessions::{SessionLayer, Settings};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let settings = Settings::from_env()?;
+/// let store = MySqlStore::from_url("mysql://app@localhost/app")?;
+/// store.migrate().await?;
+/// let _sweeper = store.sweeper();
+/// let layer = SessionLayer::new(store, &settings);
+/// # let _ = layer;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "mysql")]
+pub mod mysql {
+    pub use http_sessions_sql::mysql::{MAX_KEY_LEN, MySqlStore, session_layer};
+    pub use http_sessions_sql::{
+        DATABASE_URL_ENV, DEFAULT_SWEEP_BATCH, DEFAULT_SWEEP_EVERY, DEFAULT_TABLE, Sweep, Sweeper,
+        sqlx,
+    };
+}
+
 /// The guide (`guide.md` in this crate), here so its examples compile as
 /// doctests.
-#[cfg(all(feature = "memory", feature = "cookie", feature = "axum"))]
+#[cfg(all(
+    feature = "memory",
+    feature = "cookie",
+    feature = "axum",
+    feature = "postgres"
+))]
 #[doc = include_str!("../guide.md")]
 pub mod guide {}

@@ -137,6 +137,25 @@ async fn redis_counts_visits_in_redis() {
     answers(&other, "/", Some(&cookie), "visits = 3").await;
 }
 
+#[cfg(all(feature = "postgres", feature = "axum"))]
+#[tokio::test]
+async fn postgres_counts_visits_in_postgres() {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "DATABASE_URL is not set: `cargo xtask test-all` sets it, or run \
+             `cargo xtask postgres cargo test -p http-sessions --all-features`"
+        )
+    });
+    let secret = [("DATABASE_URL", url.as_str()), ("SESSION_SECRET", SECRET)];
+    let app = start("postgres", &secret).await;
+    let cookie = cookie_of(&answers(&app, "/", None, "visits = 1").await);
+    answers(&app, "/", Some(&cookie), "visits = 2").await;
+    // Another instance with the same secret reads the same session; its
+    // start-up finds the tables made.
+    let other = start("postgres", &secret).await;
+    answers(&other, "/", Some(&cookie), "visits = 3").await;
+}
+
 /// A secret for the examples that read `SESSION_SECRET`.
 const SECRET: &str = "a test secret of at least thirty-two bytes";
 

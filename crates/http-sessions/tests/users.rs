@@ -252,3 +252,69 @@ mod redis {
             .await;
     }
 }
+
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod sql {
+    use super::*;
+    use http_sessions::store::{IdSource, RandomIds};
+
+    /// The database URL in `name`; the tests fail without it.
+    fn url(name: &str, server: &str) -> String {
+        match std::env::var(name) {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => panic!(
+                "{name} is not set: run `cargo xtask test-all`, which starts {server} for \
+                 these tests, or set it yourself. The database tests never skip themselves."
+            ),
+        }
+    }
+
+    /// Tables of a run of their own, so runs side by side never meet.
+    fn table() -> String {
+        let id = RandomIds::new().next_id().unwrap();
+        let hex: String = id.as_bytes()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("users_{hex}")
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn on_postgres() {
+        let url = url("DATABASE_URL", "PostgreSQL");
+        let store = http_sessions::postgres::PostgresStore::from_url(&url)
+            .unwrap()
+            .with_table(&table())
+            .unwrap();
+        store.migrate().await.unwrap();
+        remembered_logins_are_listed_and_ended_everywhere(SessionLayer::new(store, &settings()))
+            .await;
+    }
+
+    #[cfg(feature = "mysql")]
+    #[tokio::test]
+    async fn on_mysql() {
+        let store = http_sessions::mysql::MySqlStore::from_url(&url("MYSQL_URL", "MariaDB"))
+            .unwrap()
+            .with_table(&table())
+            .unwrap();
+        store.migrate().await.unwrap();
+        remembered_logins_are_listed_and_ended_everywhere(SessionLayer::new(store, &settings()))
+            .await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn on_sqlite() {
+        let file = std::env::temp_dir().join(format!("{}.db", table()));
+        let url = format!("sqlite://{}", file.display());
+        let store = http_sessions::sqlite::SqliteStore::from_url(&url).unwrap();
+        store.migrate().await.unwrap();
+        remembered_logins_are_listed_and_ended_everywhere(SessionLayer::new(store, &settings()))
+            .await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
+}

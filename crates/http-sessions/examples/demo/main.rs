@@ -4,6 +4,9 @@
 //! ```sh
 //! cargo run -p http-sessions --example demo -- --addr 127.0.0.1:8080 --backend memory
 //! cargo run -p http-sessions --example demo -- --backend redis   # REDIS_URL, default redis://127.0.0.1:6379
+//! cargo run -p http-sessions --example demo -- --backend postgres   # DATABASE_URL=postgres://...
+//! cargo run -p http-sessions --example demo -- --backend sqlite     # DATABASE_URL=sqlite://sessions.db
+//! cargo run -p http-sessions --example demo -- --backend mysql      # DATABASE_URL=mysql://...
 //! SESSION_COOKIE_SECURE=true cargo run -p http-sessions --example demo   # behind an https proxy
 //! ```
 //!
@@ -14,11 +17,15 @@
 use std::net::SocketAddr;
 
 use http_sessions::{SessionLayer, Settings};
+use http_sessions_sql::{MySqlStore, PostgresStore, SqliteStore, Sweeper};
 
 mod routes;
 
-const USAGE: &str = "usage: demo [--addr HOST:PORT] [--backend memory|cookie|cookie-encrypted|redis]\n\
+const USAGE: &str = "usage: demo [--addr HOST:PORT] \
+                     [--backend memory|cookie|cookie-encrypted|redis|postgres|sqlite|mysql]\n\
                      env: SESSION_BACKEND, SESSION_SECRET (at least 32 bytes), REDIS_URL,\n\
+                     DATABASE_URL (postgres, sqlite and mysql; for SQLite a file URL such as\n\
+                     sqlite://sessions.db, the file made if missing),\n\
                      SESSION_COOKIE_SECURE (true or 1 for a Secure cookie; default here false)";
 
 struct Args {
@@ -44,18 +51,64 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args { addr, backend })
 }
 
-fn layer(backend: &str, settings: &Settings) -> Result<SessionLayer, Box<dyn std::error::Error>> {
-    match backend {
-        "memory" => Ok(http_sessions::memory::session_layer(settings)),
-        "cookie" => Ok(http_sessions::cookie::session_layer(settings)),
-        "cookie-encrypted" => Ok(http_sessions::cookie::encrypted_session_layer(settings)),
+/// The layer of `backend`, and for a SQL store the sweeper that deletes its
+/// expired rows while the demo runs.
+async fn layer(
+    backend: &str,
+    settings: &Settings,
+) -> Result<(SessionLayer, Option<Sweeper>), Box<dyn std::error::Error>> {
+    let layer = match backend {
+        "memory" => http_sessions::memory::session_layer(settings),
+        "cookie" => http_sessions::cookie::session_layer(settings),
+        "cookie-encrypted" => http_sessions::cookie::encrypted_session_layer(settings),
         // What `http_sessions::redis::session_layer` is with the `redis` feature;
         // the demo reaches it directly so it runs without feature flags.
-        "redis" => Ok(http_sessions_redis::session_layer(settings)?),
-        other => Err(format!(
-            "unknown backend {other:?}; choose memory, cookie, cookie-encrypted or redis"
-        )
-        .into()),
+        "redis" => http_sessions_redis::session_layer(settings)?,
+        // Likewise for `http_sessions::postgres` and the others.
+        // Each SQL store makes or upgrades its tables, and sweeps them.
+        "postgres" => {
+            let store = PostgresStore::from_url(&database_url()?)?;
+            store.migrate().await?;
+            return Ok((
+                SessionLayer::new(store.clone(), settings),
+                Some(store.sweeper()),
+            ));
+        }
+        "sqlite" => {
+            let store = SqliteStore::from_url(&database_url()?)?;
+            store.migrate().await?;
+            return Ok((
+                SessionLayer::new(store.clone(), settings),
+                Some(store.sweeper()),
+            ));
+        }
+        "mysql" => {
+            let store = MySqlStore::from_url(&database_url()?)?;
+            store.migrate().await?;
+            return Ok((
+                SessionLayer::new(store.clone(), settings),
+                Some(store.sweeper()),
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown backend {other:?}; choose memory, cookie, cookie-encrypted, redis, \
+                 postgres, sqlite or mysql"
+            )
+            .into());
+        }
+    };
+    Ok((layer, None))
+}
+
+fn database_url() -> Result<String, String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Ok(url),
+        _ => Err(
+            "DATABASE_URL is not set: set it to the database to keep sessions in \
+                  (postgres://..., sqlite://sessions.db or mysql://...)"
+                .into(),
+        ),
     }
 }
 
@@ -91,7 +144,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     };
-    let app = routes::router().layer(layer(&args.backend, &settings)?);
+    let (layer, _sweeper) = layer(&args.backend, &settings).await?;
+    let app = routes::router().layer(layer);
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!(
         "sessions demo on http://{} with the {} backend; cookie Secure: {}",
