@@ -18,7 +18,7 @@ use http_sessions_core::{ConfigError, SessionLayer, Settings};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{Connection as _, Executor as _, MySql, Transaction};
 
-use crate::error::store_error;
+use crate::error::{retried, store_error};
 use crate::names::Names;
 use crate::stored;
 use crate::sweeper::{DEFAULT_SWEEP_BATCH, Sweep, Sweeper};
@@ -361,8 +361,15 @@ impl MySqlStore {
             .now()
     }
 
+    /// A write transaction; begun again on another connection while the
+    /// one it had was dead ([`retried`]): nothing ran on it yet.
     async fn begin(&self) -> Result<Transaction<'static, MySql>, StoreError> {
-        self.pool.begin_with(BEGIN).await.map_err(store_error)
+        retried(self.tries(), true, || self.pool.begin_with(BEGIN)).await
+    }
+
+    /// How many connections a call tries at most: the pool's size and one.
+    fn tries(&self) -> u32 {
+        self.pool.options().get_max_connections().saturating_add(1)
     }
 
     async fn save(
@@ -539,10 +546,8 @@ impl SessionStore for MySqlStore {
     }
 
     async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
-        let found = (self.sql.shared.load(id, now).query())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let load = self.sql.shared.load(id, now);
+        let found = retried(self.tries(), true, || load.query().fetch_all(&self.pool)).await?;
         let mut gathered = Gathered::default();
         for row in &found {
             if let Err(e) = gathered.add(row, false) {
@@ -595,11 +600,7 @@ impl SessionStore for MySqlStore {
 
     async fn delete(&self, id: &SessionId, _user: Option<&str>) -> Result<(), StoreError> {
         let delete = self.sql.shared.delete(id);
-        delete
-            .query()
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
+        retried(self.tries(), true, || delete.query().execute(&self.pool)).await?;
         Ok(())
     }
 
@@ -621,10 +622,8 @@ impl UserIndex for MySqlStore {
         user: &str,
         now: UnixTime,
     ) -> Result<Vec<(SessionId, Record)>, StoreError> {
-        let found = (self.sql.shared.list(user, now).query())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let list = self.sql.shared.list(user, now);
+        let found = retried(self.tries(), true, || list.query().fetch_all(&self.pool)).await?;
         let mut gathered = Gathered::default();
         for row in &found {
             gathered.add(row, true).map_err(store_error)?;

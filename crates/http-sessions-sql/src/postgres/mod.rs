@@ -21,7 +21,7 @@ use http_sessions_core::{ConfigError, SessionLayer, Settings};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor as _, Row as _};
 
-use crate::error::{store_error, was_stale};
+use crate::error::{retried, store_error};
 use crate::names::Names;
 use crate::stored::{self, Corrupt, Rows};
 use crate::sweeper::{DEFAULT_SWEEP_BATCH, Sweep, Sweeper};
@@ -352,25 +352,15 @@ impl PostgresStore {
         format!("{}ms", self.timeout_ms.load(Ordering::Relaxed))
     }
 
-    /// Runs `call`, and again on another connection while the one it had
-    /// was dead before the call reached the server ([`was_stale`]): after
-    /// a restart every idle connection is, and each is found by one try,
-    /// so the pool's size plus one tries reach a live one. The pool does
-    /// not check connections before handing them out, which would cost a
-    /// round trip on every call.
+    /// Runs `call`, again on another connection while the one it had was
+    /// dead ([`retried`]).
     async fn call<T, F, Fut>(&self, read: bool, call: F) -> Result<T, StoreError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         let tries = self.pool.options().get_max_connections().saturating_add(1);
-        let mut tried = 1;
-        loop {
-            match call().await {
-                Err(e) if tried < tries && was_stale(&e, read) => tried += 1,
-                result => return result.map_err(store_error),
-            }
-        }
+        retried(tries, read, call).await
     }
 }
 

@@ -104,3 +104,5 @@ pub(crate) mod store {
         assert_eq!(all.data.len(), n + 1, "lost updates: {:?}", all.data);
     }
 }
+
+pub(crate) mod mariadb;
