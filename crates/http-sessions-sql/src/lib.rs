@@ -12,6 +12,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod given;
 mod names;
 mod stored;
 mod sweeper;

@@ -50,6 +50,9 @@ fn settings(clock: &ManualClock) -> Settings {
         .with_keyring(Keyring::new(Key::from_bytes(&[3; 32]).unwrap()).unwrap())
         .with_secure(false)
         .with_idle_timeout(IDLE)
+        // Generous: these tests measure tables, not a loaded machine's
+        // patience.
+        .with_store_timeout(Duration::from_secs(30))
         .with_clock(clock.clone())
         .build()
         .unwrap()
@@ -165,12 +168,18 @@ async fn after_a_flood_of_visitors_a_sweep_leaves_only_what_is_live() {
         stayers.push(cookie("session", reply.cookie_value("session").unwrap()));
     }
     clock.advance(Duration::from_secs(60));
-    let flood = (0..2_000).map(|_| {
-        let app = app.clone();
-        tokio::spawn(async move { send(&app, "/", None).await.status })
-    });
-    for visitor in flood.collect::<Vec<_>>() {
-        assert_eq!(visitor.await.unwrap(), StatusCode::OK);
+    // A hundred at a time: what is measured is the table, not how the
+    // pool copes with a queue (other tests say that).
+    for _ in 0..20 {
+        let wave: Vec<_> = (0..100)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { send(&app, "/", None).await.status })
+            })
+            .collect();
+        for visitor in wave {
+            assert_eq!(visitor.await.unwrap(), StatusCode::OK);
+        }
     }
     let rows = format!("SELECT count(*) FROM {table}");
     assert_eq!(count(store.pool(), &rows).await, 2_010);

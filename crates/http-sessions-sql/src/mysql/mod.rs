@@ -4,12 +4,10 @@
 //! to them as they are (`txn.rs`).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http_sessions_core::seams::{Clock, SystemClock};
 use http_sessions_core::store::{
     EndAll, Ended, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
     UserIndex,
@@ -19,6 +17,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOpti
 use sqlx::{Connection as _, Executor as _, MySql, Transaction};
 
 use crate::error::{retried, store_error};
+use crate::given::Given;
 use crate::names::Names;
 use crate::stored;
 use crate::sweeper::{DEFAULT_SWEEP_BATCH, Sweep, Sweeper};
@@ -153,10 +152,8 @@ impl Statements {
 pub struct MySqlStore {
     pool: MySqlPool,
     sql: Arc<Statements>,
-    /// The store timeout, in milliseconds: the lock wait and statement
-    /// timeouts of the connections of a pool built from a URL.
-    timeout_ms: Arc<AtomicU64>,
-    clock: Arc<Mutex<Arc<dyn Clock>>>,
+    /// The store timeout and the clock of the layer's settings.
+    given: Given,
 }
 
 impl MySqlStore {
@@ -176,15 +173,15 @@ impl MySqlStore {
         let options: MySqlConnectOptions = url.parse().map_err(|e| {
             ConfigError::Store(format!("the session database URL is not usable: {e}").into())
         })?;
-        let timeout_ms = Arc::new(AtomicU64::new(timeout_ms(Settings::DEFAULT_STORE_TIMEOUT)));
-        let timeouts = Arc::clone(&timeout_ms);
+        let given = Given::new();
+        let timeouts = given.clone();
         let pool = MySqlPoolOptions::new()
             .max_connections(DEFAULT_POOL_SIZE)
             // Every connection is tested as it goes back to the pool; one
             // that broke while idle fails its next call, and is closed.
             .test_before_acquire(false)
             .after_connect(move |conn, _| {
-                let ms = timeouts.load(Ordering::Relaxed);
+                let ms = timeouts.timeout_ms();
                 Box::pin(async move {
                     let mariadb: i64 = sqlx::query_scalar("SELECT VERSION() LIKE '%MariaDB%'")
                         .fetch_one(&mut *conn)
@@ -196,7 +193,7 @@ impl MySqlStore {
             })
             .connect_lazy_with(options);
         let mut store = Self::from_pool(pool);
-        store.timeout_ms = timeout_ms;
+        store.given = given;
         Ok(store)
     }
 
@@ -211,8 +208,7 @@ impl MySqlStore {
         Self {
             pool,
             sql: Arc::new(Statements::new(Names::default())),
-            timeout_ms: Arc::new(AtomicU64::new(timeout_ms(Settings::DEFAULT_STORE_TIMEOUT))),
-            clock: Arc::new(Mutex::new(Arc::new(SystemClock))),
+            given: Given::new(),
         }
     }
 
@@ -352,13 +348,6 @@ impl MySqlStore {
     /// Tokio runtime, until it is stopped or dropped.
     pub fn sweeper(&self) -> Sweeper {
         Sweeper::start(self.clone(), crate::DEFAULT_SWEEP_EVERY)
-    }
-
-    fn now(&self) -> UnixTime {
-        self.clock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .now()
     }
 
     /// A write transaction; begun again on another connection while the
@@ -533,12 +522,6 @@ fn session_timeouts(mariadb: bool, ms: u64) -> String {
     }
 }
 
-fn timeout_ms(timeout: Duration) -> u64 {
-    u64::try_from(timeout.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
 #[async_trait]
 impl SessionStore for MySqlStore {
     fn name(&self) -> &'static str {
@@ -609,9 +592,7 @@ impl SessionStore for MySqlStore {
     }
 
     fn use_settings(&self, settings: &Settings) {
-        self.timeout_ms
-            .store(timeout_ms(settings.store_timeout()), Ordering::Relaxed);
-        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = settings.clock();
+        self.given.take(settings);
     }
 }
 
@@ -647,7 +628,7 @@ impl UserIndex for MySqlStore {
 #[async_trait]
 impl Sweep for MySqlStore {
     async fn delete_expired_batch(&self, batch: u32) -> Result<u64, StoreError> {
-        let now = stored::secs(self.now());
+        let now = stored::secs(self.given.now());
         let mut deleted = 0;
         for (pick, delete) in [&self.sql.sweep_sessions, &self.sql.sweep_users] {
             let mut tx = self.begin().await?;

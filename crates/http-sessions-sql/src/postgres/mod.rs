@@ -7,12 +7,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use http_sessions_core::seams::{Clock, SystemClock};
 use http_sessions_core::store::{
     EndAll, Ended, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
     UserIndex,
@@ -22,6 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor as _, Row as _};
 
 use crate::error::{retried, store_error};
+use crate::given::Given;
 use crate::names::Names;
 use crate::stored::{self, Corrupt, Rows};
 use crate::sweeper::{DEFAULT_SWEEP_BATCH, Sweep, Sweeper};
@@ -133,10 +131,8 @@ impl Statements {
 pub struct PostgresStore {
     pool: PgPool,
     sql: Arc<Statements>,
-    /// The store timeout, in milliseconds: the lock and statement timeouts
-    /// the server keeps, so a call the layer gave up on stops there too.
-    timeout_ms: Arc<AtomicU64>,
-    clock: Arc<Mutex<Arc<dyn Clock>>>,
+    /// The store timeout and the clock of the layer's settings.
+    given: Given,
 }
 
 impl PostgresStore {
@@ -153,8 +149,8 @@ impl PostgresStore {
         let options: PgConnectOptions = url.parse().map_err(|e| {
             ConfigError::Store(format!("the session database URL is not usable: {e}").into())
         })?;
-        let timeout_ms = Arc::new(AtomicU64::new(timeout_ms(Settings::DEFAULT_STORE_TIMEOUT)));
-        let timeouts = Arc::clone(&timeout_ms);
+        let given = Given::new();
+        let timeouts = given.clone();
         let pool = PgPoolOptions::new()
             .max_connections(DEFAULT_POOL_SIZE)
             // No ping before each call: a round trip on every request's
@@ -162,7 +158,7 @@ impl PostgresStore {
             // it, and replaced.
             .test_before_acquire(false)
             .after_connect(move |conn, _| {
-                let ms = timeouts.load(Ordering::Relaxed);
+                let ms = timeouts.timeout_ms();
                 Box::pin(async move {
                     conn.execute(
                         format!("SET statement_timeout = {ms}; SET lock_timeout = {ms}").as_str(),
@@ -173,7 +169,7 @@ impl PostgresStore {
             })
             .connect_lazy_with(options);
         let mut store = Self::from_pool(pool);
-        store.timeout_ms = timeout_ms;
+        store.given = given;
         Ok(store)
     }
 
@@ -184,8 +180,7 @@ impl PostgresStore {
         Self {
             pool,
             sql: Arc::new(Statements::new(Names::default())),
-            timeout_ms: Arc::new(AtomicU64::new(timeout_ms(Settings::DEFAULT_STORE_TIMEOUT))),
-            clock: Arc::new(Mutex::new(Arc::new(SystemClock))),
+            given: Given::new(),
         }
     }
 
@@ -340,16 +335,9 @@ impl PostgresStore {
         Sweeper::start(self.clone(), crate::DEFAULT_SWEEP_EVERY)
     }
 
-    fn now(&self) -> UnixTime {
-        self.clock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .now()
-    }
-
     /// The lock timeout a save passes to its function.
     fn lock_timeout(&self) -> String {
-        format!("{}ms", self.timeout_ms.load(Ordering::Relaxed))
+        format!("{}ms", self.given.timeout_ms())
     }
 
     /// Runs `call`, again on another connection while the one it had was
@@ -362,12 +350,6 @@ impl PostgresStore {
         let tries = self.pool.options().get_max_connections().saturating_add(1);
         retried(tries, read, call).await
     }
-}
-
-fn timeout_ms(timeout: Duration) -> u64 {
-    u64::try_from(timeout.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
 }
 
 /// The rows of one session as a load or a list reads them.
@@ -631,9 +613,7 @@ impl SessionStore for PostgresStore {
     }
 
     fn use_settings(&self, settings: &Settings) {
-        self.timeout_ms
-            .store(timeout_ms(settings.store_timeout()), Ordering::Relaxed);
-        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = settings.clock();
+        self.given.take(settings);
     }
 }
 
@@ -706,7 +686,7 @@ impl UserIndex for PostgresStore {
 #[async_trait]
 impl Sweep for PostgresStore {
     async fn delete_expired_batch(&self, batch: u32) -> Result<u64, StoreError> {
-        let now = stored::secs(self.now());
+        let now = stored::secs(self.given.now());
         let mut deleted = 0;
         for sql in [&self.sql.sweep_sessions, &self.sql.sweep_users] {
             deleted += self

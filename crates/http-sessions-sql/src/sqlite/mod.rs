@@ -5,12 +5,9 @@
 //! rows as they are (`txn.rs`).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use http_sessions_core::seams::{Clock, SystemClock};
 use http_sessions_core::store::{
     EndAll, Ended, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime, Update, Updated,
     UserIndex,
@@ -24,6 +21,7 @@ use sqlx::{Executor as _, Sqlite, Transaction};
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard};
 
 use crate::error::store_error;
+use crate::given::Given;
 use crate::names::Names;
 use crate::stored;
 use crate::sweeper::{DEFAULT_SWEEP_BATCH, Sweep, Sweeper};
@@ -123,10 +121,8 @@ impl Statements {
 pub struct SqliteStore {
     pool: SqlitePool,
     sql: Arc<Statements>,
-    /// The store timeout, in milliseconds: the `busy_timeout` of the
-    /// connections of a pool built from a URL.
-    timeout_ms: Arc<AtomicU64>,
-    clock: Arc<Mutex<Arc<dyn Clock>>>,
+    /// The store timeout and the clock of the layer's settings.
+    given: Given,
     /// Held by each write transaction: the writers of this store take
     /// turns in order, rather than SQLite's busy handler polling for the
     /// lock with sleeps in between.
@@ -156,14 +152,14 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true);
-        let timeout_ms = Arc::new(AtomicU64::new(timeout_ms(Settings::DEFAULT_STORE_TIMEOUT)));
-        let timeouts = Arc::clone(&timeout_ms);
+        let given = Given::new();
+        let timeouts = given.clone();
         let mut pool = SqlitePoolOptions::new()
             .max_connections(DEFAULT_POOL_SIZE)
             // Nothing can break a connection between two calls.
             .test_before_acquire(false)
             .after_connect(move |conn, _| {
-                let ms = timeouts.load(Ordering::Relaxed);
+                let ms = timeouts.timeout_ms();
                 Box::pin(async move {
                     conn.execute(format!("PRAGMA busy_timeout = {ms}").as_str())
                         .await
@@ -178,7 +174,7 @@ impl SqliteStore {
                 .max_lifetime(None);
         }
         let mut store = Self::from_pool(pool.connect_lazy_with(options));
-        store.timeout_ms = timeout_ms;
+        store.given = given;
         Ok(store)
     }
 
@@ -214,8 +210,7 @@ impl SqliteStore {
         Self {
             pool,
             sql: Arc::new(Statements::new(Names::default())),
-            timeout_ms: Arc::new(AtomicU64::new(timeout_ms(Settings::DEFAULT_STORE_TIMEOUT))),
-            clock: Arc::new(Mutex::new(Arc::new(SystemClock))),
+            given: Given::new(),
             writer: Arc::new(AsyncMutex::new(())),
         }
     }
@@ -328,13 +323,6 @@ impl SqliteStore {
     /// Tokio runtime, until it is stopped or dropped.
     pub fn sweeper(&self) -> Sweeper {
         Sweeper::start(self.clone(), crate::DEFAULT_SWEEP_EVERY)
-    }
-
-    fn now(&self) -> UnixTime {
-        self.clock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .now()
     }
 
     /// This store's turn to write, and a write transaction holding the
@@ -484,12 +472,6 @@ fn is_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
-fn timeout_ms(timeout: Duration) -> u64 {
-    u64::try_from(timeout.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
 #[async_trait]
 impl SessionStore for SqliteStore {
     fn name(&self) -> &'static str {
@@ -560,9 +542,7 @@ impl SessionStore for SqliteStore {
     }
 
     fn use_settings(&self, settings: &Settings) {
-        self.timeout_ms
-            .store(timeout_ms(settings.store_timeout()), Ordering::Relaxed);
-        *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = settings.clock();
+        self.given.take(settings);
     }
 }
 
@@ -598,7 +578,7 @@ impl UserIndex for SqliteStore {
 #[async_trait]
 impl Sweep for SqliteStore {
     async fn delete_expired_batch(&self, batch: u32) -> Result<u64, StoreError> {
-        let now = stored::secs(self.now());
+        let now = stored::secs(self.given.now());
         let mut deleted = 0;
         for sql in [&self.sql.sweep_sessions, &self.sql.sweep_users] {
             let args = vec![txn::Arg::Int(now), txn::Arg::Int(i64::from(batch))];
