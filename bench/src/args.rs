@@ -18,17 +18,30 @@ options:
                      moment of the machine falls on all of them alike
   --connections N    keep-alive connections, one visitor each (default 64)
   --sessions N       sessions created for the bytes-per-session figures (default 1000000)
-  --out PATH         also write the report into PATH, between
-                     <!-- bench:begin --> and <!-- bench:end -->
+  --out PATH         also write the report into PATH: the Postgres rows and
+                     figures between <!-- bench-sql:begin --> and
+                     <!-- bench-sql:end -->, the rest between
+                     <!-- bench:begin --> and <!-- bench:end -->; a section
+                     the run measured nothing of is left as it is
   --redis-url URL    the Redis for the Redis variants (default: REDIS_URL,
                      else redis://127.0.0.1:6379)
+  --database-url URL the Postgres for the Postgres variants (default:
+                     DATABASE_URL; with neither, they are left out of the
+                     default variants, and asking for one fails); the bench
+                     drops and makes the schemas session_bench and
+                     session_bench_disk there, and drops them at the end
   --only V[,V...]    only these variants: none, cookie-signed, cookie-encrypted,
                      memory, redis, redis-driver (our Redis store on redis-rs's
-                     own connection instead of its pipe), tower-sessions-memory,
-                     tower-sessions-redis
+                     own connection instead of its pipe), postgres,
+                     tower-sessions-memory, tower-sessions-redis,
+                     tower-sessions-postgres
   --routes R[,R...]  only these routes: untouched, counter, counter-signed-in,
                      new
-  --no-memory        skip the bytes-per-session figures
+  --no-memory        skip the bytes-per-session figures in memory and Redis
+  --disk-sessions N  sessions written through each Postgres store for the
+                     bytes-on-disk figures (default 100000)
+  --no-disk          skip the bytes-on-disk figures (taken when a Postgres
+                     variant is measured)
   --instructions N   requests counted by callgrind per variant and route
                      for the instructions-per-request figures (default 2000)
   --no-instructions  skip the instructions-per-request figures (they need
@@ -50,6 +63,9 @@ const MAX_CONNECTIONS: usize = 4096;
 const MAX_COUNTED: usize = 1_000_000;
 /// Most sessions accepted for the memory figures (about 1 KiB each at worst).
 const MAX_SESSIONS: usize = 20_000_000;
+/// Most sessions accepted for the disk figures (a few thousand a second
+/// are written).
+const MAX_DISK_SESSIONS: usize = 5_000_000;
 
 /// What one run measures, and where it writes.
 #[derive(Debug, Clone)]
@@ -61,9 +77,16 @@ pub(crate) struct Args {
     pub(crate) sessions: usize,
     pub(crate) out: Option<PathBuf>,
     pub(crate) redis_url: String,
+    /// The Postgres of the Postgres variants, if given.
+    pub(crate) database_url: Option<String>,
     pub(crate) variants: Vec<Variant>,
+    /// The Postgres variants were left out of the default variants, no
+    /// database being given.
+    pub(crate) database_left_out: bool,
     pub(crate) routes: Vec<Route>,
     pub(crate) memory: bool,
+    /// Sessions for the bytes-on-disk figures; `None` skips them.
+    pub(crate) disk_sessions: Option<usize>,
     /// Requests counted per variant and route for the instruction
     /// figures; `None` skips them.
     pub(crate) instructions: Option<u64>,
@@ -75,7 +98,16 @@ impl Args {
     /// Reads the arguments after the program name. `Err` carries the message
     /// to print: a mistake with the usage, or the usage alone for `--help`.
     pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        Self::parse_with(args, |name| std::env::var(name).ok())
+    }
+
+    /// [`parse`](Self::parse) with the environment variables read by `env`.
+    fn parse_with(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         let args: Vec<String> = args.into_iter().collect();
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let mut parsed = Self {
             seconds: Duration::from_secs(3),
             rounds: 5,
@@ -83,17 +115,18 @@ impl Args {
             connections: 64,
             sessions: 1_000_000,
             out: None,
-            redis_url: std::env::var("REDIS_URL")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
+            redis_url: set("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
+            database_url: set("DATABASE_URL").map(|url| url.trim().to_owned()),
             variants: Variant::ALL.to_vec(),
+            database_left_out: false,
             routes: Route::ALL.to_vec(),
             memory: true,
+            disk_sessions: Some(100_000),
             instructions: Some(2000),
             pin: false,
             command: default_command(&args),
         };
+        let mut only = false;
         let mut it = args.into_iter();
         while let Some(arg) = it.next() {
             let mut value =
@@ -113,9 +146,22 @@ impl Args {
                 }
                 "--out" => parsed.out = Some(PathBuf::from(value("--out")?)),
                 "--redis-url" => parsed.redis_url = value("--redis-url")?,
-                "--only" => parsed.variants = list("--only", &value("--only")?, Variant::parse)?,
+                "--database-url" => parsed.database_url = Some(value("--database-url")?),
+                "--only" => {
+                    parsed.variants = list("--only", &value("--only")?, Variant::parse)?;
+                    only = true;
+                }
                 "--routes" => parsed.routes = list("--routes", &value("--routes")?, Route::parse)?,
                 "--no-memory" => parsed.memory = false,
+                "--disk-sessions" => {
+                    let n = count(
+                        "--disk-sessions",
+                        &value("--disk-sessions")?,
+                        MAX_DISK_SESSIONS,
+                    )?;
+                    parsed.disk_sessions = Some(n);
+                }
+                "--no-disk" => parsed.disk_sessions = None,
                 "--instructions" => {
                     let n = count("--instructions", &value("--instructions")?, MAX_COUNTED)?;
                     parsed.instructions = Some(n as u64);
@@ -126,6 +172,12 @@ impl Args {
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
             }
+        }
+        // Asked for by name, a Postgres variant without a database fails
+        // the run; by default, it is only left out (and said so).
+        if !only && parsed.database_url.is_none() {
+            parsed.variants.retain(|v| !v.uses_database());
+            parsed.database_left_out = true;
         }
         Ok(parsed)
     }
@@ -143,6 +195,17 @@ impl Args {
     /// Whether any chosen variant talks to Redis, or the memory figures do.
     pub(crate) fn needs_redis(&self) -> bool {
         self.memory || self.variants.iter().any(|v| v.uses_redis())
+    }
+
+    /// Whether any chosen variant talks to Postgres; the disk figures are
+    /// taken then (unless `--no-disk`).
+    pub(crate) fn needs_database(&self) -> bool {
+        self.variants.iter().any(|v| v.uses_database())
+    }
+
+    /// Sessions for the bytes-on-disk figures, if they are taken.
+    pub(crate) fn disk_figures(&self) -> Option<usize> {
+        self.disk_sessions.filter(|_| self.needs_database())
     }
 }
 
@@ -197,13 +260,17 @@ fn list<T: PartialEq>(
 mod tests {
     use super::*;
 
+    /// Parsed with no environment variable set.
     fn parse(args: &[&str]) -> Result<Args, String> {
-        Args::parse(args.iter().map(|a| (*a).to_owned()))
+        Args::parse_with(args.iter().map(|a| (*a).to_owned()), |_| None)
     }
 
     #[test]
     fn defaults_measure_everything() {
-        let args = parse(&[]).unwrap();
+        let args = Args::parse_with(Vec::new(), |name| {
+            (name == "DATABASE_URL").then(|| "postgres://bench@127.0.0.1:55433/bench ".to_owned())
+        })
+        .unwrap();
         assert_eq!(args.seconds, Duration::from_secs(3));
         assert_eq!(args.slice(), Duration::from_millis(600));
         assert_eq!(args.slice_warmup(), Duration::from_millis(200));
@@ -211,10 +278,45 @@ mod tests {
         assert_eq!(args.sessions, 1_000_000);
         assert_eq!(args.variants, Variant::ALL);
         assert!(args.variants.contains(&Variant::RedisDriver));
+        assert!(args.variants.contains(&Variant::TowerPostgres));
+        assert_eq!(
+            args.database_url.as_deref(),
+            Some("postgres://bench@127.0.0.1:55433/bench")
+        );
+        assert!(!args.database_left_out && args.needs_database());
+        assert_eq!(args.disk_figures(), Some(100_000));
         assert_eq!(args.routes, Route::ALL);
         assert!(args.routes.contains(&Route::SignedInCounter));
         assert!(args.memory && args.needs_redis());
         assert_eq!(args.command, "cargo run --release -p session-bench --");
+    }
+
+    #[test]
+    fn the_postgres_variants_need_a_database_when_asked_for() {
+        // Not asked for: left out of the defaults, and no disk figures.
+        let args = parse(&[]).unwrap();
+        assert!(args.database_left_out && !args.needs_database());
+        assert_eq!(args.variants.len(), Variant::ALL.len() - 2);
+        assert_eq!(args.disk_figures(), None);
+
+        // Asked for: kept, so that the run fails and says why.
+        let args = parse(&["--only", "postgres,tower-sessions-postgres"]).unwrap();
+        assert_eq!(args.variants, [Variant::Postgres, Variant::TowerPostgres]);
+        assert!(!args.database_left_out && args.needs_database());
+        assert_eq!(args.database_url, None);
+
+        let args = parse(&[
+            "--database-url",
+            "postgres://x@127.0.0.1:1/x",
+            "--disk-sessions",
+            "1_000",
+        ])
+        .unwrap();
+        assert_eq!(args.variants, Variant::ALL);
+        assert_eq!(args.disk_figures(), Some(1000));
+        let args = parse(&["--only", "postgres", "--no-disk"]).unwrap();
+        assert_eq!(args.disk_figures(), None);
+        assert!(parse(&["--disk-sessions", "0"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What the report says about where it was measured: the [`Machine`]
-//! (CPUs, CPU model, memory, date) and the Redis version.
+//! (CPUs, CPU model, memory, date) and the Redis and Postgres versions.
 
 use std::time::Duration;
 
@@ -75,4 +75,40 @@ pub(crate) async fn redis_version(url: &str) -> Result<String, Error> {
         .find_map(|l| l.strip_prefix("redis_version:"))
         .map(|v| v.trim().to_owned())
         .ok_or_else(|| format!("INFO server of {url} has no redis_version").into())
+}
+
+/// The Postgres at `url` as the report gives it: `server_version`, and
+/// the settings that move write speed (`15.2 (fsync=off, ...)`).
+pub(crate) async fn postgres_version(url: &str) -> Result<String, Error> {
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    const SETTINGS: [&str; 3] = ["fsync", "synchronous_commit", "shared_buffers"];
+    let ask = async {
+        let pool = http_sessions_sql::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await?;
+        let mut shown = Vec::new();
+        for name in ["server_version"].into_iter().chain(SETTINGS) {
+            let value: Result<String, _> =
+                http_sessions_sql::sqlx::query_scalar(&format!("SHOW {name}"))
+                    .fetch_one(&pool)
+                    .await;
+            match value {
+                Ok(value) => shown.push(value),
+                Err(e) => {
+                    pool.close().await;
+                    return Err(e.into());
+                }
+            }
+        }
+        pool.close().await;
+        let (version, settings) = shown.split_first().ok_or("SHOW returned nothing")?;
+        let settings: Vec<String> = (SETTINGS.iter().zip(settings))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        Ok::<_, Error>(format!("{version} ({})", settings.join(", ")))
+    };
+    tokio::time::timeout(TIMEOUT, ask)
+        .await
+        .map_err(|_| format!("no answer from {url} in {TIMEOUT:?}"))?
 }

@@ -1,9 +1,10 @@
 //! `session-bench`: our session layer and tower-sessions side by side.
 //! Serves the same axum routes with no session layer, with each of our
-//! backends and with tower-sessions' two stores, drives each with the load
-//! generator in `client`, measures bytes per session, and prints a
+//! backends and with tower-sessions' three stores, drives each with the
+//! load generator in `client`, measures bytes per session, and prints a
 //! [`report::Report`] (also written into `--out`, between markers). Run it
-//! through `cargo xtask bench`, which provides Redis.
+//! through `cargo xtask bench`, which provides Redis; the Postgres variants
+//! run when `DATABASE_URL` names a Postgres.
 //!
 //! # Layout
 //!
@@ -12,10 +13,12 @@
 //! - `server`: the server runtime (one worker thread) and one server per variant.
 //! - `client`: the HTTP/1.1 keep-alive load generator.
 //! - `stats`: rows summed over rounds, percentiles, CPU time of each side.
-//! - `memory`: bytes per session, in process and in Redis.
+//! - `memory`: bytes per session, in process, in Redis and on disk in
+//!   Postgres.
 //! - `instructions`: instructions per request, counted by callgrind on the
 //!   in-process `session-bench-layer` binary.
-//! - `machine`: the machine and the Redis version, for the report.
+//! - `machine`: the machine and the Redis and Postgres versions, for the
+//!   report.
 //! - `report`: the table, the targets, the Markdown section.
 //! - `sample`: the session the memory figures use (shared with the
 //!   `session-bench-memory` binary).
@@ -98,9 +101,43 @@ fn run(args: &Args) -> Result<Report, Error> {
     } else {
         None
     };
+    let database_url = if args.needs_database() {
+        Some(variants::need_database(args.database_url.as_deref())?)
+    } else {
+        None
+    };
+    let postgres_version = match database_url {
+        Some(url) => {
+            let version = servers
+                .runtime()
+                .block_on(machine::postgres_version(url))
+                .map_err(|e| {
+                    format!(
+                        "Postgres at {url}: {e}\nset DATABASE_URL (or --database-url) to a \
+                         Postgres the bench may make tables in, or leave the Postgres \
+                         variants out (--only)"
+                    )
+                })?;
+            // Runs alike: the HTTP rows start from empty tables.
+            servers
+                .runtime()
+                .block_on(variants::drop_schema(url, variants::SQL_SCHEMA))?;
+            Some(version)
+        }
+        None => None,
+    };
     println!("{}", machine.summary());
     if let Some(v) = &redis_version {
         println!("Redis {v} at {}", args.redis_url);
+    }
+    if let (Some(v), Some(url)) = (&postgres_version, database_url) {
+        println!("PostgreSQL {v} at {url}");
+    }
+    if args.database_left_out {
+        println!(
+            "DATABASE_URL is not set: the Postgres variants are left out \
+             (set it, or pass --database-url, to measure them)"
+        );
     }
 
     // Memory first: it is quick, and a missing piece fails the run before
@@ -126,12 +163,25 @@ fn run(args: &Args) -> Result<Report, Error> {
         println!(" {} B ours, {} B theirs", figures.ours, figures.theirs);
         memory.redis = Some(figures);
     }
+    let mut disk = None;
+    if let (Some(n), Some(url)) = (args.disk_figures(), database_url) {
+        progress(&format!(
+            "disk: {n} sessions through each Postgres store, then VACUUM ANALYZE"
+        ));
+        let figures = servers.runtime().block_on(memory::in_postgres(url, n))?;
+        println!(
+            " {:.0} B ours, {:.0} B theirs per session",
+            figures.ours, figures.theirs
+        );
+        disk = Some(figures);
+    }
 
     // Instruction counts next: minutes under valgrind, but nothing on the
     // machine moves them.
     let mut counted = Vec::new();
     if let Some(requests) = args.instructions {
-        for &variant in args.variants.iter().filter(|v| !v.uses_redis()) {
+        let in_process = |v: &&Variant| !v.uses_redis() && !v.uses_database();
+        for &variant in args.variants.iter().filter(in_process) {
             for &route in &args.routes {
                 progress(&format!(
                     "instructions: {} {} ({requests} requests under callgrind)",
@@ -149,7 +199,10 @@ fn run(args: &Args) -> Result<Report, Error> {
     // visit each in turn without restarting anything.
     let mut running = Vec::new();
     for &variant in &args.variants {
-        running.push((variant, servers.start(variant, &args.redis_url)?));
+        running.push((
+            variant,
+            servers.start(variant, &args.redis_url, database_url)?,
+        ));
     }
     let mut tallies: Vec<(Variant, Route, Tally)> = Vec::new();
     for (variant, _) in &running {
@@ -211,6 +264,11 @@ fn run(args: &Args) -> Result<Report, Error> {
     for (_, server) in running {
         servers.stop(server)?;
     }
+    if let Some(url) = database_url {
+        servers
+            .runtime()
+            .block_on(variants::drop_schema(url, variants::SQL_SCHEMA))?;
+    }
     measured?;
     let rows = tallies
         .into_iter()
@@ -220,6 +278,7 @@ fn run(args: &Args) -> Result<Report, Error> {
     let report = Report {
         machine,
         redis_version,
+        postgres_version,
         command: args.command.clone(),
         connections: args.connections,
         warmup: args.warmup,
@@ -230,12 +289,24 @@ fn run(args: &Args) -> Result<Report, Error> {
         rows,
         instructions: counted,
         memory,
+        disk,
         wall: Some(started.elapsed()),
     };
     println!("\n{}", report.text());
     if let Some(out) = &args.out {
-        report::write_section(out, &report.markdown())?;
-        println!("wrote the report into {}", out.display());
+        // A section this run measured nothing of keeps its last figures.
+        if report.has_main_section() {
+            report::write_section(out, (report::BEGIN, report::END), &report.markdown())?;
+            println!("wrote the report into {}", out.display());
+        }
+        if report.has_sql_section() {
+            report::write_section(
+                out,
+                (report::SQL_BEGIN, report::SQL_END),
+                &report.sql_markdown(),
+            )?;
+            println!("wrote the Postgres section into {}", out.display());
+        }
     }
     Ok(report)
 }

@@ -1,6 +1,7 @@
 //! Bytes per session: in process memory (our `MemoryStore` and
-//! tower-sessions', measured by the `session-bench-memory` binary) and in
-//! Redis (`MEMORY USAGE` of one key written by each Redis store).
+//! tower-sessions', measured by the `session-bench-memory` binary), in
+//! Redis (`MEMORY USAGE` of one key written by each Redis store) and on
+//! disk in Postgres (the tables of each Postgres store after many sessions).
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -15,12 +16,18 @@ use tower_sessions_014::cookie::time::{self, OffsetDateTime};
 
 use crate::Error;
 use crate::sample;
-use crate::variants::{self, IDLE_TIMEOUT};
+use crate::variants::{self, IDLE_TIMEOUT, OUR_TABLE, THEIR_TABLE};
 
 /// The memory binary, built beside this one.
 const MEMORY_BIN: &str = "session-bench-memory";
 /// How long a Redis command of the bench's own may take.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// The schema the disk figures' tables are made in, apart from the HTTP
+/// rows' ([`variants::SQL_SCHEMA`]): dropped before and after.
+const DISK_SCHEMA: &str = "session_bench_disk";
+/// The suffixes of our tables that hold a session's rows: the sessions,
+/// their values, their flash messages, the users' generations.
+const OUR_TABLES: [&str; 4] = ["", "_values", "_flashes", "_users"];
 
 /// One store's bytes per session in process memory.
 #[derive(Debug, Clone, Copy)]
@@ -148,4 +155,125 @@ pub(crate) async fn in_redis(url: &str) -> Result<InRedis, Error> {
         ours: ours?,
         theirs: theirs?,
     })
+}
+
+/// Bytes on disk per session in Postgres, on each side.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OnDisk {
+    /// Sessions written through each store.
+    pub(crate) sessions: usize,
+    /// `pg_total_relation_size` of our four tables, per session.
+    pub(crate) ours: f64,
+    /// `pg_total_relation_size` of tower-sessions-sqlx-store's table, per
+    /// session.
+    pub(crate) theirs: f64,
+}
+
+/// Writes `n` sample sessions through each Postgres store, each into
+/// tables of its own in [`DISK_SCHEMA`], runs `VACUUM ANALYZE` on them,
+/// and sums `pg_total_relation_size` (rows, indexes, TOAST) over each
+/// side's tables. The schema is dropped after. Runs on a runtime.
+pub(crate) async fn in_postgres(url: &str, n: usize) -> Result<OnDisk, Error> {
+    variants::drop_schema(url, DISK_SCHEMA).await?;
+    let measured = async {
+        let pool = variants::postgres_pool(url).await?;
+        let figures = on_disk(&pool, n).await;
+        pool.close().await;
+        figures
+    }
+    .await;
+    let dropped = variants::drop_schema(url, DISK_SCHEMA).await;
+    let figures = measured?;
+    dropped?;
+    Ok(figures)
+}
+
+async fn on_disk(pool: &http_sessions_sql::sqlx::PgPool, n: usize) -> Result<OnDisk, Error> {
+    let ours = variants::our_postgres(pool.clone(), DISK_SCHEMA).await?;
+    let theirs = variants::their_postgres(pool.clone(), DISK_SCHEMA).await?;
+    // As many writers as the pool has connections.
+    let writers = variants::DATABASE_CONNECTIONS as usize;
+    let mut tasks = tokio::task::JoinSet::new();
+    for first in 0..writers {
+        let (ours, theirs) = (ours.clone(), theirs.clone());
+        tasks.spawn(async move {
+            for i in (first..n).step_by(writers) {
+                write_ours(&ours, i).await?;
+                write_theirs(&theirs, i).await?;
+            }
+            Ok::<_, Error>(())
+        });
+    }
+    while let Some(written) = tasks.join_next().await {
+        written??;
+    }
+
+    let our_tables: Vec<String> = OUR_TABLES
+        .iter()
+        .map(|suffix| format!("{OUR_TABLE}{suffix}"))
+        .collect();
+    let their_tables = vec![THEIR_TABLE.to_owned()];
+    let all: Vec<String> = (our_tables.iter().chain(&their_tables))
+        .map(|t| format!("\"{DISK_SCHEMA}\".\"{t}\""))
+        .collect();
+    variants::sqlx_raw(pool, &format!("VACUUM ANALYZE {}", all.join(", "))).await?;
+    let size = async |tables: &[String]| -> Result<f64, Error> {
+        let bytes: i64 = http_sessions_sql::sqlx::query_scalar(
+            "SELECT sum(pg_total_relation_size(format('%I.%I', $1::text, t)::regclass))::bigint \
+             FROM unnest($2::text[]) AS t",
+        )
+        .bind(DISK_SCHEMA)
+        .bind(tables)
+        .fetch_one(pool)
+        .await?;
+        Ok(bytes as f64 / n as f64)
+    };
+    Ok(OnDisk {
+        sessions: n,
+        ours: size(&our_tables).await?,
+        theirs: size(&their_tables).await?,
+    })
+}
+
+/// Sample session `i` through our store, created as the layer creates a
+/// session (not bound to a user).
+async fn write_ours(store: &http_sessions_sql::PostgresStore, i: usize) -> Result<(), Error> {
+    let id = RandomIds::new().next_id()?;
+    let now = http_sessions::seams::SystemClock.now();
+    let mut record = Record::empty(now, now + IDLE_TIMEOUT, 16);
+    for (k, key) in sample::KEYS.iter().enumerate() {
+        record
+            .data
+            .insert((*key).into(), Value::encode(&sample::value(i, k + 1))?);
+    }
+    store.create(&id, &record, record.expires).await?;
+    Ok(())
+}
+
+/// Sample session `i` through tower-sessions-sqlx-store, by `save`: the
+/// upsert its `create` runs too, after checking in a transaction that the
+/// id is free; the row written is the same.
+async fn write_theirs(
+    store: &tower_sessions_sqlx_store::PostgresStore,
+    i: usize,
+) -> Result<(), Error> {
+    let data = (sample::KEYS.iter().enumerate())
+        .map(|(k, key)| {
+            (
+                (*key).to_owned(),
+                serde_json::Value::String(sample::value(i, k + 1)),
+            )
+        })
+        .collect();
+    let idle = i64::try_from(IDLE_TIMEOUT.as_secs()).unwrap_or(i64::MAX);
+    let record = tower_sessions_014::session::Record {
+        id: tower_sessions_014::session::Id::default(),
+        data,
+        expiry_date: OffsetDateTime::now_utc() + time::Duration::seconds(idle),
+    };
+    store
+        .save(&record)
+        .await
+        .map_err(|e| format!("tower-sessions-sqlx-store save: {e}"))?;
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! The results as a [`Report`]: the table printed to the terminal, the
-//! [`TARGETS`] judged against it, and the Markdown section written between
-//! [`BEGIN`] and [`END`] in `docs/benchmarks.md` ([`write_section`]).
+//! [`TARGETS`] and [`SQL_TARGETS`] judged against it, and the Markdown
+//! sections written in `docs/benchmarks.md` ([`write_section`]): the
+//! Postgres rows and figures between [`SQL_BEGIN`] and [`SQL_END`], the
+//! rest between [`BEGIN`] and [`END`].
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,14 +10,21 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::machine::Machine;
-use crate::memory::{InProcess, InRedis};
+use crate::memory::{InProcess, InRedis, OnDisk};
 use crate::stats::Summary;
-use crate::variants::{IDLE_TIMEOUT, REDIS_CONNECTIONS, Route, Variant};
+use crate::variants::{
+    DATABASE_CONNECTIONS, IDLE_TIMEOUT, OUR_TABLE, REDIS_CONNECTIONS, Route, SQL_SCHEMA,
+    THEIR_TABLE, Variant,
+};
 
-/// The marker before the section this program owns.
+/// The marker before the main section this program owns.
 pub(crate) const BEGIN: &str = "<!-- bench:begin -->";
 /// The marker after it.
 pub(crate) const END: &str = "<!-- bench:end -->";
+/// The marker before the section of the Postgres rows and figures.
+pub(crate) const SQL_BEGIN: &str = "<!-- bench-sql:begin -->";
+/// The marker after it.
+pub(crate) const SQL_END: &str = "<!-- bench-sql:end -->";
 
 /// What a target compares a variant with.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +79,14 @@ pub(crate) const TARGETS: [Target; 5] = [
     },
 ];
 
+/// The goals for the Postgres rows, in their own section.
+pub(crate) const SQL_TARGETS: [Target; 1] = [Target {
+    variant: Variant::Postgres,
+    route: Route::Counter,
+    against: Against::Counterpart,
+    goal: 1.3,
+}];
+
 /// The routes on which the pipe is compared with the driver's connection:
 /// those whose requests go to Redis.
 const PIPE_ROUTES: [Route; 3] = [Route::Counter, Route::SignedInCounter, Route::New];
@@ -118,6 +135,8 @@ pub(crate) struct Memory {
 pub(crate) struct Report {
     pub(crate) machine: Machine,
     pub(crate) redis_version: Option<String>,
+    /// The Postgres version and settings, when one was used.
+    pub(crate) postgres_version: Option<String>,
     pub(crate) command: String,
     pub(crate) connections: usize,
     pub(crate) warmup: Duration,
@@ -131,6 +150,8 @@ pub(crate) struct Report {
     /// Instructions per request, from callgrind, where counted.
     pub(crate) instructions: Vec<(Variant, Route, f64)>,
     pub(crate) memory: Memory,
+    /// Bytes on disk per session in Postgres, if measured.
+    pub(crate) disk: Option<OnDisk>,
     /// How long the whole run took, when known.
     pub(crate) wall: Option<Duration>,
 }
@@ -205,11 +226,35 @@ impl Report {
         self.rows.iter().map(|(_, _, s)| s.errors).sum()
     }
 
+    /// Whether the main section has anything of this run: a row of a
+    /// variant other than the Postgres ones, or a memory or instruction
+    /// figure.
+    pub(crate) fn has_main_section(&self) -> bool {
+        let m = &self.memory;
+        self.rows.iter().any(|(v, _, _)| !v.uses_database())
+            || !self.instructions.is_empty()
+            || m.ours.is_some()
+            || m.theirs.is_some()
+            || m.redis.is_some()
+    }
+
+    /// Whether the Postgres section has anything of this run.
+    pub(crate) fn has_sql_section(&self) -> bool {
+        self.rows.iter().any(|(v, _, _)| v.uses_database()) || self.disk.is_some()
+    }
+
+    /// The cells of every row.
     fn cells(&self) -> Vec<[String; 11]> {
+        self.cells_of(|_| true)
+    }
+
+    /// The cells of the rows of the variants `which` picks.
+    fn cells_of(&self, which: impl Fn(Variant) -> bool) -> Vec<[String; 11]> {
         let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
         let cores = |c: Option<f64>| c.map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"));
         self.rows
             .iter()
+            .filter(|(v, _, _)| which(*v))
             .map(|(v, r, s)| {
                 let baseline = (*v != Variant::NoLayer)
                     .then(|| self.ratio(*v, Some(Variant::NoLayer), *r))
@@ -274,7 +319,7 @@ impl Report {
             let _ = writeln!(out, "\npipe vs driver connection: {line}");
         }
         out.push_str("\ntargets:\n");
-        for t in &TARGETS {
+        for t in TARGETS.iter().chain(&SQL_TARGETS) {
             let v = self.judge(t);
             let _ = writeln!(
                 out,
@@ -287,6 +332,19 @@ impl Report {
         }
         out.push_str(&self.instructions_text());
         out.push_str(&self.memory_text());
+        if let Some(d) = &self.disk {
+            let _ = writeln!(
+                out,
+                "\non disk in Postgres per session (at {} sessions, after VACUUM ANALYZE):\n  \
+                 {:<40} {:>7.0} B\n  {:<40} {:>7.0} B\n  ours / theirs {:.2}x",
+                d.sessions,
+                "sessions PostgresStore (4 tables)",
+                d.ours,
+                "tower-sessions-sqlx-store PostgresStore",
+                d.theirs,
+                d.ours / d.theirs
+            );
+        }
         for (v, r, s) in &self.rows {
             if let Some(e) = &s.first_error {
                 let _ = writeln!(
@@ -488,7 +546,7 @@ hypervisor during the windows: {steal}. Command: `{command}`.
             redis = self.redis_version.as_deref().unwrap_or("not used"),
             command = self.command,
         );
-        for row in self.cells() {
+        for row in self.cells_of(|v| !v.uses_database()) {
             let _ = writeln!(md, "| {} |", row.join(" | "));
         }
         md.push_str(
@@ -517,6 +575,94 @@ hypervisor during the windows: {steal}. Command: `{command}`.
         }
         md.push_str(&self.instructions_markdown());
         md.push_str(&self.memory_markdown());
+        if let Some(wall) = self.wall {
+            let _ = write!(md, "\nThe whole run took {:.0} s.\n", wall.as_secs_f64());
+        }
+        md
+    }
+
+    /// The Markdown section of the Postgres rows and figures, markers
+    /// excluded.
+    pub(crate) fn sql_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = write!(
+            md,
+            "## Postgres, side by side with tower-sessions-sqlx-store
+
+The routes of the section above, served with our `PostgresStore`
+(http-sessions-sql) and with tower-sessions-sqlx-store 0.15's
+`PostgresStore` under the tower-sessions 0.14 layer (the version that
+release is built for), both on the same Postgres in the same run. Each
+side has tables of its own in the schema `{SQL_SCHEMA}`, made by its
+store's `migrate()`: ours `{OUR_TABLE}` and the `_values`, `_flashes` and
+`_users` tables named after it, theirs `{THEIR_TABLE}`. Each is on a pool
+of {DATABASE_CONNECTIONS} connections (sqlx's default, and our `from_url`'s).
+Load, handlers, rounds and columns are those of the section above;
+\"vs tower\" is over tower-sessions-sqlx-store's row.
+
+What a request costs the database differs. Ours keeps a row per session
+and a row per value: a load is one statement (the session joined with its
+values), a save one call of the function its migration installs, which
+locks the session's row and writes only the keys the request changed.
+Theirs keeps the whole session as one MessagePack value in one row: a
+load reads it, a save upserts all of it, and a new session is a
+transaction that first checks that its id is free.
+
+Measured {date} on {machine}; PostgreSQL {postgres}, on the same
+machine; CPU time stolen by the hypervisor during the windows: {steal}.
+Command: `{command}`.
+
+| variant | route | req/s | p50 µs | p99 µs | spread | vs none | vs tower | server CPU | client CPU | errors |
+|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+",
+            steal = self
+                .steal
+                .map_or_else(|| "not measured".to_owned(), |s| format!("{:.1}%", s * 100.0)),
+            date = self.machine.date,
+            machine = self.machine.summary(),
+            postgres = self.postgres_version.as_deref().unwrap_or("not used"),
+            command = self.command,
+        );
+        for row in self.cells_of(Variant::uses_database) {
+            let _ = writeln!(md, "| {} |", row.join(" | "));
+        }
+        md.push_str(
+            "\nThe Postgres server's own CPU is in neither column: it runs on the same two \
+             cores, beside the bench.\n\n### Targets\n\n| target | goal | measured | |\n\
+             |---|--:|--:|---|\n",
+        );
+        for t in &SQL_TARGETS {
+            let v = self.judge(t);
+            let _ = writeln!(
+                md,
+                "| {} | ≥ {:.2}x | {} | {} |",
+                describe(t),
+                t.goal,
+                v.ratio(),
+                v.word()
+            );
+        }
+        if let Some(d) = &self.disk {
+            let _ = write!(
+                md,
+                "\n### Bytes on disk per session\n\n{n} sample sessions (five keys, `k1` to \
+                 `k5`, each an 8-character string, different in each session) written through \
+                 each store's API, each into tables of its own: ours by \
+                 `SessionStore::create`, as the layer creates a session; theirs by \
+                 `SessionStore::save`, the upsert its `create` runs after checking that the id \
+                 is free. Then `VACUUM ANALYZE`, and `pg_total_relation_size` (rows, indexes, \
+                 TOAST, free space maps) summed over each side's tables, divided by {n}.\n\n\
+                 | store | tables | bytes / session |\n|---|---|--:|\n\
+                 | sessions `PostgresStore` | `{OUR_TABLE}`, `_values`, `_flashes`, `_users` | \
+                 {ours:.0} B |\n\
+                 | tower-sessions-sqlx-store `PostgresStore` | `{THEIR_TABLE}` | {theirs:.0} B |\n\n\
+                 Ours over theirs: {ratio:.2}x.\n",
+                n = d.sessions,
+                ours = d.ours,
+                theirs = d.theirs,
+                ratio = d.ours / d.theirs,
+            );
+        }
         if let Some(wall) = self.wall {
             let _ = write!(md, "\nThe whole run took {:.0} s.\n", wall.as_secs_f64());
         }
@@ -580,26 +726,30 @@ fn describe(t: &Target) -> String {
     format!("{} {} vs {other}", t.route.path(), t.variant.label())
 }
 
-/// Puts `section` between the markers in the file at `path`, leaving the
-/// rest of the file as it is. Markers that are absent are appended at the
-/// end; a file that is absent is created.
-pub(crate) fn write_section(path: &Path, section: &str) -> Result<(), Error> {
+/// Puts `section` between the markers `begin` and `end` in the file at
+/// `path`, leaving the rest of the file as it is. Markers that are absent
+/// are appended at the end; a file that is absent is created.
+pub(crate) fn write_section(
+    path: &Path,
+    (begin, end): (&str, &str),
+    section: &str,
+) -> Result<(), Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
         Err(e) => return Err(format!("reading {}: {e}", path.display()).into()),
     };
-    let updated = replace_section(&text, section)?;
+    let updated = replace_section(&text, (begin, end), section)?;
     std::fs::write(path, updated).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(())
 }
 
-fn replace_section(text: &str, section: &str) -> Result<String, Error> {
-    let body = format!("{BEGIN}\n{}\n{END}", section.trim());
-    match (text.find(BEGIN), text.find(END)) {
-        (Some(begin), Some(end)) if begin < end => {
-            let (before, _) = text.split_at(begin);
-            let (_, after) = text.split_at(end + END.len());
+fn replace_section(text: &str, (begin, end): (&str, &str), section: &str) -> Result<String, Error> {
+    let body = format!("{begin}\n{}\n{end}", section.trim());
+    match (text.find(begin), text.find(end)) {
+        (Some(at), Some(to)) if at < to => {
+            let (before, _) = text.split_at(at);
+            let (_, after) = text.split_at(to + end.len());
             Ok(format!("{before}{body}{after}"))
         }
         (None, None) => {
@@ -607,7 +757,7 @@ fn replace_section(text: &str, section: &str) -> Result<String, Error> {
             Ok(format!("{text}{sep}{body}\n"))
         }
         _ => {
-            Err(format!("the markers {BEGIN} and {END} are out of order or one is missing").into())
+            Err(format!("the markers {begin} and {end} are out of order or one is missing").into())
         }
     }
 }
@@ -632,6 +782,7 @@ mod tests {
                 date: "2026-11-25".to_owned(),
             },
             redis_version: None,
+            postgres_version: None,
             command: "cargo xtask bench".to_owned(),
             connections: 64,
             warmup: Duration::from_secs(1),
@@ -642,6 +793,7 @@ mod tests {
             rows,
             instructions: Vec::new(),
             memory: Memory::default(),
+            disk: None,
             wall: None,
         }
     }
@@ -722,15 +874,50 @@ mod tests {
     }
 
     #[test]
+    fn postgres_rows_go_to_their_own_section() {
+        let mut r = report(vec![
+            (Variant::TowerPostgres, Route::Counter, summary(1000.0)),
+            (Variant::Postgres, Route::Counter, summary(1400.0)),
+        ]);
+        assert!(r.has_sql_section() && !r.has_main_section());
+        assert_eq!(r.judge(&SQL_TARGETS[0]), Verdict::Met(1.4));
+        let sql = r.sql_markdown();
+        assert!(sql.contains("| sessions: Postgres | /counter | 1400 |"));
+        assert!(sql.contains("| 1.40x |"));
+        assert!(!r.markdown().contains("Postgres | /counter"));
+
+        r.rows
+            .push((Variant::Memory, Route::Counter, summary(5000.0)));
+        r.disk = Some(OnDisk {
+            sessions: 100,
+            ours: 300.0,
+            theirs: 200.0,
+        });
+        assert!(r.has_main_section());
+        assert!(!r.sql_markdown().contains("sessions: memory"));
+        assert!(r.sql_markdown().contains("| 300 B |"));
+        assert!(r.sql_markdown().contains("Ours over theirs: 1.50x."));
+        assert!(r.text().contains("ours / theirs 1.50x"));
+    }
+
+    #[test]
     fn only_the_section_is_replaced() {
         let doc = format!("# B\n\nkept\n\n{BEGIN}\nold\n{END}\n\nafter\n");
-        let new = replace_section(&doc, "new").unwrap();
+        let new = replace_section(&doc, (BEGIN, END), "new").unwrap();
         assert_eq!(
             new,
             format!("# B\n\nkept\n\n{BEGIN}\nnew\n{END}\n\nafter\n")
         );
-        let appended = replace_section("# B\n", "x").unwrap();
+        let appended = replace_section("# B\n", (BEGIN, END), "x").unwrap();
         assert_eq!(appended, format!("# B\n\n{BEGIN}\nx\n{END}\n"));
-        assert!(replace_section(&format!("{END}{BEGIN}"), "x").is_err());
+        assert!(replace_section(&format!("{END}{BEGIN}"), (BEGIN, END), "x").is_err());
+
+        // Each section between its own markers, the other left alone.
+        let both = format!("{BEGIN}\nmain\n{END}\n{SQL_BEGIN}\nold\n{SQL_END}\n");
+        let new = replace_section(&both, (SQL_BEGIN, SQL_END), "sql").unwrap();
+        assert_eq!(
+            new,
+            format!("{BEGIN}\nmain\n{END}\n{SQL_BEGIN}\nsql\n{SQL_END}\n")
+        );
     }
 }

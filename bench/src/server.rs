@@ -65,9 +65,14 @@ impl Servers {
     }
 
     /// Starts serving `variant`'s routes.
-    pub(crate) fn start(&self, variant: Variant, redis_url: &str) -> Result<Running, Error> {
+    pub(crate) fn start(
+        &self,
+        variant: Variant,
+        redis_url: &str,
+        database_url: Option<&str>,
+    ) -> Result<Running, Error> {
         self.runtime.block_on(async {
-            let (router, resources) = variants::router(variant, redis_url).await?;
+            let (router, resources) = variants::router(variant, redis_url, database_url).await?;
             let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
                 .await?
                 .tap_io(|tcp| {

@@ -1,6 +1,6 @@
-//! What is compared: each [`Variant`] (no session layer, our four backends,
+//! What is compared: each [`Variant`] (no session layer, our five backends,
 //! our Redis store once more on the driver's own connection, tower-sessions'
-//! two stores) serves the same four [`Route`]s, built here by [`router`].
+//! three stores) serves the same four [`Route`]s, built here by [`router`].
 //!
 //! The handlers do the same work on every variant: `/untouched` never asks
 //! for the session; `/counter` reads a `u64` and writes it back plus one;
@@ -26,6 +26,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use http_sessions::{Key, Keyring, SessionLayer, Settings, ValueError};
+use http_sessions_sql::sqlx::PgPool;
+use http_sessions_sql::sqlx::postgres::PgPoolOptions;
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
 
 use crate::Error;
@@ -61,6 +63,21 @@ pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// cores, and the same for fred's pool.
 pub(crate) const REDIS_CONNECTIONS: usize = 4;
 
+/// Postgres connections in each side's pool: our `PostgresStore::from_url`'s
+/// default, and sqlx's.
+pub(crate) const DATABASE_CONNECTIONS: u32 = 10;
+
+/// The schema the Postgres variants keep their tables in, each side's
+/// tables of its own: ours [`OUR_TABLE`] and the tables named after it,
+/// theirs [`THEIR_TABLE`]. Dropped and made anew at the start of a run,
+/// dropped at its end ([`drop_schema`]).
+pub(crate) const SQL_SCHEMA: &str = "session_bench";
+/// Our sessions table (its values, flash messages and users are
+/// `http_sessions_values`, ...).
+pub(crate) const OUR_TABLE: &str = "http_sessions";
+/// tower-sessions-sqlx-store's table.
+pub(crate) const THEIR_TABLE: &str = "tower_sessions";
+
 /// The secret of the bench's keyring: fixed, so runs are alike.
 const SECRET: [u8; 32] = [0x5e; 32];
 
@@ -84,11 +101,15 @@ pub(crate) enum Variant {
     TowerMemory,
     /// tower-sessions with tower-sessions-redis-store.
     TowerRedis,
+    /// Our `PostgresStore`.
+    Postgres,
+    /// tower-sessions with tower-sessions-sqlx-store's `PostgresStore`.
+    TowerPostgres,
 }
 
 impl Variant {
     /// Every variant, in the order they run and print.
-    pub(crate) const ALL: [Variant; 8] = [
+    pub(crate) const ALL: [Variant; 10] = [
         Variant::NoLayer,
         Variant::TowerMemory,
         Variant::Memory,
@@ -97,6 +118,8 @@ impl Variant {
         Variant::TowerRedis,
         Variant::Redis,
         Variant::RedisDriver,
+        Variant::TowerPostgres,
+        Variant::Postgres,
     ];
 
     /// The name on the command line (`--only`).
@@ -110,6 +133,8 @@ impl Variant {
             Variant::RedisDriver => "redis-driver",
             Variant::TowerMemory => "tower-sessions-memory",
             Variant::TowerRedis => "tower-sessions-redis",
+            Variant::Postgres => "postgres",
+            Variant::TowerPostgres => "tower-sessions-postgres",
         }
     }
 
@@ -124,6 +149,8 @@ impl Variant {
             Variant::RedisDriver => "sessions: Redis (driver connection)",
             Variant::TowerMemory => "tower-sessions: MemoryStore",
             Variant::TowerRedis => "tower-sessions-redis-store",
+            Variant::Postgres => "sessions: Postgres",
+            Variant::TowerPostgres => "tower-sessions-sqlx-store: Postgres",
         }
     }
 
@@ -134,14 +161,19 @@ impl Variant {
 
     /// The tower-sessions setup ours is compared with: its `MemoryStore`
     /// for memory and cookies (what one picks when nothing is shared),
-    /// its Redis store for Redis. None for the baseline and for theirs.
+    /// its Redis store for Redis, its sqlx store on the same database for
+    /// ours. None for the baseline and for theirs.
     pub(crate) fn counterpart(self) -> Option<Variant> {
         match self {
             Variant::CookieSigned | Variant::CookieEncrypted | Variant::Memory => {
                 Some(Variant::TowerMemory)
             }
             Variant::Redis | Variant::RedisDriver => Some(Variant::TowerRedis),
-            Variant::NoLayer | Variant::TowerMemory | Variant::TowerRedis => None,
+            Variant::Postgres => Some(Variant::TowerPostgres),
+            Variant::NoLayer
+            | Variant::TowerMemory
+            | Variant::TowerRedis
+            | Variant::TowerPostgres => None,
         }
     }
 
@@ -151,6 +183,11 @@ impl Variant {
             self,
             Variant::Redis | Variant::RedisDriver | Variant::TowerRedis
         )
+    }
+
+    /// Whether the variant needs the Postgres at `DATABASE_URL`.
+    pub(crate) fn uses_database(self) -> bool {
+        matches!(self, Variant::Postgres | Variant::TowerPostgres)
     }
 }
 
@@ -202,12 +239,17 @@ impl Route {
 pub(crate) struct Resources {
     /// fred's pool: its connection tasks run until told to quit.
     fred: Option<Pool>,
+    /// A Postgres pool: its connections stay open until it is closed.
+    postgres: Option<PgPool>,
 }
 
 impl Resources {
     /// Resources holding a fred pool.
     pub(crate) fn with_fred(pool: Pool) -> Self {
-        Self { fred: Some(pool) }
+        Self {
+            fred: Some(pool),
+            ..Self::default()
+        }
     }
 
     /// Closes what the variant opened.
@@ -215,6 +257,9 @@ impl Resources {
         if let Some(pool) = self.fred {
             // Only the bench's own connections; a failure changes nothing.
             let _ = pool.quit().await;
+        }
+        if let Some(pool) = self.postgres {
+            pool.close().await;
         }
     }
 }
@@ -239,6 +284,76 @@ pub(crate) async fn fred_pool(url: &str) -> Result<Pool, Error> {
     Ok(pool)
 }
 
+/// A pool of [`DATABASE_CONNECTIONS`] to the Postgres at `url`, the same
+/// for both sides, connected.
+pub(crate) async fn postgres_pool(url: &str) -> Result<PgPool, Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(DATABASE_CONNECTIONS)
+        .connect(url)
+        .await?)
+}
+
+/// Our `PostgresStore` on `pool`, its tables in `schema`, made.
+pub(crate) async fn our_postgres(
+    pool: PgPool,
+    schema: &str,
+) -> Result<http_sessions_sql::PostgresStore, Error> {
+    let store = http_sessions_sql::PostgresStore::from_pool(pool)
+        .with_schema(schema)?
+        .with_table(OUR_TABLE)?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// tower-sessions-sqlx-store's `PostgresStore` on `pool`, its table in
+/// `schema`, made.
+pub(crate) async fn their_postgres(
+    pool: PgPool,
+    schema: &str,
+) -> Result<tower_sessions_sqlx_store::PostgresStore, Error> {
+    let store = tower_sessions_sqlx_store::PostgresStore::new(pool)
+        .with_schema_name(schema)?
+        .with_table_name(THEIR_TABLE)?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Drops `schema` and all in it, if it is there: the bench's own tables,
+/// before a run and after it.
+pub(crate) async fn drop_schema(url: &str, schema: &str) -> Result<(), Error> {
+    let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    let dropped = sqlx_raw(
+        &pool,
+        &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+    )
+    .await;
+    pool.close().await;
+    dropped
+}
+
+/// Runs `sql` as a simple query: no statement prepared, as `VACUUM` and
+/// `DROP` need.
+pub(crate) async fn sqlx_raw(pool: &PgPool, sql: &str) -> Result<(), Error> {
+    use http_sessions_sql::sqlx::Executor as _;
+    pool.execute(http_sessions_sql::sqlx::raw_sql(sql)).await?;
+    Ok(())
+}
+
+/// The URL of the Postgres the database variants use, or an error that
+/// says how to give one.
+pub(crate) fn need_database(database_url: Option<&str>) -> Result<&str, Error> {
+    database_url.ok_or_else(|| {
+        format!(
+            "DATABASE_URL is not set: the Postgres variants (postgres, \
+             tower-sessions-postgres) need a Postgres in which the bench may drop and make \
+             the schemas {SQL_SCHEMA} and {SQL_SCHEMA}_disk; set DATABASE_URL (or \
+             --database-url) to postgres://user@host:port/database, or leave them out \
+             (--only)"
+        )
+        .into()
+    })
+}
+
 /// The routes of every variant, each path to its handler.
 fn routes<S: Clone + Send + Sync + 'static>(
     counter: MethodRouter<S>,
@@ -255,10 +370,12 @@ fn routes<S: Clone + Send + Sync + 'static>(
 }
 
 /// The routes served by `variant`. Must run inside the server's runtime:
-/// stores and pools start their tasks where they are built.
+/// stores and pools start their tasks where they are built. The Postgres
+/// variants make their tables in [`SQL_SCHEMA`] at `database_url`.
 pub(crate) async fn router(
     variant: Variant,
     redis_url: &str,
+    database_url: Option<&str>,
 ) -> Result<(Router, Resources), Error> {
     let ours = |layer: SessionLayer| {
         routes(
@@ -305,6 +422,24 @@ pub(crate) async fn router(
             let pool = fred_pool(redis_url).await?;
             let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
             resources.fred = Some(pool);
+            routes(
+                get(tower014::counter),
+                get(tower014::signed_in_counter),
+                get(tower014::sign_in),
+                get(tower014::new_visitor),
+            )
+            .layer(tower014::layer(store))
+        }
+        Variant::Postgres => {
+            let pool = postgres_pool(need_database(database_url)?).await?;
+            let store = our_postgres(pool.clone(), SQL_SCHEMA).await?;
+            resources.postgres = Some(pool);
+            ours(SessionLayer::new(store, &settings()?))
+        }
+        Variant::TowerPostgres => {
+            let pool = postgres_pool(need_database(database_url)?).await?;
+            let store = their_postgres(pool.clone(), SQL_SCHEMA).await?;
+            resources.postgres = Some(pool);
             routes(
                 get(tower014::counter),
                 get(tower014::signed_in_counter),
@@ -569,6 +704,18 @@ mod tests {
             Some(Variant::TowerRedis)
         );
         assert!(Variant::RedisDriver.uses_redis());
+        assert_eq!(
+            Variant::Postgres.counterpart(),
+            Some(Variant::TowerPostgres)
+        );
+        assert!(Variant::Postgres.uses_database() && Variant::TowerPostgres.uses_database());
+        assert!(!Variant::Postgres.uses_redis() && !Variant::Redis.uses_database());
+        assert!(
+            need_database(None)
+                .unwrap_err()
+                .to_string()
+                .contains("DATABASE_URL")
+        );
         assert_eq!(Variant::NoLayer.counterpart(), None);
     }
 
@@ -608,7 +755,7 @@ mod tests {
             Variant::Memory,
             Variant::TowerMemory,
         ] {
-            let (router, _) = router(variant, "").await.unwrap();
+            let (router, _) = router(variant, "", None).await.unwrap();
             let (status, body, set) = call(&router, Route::Counter.path(), None).await;
             assert_eq!((status, body.as_str()), (StatusCode::OK, "counter = 1"));
             let first = set.unwrap();

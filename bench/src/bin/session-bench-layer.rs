@@ -58,8 +58,8 @@ fn run() -> Result<(), Error> {
     let (Some(variant), Some(route), Some(requests)) = (variant, route, requests) else {
         return Err("--variant, --route and --requests are all needed".into());
     };
-    if variant.uses_redis() {
-        return Err("Redis variants talk to a server: use the HTTP bench".into());
+    if variant.uses_redis() || variant.uses_database() {
+        return Err("Redis and Postgres variants talk to a server: use the HTTP bench".into());
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,7 +75,7 @@ async fn setup(
     variant: Variant,
     route: Route,
 ) -> Result<(axum::Router, variants::Resources, Option<String>), Error> {
-    let (router, resources) = variants::router(variant, "").await?;
+    let (router, resources) = variants::router(variant, "", None).await?;
     // A returning visitor: the cookie its first visit was given.
     let first = router
         .clone()
