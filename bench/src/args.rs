@@ -18,7 +18,7 @@ options:
                      moment of the machine falls on all of them alike
   --connections N    keep-alive connections, one visitor each (default 64)
   --sessions N       sessions created for the bytes-per-session figures (default 1000000)
-  --out PATH         also write the report into PATH: the Postgres rows and
+  --out PATH         also write the report into PATH: the SQL rows and
                      figures between <!-- bench-sql:begin --> and
                      <!-- bench-sql:end -->, the rest between
                      <!-- bench:begin --> and <!-- bench:end -->; a section
@@ -32,16 +32,18 @@ options:
                      session_bench_disk there, and drops them at the end
   --only V[,V...]    only these variants: none, cookie-signed, cookie-encrypted,
                      memory, redis, redis-driver (our Redis store on redis-rs's
-                     own connection instead of its pipe), postgres,
+                     own connection instead of its pipe), postgres, sqlite,
                      tower-sessions-memory, tower-sessions-redis,
-                     tower-sessions-postgres
+                     tower-sessions-postgres, tower-sessions-sqlite (the
+                     SQLite variants share a database file the bench makes
+                     in the temporary directory and deletes at the end)
   --routes R[,R...]  only these routes: untouched, counter, counter-signed-in,
                      new
   --no-memory        skip the bytes-per-session figures in memory and Redis
-  --disk-sessions N  sessions written through each Postgres store for the
+  --disk-sessions N  sessions written through each SQL store for the
                      bytes-on-disk figures (default 100000)
-  --no-disk          skip the bytes-on-disk figures (taken when a Postgres
-                     variant is measured)
+  --no-disk          skip the bytes-on-disk figures (taken for Postgres and
+                     for SQLite when a variant of theirs is measured)
   --instructions N   requests counted by callgrind per variant and route
                      for the instructions-per-request figures (default 2000)
   --no-instructions  skip the instructions-per-request figures (they need
@@ -176,7 +178,7 @@ impl Args {
         // Asked for by name, a Postgres variant without a database fails
         // the run; by default, it is only left out (and said so).
         if !only && parsed.database_url.is_none() {
-            parsed.variants.retain(|v| !v.uses_database());
+            parsed.variants.retain(|v| !v.uses_postgres());
             parsed.database_left_out = true;
         }
         Ok(parsed)
@@ -197,15 +199,22 @@ impl Args {
         self.memory || self.variants.iter().any(|v| v.uses_redis())
     }
 
-    /// Whether any chosen variant talks to Postgres; the disk figures are
+    /// Whether any chosen variant talks to Postgres; its disk figures are
     /// taken then (unless `--no-disk`).
-    pub(crate) fn needs_database(&self) -> bool {
-        self.variants.iter().any(|v| v.uses_database())
+    pub(crate) fn needs_postgres(&self) -> bool {
+        self.variants.iter().any(|v| v.uses_postgres())
     }
 
-    /// Sessions for the bytes-on-disk figures, if they are taken.
+    /// Whether any chosen variant keeps sessions in SQLite; its disk
+    /// figures are taken then (unless `--no-disk`).
+    pub(crate) fn needs_sqlite(&self) -> bool {
+        self.variants.iter().any(|v| v.uses_sqlite())
+    }
+
+    /// Sessions for the bytes-on-disk figures, if any are taken.
     pub(crate) fn disk_figures(&self) -> Option<usize> {
-        self.disk_sessions.filter(|_| self.needs_database())
+        self.disk_sessions
+            .filter(|_| self.needs_postgres() || self.needs_sqlite())
     }
 }
 
@@ -283,7 +292,7 @@ mod tests {
             args.database_url.as_deref(),
             Some("postgres://bench@127.0.0.1:55433/bench")
         );
-        assert!(!args.database_left_out && args.needs_database());
+        assert!(!args.database_left_out && args.needs_postgres());
         assert_eq!(args.disk_figures(), Some(100_000));
         assert_eq!(args.routes, Route::ALL);
         assert!(args.routes.contains(&Route::SignedInCounter));
@@ -295,14 +304,18 @@ mod tests {
     fn the_postgres_variants_need_a_database_when_asked_for() {
         // Not asked for: left out of the defaults, and no disk figures.
         let args = parse(&[]).unwrap();
-        assert!(args.database_left_out && !args.needs_database());
+        assert!(args.database_left_out && !args.needs_postgres());
         assert_eq!(args.variants.len(), Variant::ALL.len() - 2);
+        // SQLite needs no server: its variants stay, and its disk figures.
+        assert!(args.needs_sqlite());
+        assert_eq!(args.disk_figures(), Some(100_000));
+        let args = parse(&["--only", "none,memory"]).unwrap();
         assert_eq!(args.disk_figures(), None);
 
         // Asked for: kept, so that the run fails and says why.
         let args = parse(&["--only", "postgres,tower-sessions-postgres"]).unwrap();
         assert_eq!(args.variants, [Variant::Postgres, Variant::TowerPostgres]);
-        assert!(!args.database_left_out && args.needs_database());
+        assert!(!args.database_left_out && args.needs_postgres());
         assert_eq!(args.database_url, None);
 
         let args = parse(&[
@@ -316,6 +329,9 @@ mod tests {
         assert_eq!(args.disk_figures(), Some(1000));
         let args = parse(&["--only", "postgres", "--no-disk"]).unwrap();
         assert_eq!(args.disk_figures(), None);
+        let args = parse(&["--only", "sqlite,tower-sessions-sqlite"]).unwrap();
+        assert!(args.needs_sqlite() && !args.needs_postgres());
+        assert_eq!(args.variants, [Variant::Sqlite, Variant::TowerSqlite]);
         assert!(parse(&["--disk-sessions", "0"]).is_err());
     }
 

@@ -1,5 +1,6 @@
 //! What the report says about where it was measured: the [`Machine`]
-//! (CPUs, CPU model, memory, date) and the Redis and Postgres versions.
+//! (CPUs, CPU model, memory, date) and the Redis, Postgres and SQLite
+//! versions.
 
 use std::time::Duration;
 
@@ -78,7 +79,7 @@ pub(crate) async fn redis_version(url: &str) -> Result<String, Error> {
 }
 
 /// The Postgres at `url` as the report gives it: `server_version`, and
-/// the settings that move write speed (`15.2 (fsync=off, ...)`).
+/// the settings that move write speed (`15.2; fsync=off, ...`).
 pub(crate) async fn postgres_version(url: &str) -> Result<String, Error> {
     const TIMEOUT: Duration = Duration::from_secs(5);
     const SETTINGS: [&str; 3] = ["fsync", "synchronous_commit", "shared_buffers"];
@@ -106,9 +107,23 @@ pub(crate) async fn postgres_version(url: &str) -> Result<String, Error> {
         let settings: Vec<String> = (SETTINGS.iter().zip(settings))
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
-        Ok::<_, Error>(format!("{version} ({})", settings.join(", ")))
+        Ok::<_, Error>(format!("{version}; {}", settings.join(", ")))
     };
     tokio::time::timeout(TIMEOUT, ask)
         .await
         .map_err(|_| format!("no answer from {url} in {TIMEOUT:?}"))?
+}
+
+/// The version of the SQLite the bench is built with (bundled by sqlx).
+pub(crate) async fn sqlite_version() -> Result<String, Error> {
+    let pool = http_sessions_sql::sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await?;
+    let version: Result<String, _> =
+        http_sessions_sql::sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&pool)
+            .await;
+    pool.close().await;
+    Ok(version?)
 }

@@ -3,8 +3,9 @@
 //! backends and with tower-sessions' three stores, drives each with the
 //! load generator in `client`, measures bytes per session, and prints a
 //! [`report::Report`] (also written into `--out`, between markers). Run it
-//! through `cargo xtask bench`, which provides Redis; the Postgres variants
-//! run when `DATABASE_URL` names a Postgres.
+//! through `cargo xtask bench`, which provides Redis and Postgres; the
+//! Postgres variants run when `DATABASE_URL` names a Postgres, the SQLite
+//! ones in a database file the bench makes.
 //!
 //! # Layout
 //!
@@ -14,11 +15,11 @@
 //! - `client`: the HTTP/1.1 keep-alive load generator.
 //! - `stats`: rows summed over rounds, percentiles, CPU time of each side.
 //! - `memory`: bytes per session, in process, in Redis and on disk in
-//!   Postgres.
+//!   Postgres and SQLite.
 //! - `instructions`: instructions per request, counted by callgrind on the
 //!   in-process `session-bench-layer` binary.
-//! - `machine`: the machine and the Redis and Postgres versions, for the
-//!   report.
+//! - `machine`: the machine and the Redis, Postgres and SQLite versions,
+//!   for the report.
 //! - `report`: the table, the targets, the Markdown section.
 //! - `sample`: the session the memory figures use (shared with the
 //!   `session-bench-memory` binary).
@@ -43,7 +44,7 @@ use client::{Load, Outcome};
 use report::{Memory, Report};
 use server::Servers;
 use stats::{CLIENT_THREADS, Clocks, Slice, Steal, Tally};
-use variants::{Route, Variant};
+use variants::{Backends, Route, Variant};
 
 /// Errors of the bench: printed, then the process fails.
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -101,7 +102,7 @@ fn run(args: &Args) -> Result<Report, Error> {
     } else {
         None
     };
-    let database_url = if args.needs_database() {
+    let database_url = if args.needs_postgres() {
         Some(variants::need_database(args.database_url.as_deref())?)
     } else {
         None
@@ -126,12 +127,23 @@ fn run(args: &Args) -> Result<Report, Error> {
         }
         None => None,
     };
+    // The SQLite variants' database file, in a directory of this run's,
+    // deleted with it.
+    let sqlite_dir = args.needs_sqlite().then(TempDir::new).transpose()?;
+    let sqlite_url = (sqlite_dir.as_ref()).map(|dir| memory::sqlite_url(&dir.0.join("http.db")));
+    let sqlite_version = match &sqlite_dir {
+        Some(_) => Some(servers.runtime().block_on(machine::sqlite_version())?),
+        None => None,
+    };
     println!("{}", machine.summary());
     if let Some(v) = &redis_version {
         println!("Redis {v} at {}", args.redis_url);
     }
     if let (Some(v), Some(url)) = (&postgres_version, database_url) {
         println!("PostgreSQL {v} at {url}");
+    }
+    if let (Some(v), Some(url)) = (&sqlite_version, &sqlite_url) {
+        println!("SQLite {v} at {url}");
     }
     if args.database_left_out {
         println!(
@@ -163,7 +175,7 @@ fn run(args: &Args) -> Result<Report, Error> {
         println!(" {} B ours, {} B theirs", figures.ours, figures.theirs);
         memory.redis = Some(figures);
     }
-    let mut disk = None;
+    let mut postgres_disk = None;
     if let (Some(n), Some(url)) = (args.disk_figures(), database_url) {
         progress(&format!(
             "disk: {n} sessions through each Postgres store, then VACUUM ANALYZE"
@@ -173,14 +185,26 @@ fn run(args: &Args) -> Result<Report, Error> {
             " {:.0} B ours, {:.0} B theirs per session",
             figures.ours, figures.theirs
         );
-        disk = Some(figures);
+        postgres_disk = Some(figures);
+    }
+    let mut sqlite_disk = None;
+    if let (Some(n), Some(dir)) = (args.disk_figures(), &sqlite_dir) {
+        progress(&format!(
+            "disk: {n} sessions through each SQLite store, then VACUUM"
+        ));
+        let figures = servers.runtime().block_on(memory::in_sqlite(&dir.0, n))?;
+        println!(
+            " {:.0} B ours, {:.0} B theirs per session",
+            figures.ours, figures.theirs
+        );
+        sqlite_disk = Some(figures);
     }
 
     // Instruction counts next: minutes under valgrind, but nothing on the
     // machine moves them.
     let mut counted = Vec::new();
     if let Some(requests) = args.instructions {
-        let in_process = |v: &&Variant| !v.uses_redis() && !v.uses_database();
+        let in_process = |v: &&Variant| !v.uses_redis() && !v.is_sql();
         for &variant in args.variants.iter().filter(in_process) {
             for &route in &args.routes {
                 progress(&format!(
@@ -197,12 +221,14 @@ fn run(args: &Args) -> Result<Report, Error> {
 
     // Every server at once, idle but for the one measured: rounds then
     // visit each in turn without restarting anything.
+    let backends = Backends {
+        redis_url: &args.redis_url,
+        database_url,
+        sqlite_url: sqlite_url.as_deref(),
+    };
     let mut running = Vec::new();
     for &variant in &args.variants {
-        running.push((
-            variant,
-            servers.start(variant, &args.redis_url, database_url)?,
-        ));
+        running.push((variant, servers.start(variant, backends)?));
     }
     let mut tallies: Vec<(Variant, Route, Tally)> = Vec::new();
     for (variant, _) in &running {
@@ -279,6 +305,7 @@ fn run(args: &Args) -> Result<Report, Error> {
         machine,
         redis_version,
         postgres_version,
+        sqlite_version,
         command: args.command.clone(),
         connections: args.connections,
         warmup: args.warmup,
@@ -289,7 +316,8 @@ fn run(args: &Args) -> Result<Report, Error> {
         rows,
         instructions: counted,
         memory,
-        disk,
+        postgres_disk,
+        sqlite_disk,
         wall: Some(started.elapsed()),
     };
     println!("\n{}", report.text());
@@ -305,7 +333,7 @@ fn run(args: &Args) -> Result<Report, Error> {
                 (report::SQL_BEGIN, report::SQL_END),
                 &report.sql_markdown(),
             )?;
-            println!("wrote the Postgres section into {}", out.display());
+            println!("wrote the SQL section into {}", out.display());
         }
     }
     Ok(report)
@@ -344,6 +372,24 @@ pub(crate) fn sibling_binary(name: &str, skip: &str) -> Result<std::path::PathBu
             exe.display()
         )
         .into())
+    }
+}
+
+/// A directory of this run's in the temporary directory, deleted with
+/// all in it when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Result<Self, Error> {
+        let dir = std::env::temp_dir().join(format!("session-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("making {}: {e}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -1,9 +1,11 @@
 //! Bytes per session: in process memory (our `MemoryStore` and
 //! tower-sessions', measured by the `session-bench-memory` binary), in
 //! Redis (`MEMORY USAGE` of one key written by each Redis store) and on
-//! disk in Postgres (the tables of each Postgres store after many sessions).
+//! disk in Postgres and SQLite (the tables of each SQL store after many
+//! sessions).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -157,15 +159,14 @@ pub(crate) async fn in_redis(url: &str) -> Result<InRedis, Error> {
     })
 }
 
-/// Bytes on disk per session in Postgres, on each side.
+/// Bytes on disk per session in one SQL database, on each side.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OnDisk {
     /// Sessions written through each store.
     pub(crate) sessions: usize,
-    /// `pg_total_relation_size` of our four tables, per session.
+    /// Our tables' bytes, per session.
     pub(crate) ours: f64,
-    /// `pg_total_relation_size` of tower-sessions-sqlx-store's table, per
-    /// session.
+    /// tower-sessions-sqlx-store's table's bytes, per session.
     pub(crate) theirs: f64,
 }
 
@@ -177,7 +178,7 @@ pub(crate) async fn in_postgres(url: &str, n: usize) -> Result<OnDisk, Error> {
     variants::drop_schema(url, DISK_SCHEMA).await?;
     let measured = async {
         let pool = variants::postgres_pool(url).await?;
-        let figures = on_disk(&pool, n).await;
+        let figures = in_postgres_tables(&pool, n).await;
         pool.close().await;
         figures
     }
@@ -188,25 +189,16 @@ pub(crate) async fn in_postgres(url: &str, n: usize) -> Result<OnDisk, Error> {
     Ok(figures)
 }
 
-async fn on_disk(pool: &http_sessions_sql::sqlx::PgPool, n: usize) -> Result<OnDisk, Error> {
-    let ours = variants::our_postgres(pool.clone(), DISK_SCHEMA).await?;
-    let theirs = variants::their_postgres(pool.clone(), DISK_SCHEMA).await?;
+async fn in_postgres_tables(
+    pool: &http_sessions_sql::sqlx::PgPool,
+    n: usize,
+) -> Result<OnDisk, Error> {
     // As many writers as the pool has connections.
     let writers = variants::DATABASE_CONNECTIONS as usize;
-    let mut tasks = tokio::task::JoinSet::new();
-    for first in 0..writers {
-        let (ours, theirs) = (ours.clone(), theirs.clone());
-        tasks.spawn(async move {
-            for i in (first..n).step_by(writers) {
-                write_ours(&ours, i).await?;
-                write_theirs(&theirs, i).await?;
-            }
-            Ok::<_, Error>(())
-        });
-    }
-    while let Some(written) = tasks.join_next().await {
-        written??;
-    }
+    let ours = variants::our_postgres(pool.clone(), DISK_SCHEMA).await?;
+    write_ours(&ours, n, writers).await?;
+    let theirs = variants::their_postgres(pool.clone(), DISK_SCHEMA).await?;
+    write_theirs(&theirs, n, writers).await?;
 
     let our_tables: Vec<String> = OUR_TABLES
         .iter()
@@ -235,45 +227,136 @@ async fn on_disk(pool: &http_sessions_sql::sqlx::PgPool, n: usize) -> Result<OnD
     })
 }
 
-/// Sample session `i` through our store, created as the layer creates a
-/// session (not bound to a user).
-async fn write_ours(store: &http_sessions_sql::PostgresStore, i: usize) -> Result<(), Error> {
-    let id = RandomIds::new().next_id()?;
-    let now = http_sessions::seams::SystemClock.now();
-    let mut record = Record::empty(now, now + IDLE_TIMEOUT, 16);
-    for (k, key) in sample::KEYS.iter().enumerate() {
-        record
-            .data
-            .insert((*key).into(), Value::encode(&sample::value(i, k + 1))?);
+/// Writes `n` sample sessions through each SQLite store, each side into
+/// a database file of its own in `dir` holding its tables alone, then
+/// `VACUUM`s it and takes its size (`page_count` times `page_size`). The
+/// files are deleted after. Runs on a runtime.
+pub(crate) async fn in_sqlite(dir: &Path, n: usize) -> Result<OnDisk, Error> {
+    let writers = variants::SQLITE_CONNECTIONS as usize;
+    let file = |name: &str| dir.join(name);
+    let ours = async {
+        let pool = variants::sqlite_pool(&sqlite_url(&file("disk-ours.db"))).await?;
+        let written = async {
+            let store = variants::our_sqlite(pool.clone()).await?;
+            write_ours(&store, n, writers).await?;
+            sqlite_bytes(&pool).await
+        }
+        .await;
+        pool.close().await;
+        written
     }
-    store.create(&id, &record, record.expires).await?;
+    .await;
+    let theirs = async {
+        let pool = variants::sqlite_pool(&sqlite_url(&file("disk-theirs.db"))).await?;
+        let written = async {
+            let store = variants::their_sqlite(pool.clone()).await?;
+            write_theirs(&store, n, writers).await?;
+            sqlite_bytes(&pool).await
+        }
+        .await;
+        pool.close().await;
+        written
+    }
+    .await;
+    for name in ["disk-ours.db", "disk-theirs.db"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(file(&format!("{name}{suffix}")));
+        }
+    }
+    Ok(OnDisk {
+        sessions: n,
+        ours: ours? / n as f64,
+        theirs: theirs? / n as f64,
+    })
+}
+
+/// The URL of the SQLite database file at `path`.
+pub(crate) fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// The bytes of the SQLite database on `pool` once vacuumed.
+async fn sqlite_bytes(pool: &http_sessions_sql::sqlx::SqlitePool) -> Result<f64, Error> {
+    use http_sessions_sql::sqlx::Executor as _;
+    pool.execute(http_sessions_sql::sqlx::raw_sql("VACUUM"))
+        .await?;
+    let pages: i64 = http_sessions_sql::sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(pool)
+        .await?;
+    let page: i64 = http_sessions_sql::sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(pool)
+        .await?;
+    Ok((pages * page) as f64)
+}
+
+/// Writes sample sessions `0..n` through our `store` from `writers`
+/// tasks, each created as the layer creates a session (not bound to a
+/// user).
+async fn write_ours<S>(store: &S, n: usize, writers: usize) -> Result<(), Error>
+where
+    S: SessionStore + Clone + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for first in 0..writers {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in (first..n).step_by(writers) {
+                let id = RandomIds::new().next_id()?;
+                let now = http_sessions::seams::SystemClock.now();
+                let mut record = Record::empty(now, now + IDLE_TIMEOUT, 16);
+                for (k, key) in sample::KEYS.iter().enumerate() {
+                    record
+                        .data
+                        .insert((*key).into(), Value::encode(&sample::value(i, k + 1))?);
+                }
+                store.create(&id, &record, record.expires).await?;
+            }
+            Ok::<_, Error>(())
+        });
+    }
+    while let Some(written) = tasks.join_next().await {
+        written??;
+    }
     Ok(())
 }
 
-/// Sample session `i` through tower-sessions-sqlx-store, by `save`: the
-/// upsert its `create` runs too, after checking in a transaction that the
-/// id is free; the row written is the same.
-async fn write_theirs(
-    store: &tower_sessions_sqlx_store::PostgresStore,
-    i: usize,
-) -> Result<(), Error> {
-    let data = (sample::KEYS.iter().enumerate())
-        .map(|(k, key)| {
-            (
-                (*key).to_owned(),
-                serde_json::Value::String(sample::value(i, k + 1)),
-            )
-        })
-        .collect();
+/// Writes sample sessions `0..n` through tower-sessions-sqlx-store's
+/// `store` from `writers` tasks, by `save`: the upsert its `create` runs
+/// too, after checking in a transaction that the id is free; the row
+/// written is the same.
+async fn write_theirs<S>(store: &S, n: usize, writers: usize) -> Result<(), Error>
+where
+    S: tower_sessions_014::SessionStore + Clone + 'static,
+{
     let idle = i64::try_from(IDLE_TIMEOUT.as_secs()).unwrap_or(i64::MAX);
-    let record = tower_sessions_014::session::Record {
-        id: tower_sessions_014::session::Id::default(),
-        data,
-        expiry_date: OffsetDateTime::now_utc() + time::Duration::seconds(idle),
-    };
-    store
-        .save(&record)
-        .await
-        .map_err(|e| format!("tower-sessions-sqlx-store save: {e}"))?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for first in 0..writers {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in (first..n).step_by(writers) {
+                let data = (sample::KEYS.iter().enumerate())
+                    .map(|(k, key)| {
+                        (
+                            (*key).to_owned(),
+                            serde_json::Value::String(sample::value(i, k + 1)),
+                        )
+                    })
+                    .collect();
+                let record = tower_sessions_014::session::Record {
+                    id: tower_sessions_014::session::Id::default(),
+                    data,
+                    expiry_date: OffsetDateTime::now_utc() + time::Duration::seconds(idle),
+                };
+                store
+                    .save(&record)
+                    .await
+                    .map_err(|e| format!("tower-sessions-sqlx-store save: {e}"))?;
+            }
+            Ok::<_, Error>(())
+        });
+    }
+    while let Some(written) = tasks.join_next().await {
+        written??;
+    }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The results as a [`Report`]: the table printed to the terminal, the
 //! [`TARGETS`] and [`SQL_TARGETS`] judged against it, and the Markdown
-//! sections written in `docs/benchmarks.md` ([`write_section`]): the
-//! Postgres rows and figures between [`SQL_BEGIN`] and [`SQL_END`], the
-//! rest between [`BEGIN`] and [`END`].
+//! sections written in `docs/benchmarks.md` ([`write_section`]): the SQL
+//! rows and figures between [`SQL_BEGIN`] and [`SQL_END`], the rest
+//! between [`BEGIN`] and [`END`].
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,14 +14,14 @@ use crate::memory::{InProcess, InRedis, OnDisk};
 use crate::stats::Summary;
 use crate::variants::{
     DATABASE_CONNECTIONS, IDLE_TIMEOUT, OUR_TABLE, REDIS_CONNECTIONS, Route, SQL_SCHEMA,
-    THEIR_TABLE, Variant,
+    SQLITE_CONNECTIONS, THEIR_TABLE, Variant,
 };
 
 /// The marker before the main section this program owns.
 pub(crate) const BEGIN: &str = "<!-- bench:begin -->";
 /// The marker after it.
 pub(crate) const END: &str = "<!-- bench:end -->";
-/// The marker before the section of the Postgres rows and figures.
+/// The marker before the section of the SQL rows and figures.
 pub(crate) const SQL_BEGIN: &str = "<!-- bench-sql:begin -->";
 /// The marker after it.
 pub(crate) const SQL_END: &str = "<!-- bench-sql:end -->";
@@ -79,7 +79,7 @@ pub(crate) const TARGETS: [Target; 5] = [
     },
 ];
 
-/// The goals for the Postgres rows, in their own section.
+/// The goals for the SQL rows, in their own section.
 pub(crate) const SQL_TARGETS: [Target; 1] = [Target {
     variant: Variant::Postgres,
     route: Route::Counter,
@@ -137,6 +137,8 @@ pub(crate) struct Report {
     pub(crate) redis_version: Option<String>,
     /// The Postgres version and settings, when one was used.
     pub(crate) postgres_version: Option<String>,
+    /// The SQLite version, when it was used.
+    pub(crate) sqlite_version: Option<String>,
     pub(crate) command: String,
     pub(crate) connections: usize,
     pub(crate) warmup: Duration,
@@ -151,7 +153,9 @@ pub(crate) struct Report {
     pub(crate) instructions: Vec<(Variant, Route, f64)>,
     pub(crate) memory: Memory,
     /// Bytes on disk per session in Postgres, if measured.
-    pub(crate) disk: Option<OnDisk>,
+    pub(crate) postgres_disk: Option<OnDisk>,
+    /// Bytes on disk per session in SQLite, if measured.
+    pub(crate) sqlite_disk: Option<OnDisk>,
     /// How long the whole run took, when known.
     pub(crate) wall: Option<Duration>,
 }
@@ -227,20 +231,21 @@ impl Report {
     }
 
     /// Whether the main section has anything of this run: a row of a
-    /// variant other than the Postgres ones, or a memory or instruction
-    /// figure.
+    /// variant other than the SQL ones, or a memory or instruction figure.
     pub(crate) fn has_main_section(&self) -> bool {
         let m = &self.memory;
-        self.rows.iter().any(|(v, _, _)| !v.uses_database())
+        self.rows.iter().any(|(v, _, _)| !v.is_sql())
             || !self.instructions.is_empty()
             || m.ours.is_some()
             || m.theirs.is_some()
             || m.redis.is_some()
     }
 
-    /// Whether the Postgres section has anything of this run.
+    /// Whether the SQL section has anything of this run.
     pub(crate) fn has_sql_section(&self) -> bool {
-        self.rows.iter().any(|(v, _, _)| v.uses_database()) || self.disk.is_some()
+        self.rows.iter().any(|(v, _, _)| v.is_sql())
+            || self.postgres_disk.is_some()
+            || self.sqlite_disk.is_some()
     }
 
     /// The cells of every row.
@@ -332,18 +337,23 @@ impl Report {
         }
         out.push_str(&self.instructions_text());
         out.push_str(&self.memory_text());
-        if let Some(d) = &self.disk {
-            let _ = writeln!(
-                out,
-                "\non disk in Postgres per session (at {} sessions, after VACUUM ANALYZE):\n  \
-                 {:<40} {:>7.0} B\n  {:<40} {:>7.0} B\n  ours / theirs {:.2}x",
-                d.sessions,
-                "sessions PostgresStore (4 tables)",
-                d.ours,
-                "tower-sessions-sqlx-store PostgresStore",
-                d.theirs,
-                d.ours / d.theirs
-            );
+        for (database, after, disk) in [
+            ("Postgres", "VACUUM ANALYZE", &self.postgres_disk),
+            ("SQLite", "VACUUM", &self.sqlite_disk),
+        ] {
+            if let Some(d) = disk {
+                let _ = writeln!(
+                    out,
+                    "\non disk in {database} per session (at {} sessions, after {after}):\n  \
+                     {:<40} {:>7.0} B\n  {:<40} {:>7.0} B\n  ours / theirs {:.2}x",
+                    d.sessions,
+                    format!("sessions {database} store (4 tables)"),
+                    d.ours,
+                    format!("tower-sessions-sqlx-store {database}"),
+                    d.theirs,
+                    d.ours / d.theirs
+                );
+            }
         }
         for (v, r, s) in &self.rows {
             if let Some(e) = &s.first_error {
@@ -546,7 +556,7 @@ hypervisor during the windows: {steal}. Command: `{command}`.
             redis = self.redis_version.as_deref().unwrap_or("not used"),
             command = self.command,
         );
-        for row in self.cells_of(|v| !v.uses_database()) {
+        for row in self.cells_of(|v| !v.is_sql()) {
             let _ = writeln!(md, "| {} |", row.join(" | "));
         }
         md.push_str(
@@ -581,35 +591,42 @@ hypervisor during the windows: {steal}. Command: `{command}`.
         md
     }
 
-    /// The Markdown section of the Postgres rows and figures, markers
-    /// excluded.
+    /// The Markdown section of the SQL rows and figures, markers excluded.
     pub(crate) fn sql_markdown(&self) -> String {
         let mut md = String::new();
         let _ = write!(
             md,
-            "## Postgres, side by side with tower-sessions-sqlx-store
+            "## SQL stores, side by side with tower-sessions-sqlx-store
 
-The routes of the section above, served with our `PostgresStore`
-(http-sessions-sql) and with tower-sessions-sqlx-store 0.15's
-`PostgresStore` under the tower-sessions 0.14 layer (the version that
-release is built for), both on the same Postgres in the same run. Each
-side has tables of its own in the schema `{SQL_SCHEMA}`, made by its
-store's `migrate()`: ours `{OUR_TABLE}` and the `_values`, `_flashes` and
-`_users` tables named after it, theirs `{THEIR_TABLE}`. Each is on a pool
-of {DATABASE_CONNECTIONS} connections (sqlx's default, and our `from_url`'s).
-Load, handlers, rounds and columns are those of the section above;
-\"vs tower\" is over tower-sessions-sqlx-store's row.
+The routes of the section above, served with our SQL stores
+(http-sessions-sql) and with tower-sessions-sqlx-store 0.15's stores for
+the same databases under the tower-sessions 0.14 layer (the version that
+release is built for), each pair on the same database in the same run:
+`PostgresStore` against `PostgresStore` on the Postgres at `DATABASE_URL`,
+`SqliteStore` against `SqliteStore` on one database file the bench makes.
+Each side has tables of its own, made by its store's `migrate()`: ours
+`{OUR_TABLE}` and the `_values`, `_flashes` and `_users` tables named after
+it, theirs `{THEIR_TABLE}` (in Postgres both in the schema `{SQL_SCHEMA}`).
+Both sides' pools are alike: {DATABASE_CONNECTIONS} connections to Postgres
+(sqlx's default, and our `from_url`'s); {SQLITE_CONNECTIONS} to SQLite (our
+`from_url`'s), with our `from_url`'s settings (the WAL journal,
+`synchronous = NORMAL`, foreign keys) and sqlx's `busy_timeout` of 5 s.
+Load, handlers, rounds and columns are those of the section above; \"vs
+tower\" is over tower-sessions-sqlx-store's row on the same database.
 
 What a request costs the database differs. Ours keeps a row per session
 and a row per value: a load is one statement (the session joined with its
-values), a save one call of the function its migration installs, which
-locks the session's row and writes only the keys the request changed.
-Theirs keeps the whole session as one MessagePack value in one row: a
-load reads it, a save upserts all of it, and a new session is a
-transaction that first checks that its id is free.
+values), a save writes only the keys the request changed (in Postgres one
+call of the function its migration installs, which locks the session's
+row first; in SQLite one write transaction, our store's writers taking
+turns). Theirs keeps the whole session as one MessagePack value in one
+row: a load reads it, a save upserts all of it, and a new session is a
+transaction that first checks that its id is free (in SQLite its
+concurrent writers wait for each other through SQLite's busy handler).
 
-Measured {date} on {machine}; PostgreSQL {postgres}, on the same
-machine; CPU time stolen by the hypervisor during the windows: {steal}.
+Measured {date} on {machine}, with the Postgres on the same machine:
+PostgreSQL {postgres}; SQLite {sqlite}. CPU time stolen by the hypervisor
+during the windows: {steal}.
 Command: `{command}`.
 
 | variant | route | req/s | p50 µs | p99 µs | spread | vs none | vs tower | server CPU | client CPU | errors |
@@ -621,15 +638,16 @@ Command: `{command}`.
             date = self.machine.date,
             machine = self.machine.summary(),
             postgres = self.postgres_version.as_deref().unwrap_or("not used"),
+            sqlite = self.sqlite_version.as_deref().unwrap_or("not used"),
             command = self.command,
         );
-        for row in self.cells_of(Variant::uses_database) {
+        for row in self.cells_of(Variant::is_sql) {
             let _ = writeln!(md, "| {} |", row.join(" | "));
         }
         md.push_str(
-            "\nThe Postgres server's own CPU is in neither column: it runs on the same two \
-             cores, beside the bench.\n\n### Targets\n\n| target | goal | measured | |\n\
-             |---|--:|--:|---|\n",
+            "\nThe database's own CPU is in neither column: Postgres runs on the same two \
+             cores, beside the bench, and SQLite in the bench's process on sqlx's worker \
+             threads, one per connection.\n\n### Targets\n\n| target | goal | measured | |\n|---|--:|--:|---|\n",
         );
         for t in &SQL_TARGETS {
             let v = self.judge(t);
@@ -642,26 +660,38 @@ Command: `{command}`.
                 v.word()
             );
         }
-        if let Some(d) = &self.disk {
+        if self.postgres_disk.is_some() || self.sqlite_disk.is_some() {
+            let n = (self.postgres_disk.or(self.sqlite_disk)).map_or(0, |d| d.sessions);
             let _ = write!(
                 md,
                 "\n### Bytes on disk per session\n\n{n} sample sessions (five keys, `k1` to \
                  `k5`, each an 8-character string, different in each session) written through \
-                 each store's API, each into tables of its own: ours by \
+                 each store's API, each side into tables of its own: ours by \
                  `SessionStore::create`, as the layer creates a session; theirs by \
                  `SessionStore::save`, the upsert its `create` runs after checking that the id \
-                 is free. Then `VACUUM ANALYZE`, and `pg_total_relation_size` (rows, indexes, \
-                 TOAST, free space maps) summed over each side's tables, divided by {n}.\n\n\
-                 | store | tables | bytes / session |\n|---|---|--:|\n\
-                 | sessions `PostgresStore` | `{OUR_TABLE}`, `_values`, `_flashes`, `_users` | \
-                 {ours:.0} B |\n\
-                 | tower-sessions-sqlx-store `PostgresStore` | `{THEIR_TABLE}` | {theirs:.0} B |\n\n\
-                 Ours over theirs: {ratio:.2}x.\n",
-                n = d.sessions,
-                ours = d.ours,
-                theirs = d.theirs,
-                ratio = d.ours / d.theirs,
+                 is free. In Postgres, then `VACUUM ANALYZE`, and `pg_total_relation_size` \
+                 (rows, indexes, TOAST, free space maps) summed over each side's tables \
+                 (ours `{OUR_TABLE}`, `_values`, `_flashes` and `_users`; theirs \
+                 `{THEIR_TABLE}`). In SQLite, each side's tables alone in a database file of \
+                 their own, then `VACUUM`, and the file's `page_count` times `page_size`. \
+                 Each divided by {n}.\n\n\
+                 | database | sessions | tower-sessions-sqlx-store | ours over theirs |\n\
+                 |---|--:|--:|--:|\n"
             );
+            for (database, disk) in [
+                ("Postgres", &self.postgres_disk),
+                ("SQLite", &self.sqlite_disk),
+            ] {
+                if let Some(d) = disk {
+                    let _ = writeln!(
+                        md,
+                        "| {database} | {:.0} B | {:.0} B | {:.2}x |",
+                        d.ours,
+                        d.theirs,
+                        d.ours / d.theirs
+                    );
+                }
+            }
         }
         if let Some(wall) = self.wall {
             let _ = write!(md, "\nThe whole run took {:.0} s.\n", wall.as_secs_f64());
@@ -783,6 +813,7 @@ mod tests {
             },
             redis_version: None,
             postgres_version: None,
+            sqlite_version: None,
             command: "cargo xtask bench".to_owned(),
             connections: 64,
             warmup: Duration::from_secs(1),
@@ -793,7 +824,8 @@ mod tests {
             rows,
             instructions: Vec::new(),
             memory: Memory::default(),
-            disk: None,
+            postgres_disk: None,
+            sqlite_disk: None,
             wall: None,
         }
     }
@@ -888,16 +920,23 @@ mod tests {
 
         r.rows
             .push((Variant::Memory, Route::Counter, summary(5000.0)));
-        r.disk = Some(OnDisk {
+        r.rows
+            .push((Variant::Sqlite, Route::Counter, summary(3000.0)));
+        r.rows
+            .push((Variant::TowerSqlite, Route::Counter, summary(2000.0)));
+        r.postgres_disk = Some(OnDisk {
             sessions: 100,
             ours: 300.0,
             theirs: 200.0,
         });
         assert!(r.has_main_section());
-        assert!(!r.sql_markdown().contains("sessions: memory"));
-        assert!(r.sql_markdown().contains("| 300 B |"));
-        assert!(r.sql_markdown().contains("Ours over theirs: 1.50x."));
+        let sql = r.sql_markdown();
+        assert!(!sql.contains("sessions: memory"));
+        assert!(sql.contains("| sessions: SQLite | /counter | 3000 | 0 | 0 | - | - | 1.50x |"));
+        assert!(sql.contains("| Postgres | 300 B | 200 B | 1.50x |"));
+        assert!(!sql.contains("| SQLite |"));
         assert!(r.text().contains("ours / theirs 1.50x"));
+        assert!(!r.markdown().contains("SQLite"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::stats::SERVER_THREADS;
-use crate::variants::{self, Resources, Variant};
+use crate::variants::{self, Backends, Resources, Variant};
 
 /// How long a stopping server may take to close its connections.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,14 +65,9 @@ impl Servers {
     }
 
     /// Starts serving `variant`'s routes.
-    pub(crate) fn start(
-        &self,
-        variant: Variant,
-        redis_url: &str,
-        database_url: Option<&str>,
-    ) -> Result<Running, Error> {
+    pub(crate) fn start(&self, variant: Variant, backends: Backends<'_>) -> Result<Running, Error> {
         self.runtime.block_on(async {
-            let (router, resources) = variants::router(variant, redis_url, database_url).await?;
+            let (router, resources) = variants::router(variant, backends).await?;
             let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
                 .await?
                 .tap_io(|tcp| {

@@ -1,6 +1,6 @@
-//! What is compared: each [`Variant`] (no session layer, our five backends,
+//! What is compared: each [`Variant`] (no session layer, our six backends,
 //! our Redis store once more on the driver's own connection, tower-sessions'
-//! three stores) serves the same four [`Route`]s, built here by [`router`].
+//! four stores) serves the same four [`Route`]s, built here by [`router`].
 //!
 //! The handlers do the same work on every variant: `/untouched` never asks
 //! for the session; `/counter` reads a `u64` and writes it back plus one;
@@ -28,6 +28,9 @@ use axum::routing::{MethodRouter, get};
 use http_sessions::{Key, Keyring, SessionLayer, Settings, ValueError};
 use http_sessions_sql::sqlx::PgPool;
 use http_sessions_sql::sqlx::postgres::PgPoolOptions;
+use http_sessions_sql::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
 
 use crate::Error;
@@ -67,15 +70,19 @@ pub(crate) const REDIS_CONNECTIONS: usize = 4;
 /// default, and sqlx's.
 pub(crate) const DATABASE_CONNECTIONS: u32 = 10;
 
+/// SQLite connections in each side's pool: our `SqliteStore::from_url`'s
+/// default.
+pub(crate) const SQLITE_CONNECTIONS: u32 = 8;
+
 /// The schema the Postgres variants keep their tables in, each side's
 /// tables of its own: ours [`OUR_TABLE`] and the tables named after it,
 /// theirs [`THEIR_TABLE`]. Dropped and made anew at the start of a run,
 /// dropped at its end ([`drop_schema`]).
 pub(crate) const SQL_SCHEMA: &str = "session_bench";
 /// Our sessions table (its values, flash messages and users are
-/// `http_sessions_values`, ...).
+/// `http_sessions_values`, ...), in Postgres and SQLite.
 pub(crate) const OUR_TABLE: &str = "http_sessions";
-/// tower-sessions-sqlx-store's table.
+/// tower-sessions-sqlx-store's table, in Postgres and SQLite.
 pub(crate) const THEIR_TABLE: &str = "tower_sessions";
 
 /// The secret of the bench's keyring: fixed, so runs are alike.
@@ -105,11 +112,15 @@ pub(crate) enum Variant {
     Postgres,
     /// tower-sessions with tower-sessions-sqlx-store's `PostgresStore`.
     TowerPostgres,
+    /// Our `SqliteStore`.
+    Sqlite,
+    /// tower-sessions with tower-sessions-sqlx-store's `SqliteStore`.
+    TowerSqlite,
 }
 
 impl Variant {
     /// Every variant, in the order they run and print.
-    pub(crate) const ALL: [Variant; 10] = [
+    pub(crate) const ALL: [Variant; 12] = [
         Variant::NoLayer,
         Variant::TowerMemory,
         Variant::Memory,
@@ -120,6 +131,8 @@ impl Variant {
         Variant::RedisDriver,
         Variant::TowerPostgres,
         Variant::Postgres,
+        Variant::TowerSqlite,
+        Variant::Sqlite,
     ];
 
     /// The name on the command line (`--only`).
@@ -135,6 +148,8 @@ impl Variant {
             Variant::TowerRedis => "tower-sessions-redis",
             Variant::Postgres => "postgres",
             Variant::TowerPostgres => "tower-sessions-postgres",
+            Variant::Sqlite => "sqlite",
+            Variant::TowerSqlite => "tower-sessions-sqlite",
         }
     }
 
@@ -151,6 +166,8 @@ impl Variant {
             Variant::TowerRedis => "tower-sessions-redis-store",
             Variant::Postgres => "sessions: Postgres",
             Variant::TowerPostgres => "tower-sessions-sqlx-store: Postgres",
+            Variant::Sqlite => "sessions: SQLite",
+            Variant::TowerSqlite => "tower-sessions-sqlx-store: SQLite",
         }
     }
 
@@ -170,10 +187,12 @@ impl Variant {
             }
             Variant::Redis | Variant::RedisDriver => Some(Variant::TowerRedis),
             Variant::Postgres => Some(Variant::TowerPostgres),
+            Variant::Sqlite => Some(Variant::TowerSqlite),
             Variant::NoLayer
             | Variant::TowerMemory
             | Variant::TowerRedis
-            | Variant::TowerPostgres => None,
+            | Variant::TowerPostgres
+            | Variant::TowerSqlite => None,
         }
     }
 
@@ -186,9 +205,32 @@ impl Variant {
     }
 
     /// Whether the variant needs the Postgres at `DATABASE_URL`.
-    pub(crate) fn uses_database(self) -> bool {
+    pub(crate) fn uses_postgres(self) -> bool {
         matches!(self, Variant::Postgres | Variant::TowerPostgres)
     }
+
+    /// Whether the variant keeps its sessions in the bench's SQLite file.
+    pub(crate) fn uses_sqlite(self) -> bool {
+        matches!(self, Variant::Sqlite | Variant::TowerSqlite)
+    }
+
+    /// Whether the variant is one of the SQL rows, reported in a section
+    /// of their own.
+    pub(crate) fn is_sql(self) -> bool {
+        self.uses_postgres() || self.uses_sqlite()
+    }
+}
+
+/// Where the variants that need a server or a file find it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Backends<'a> {
+    /// The Redis of the Redis variants.
+    pub(crate) redis_url: &'a str,
+    /// The Postgres of the Postgres variants, if given.
+    pub(crate) database_url: Option<&'a str>,
+    /// The SQLite database file of the SQLite variants (`sqlite://...`),
+    /// made by the bench.
+    pub(crate) sqlite_url: Option<&'a str>,
 }
 
 /// One route of the comparison.
@@ -241,6 +283,8 @@ pub(crate) struct Resources {
     fred: Option<Pool>,
     /// A Postgres pool: its connections stay open until it is closed.
     postgres: Option<PgPool>,
+    /// A SQLite pool, likewise.
+    sqlite: Option<SqlitePool>,
 }
 
 impl Resources {
@@ -259,6 +303,9 @@ impl Resources {
             let _ = pool.quit().await;
         }
         if let Some(pool) = self.postgres {
+            pool.close().await;
+        }
+        if let Some(pool) = self.sqlite {
             pool.close().await;
         }
     }
@@ -318,6 +365,39 @@ pub(crate) async fn their_postgres(
     Ok(store)
 }
 
+/// A pool of [`SQLITE_CONNECTIONS`] to the SQLite database at `url` (the
+/// file made if missing), the same for both sides: the settings of our
+/// `SqliteStore::from_url` (the WAL journal, `synchronous = NORMAL`,
+/// foreign keys); sqlx's `busy_timeout` of 5 s.
+pub(crate) async fn sqlite_pool(url: &str) -> Result<SqlitePool, Error> {
+    let options: SqliteConnectOptions = url.parse()?;
+    let options = options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true);
+    Ok(SqlitePoolOptions::new()
+        .max_connections(SQLITE_CONNECTIONS)
+        .connect_with(options)
+        .await?)
+}
+
+/// Our `SqliteStore` on `pool`, its tables made.
+pub(crate) async fn our_sqlite(pool: SqlitePool) -> Result<http_sessions_sql::SqliteStore, Error> {
+    let store = http_sessions_sql::SqliteStore::from_pool(pool).with_table(OUR_TABLE)?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// tower-sessions-sqlx-store's `SqliteStore` on `pool`, its table made.
+pub(crate) async fn their_sqlite(
+    pool: SqlitePool,
+) -> Result<tower_sessions_sqlx_store::SqliteStore, Error> {
+    let store = tower_sessions_sqlx_store::SqliteStore::new(pool).with_table_name(THEIR_TABLE)?;
+    store.migrate().await?;
+    Ok(store)
+}
+
 /// Drops `schema` and all in it, if it is there: the bench's own tables,
 /// before a run and after it.
 pub(crate) async fn drop_schema(url: &str, schema: &str) -> Result<(), Error> {
@@ -371,12 +451,18 @@ fn routes<S: Clone + Send + Sync + 'static>(
 
 /// The routes served by `variant`. Must run inside the server's runtime:
 /// stores and pools start their tasks where they are built. The Postgres
-/// variants make their tables in [`SQL_SCHEMA`] at `database_url`.
+/// variants make their tables in [`SQL_SCHEMA`] at `database_url`, the
+/// SQLite ones in the file at `sqlite_url`.
 pub(crate) async fn router(
     variant: Variant,
-    redis_url: &str,
-    database_url: Option<&str>,
+    backends: Backends<'_>,
 ) -> Result<(Router, Resources), Error> {
+    let Backends {
+        redis_url,
+        database_url,
+        sqlite_url,
+    } = backends;
+    let sqlite_url = || sqlite_url.ok_or("the SQLite variants need the bench's database file");
     let ours = |layer: SessionLayer| {
         routes(
             get(counter),
@@ -440,6 +526,24 @@ pub(crate) async fn router(
             let pool = postgres_pool(need_database(database_url)?).await?;
             let store = their_postgres(pool.clone(), SQL_SCHEMA).await?;
             resources.postgres = Some(pool);
+            routes(
+                get(tower014::counter),
+                get(tower014::signed_in_counter),
+                get(tower014::sign_in),
+                get(tower014::new_visitor),
+            )
+            .layer(tower014::layer(store))
+        }
+        Variant::Sqlite => {
+            let pool = sqlite_pool(sqlite_url()?).await?;
+            let store = our_sqlite(pool.clone()).await?;
+            resources.sqlite = Some(pool);
+            ours(SessionLayer::new(store, &settings()?))
+        }
+        Variant::TowerSqlite => {
+            let pool = sqlite_pool(sqlite_url()?).await?;
+            let store = their_sqlite(pool.clone()).await?;
+            resources.sqlite = Some(pool);
             routes(
                 get(tower014::counter),
                 get(tower014::signed_in_counter),
@@ -708,8 +812,13 @@ mod tests {
             Variant::Postgres.counterpart(),
             Some(Variant::TowerPostgres)
         );
-        assert!(Variant::Postgres.uses_database() && Variant::TowerPostgres.uses_database());
-        assert!(!Variant::Postgres.uses_redis() && !Variant::Redis.uses_database());
+        assert!(Variant::Postgres.uses_postgres() && Variant::TowerPostgres.uses_postgres());
+        assert!(!Variant::Postgres.uses_redis() && !Variant::Redis.uses_postgres());
+        assert_eq!(Variant::Sqlite.counterpart(), Some(Variant::TowerSqlite));
+        assert!(Variant::TowerSqlite.uses_sqlite() && !Variant::TowerSqlite.uses_postgres());
+        assert!(
+            Variant::Sqlite.is_sql() && Variant::Postgres.is_sql() && !Variant::Memory.is_sql()
+        );
         assert!(
             need_database(None)
                 .unwrap_err()
@@ -748,14 +857,24 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_signed_in_visitor_goes_on_counting_and_a_stranger_is_refused() {
+        // Both SQLite sides in one file, as in the bench.
+        let dir = std::env::temp_dir().join(format!("session-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sqlite_url = format!("sqlite://{}", dir.join("test.db").display());
+        let backends = Backends {
+            sqlite_url: Some(&sqlite_url),
+            ..Backends::default()
+        };
         for variant in [
             Variant::NoLayer,
             Variant::CookieSigned,
             Variant::CookieEncrypted,
             Variant::Memory,
             Variant::TowerMemory,
+            Variant::Sqlite,
+            Variant::TowerSqlite,
         ] {
-            let (router, _) = router(variant, "", None).await.unwrap();
+            let (router, resources) = router(variant, backends).await.unwrap();
             let (status, body, set) = call(&router, Route::Counter.path(), None).await;
             assert_eq!((status, body.as_str()), (StatusCode::OK, "counter = 1"));
             let first = set.unwrap();
@@ -776,7 +895,9 @@ mod tests {
                 // The cookie stores send the session anew with each write.
                 cookie = set.unwrap_or(cookie);
             }
+            resources.close().await;
         }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -58,8 +58,10 @@ fn run() -> Result<(), Error> {
     let (Some(variant), Some(route), Some(requests)) = (variant, route, requests) else {
         return Err("--variant, --route and --requests are all needed".into());
     };
-    if variant.uses_redis() || variant.uses_database() {
-        return Err("Redis and Postgres variants talk to a server: use the HTTP bench".into());
+    if variant.uses_redis() || variant.is_sql() {
+        return Err(
+            "Redis and SQL variants keep sessions outside the process: use the HTTP bench".into(),
+        );
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,7 +77,7 @@ async fn setup(
     variant: Variant,
     route: Route,
 ) -> Result<(axum::Router, variants::Resources, Option<String>), Error> {
-    let (router, resources) = variants::router(variant, "", None).await?;
+    let (router, resources) = variants::router(variant, variants::Backends::default()).await?;
     // A returning visitor: the cookie its first visit was given.
     let first = router
         .clone()
