@@ -124,19 +124,20 @@ BEGIN
         END IF;
     END IF;
 
-    -- The size bound, on the session as stored now: what the changes
-    -- take from it, in one statement. `p_added` is what the values set
-    -- and the messages pushed add (their keys, bytes and texts).
-    removed := CASE WHEN p_cleared OR cardinality(p_keys) + cardinality(p_removed) > 0 THEN
-            (SELECT coalesce(sum(octet_length(key) + octet_length(value)), 0) FROM {values}
-             WHERE session_id = p_id
-               AND (p_cleared OR key = ANY (p_keys) OR key = ANY (p_removed)))
-        ELSE 0 END
-        + CASE WHEN cardinality(p_taken) > 0 THEN
-            (SELECT coalesce(sum(octet_length(message) + 8), 0) FROM {flashes}
-             WHERE session_id = p_id AND id = ANY (p_taken))
-        ELSE 0 END
-        + coalesce(octet_length(s.user_id), 0) + coalesce(octet_length(s.label), 0)
+    -- The size bound, on the session as stored now: what the changes take
+    -- from it (a statement only for the rows they touch, whose plan is
+    -- kept), and what they add: `p_added` for the values set and the
+    -- messages pushed (their keys, bytes and texts), and the binding.
+    IF p_cleared OR cardinality(p_keys) + cardinality(p_removed) > 0 THEN
+        SELECT coalesce(sum(octet_length(key) + octet_length(value)), 0)
+        INTO removed FROM {values}
+        WHERE session_id = p_id AND (p_cleared OR key = ANY (p_keys) OR key = ANY (p_removed));
+    END IF;
+    IF cardinality(p_taken) > 0 THEN
+        SELECT removed + coalesce(sum(octet_length(message) + 8), 0)
+        INTO removed FROM {flashes} WHERE session_id = p_id AND id = ANY (p_taken);
+    END IF;
+    removed := removed + coalesce(octet_length(s.user_id), 0) + coalesce(octet_length(s.label), 0)
         + coalesce(octet_length(s.expiry), 0) + CASE WHEN s.generation <> 0 THEN 8 ELSE 0 END;
     added := p_added + coalesce(octet_length(new_user), 0) + coalesce(octet_length(new_label), 0)
         + coalesce(octet_length(new_expiry), 0) + CASE WHEN new_generation <> 0 THEN 8 ELSE 0 END;
