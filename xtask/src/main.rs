@@ -13,10 +13,13 @@
 //!   server started here; also `cargo xtask postgres`.
 //! - `mariadb`: a MariaDB database, from `MYSQL_URL` or a throwaway server
 //!   started here; also `cargo xtask mariadb`.
+//! - `launch`: what starting a server of the run's own takes (a free port,
+//!   a fresh folder, a process that dies with this one).
 //! - `registry`: whether crates.io can be reached, for the publish dry-run.
 //! - `run`: running cargo and other programs, and counting test results.
 
 mod bench;
+mod launch;
 mod mariadb;
 mod postgres;
 mod redis;

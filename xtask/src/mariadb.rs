@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::services::{self, TempDir};
+use crate::launch::{self, TempDir};
 
 /// The URL the tests connect to.
 pub(crate) const URL_ENV: &str = "MYSQL_URL";
@@ -43,8 +43,8 @@ pub(crate) struct MariaDb {
 impl MariaDb {
     /// Uses the database `MYSQL_URL` names, or starts a server.
     pub(crate) fn provide() -> Result<Self, String> {
-        if let Some(url) = services::given(URL_ENV) {
-            println!("using {URL_ENV}={}", services::redact(&url));
+        if let Some(url) = launch::given(URL_ENV) {
+            println!("using {URL_ENV}={}", launch::redact(&url));
             return Ok(Self { url, _server: None });
         }
         let started = Instant::now();
@@ -73,7 +73,7 @@ impl MariaDb {
 /// started.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mariadb = MariaDb::provide()?;
-    let mut cmd = services::command_or(
+    let mut cmd = launch::command_or(
         args,
         &[
             "test",
@@ -110,12 +110,12 @@ impl Server {
     fn start() -> Result<Self, String> {
         let install_db = find("mariadb-install-db")?;
         let mariadbd = find("mariadbd")?;
-        let port = services::free_port()?;
+        let port = launch::free_port()?;
         let dir = TempDir::fresh("mariadb", port)?;
         let data = dir.path().join("data");
         // mariadbd refuses to run as root unless told to: the folder is
         // ours, so it may.
-        let as_root = services::id(&["-u"]) == Some(0);
+        let as_root = launch::id(&["-u"]) == Some(0);
         let user: &[&str] = if as_root { &["--user=root"] } else { &[] };
 
         let log = dir.path().join("install.log");
@@ -137,12 +137,12 @@ impl Server {
             return Err(format!(
                 "mariadb-install-db --datadir={} failed ({status})\n{}",
                 data.display(),
-                services::log_tail(&log)
+                launch::log_tail(&log)
             ));
         }
 
         let log = dir.path().join("mariadbd.log");
-        let child = services::guarded(&mariadbd, "KILL", None)
+        let child = launch::guarded(&mariadbd, "KILL", None)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--port={port}"))
@@ -186,7 +186,7 @@ impl Server {
         .map_err(|e| {
             format!(
                 "creating the database {DATABASE} on port {port}: {e}\n{}",
-                services::log_tail(&log)
+                launch::log_tail(&log)
             )
         })?;
         quit(session);
@@ -202,7 +202,7 @@ impl Server {
                 return Err(format!(
                     "mariadbd on port {} exited ({status})\n{}",
                     self.port,
-                    services::log_tail(log)
+                    launch::log_tail(log)
                 ));
             }
             match login(self.port) {
@@ -212,7 +212,7 @@ impl Server {
                     return Err(format!(
                         "mariadbd on port {} refused `root` without a password: {why}\n{}",
                         self.port,
-                        services::log_tail(log)
+                        launch::log_tail(log)
                     ));
                 }
             }
@@ -222,7 +222,7 @@ impl Server {
             "mariadbd on port {} was not ready after {:?}; last answer: {last}\n{}",
             self.port,
             POLL_EVERY * POLLS,
-            services::log_tail(log)
+            launch::log_tail(log)
         ))
     }
 }

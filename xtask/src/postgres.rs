@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::services::{self, TempDir};
+use crate::launch::{self, TempDir};
 
 /// The URL the tests connect to.
 pub(crate) const URL_ENV: &str = "DATABASE_URL";
@@ -48,8 +48,8 @@ pub(crate) struct Postgres {
 impl Postgres {
     /// Uses the database `DATABASE_URL` names, or starts a server.
     pub(crate) fn provide() -> Result<Self, String> {
-        if let Some(url) = services::given(URL_ENV) {
-            println!("using {URL_ENV}={}", services::redact(&url));
+        if let Some(url) = launch::given(URL_ENV) {
+            println!("using {URL_ENV}={}", launch::redact(&url));
             return Ok(Self { url, _server: None });
         }
         let started = Instant::now();
@@ -79,7 +79,7 @@ impl Postgres {
 /// was started.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let postgres = Postgres::provide()?;
-    let mut cmd = services::command_or(
+    let mut cmd = launch::command_or(
         args,
         &[
             "test",
@@ -117,7 +117,7 @@ impl Server {
     fn start() -> Result<Self, String> {
         let bin = binaries()?;
         let account = account()?;
-        let port = services::free_port()?;
+        let port = launch::free_port()?;
         let dir = TempDir::fresh("postgres", port)?;
         if let Account::Other { uid, gid, .. } = &account {
             std::os::unix::fs::chown(dir.path(), Some(*uid), Some(*gid)).map_err(|e| {
@@ -148,7 +148,7 @@ impl Server {
                 "initdb {} failed ({status}){}\n{}",
                 data.display(),
                 account.reach_hint(dir.path()),
-                services::log_tail(&log)
+                launch::log_tail(&log)
             ));
         }
 
@@ -184,7 +184,7 @@ impl Server {
         query(&mut session, &format!("CREATE DATABASE {DATABASE}")).map_err(|e| {
             format!(
                 "creating the database {DATABASE} on port {port}: {e}\n{}",
-                services::log_tail(&log)
+                launch::log_tail(&log)
             )
         })?;
         terminate(session);
@@ -201,7 +201,7 @@ impl Server {
                 return Err(format!(
                     "postgres on port {} exited ({status})\n{}",
                     self.port,
-                    services::log_tail(log)
+                    launch::log_tail(log)
                 ));
             }
             match connect(self.port, "postgres") {
@@ -211,7 +211,7 @@ impl Server {
                     return Err(format!(
                         "postgres on port {} refused a session: {why}\n{}",
                         self.port,
-                        services::log_tail(log)
+                        launch::log_tail(log)
                     ));
                 }
             }
@@ -221,7 +221,7 @@ impl Server {
             "postgres on port {} was not ready after {:?}; last answer: {last}\n{}",
             self.port,
             POLL_EVERY * POLLS,
-            services::log_tail(log)
+            launch::log_tail(log)
         ))
     }
 }
@@ -327,11 +327,11 @@ impl std::fmt::Display for Account {
 /// [`Account::Me`] unless we are root; then `postgres`, the account
 /// Debian's package makes, or else `nobody`.
 fn account() -> Result<Account, String> {
-    if services::id(&["-u"]) != Some(0) {
+    if launch::id(&["-u"]) != Some(0) {
         return Ok(Account::Me);
     }
     for name in ["postgres", "nobody"] {
-        if let (Some(uid), Some(gid)) = (services::id(&["-u", name]), services::id(&["-g", name])) {
+        if let (Some(uid), Some(gid)) = (launch::id(&["-u", name]), launch::id(&["-g", name])) {
             return Ok(Account::Other {
                 name: name.to_owned(),
                 uid,
@@ -355,7 +355,7 @@ impl Account {
             Self::Me => None,
             Self::Other { uid, gid, .. } => Some((*uid, *gid)),
         };
-        let mut cmd = services::guarded(program, "QUIT", ids);
+        let mut cmd = launch::guarded(program, "QUIT", ids);
         // Not ours: the account may not be allowed to enter our folder.
         cmd.current_dir(dir);
         cmd

@@ -109,7 +109,7 @@ impl Redis {
 /// backend's tests) with Redis available, then stops what was started.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let redis = Redis::provide()?;
-    let mut cmd = crate::services::command_or(
+    let mut cmd = crate::launch::command_or(
         args,
         &["test", "-p", "http-sessions-redis", "--all-targets"],
     );
@@ -126,7 +126,7 @@ fn single_node(given: Option<String>, servers: &mut Vec<Server>) -> Result<Strin
             Ok(url)
         }
         None => {
-            let port = crate::services::free_port()?;
+            let port = crate::launch::free_port()?;
             servers.push(Server::start(port, &[])?);
             println!("started redis-server on port {port}");
             Ok(format!("redis://127.0.0.1:{port}"))
