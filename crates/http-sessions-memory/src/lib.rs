@@ -989,7 +989,7 @@ mod tests {
             assert_eq!(load(&store, 1, 0).await, None);
             create(&store, 1, 10).await;
             assert_eq!(load(&store, 1, 9).await, Some(Loaded::Live(record(10))));
-            assert_eq!(load(&store, 1, 10).await, None);
+            assert_eq!(load(&store, 1, 10).await, Some(Loaded::Expired(record(10))));
             assert_eq!(store.len(), 1, "load does not remove");
             assert_counted(&store);
         }
@@ -1493,7 +1493,7 @@ mod tests {
         ));
         assert!(matches!(
             poll_once(store.load(&id(1), at(10))),
-            Some(Ok(None))
+            Some(Ok(Some(Loaded::Expired(_))))
         ));
     }
 }

@@ -201,7 +201,7 @@ impl SessionManager {
                                         began,
                                     ));
                                 }
-                                None => None,
+                                Some(Loaded::Expired(_)) | None => None,
                             }
                         }
                     }

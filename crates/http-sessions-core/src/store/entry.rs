@@ -32,15 +32,16 @@ impl Entry {
         Self::Live(Box::new(record.clone()))
     }
 
-    /// What a load at `now` finds: the session unless it has expired, the
-    /// marker until its time, or nothing.
+    /// What a load at `now` finds: the session, or that it has expired;
+    /// the marker until its time, or nothing.
     pub fn load(&self, now: UnixTime) -> Option<Loaded> {
         match self {
-            Entry::Live(record) if !record.is_expired(now) => {
-                Some(Loaded::Live(Record::clone(record)))
+            Entry::Live(record) if record.is_expired(now) => {
+                Some(Loaded::Expired(Record::clone(record)))
             }
+            Entry::Live(record) => Some(Loaded::Live(Record::clone(record))),
             Entry::Renewed { until } if *until > now => Some(Loaded::Renewed),
-            _ => None,
+            Entry::Renewed { .. } => None,
         }
     }
 
@@ -178,7 +179,7 @@ mod tests {
     fn a_session_loads_until_it_expires_and_a_marker_until_its_end() {
         let live = Entry::live(&record());
         assert_eq!(live.load(at(9)), Some(Loaded::Live(record())));
-        assert_eq!(live.load(at(10)), None);
+        assert_eq!(live.load(at(10)), Some(Loaded::Expired(record())));
         let marker = Entry::Renewed { until: at(5) };
         assert_eq!(marker.load(at(4)), Some(Loaded::Renewed));
         assert_eq!(marker.load(at(5)), None);

@@ -15,7 +15,8 @@
 //! 3. **Atomic create.** [`create`](SessionStore::create) never overwrites:
 //!    it fails with [`StoreError::Exists`] and the caller tries a new id.
 //! 4. **Server-side expiry.** A record at or past its
-//!    [`expires`](Record::expires) time is never returned.
+//!    [`expires`](Record::expires) time is never returned as live (a store
+//!    that still holds it says [`Loaded::Expired`]).
 //! 5. **Renewed ids are remembered.** A retired id loads as
 //!    [`Loaded::Renewed`] until the time given to `retire`, so a request
 //!    still carrying it neither sees the session nor replaces its cookie.
@@ -70,6 +71,14 @@ pub enum Loaded {
     /// The id was renewed: its session lives on under another id, which
     /// this request must not learn.
     Renewed,
+    /// The session under the id had expired at the time of the load. The
+    /// request gets a new session, as for no session at all; the record,
+    /// which is never used, tells the layer's
+    /// [lifecycle events](crate::events) which deadline passed and whose
+    /// session it was. A store that still holds a session past its expiry
+    /// answers this; one whose sessions vanish at their expiry answers
+    /// `None`.
+    Expired(Record),
 }
 
 /// One update of a stored session: the changed keys and flash queue, and
@@ -243,8 +252,8 @@ impl<'a> Update<'a> {
 /// writes: every call below carries the session's user.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
-    /// The session stored under `id`, if any, unless it has expired at
-    /// `now`.
+    /// The session stored under `id`, if any: [`Loaded::Expired`] if it
+    /// has expired at `now` and the store still holds it.
     ///
     /// # Errors
     ///
