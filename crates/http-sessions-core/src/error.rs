@@ -35,6 +35,17 @@ pub enum StoreError {
     /// A create found the id already taken; the caller retries with a new id.
     #[error("a session with this id already exists")]
     Exists,
+    /// The session was to be bound to a user who already has the most
+    /// sessions one user may have, and the settings refuse such a binding
+    /// ([`OverCap::Refuse`](crate::OverCap::Refuse)); nothing was stored.
+    #[error(
+        "the user already has {limit} sessions, the most allowed \
+         (SettingsBuilder::with_max_sessions_per_user): sign out elsewhere first"
+    )]
+    TooManySessions {
+        /// The most sessions one user may have.
+        limit: usize,
+    },
     /// The backend cannot do this at all: a programming error, which no
     /// retry mends. The text says why and what to use instead.
     #[error("not supported by this session backend: {0}")]

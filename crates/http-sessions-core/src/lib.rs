@@ -37,6 +37,7 @@ pub mod store;
 pub use config::cookie::{CookieSettings, SameSite};
 pub use config::error::ConfigError;
 pub use config::keys::{Key, KeyError, Keyring};
+pub use config::limits::OverCap;
 pub use config::settings::{Settings, SettingsBuilder};
 pub use engine::check::SessionCheck;
 pub use engine::stats::SessionStats;
@@ -49,6 +50,15 @@ pub use http::layer::SessionLayer;
 pub use session::Session;
 pub use session::expiry::Expiry;
 pub use session::flash::{Flash, FlashLevel};
+
+/// Lifecycle events ([`SessionLayer::with_events`]): what happened to a
+/// session, told once the store has confirmed it, naming the session by a
+/// keyed hash of its id, never the id.
+pub mod events {
+    pub use crate::engine::events::{
+        Deadline, EVENTS_TARGET, EventKind, SessionEvent, SessionEvents, SessionTag,
+    };
+}
 
 /// The tower plumbing behind [`SessionLayer`]: the service it wraps, its
 /// future and body, the request extension handlers take their session

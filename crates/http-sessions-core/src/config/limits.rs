@@ -29,6 +29,25 @@ pub(super) struct Requested {
     pub(super) flash_capacity: Option<usize>,
     pub(super) flash_min_level: Option<FlashLevel>,
     pub(super) save_on_server_error: bool,
+    pub(super) max_sessions_per_user: Option<usize>,
+    pub(super) over_cap: OverCap,
+}
+
+/// What happens when a session is bound to a user who already has the most
+/// sessions one user may have
+/// ([`with_max_sessions_per_user`](crate::SettingsBuilder::with_max_sessions_per_user)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverCap {
+    /// The user's least recently used sessions end, so that the new one
+    /// and the most recently used others make up the cap (the default: a
+    /// login always works, and signs out the device unused longest).
+    #[default]
+    EndLeastRecent,
+    /// The new binding is refused with
+    /// [`StoreError::TooManySessions`](crate::StoreError::TooManySessions),
+    /// and the user's sessions stay as they are: the user must sign out
+    /// elsewhere first.
+    Refuse,
 }
 
 /// The limits, checked.
@@ -39,6 +58,8 @@ pub(super) struct Limits {
     pub(super) flash_capacity: usize,
     pub(super) flash_min_level: FlashLevel,
     pub(super) save_on_server_error: bool,
+    pub(super) max_sessions_per_user: Option<usize>,
+    pub(super) over_cap: OverCap,
 }
 
 impl Requested {
@@ -69,12 +90,21 @@ impl Requested {
                  with_flash_min_level instead)",
             ));
         }
+        if self.max_sessions_per_user == Some(0) {
+            return Err(ConfigError::out_of_range(
+                "SettingsBuilder::with_max_sessions_per_user",
+                0,
+                "at least 1 session (without a cap, do not call it)",
+            ));
+        }
         Ok(Limits {
             store_timeout,
             max_session_size,
             flash_capacity,
             flash_min_level: self.flash_min_level.unwrap_or(FlashLevel::Info),
             save_on_server_error: self.save_on_server_error,
+            max_sessions_per_user: self.max_sessions_per_user,
+            over_cap: self.over_cap,
         })
     }
 }

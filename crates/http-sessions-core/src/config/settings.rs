@@ -11,7 +11,7 @@ use crate::config::environment::{self, EnvValues};
 use crate::config::error::ConfigError;
 use crate::config::keys::Keyring;
 use crate::config::lifetimes::{self, Lifetimes};
-use crate::config::limits::{self, Limits};
+use crate::config::limits::{self, Limits, OverCap};
 use crate::session::flash::FlashLevel;
 use crate::session::time::{Clock, SystemClock};
 
@@ -454,6 +454,17 @@ impl Settings {
     pub fn save_on_server_error(&self) -> bool {
         self.limits.save_on_server_error
     }
+
+    /// The most sessions one user may have at once, if capped (see
+    /// [`SettingsBuilder::with_max_sessions_per_user`]).
+    pub fn max_sessions_per_user(&self) -> Option<usize> {
+        self.limits.max_sessions_per_user
+    }
+
+    /// What a binding past [`max_sessions_per_user`](Self::max_sessions_per_user) does.
+    pub fn over_cap(&self) -> OverCap {
+        self.limits.over_cap
+    }
 }
 
 // What bounds a request's work (checked in `limits`).
@@ -516,6 +527,49 @@ impl SettingsBuilder {
     /// ```
     pub fn with_save_on_server_error(mut self, save: bool) -> Self {
         self.limits.save_on_server_error = save;
+        self
+    }
+
+    /// The most sessions one user may have at once (OWASP ASVS 7.1.2; by
+    /// default there is no cap). When a request binds a session to a user
+    /// ([`Session::bind_user`](crate::Session::bind_user)) who already has
+    /// `max`, what [`with_over_cap`](Self::with_over_cap) says happens:
+    /// the least recently used sessions end, or the binding is refused.
+    /// At least 1, checked by [`build`](Self::build). Server-side stores
+    /// that keep an index of users' sessions only: a binding on any other
+    /// backend fails with
+    /// [`StoreError::Unsupported`](crate::StoreError::Unsupported).
+    ///
+    /// The layer counts the user's sessions after it stored the binding,
+    /// and ends those past the cap, the least recently used first, so that
+    /// concurrent logins of one user leave no more than `max`. A binding
+    /// costs one more store call then (two with
+    /// [`OverCap::Refuse`], which also counts before it writes), and a
+    /// call to end each session past the cap; other requests cost nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use http_sessions_core::{Key, Keyring, OverCap, Settings};
+    ///
+    /// let settings = Settings::builder()
+    ///     .with_keyring(Keyring::new(Key::generate()?)?)
+    ///     .with_max_sessions_per_user(3)
+    ///     .with_over_cap(OverCap::Refuse)
+    ///     .build()?;
+    /// assert_eq!(settings.max_sessions_per_user(), Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_max_sessions_per_user(mut self, max: usize) -> Self {
+        self.limits.max_sessions_per_user = Some(max);
+        self
+    }
+
+    /// What a binding past
+    /// [`with_max_sessions_per_user`](Self::with_max_sessions_per_user)
+    /// does (default [`OverCap::EndLeastRecent`]).
+    pub fn with_over_cap(mut self, over: OverCap) -> Self {
+        self.limits.over_cap = over;
         self
     }
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::config::settings::Settings;
+use crate::engine::cap::Cap;
 use crate::engine::check::SessionCheck;
+use crate::engine::events::{Deadline, EventKind, Events, SessionEvents};
 use crate::engine::plan::{self, Action, CookiePlan, Kind, Lifetimes, Plan};
 use crate::engine::stats::{self, Counters, Op, SessionStats};
 use crate::engine::token;
@@ -83,6 +85,8 @@ pub struct SessionManager {
     ids: Arc<dyn IdSource>,
     counters: Arc<Counters>,
     check: Option<Arc<dyn SessionCheck>>,
+    events: Events,
+    cap: Option<Cap>,
 }
 
 impl SessionManager {
@@ -109,7 +113,60 @@ impl SessionManager {
             ids: Arc::new(RandomIds::new()),
             counters: Arc::default(),
             check: None,
+            events: Events::new(settings.keyring()),
+            cap: settings.max_sessions_per_user().map(|max| Cap {
+                max,
+                over: settings.over_cap(),
+            }),
         }
+    }
+
+    /// Sends the [lifecycle events](crate::events) to `hook` rather than
+    /// to `tracing`.
+    pub fn with_events(mut self, hook: impl SessionEvents) -> Self {
+        self.events = self.events.with_hook(Arc::new(hook));
+        self
+    }
+
+    /// Where this manager's events go.
+    pub(crate) fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Counts, and tells of, `n` session cookies that failed to verify.
+    fn rejected(&self, n: usize) {
+        if n > 0 {
+            self.counters.rejected(n);
+            self.events
+                .send_parts(EventKind::CookiesRejected { count: n }, None, None, None);
+        }
+    }
+
+    /// Tells of a session found expired at `now`, and which deadline
+    /// passed.
+    fn expired(&self, id: Option<&SessionId>, record: &Record, now: UnixTime) {
+        if !self.events.wanted() {
+            return;
+        }
+        let absolute = record.created + self.lifetimes.of(record.expiry).absolute;
+        let deadline = if now >= absolute {
+            Deadline::Absolute
+        } else {
+            Deadline::Idle
+        };
+        self.events.send(EventKind::Expired(deadline), id, record);
+    }
+
+    /// About when `record` was last used: its idle deadline less its idle
+    /// timeout, which a request moves once the refresh fraction of it has
+    /// passed.
+    pub(crate) fn last_seen(&self, record: &Record) -> UnixTime {
+        let idle = self.lifetimes.of(record.expiry).idle;
+        UnixTime::from_secs(
+            (record.expires.as_secs())
+                .saturating_sub(idle.as_secs())
+                .max(record.created.as_secs()),
+        )
     }
 
     /// Refuses, with [`StoreError::TooLarge`], a cookie value longer than
@@ -181,8 +238,16 @@ impl SessionManager {
             let found = match &self.backend {
                 Backend::Server(store) => {
                     let keys = self.settings.keyring();
-                    let mut shaped = candidates.filter_map(token::shaped).take(MAX_CANDIDATES);
-                    match shaped.find_map(|t| token::verify(keys, &t)) {
+                    let mut rejected = 0;
+                    let opened = (candidates.filter_map(token::shaped))
+                        .take(MAX_CANDIDATES)
+                        .find_map(|t| {
+                            let opened = token::verify(keys, &t);
+                            rejected += usize::from(opened.is_none());
+                            opened
+                        });
+                    self.rejected(rejected);
+                    match opened {
                         None => None,
                         Some(opened) => {
                             let reissue = !opened.current_key;
@@ -201,23 +266,32 @@ impl SessionManager {
                                         began,
                                     ));
                                 }
-                                Some(Loaded::Expired(_)) | None => None,
+                                Some(Loaded::Expired(record)) => {
+                                    self.expired(Some(&opened.id), &record, now);
+                                    None
+                                }
+                                None => None,
                             }
                         }
                     }
                 }
-                Backend::Cookie(codec) => candidates
-                    .filter_map(|v| codec.open_shaped(v, now))
-                    .take(MAX_CANDIDATES)
-                    .flatten()
-                    .next()
-                    .map(|o| {
+                Backend::Cookie(codec) => {
+                    let mut rejected = 0;
+                    let opened = (candidates.filter_map(|v| codec.open_shaped(v, now)))
+                        .take(MAX_CANDIDATES)
+                        .find_map(|opened| {
+                            rejected += usize::from(opened.is_none());
+                            opened
+                        });
+                    self.rejected(rejected);
+                    opened.map(|o| {
                         let origin = Origin::Stored {
                             id: None,
                             reissue: !o.current_key,
                         };
                         (o.record, origin)
-                    }),
+                    })
+                }
             };
             match found {
                 // The store enforces expiry; checking again costs nothing
@@ -235,6 +309,10 @@ impl SessionManager {
                     }
                     session
                 }
+                Some((record, Origin::Stored { id, .. })) => {
+                    self.expired(id.as_ref(), &record, now);
+                    return Ok(self.session(self.empty(now), Origin::New, began));
+                }
                 _ => return Ok(self.session(self.empty(now), Origin::New, began)),
             }
         };
@@ -243,6 +321,15 @@ impl SessionManager {
                 // Refused: ended by `destroy`, so the handler sees an empty
                 // session, the cookie goes, and a bound user's index loses
                 // it.
+                if self.events.wanted() {
+                    let (user, label) = (session.user(), session.label());
+                    self.events.send_parts(
+                        EventKind::Refused,
+                        session.stored_id().as_ref(),
+                        user.as_deref(),
+                        label.as_deref(),
+                    );
+                }
                 session.destroy();
                 Ok(session)
             }
@@ -315,6 +402,18 @@ impl SessionManager {
         if plan.action == Action::Refuse {
             return Err(StoreError::Gone);
         }
+        // A binding this commit stores: the cap on sessions per user counts
+        // it.
+        let binds = state.record.user.is_some()
+            && state.record.user != state.stored_user
+            && matches!(
+                plan.action,
+                Action::Create | Action::Update | Action::Renew | Action::Replace
+            );
+        let capped = self.cap.filter(|_| binds);
+        if let (Some(cap), Some(user)) = (capped, &state.record.user) {
+            cap.before(self, self.store(), user, now).await?;
+        }
         let writes = match plan.action {
             Action::Create | Action::Renew | Action::Replace => true,
             // An update that only moves the expiry sends no value.
@@ -367,6 +466,21 @@ impl SessionManager {
                 return Err(error);
             }
         };
+        if let (Some(cap), Some(user), Origin::Stored { id: Some(own), .. }) =
+            (capped, state.record.user.as_deref(), stored)
+            && let Err(error) = cap.after(self, self.store(), user, &own, now).await
+        {
+            if !matches!(error, StoreError::Gone | StoreError::TooManySessions { .. })
+                && let Some(index) = self.store().and_then(SessionStore::users)
+            {
+                // The cap could not be checked: the new session, whose
+                // cookie is never sent, ends rather than count against it.
+                let _ = self.timed(Op::End, index.end(user, &own, now)).await;
+            }
+            (state.record.created, state.record.expires) = loaded_times;
+            return Err(error);
+        }
+        self.tell(plan.action, state, stored);
         state.origin = stored;
         state.stored_user = match stored {
             Origin::Stored { .. } => state.record.user.clone(),
@@ -378,6 +492,50 @@ impl SessionManager {
             state.cookie = cookie;
         }
         Ok(())
+    }
+
+    /// The server-side store, if sessions live in one.
+    fn store(&self) -> Option<&dyn SessionStore> {
+        match &self.backend {
+            Backend::Server(store) => Some(store.as_ref()),
+            Backend::Cookie(_) => None,
+        }
+    }
+
+    /// Sends the events of a commit that stored what `action` asked: the
+    /// session as loaded is `state.origin`, as now stored `stored`.
+    fn tell(&self, action: Action, state: &State, stored: Origin) {
+        if !self.events.wanted() {
+            return;
+        }
+        let id = |origin: Origin| match origin {
+            Origin::Stored { id, .. } => id,
+            _ => None,
+        };
+        let (old, new) = (id(state.origin), id(stored));
+        let was_stored = matches!(state.origin, Origin::Stored { .. });
+        let login = state.lifecycle == Lifecycle::Renew { restart: true };
+        let record = &state.record;
+        let destroyed = || {
+            let (user, label) = (state.stored_user.as_deref(), record.label.as_deref());
+            (self.events).send_parts(EventKind::Destroyed, old.as_ref(), user, label);
+        };
+        match action {
+            Action::Create | Action::Renew if login => {
+                self.events.send(EventKind::LoggedIn, new.as_ref(), record);
+            }
+            Action::Create => self.events.send(EventKind::Created, new.as_ref(), record),
+            Action::Renew => self.events.send(EventKind::Renewed, new.as_ref(), record),
+            Action::Delete if was_stored => destroyed(),
+            Action::Update if was_stored && stored == Origin::New => destroyed(),
+            Action::Replace => {
+                if was_stored {
+                    destroyed();
+                }
+                self.events.send(EventKind::Created, new.as_ref(), record);
+            }
+            _ => {}
+        }
     }
 
     /// The cookie the plan sends for the session as now `stored`.

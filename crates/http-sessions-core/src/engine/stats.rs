@@ -43,6 +43,7 @@ pub(crate) fn outcome<T>(result: &Result<T, StoreError>) -> &'static str {
         Err(StoreError::TooLarge { .. }) => "too_large",
         Err(StoreError::Corrupt(_)) => "corrupt",
         Err(StoreError::Unsupported(_)) => "unsupported",
+        Err(StoreError::TooManySessions { .. }) => "too_many_sessions",
         Err(_) => "unavailable",
     }
 }
@@ -58,9 +59,16 @@ pub(crate) struct Counters {
     conflicts: AtomicU64,
     timeouts: AtomicU64,
     store_errors: AtomicU64,
+    rejected_cookies: AtomicU64,
 }
 
 impl Counters {
+    /// Counts `n` session cookies that failed to verify.
+    pub(crate) fn rejected(&self, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        self.rejected_cookies.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Counts one call of `op` that ended in `result`.
     pub(crate) fn count<T>(&self, op: Op, result: &Result<T, StoreError>) {
         let calls = match op {
@@ -76,7 +84,7 @@ impl Counters {
             calls.fetch_add(1, Ordering::Relaxed);
         }
         let failed = match result {
-            Ok(_) | Err(StoreError::Exists) => None,
+            Ok(_) | Err(StoreError::Exists | StoreError::TooManySessions { .. }) => None,
             Err(StoreError::Gone) => Some(&self.conflicts),
             Err(StoreError::Timeout(_)) => Some(&self.timeouts),
             Err(_) => Some(&self.store_errors),
@@ -97,6 +105,7 @@ impl Counters {
             conflicts: read(&self.conflicts),
             timeouts: read(&self.timeouts),
             store_errors: read(&self.store_errors),
+            rejected_cookies: read(&self.rejected_cookies),
         }
     }
 }
@@ -153,4 +162,9 @@ pub struct SessionStats {
     /// Calls that failed otherwise: the store was unavailable, refused the
     /// size, or held something that did not decode.
     pub store_errors: u64,
+    /// Session cookies that failed to verify: forged, tampered with, or
+    /// signed by a key no longer trusted. A rising count is someone
+    /// guessing (see also the `cookies_rejected`
+    /// [event](crate::events::EventKind::CookiesRejected)).
+    pub rejected_cookies: u64,
 }

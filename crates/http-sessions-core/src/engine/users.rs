@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::engine::events::EventKind;
 use crate::engine::manager::{Backend, SessionManager};
 use crate::engine::stats::Op;
 use crate::error::StoreError;
@@ -108,7 +109,12 @@ impl UserSessions {
             return Ok(false);
         };
         let now = self.manager.now();
-        self.manager.timed(Op::End, index.end(user, &id, now)).await
+        let ended = self.manager.timed(Op::End, index.end(user, &id, now)).await?;
+        if ended {
+            let events = self.manager.events();
+            events.send_parts(EventKind::Ended, Some(&id), Some(user), None);
+        }
+        Ok(ended)
     }
 
     /// Ends every session of `user` but `keep` (the current request's
@@ -145,22 +151,18 @@ impl UserSessions {
         {
             session.move_to_generation(ended.generation);
         }
+        let kind = EventKind::EndedAll {
+            sessions: ended.sessions,
+        };
+        self.manager.events().send_parts(kind, None, Some(user), None);
         Ok(ended.sessions)
     }
 
     fn info(&self, id: &SessionId, record: &Record) -> SessionInfo {
-        let idle = self.manager.lifetimes().of(record.expiry).idle;
-        let last_seen = UnixTime::from_secs(
-            record
-                .expires
-                .as_secs()
-                .saturating_sub(idle.as_secs())
-                .max(record.created.as_secs()),
-        );
         SessionInfo {
             id: id.to_base64(),
             created: record.created,
-            last_seen,
+            last_seen: self.manager.last_seen(record),
             expires: record.expires,
             label: record.label.clone(),
             expiry: record.expiry,

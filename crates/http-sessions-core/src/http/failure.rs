@@ -56,6 +56,10 @@ pub enum SessionFailure {
     /// 500: the session could not be saved: it outgrew the size bound, or
     /// a value would not encode.
     NotSaved,
+    /// 409: the session was to be bound to a user who already has the most
+    /// sessions allowed, and the settings refuse it
+    /// ([`OverCap::Refuse`](crate::OverCap::Refuse)); nothing was saved.
+    TooManySessions,
 }
 
 impl SessionFailure {
@@ -63,6 +67,7 @@ impl SessionFailure {
     pub(crate) fn of_save(error: &StoreError) -> Self {
         match error {
             StoreError::Gone => Self::Ended,
+            StoreError::TooManySessions { .. } => Self::TooManySessions,
             StoreError::TooLarge { .. } | StoreError::Corrupt(_) | StoreError::Unsupported(_) => {
                 Self::NotSaved
             }
@@ -85,7 +90,7 @@ impl SessionFailure {
     pub fn status(self) -> StatusCode {
         match self {
             Self::NotLoaded | Self::NotConfirmed => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Ended => StatusCode::CONFLICT,
+            Self::Ended | Self::TooManySessions => StatusCode::CONFLICT,
             Self::NotSaved => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +108,10 @@ impl SessionFailure {
                  Please try again."
             }
             Self::NotSaved => "The session could not be saved.",
+            Self::TooManySessions => {
+                "You are signed in on as many devices as allowed; nothing was saved. \
+                 Sign out on one of them, then try again."
+            }
         }
     }
 

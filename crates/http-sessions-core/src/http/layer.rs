@@ -102,6 +102,13 @@ impl SessionLayer {
         Self::from_manager(SessionManager::clone(&self.manager).with_check(check))
     }
 
+    /// Sends the sessions' [lifecycle events](crate::events) to `hook`
+    /// rather than to `tracing` (where, without a hook, they go at INFO
+    /// under [`EVENTS_TARGET`](crate::events::EVENTS_TARGET)).
+    pub fn with_events(self, hook: impl crate::events::SessionEvents) -> Self {
+        Self::from_manager(SessionManager::clone(&self.manager).with_events(hook))
+    }
+
     /// The manager behind the layer.
     pub fn manager(&self) -> &SessionManager {
         &self.manager
