@@ -40,11 +40,13 @@
     clippy::indexing_slicing
 )]
 
+mod cap;
 pub mod http;
 mod merge;
 mod rules;
 mod users;
 
+pub use cap::*;
 pub use merge::*;
 pub use rules::*;
 pub use users::*;
@@ -1346,10 +1348,15 @@ macro_rules! suite {
             an_oversized_session_loads_and_can_shrink, an_oversized_session_shrinks_by_a_smaller_value,
             a_flash_read_is_not_shown_again,
             concurrent_flashes_both_land, a_login_that_only_binds_is_stored,
-            a_change_of_expiry_sends_the_cookie);
+            a_change_of_expiry_sends_the_cookie, cap_ends_the_least_recently_used_session,
+            cap_refuses_a_new_binding_when_set_to);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_concurrent_deltas() {
             $crate::concurrent_deltas(&$harness).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_cap_holds_under_concurrent_logins() {
+            $crate::cap_holds_under_concurrent_logins(&$harness).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_end_all_is_final_against_a_renewing_client() {

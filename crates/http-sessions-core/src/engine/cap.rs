@@ -68,8 +68,8 @@ impl Cap {
 
     /// Once the binding of `own` to `user` is stored: ends the user's
     /// sessions past the cap. With [`OverCap::EndLeastRecent`] the most
-    /// recently used stay; with [`OverCap::Refuse`] the oldest stay, and a
-    /// binding that came past the cap ends its own session.
+    /// recently used stay; with [`OverCap::Refuse`] the oldest stay, so
+    /// that a binding that came past the cap is the one refused.
     ///
     /// # Errors
     ///
@@ -100,10 +100,6 @@ impl Cap {
         let past = sessions.get(self.max..).unwrap_or_default();
         let mut own_ended = false;
         for (id, record) in past {
-            if self.over == OverCap::Refuse && id != own {
-                // Another binding past the cap: it ends itself.
-                continue;
-            }
             let ended = manager.timed(Op::End, index.end(user, id, now)).await?;
             own_ended |= id == own;
             if ended && id != own {
