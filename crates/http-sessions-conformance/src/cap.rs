@@ -82,7 +82,11 @@ pub async fn cap_ends_the_least_recently_used_session<H: Harness>(h: &H) {
 
     let expected: HashSet<String> = ["laptop".into(), "tablet".into()].into();
     assert_eq!(labels(&rig, "ada").await, expected);
-    assert_eq!(rig.len(&phone).await, 0, "the least recently used session lives on");
+    assert_eq!(
+        rig.len(&phone).await,
+        0,
+        "the least recently used session lives on"
+    );
     assert_eq!(rig.len(&laptop).await, 1);
     assert_eq!(rig.len(&tablet).await, 1);
 }

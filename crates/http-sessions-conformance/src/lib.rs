@@ -114,6 +114,7 @@ pub fn keyring(byte: u8) -> Keyring {
 /// clock.
 pub fn settings_with(keys: Keyring) -> SettingsBuilder {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(keys)
         .with_idle_timeout(IDLE)
         .with_absolute_lifetime(ABSOLUTE)
@@ -798,6 +799,7 @@ pub async fn empty_is_never_stored<H: Harness>(h: &H) {
 /// back to the default expiry is saved too.
 pub async fn own_expiry_is_kept_and_enforced<H: Harness>(h: &H) {
     let settings = Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(keyring(1))
         .with_idle_timeout(IDLE)
         .with_absolute_lifetime(ABSOLUTE)
@@ -1139,6 +1141,7 @@ pub async fn failed_handler_saves_nothing<H: Harness>(h: &H) {
     let saving = SessionManager::new(
         rig.backend.clone(),
         &Settings::builder()
+            .with_cookie_name("session")
             .with_keyring(keyring(1))
             .with_idle_timeout(IDLE)
             .with_absolute_lifetime(ABSOLUTE)

@@ -22,6 +22,7 @@ use http_sessions_core::{
 
 fn settings() -> Settings {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[5; 32]).unwrap()).unwrap())
         .build()
         .unwrap()
@@ -246,6 +247,7 @@ async fn an_expired_cookie_is_no_session_and_left_alone() {
     let idle = Duration::from_secs(600);
     let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
     let settings = Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[5; 32]).unwrap()).unwrap())
         .with_idle_timeout(idle)
         .with_clock(clock.clone())

@@ -189,6 +189,7 @@ fn store_at(url: &str) -> RedisStore {
 
 fn settings() -> Settings {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[9; 32]).unwrap()).unwrap())
         .build()
         .unwrap()

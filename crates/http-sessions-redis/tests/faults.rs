@@ -464,6 +464,7 @@ fn settings_with(secret: &[u8; 32]) -> Settings {
 /// and the store, given it by the layer, judges its connections by it.
 fn settings_timed(secret: &[u8; 32], timeout: Duration) -> Settings {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(secret).unwrap()).unwrap())
         .with_store_timeout(timeout)
         .build()
@@ -1183,6 +1184,7 @@ async fn many_visitors_on_a_dead_connection_are_served_after_one_timeout() {
 fn default_app(url: &str) -> Router {
     let store = RedisStore::from_url(url).unwrap().with_prefix(PREFIX);
     let settings = Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&SECRET).unwrap()).unwrap())
         .build()
         .unwrap();

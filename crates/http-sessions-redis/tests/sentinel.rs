@@ -201,6 +201,7 @@ async fn sentinel_master(port: u16) -> HashMap<String, String> {
 
 fn settings() -> Settings {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[7; 32]).unwrap()).unwrap())
         .build()
         .unwrap()

@@ -45,7 +45,11 @@ fn keyring() -> Keyring {
 }
 
 fn settings() -> Settings {
-    Settings::builder().with_keyring(keyring()).build().unwrap()
+    Settings::builder()
+        .with_cookie_name("session")
+        .with_keyring(keyring())
+        .build()
+        .unwrap()
 }
 
 async fn login(session: Session) -> &'static str {
@@ -439,7 +443,9 @@ async fn a_rebinding_held_up_during_end_all_is_never_ended_on_a_node() {
         let store = RedisStore::from_url(&at)
             .unwrap()
             .with_prefix(random_prefix("rebind"));
-        let timeout = Settings::builder().with_store_timeout(HANG_GUARD / 2);
+        let timeout = Settings::builder()
+            .with_cookie_name("session")
+            .with_store_timeout(HANG_GUARD / 2);
         store.use_settings(&timeout.with_keyring(keyring()).build().unwrap());
         let t = now();
         let id = fresh_id();

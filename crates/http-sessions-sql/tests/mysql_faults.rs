@@ -37,6 +37,7 @@ async fn counter(session: Session) -> Result<String, ValueError> {
 async fn app(store: MySqlStore) -> Router {
     store.migrate().await.unwrap();
     let settings = Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[8; 32]).unwrap()).unwrap())
         .with_secure(false)
         .with_store_timeout(STORE_TIMEOUT)

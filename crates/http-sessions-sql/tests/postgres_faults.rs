@@ -49,6 +49,7 @@ async fn login(session: Session) -> Result<&'static str, ValueError> {
 
 fn settings() -> Settings {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[7; 32]).unwrap()).unwrap())
         .with_secure(false)
         .with_store_timeout(STORE_TIMEOUT)

@@ -47,6 +47,7 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 
 fn settings(clock: &ManualClock) -> Settings {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[3; 32]).unwrap()).unwrap())
         .with_secure(false)
         .with_idle_timeout(IDLE)

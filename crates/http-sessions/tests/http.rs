@@ -31,6 +31,7 @@ fn settings() -> Settings {
 fn builder() -> SettingsBuilder {
     Settings::builder()
         .with_keyring(Keyring::new(Key::from_bytes(&[11; 32]).unwrap()).unwrap())
+        .with_cookie_name("session")
         .with_cookie_domain("example.com")
         .with_cookie_path("/")
 }
@@ -207,6 +208,7 @@ async fn forged_or_random_token_is_a_fresh_session_without_lookup() {
     let other_key = {
         let other = Settings::builder()
             .with_keyring(Keyring::new(Key::from_bytes(&[12; 32]).unwrap()).unwrap())
+            .with_cookie_name("session")
             .build()
             .unwrap();
         let app2 = app_for(other);
@@ -737,6 +739,7 @@ async fn the_longest_accepted_lifetimes_work_through_the_layer() {
     let clock = ManualClock::new(UnixTime::from_secs(1_000_000));
     let settings = Settings::builder()
         .with_keyring(Keyring::new(Key::from_bytes(&[11; 32]).unwrap()).unwrap())
+        .with_cookie_name("session")
         .with_idle_timeout(Settings::MAX_LIFETIME)
         .with_absolute_lifetime(Settings::MAX_LIFETIME)
         .with_store_timeout(Settings::MAX_STORE_TIMEOUT)
@@ -1069,4 +1072,59 @@ async fn a_session_past_its_size_bound_is_refused_before_the_store_is_asked() {
     store.down.store(false, Ordering::SeqCst);
     let r = get_with(&app(layer), "/logout", Some(&cookie(&token))).await;
     assert_eq!(r.body, "{flywind: 123, ordontfly: 345}");
+}
+
+/// A deploy that moves the cookie to a new name signs nobody out: the
+/// default `__Host-session` reads a cookie of the bare name an earlier
+/// deploy set, sends the session back under the new name, and removes the
+/// old cookie; the new cookie then carries the session on its own.
+#[tokio::test]
+async fn a_cookie_of_the_old_name_is_read_and_moved_to_the_new_one() {
+    let store = MemoryStore::new();
+    let keys = || Keyring::new(Key::from_bytes(&[11; 32]).unwrap()).unwrap();
+    let before = Settings::builder()
+        .with_keyring(keys())
+        .with_cookie_name("session")
+        .build()
+        .unwrap();
+    let after = Settings::builder().with_keyring(keys()).build().unwrap();
+    assert_eq!(after.cookie().name, "__Host-session");
+    let old_app = app(SessionLayer::new(store.clone(), &before));
+    let new_app = app(SessionLayer::new(store, &after));
+
+    let first = get_with(&old_app, "/counter", None).await;
+    assert_eq!(first.body, "counter = 1");
+    let old = token(&first);
+
+    let moved = get_with(&new_app, "/counter", Some(&cookie(&old))).await;
+    assert_eq!(moved.status, StatusCode::OK);
+    assert_eq!(
+        moved.body, "counter = 2",
+        "the session under the old name was lost"
+    );
+    let set: Vec<&str> = moved
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(set.len(), 2, "{set:?}");
+    assert!(
+        set[0].starts_with("__Host-session=") && set[0].contains("; Secure"),
+        "{set:?}"
+    );
+    assert_eq!(
+        set[1],
+        "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"
+    );
+    let new = moved.cookie_value("__Host-session").unwrap().to_owned();
+    let again = get_with(&new_app, "/counter", Some(&format!("__Host-session={new}"))).await;
+    assert_eq!(again.body, "counter = 3");
+    assert_eq!(again.set_cookie(), None, "nothing left to move");
+    // With both cookies, the current name wins and the old one is ignored.
+    let both = format!("session={old}; __Host-session={new}");
+    assert_eq!(
+        get_with(&new_app, "/counter", Some(&both)).await.body,
+        "counter = 4"
+    );
 }

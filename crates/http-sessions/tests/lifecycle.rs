@@ -27,6 +27,7 @@ const REMEMBER: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 fn settings() -> Settings {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[31; 32]).unwrap()).unwrap())
         .with_secure(false)
         .with_max_session_size(BOUND)

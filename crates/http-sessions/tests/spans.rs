@@ -53,8 +53,9 @@ async fn store_calls_are_traced_with_backend_op_and_outcome() {
         .route("/whoami", get(|s: Session| async move { s.to_string() }))
         .layer(SessionLayer::new(MemoryStore::new(), &settings));
     let login = http_sessions_conformance::http::get(&app, "/login", None).await;
-    let token = login.cookie_value("session").unwrap().to_owned();
-    let cookie = HeaderValue::from_str(&format!("session={token}")).unwrap();
+    let name = &settings.cookie().name;
+    let token = login.cookie_value(name).unwrap().to_owned();
+    let cookie = HeaderValue::from_str(&format!("{name}={token}")).unwrap();
     let whoami = http_sessions_conformance::http::get(&app, "/whoami", Some(cookie)).await;
     assert_eq!(whoami.body, "{user: alice}");
 

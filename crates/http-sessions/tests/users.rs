@@ -26,6 +26,7 @@ mod routes;
 
 fn settings() -> Settings {
     Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[21; 32]).unwrap()).unwrap())
         .build()
         .unwrap()

@@ -29,10 +29,15 @@ impl SameSite {
     }
 }
 
+/// The cookie name's base, which the default name prefixes.
+pub(crate) const BASE_NAME: &str = "session";
+
 /// The attributes of the session cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieSettings {
-    /// Cookie name; default `session`.
+    /// Cookie name; by default `__Host-session` when the cookie is
+    /// `Secure`, its path `/` and no domain is set, `__Secure-session`
+    /// when it is `Secure` otherwise, and `session` without `Secure`.
     pub name: String,
     /// `Path`; default `/`.
     pub path: String,
@@ -49,7 +54,7 @@ pub struct CookieSettings {
 impl Default for CookieSettings {
     fn default() -> Self {
         Self {
-            name: "session".to_owned(),
+            name: BASE_NAME.to_owned(),
             path: "/".to_owned(),
             domain: None,
             same_site: SameSite::Lax,
@@ -58,6 +63,29 @@ impl Default for CookieSettings {
             secure: true,
             http_only: true,
         }
+    }
+}
+
+impl CookieSettings {
+    /// The name the cookie gets when none is given: the strictest prefix
+    /// its attributes allow (RFC 6265bis section 4.1.3; OWASP ASVS 3.3.1
+    /// and 3.3.3), so that no other host or plain-http page can set it.
+    pub(crate) fn default_name(&self) -> String {
+        match (self.secure, self.path == "/" && self.domain.is_none()) {
+            (true, true) => format!("__Host-{BASE_NAME}"),
+            (true, false) => format!("__Secure-{BASE_NAME}"),
+            (false, _) => BASE_NAME.to_owned(),
+        }
+    }
+
+    /// The `Set-Cookie` value that removes a cookie called `name` with
+    /// these attributes: for a name the session cookie no longer has.
+    pub(crate) fn removal(&self, name: &str) -> String {
+        let attributes = FixedAttributes::of(self);
+        format!(
+            "{name}={}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT{}",
+            attributes.scope, attributes.flags
+        )
     }
 }
 
@@ -111,7 +139,7 @@ pub(super) fn check(c: &CookieSettings, secure_from: SecureFrom) -> Result<(), C
     check_prefix_rules(c, secure_from == SecureFrom::Env)
 }
 
-fn check_characters(c: &CookieSettings) -> Result<(), ConfigError> {
+pub(super) fn check_characters(c: &CookieSettings) -> Result<(), ConfigError> {
     let refuse = |field, value: &str| ConfigError::CookieAttribute {
         field,
         value: value.to_owned(),

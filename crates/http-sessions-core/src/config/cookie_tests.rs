@@ -9,9 +9,56 @@ use super::*;
 fn defaults_are_the_safe_ones() {
     let s = base().build().unwrap();
     let c = s.cookie();
-    assert_eq!((c.name.as_str(), c.path.as_str()), ("session", "/"));
+    assert_eq!((c.name.as_str(), c.path.as_str()), ("__Host-session", "/"));
     assert!(c.secure && c.http_only && c.domain.is_none());
     assert_eq!(c.same_site, SameSite::Lax);
+}
+
+#[test]
+fn the_default_name_takes_the_strictest_prefix_its_attributes_allow() {
+    let name =
+        |b: crate::config::settings::SettingsBuilder| b.build().unwrap().cookie().name.clone();
+    assert_eq!(name(base()), "__Host-session");
+    assert_eq!(
+        name(base().with_cookie_domain("example.com")),
+        "__Secure-session"
+    );
+    assert_eq!(name(base().with_cookie_path("/app")), "__Secure-session");
+    assert_eq!(name(base().with_secure(false)), "session");
+    assert_eq!(name(base().with_cookie_name("sid")), "sid");
+    // The bare name is read as a previous one, and removed once moved.
+    let settings = base().build().unwrap();
+    let previous: Vec<_> = settings
+        .previous_names()
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(previous, ["session"]);
+    assert_eq!(
+        settings.previous_names()[0].1,
+        "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"
+    );
+    assert!(
+        base()
+            .with_secure(false)
+            .build()
+            .unwrap()
+            .previous_names()
+            .is_empty()
+    );
+    let renamed = base()
+        .with_cookie_name("sid")
+        .with_previous_cookie_name("old")
+        .with_previous_cookie_name("sid")
+        .build()
+        .unwrap();
+    let previous: Vec<_> = renamed
+        .previous_names()
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(previous, ["old"]);
+    assert!(base().with_previous_cookie_name("a;b").build().is_err());
 }
 
 #[test]

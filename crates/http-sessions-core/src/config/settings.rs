@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
+
 use crate::config::cookie::{self, CookieSettings, FixedAttributes, SameSite};
 use crate::config::environment::{self, EnvValues};
 use crate::config::error::ConfigError;
@@ -38,6 +40,9 @@ pub struct Settings {
     keyring: Arc<Keyring>,
     pub(super) cookie: CookieSettings,
     pub(super) fixed_attributes: FixedAttributes,
+    /// Names the cookie had before, still read; each with the
+    /// `Set-Cookie` that removes it.
+    pub(super) previous_names: Vec<(String, HeaderValue)>,
     pub(super) lifetimes: Lifetimes,
     pub(super) limits: Limits,
     clock: Arc<dyn Clock>,
@@ -85,6 +90,10 @@ pub struct SettingsBuilder {
     pub(super) lifetimes: lifetimes::Requested,
     pub(super) limits: limits::Requested,
     clock: Option<Arc<dyn Clock>>,
+    /// Set by [`with_cookie_name`](Self::with_cookie_name); else the name
+    /// is [`CookieSettings::default_name`].
+    cookie_name_given: bool,
+    previous_names: Vec<String>,
 }
 
 impl SettingsBuilder {
@@ -170,7 +179,31 @@ impl SettingsBuilder {
     pub(super) fn build_with_env(mut self, env: EnvValues) -> Result<Settings, ConfigError> {
         let (secure, secure_from) = environment::secure(self.secure, env.cookie_secure.as_deref())?;
         self.cookie.secure = secure;
+        if !self.cookie_name_given {
+            self.cookie.name = self.cookie.default_name();
+            // The default name before it took its prefix: a deploy that
+            // moves to the prefixed name keeps everyone signed in.
+            self.previous_names.push(cookie::BASE_NAME.to_owned());
+        }
         cookie::check(&self.cookie, secure_from)?;
+        let mut previous_names = Vec::new();
+        for name in self.previous_names {
+            if name == self.cookie.name || previous_names.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            let old = CookieSettings {
+                name: name.clone(),
+                ..self.cookie.clone()
+            };
+            cookie::check_characters(&old)?;
+            let removal = HeaderValue::try_from(self.cookie.removal(&name)).map_err(|_| {
+                ConfigError::CookieAttribute {
+                    field: "previous name",
+                    value: name.clone(),
+                }
+            })?;
+            previous_names.push((name, removal));
+        }
         let lifetimes = self.lifetimes.check()?;
         let limits = self.limits.check()?;
         let keyring = environment::keyring(self.keyring, self.random_dev_key, env.secret)?;
@@ -180,6 +213,7 @@ impl SettingsBuilder {
         Ok(Settings {
             keyring: Arc::new(keyring),
             fixed_attributes: FixedAttributes::of(&self.cookie),
+            previous_names,
             cookie: self.cookie,
             lifetimes,
             limits,
@@ -199,14 +233,41 @@ impl Settings {
     pub(crate) fn fixed_attributes(&self) -> &FixedAttributes {
         &self.fixed_attributes
     }
+
+    /// The names the cookie had before
+    /// ([`SettingsBuilder::with_previous_cookie_name`], and `session` when
+    /// the name is the default), read when a request has no cookie of the
+    /// current name; each with the `Set-Cookie` that removes it.
+    pub(crate) fn previous_names(&self) -> &[(String, HeaderValue)] {
+        &self.previous_names
+    }
 }
 
 // The cookie (checked in `cookie`).
 impl SettingsBuilder {
-    /// The cookie's name (default `session`). A `__Host-` name also needs
-    /// `Secure`, path `/` and no domain; a `__Secure-` name needs `Secure`.
+    /// The cookie's name. By default `__Host-session` when the cookie is
+    /// `Secure`, its path `/` and no domain is set; `__Secure-session` when
+    /// it is `Secure` otherwise; `session` without `Secure` (plain-http
+    /// development). A `__Host-` name also needs `Secure`, path `/` and no
+    /// domain; a `__Secure-` name needs `Secure`.
+    ///
+    /// A request that carries no cookie of this name but one of a
+    /// [previous name](Self::with_previous_cookie_name) is served from
+    /// that one, and its response moves the session to this name and
+    /// removes the old cookie; with the default name, `session` is such a
+    /// previous name.
     pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie.name = name.into();
+        self.cookie_name_given = true;
+        self
+    }
+
+    /// A name the session cookie had before: still read, so a deploy that
+    /// renames the cookie signs nobody out. A session found under it is
+    /// sent again under the current name, and the old cookie removed.
+    /// Keep it until every such cookie has expired.
+    pub fn with_previous_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.previous_names.push(name.into());
         self
     }
 

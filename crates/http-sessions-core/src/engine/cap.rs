@@ -95,7 +95,9 @@ impl Cap {
             OverCap::EndLeastRecent => sessions.sort_by_key(|(id, record)| {
                 Reverse((manager.last_seen(record), record.created, *id.as_bytes()))
             }),
-            OverCap::Refuse => sessions.sort_by_key(|(id, record)| (record.created, *id.as_bytes())),
+            OverCap::Refuse => {
+                sessions.sort_by_key(|(id, record)| (record.created, *id.as_bytes()))
+            }
         }
         let past = sessions.get(self.max..).unwrap_or_default();
         let mut own_ended = false;

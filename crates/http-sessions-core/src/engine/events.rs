@@ -181,7 +181,10 @@ impl Events {
             .sub_key(TAG_PURPOSE)
             .ok()
             .map(|k| Arc::new(hmac::Key::new(hmac::HMAC_SHA256, k.as_bytes())));
-        Self { hook: None, tag_key }
+        Self {
+            hook: None,
+            tag_key,
+        }
     }
 
     pub(crate) fn with_hook(mut self, hook: Arc<dyn SessionEvents>) -> Self {

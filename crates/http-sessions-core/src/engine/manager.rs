@@ -223,6 +223,24 @@ impl SessionManager {
         self: &Arc<Self>,
         values: impl IntoIterator<Item = &'v str>,
     ) -> Result<Session, StoreError> {
+        self.load_from(values, false).await
+    }
+
+    /// [`load_values`](Self::load_values) from cookies of a name the
+    /// session cookie had before: a session found is sent again, under the
+    /// current name.
+    pub(crate) async fn load_renamed<'v>(
+        self: &Arc<Self>,
+        values: impl IntoIterator<Item = &'v str>,
+    ) -> Result<Session, StoreError> {
+        self.load_from(values, true).await
+    }
+
+    async fn load_from<'v>(
+        self: &Arc<Self>,
+        values: impl IntoIterator<Item = &'v str>,
+        renamed: bool,
+    ) -> Result<Session, StoreError> {
         let began = self.clock.now_millis();
         let now = UnixTime::from_millis(began);
         // In a block of its own: the loaded record goes out of scope before
@@ -250,7 +268,7 @@ impl SessionManager {
                     match opened {
                         None => None,
                         Some(opened) => {
-                            let reissue = !opened.current_key;
+                            let reissue = renamed || !opened.current_key;
                             match self.timed(Op::Load, store.load(&opened.id, now)).await? {
                                 Some(Loaded::Live(record)) => Some((
                                     record,
@@ -287,7 +305,7 @@ impl SessionManager {
                     opened.map(|o| {
                         let origin = Origin::Stored {
                             id: None,
-                            reissue: !o.current_key,
+                            reissue: renamed || !o.current_key,
                         };
                         (o.record, origin)
                     })

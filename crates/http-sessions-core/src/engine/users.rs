@@ -109,7 +109,10 @@ impl UserSessions {
             return Ok(false);
         };
         let now = self.manager.now();
-        let ended = self.manager.timed(Op::End, index.end(user, &id, now)).await?;
+        let ended = self
+            .manager
+            .timed(Op::End, index.end(user, &id, now))
+            .await?;
         if ended {
             let events = self.manager.events();
             events.send_parts(EventKind::Ended, Some(&id), Some(user), None);
@@ -154,7 +157,9 @@ impl UserSessions {
         let kind = EventKind::EndedAll {
             sessions: ended.sessions,
         };
-        self.manager.events().send_parts(kind, None, Some(user), None);
+        self.manager
+            .events()
+            .send_parts(kind, None, Some(user), None);
         Ok(ended.sessions)
     }
 

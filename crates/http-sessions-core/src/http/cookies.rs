@@ -267,12 +267,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             set,
-            "session=tok; Path=/app; Domain=example.com; Max-Age=60; HttpOnly; Secure; SameSite=Lax"
+            "__Secure-session=tok; Path=/app; Domain=example.com; Max-Age=60; HttpOnly; Secure; SameSite=Lax"
         );
         let gone = set_cookie_value(&c, &CookieUpdate::Remove).unwrap();
         assert_eq!(
             gone,
-            "session=; Path=/app; Domain=example.com; Max-Age=0; \
+            "__Secure-session=; Path=/app; Domain=example.com; Max-Age=0; \
              Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"
         );
         assert_eq!(set_cookie_value(&c, &CookieUpdate::Keep), None);
@@ -312,7 +312,7 @@ mod tests {
                     .with_secure(true)
                     .with_http_only(false),
                 CookieUpdate::Remove,
-                "session=; Path=/; Domain=example.com; Max-Age=0; \
+                "__Secure-session=; Path=/; Domain=example.com; Max-Age=0; \
                  Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=None",
             ),
         ];
@@ -340,34 +340,34 @@ mod tests {
         #[rustfmt::skip]
         let cases: [(bool, bool, SameSite, [&str; 3]); 10] = [
             (true, true, SameSite::Lax, [
-                "session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Lax",
-                "session=tok; Path=/; HttpOnly; Secure; SameSite=Lax",
-                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax",
+                "__Host-session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Lax",
+                "__Host-session=tok; Path=/; HttpOnly; Secure; SameSite=Lax",
+                "__Host-session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax",
             ]),
             (true, true, SameSite::Strict, [
-                "session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Strict",
-                "session=tok; Path=/; HttpOnly; Secure; SameSite=Strict",
-                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict",
+                "__Host-session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Strict",
+                "__Host-session=tok; Path=/; HttpOnly; Secure; SameSite=Strict",
+                "__Host-session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict",
             ]),
             (true, true, SameSite::None, [
-                "session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=None",
-                "session=tok; Path=/; HttpOnly; Secure; SameSite=None",
-                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=None",
+                "__Host-session=tok; Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=None",
+                "__Host-session=tok; Path=/; HttpOnly; Secure; SameSite=None",
+                "__Host-session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=None",
             ]),
             (true, false, SameSite::Lax, [
-                "session=tok; Path=/; Max-Age=43200; Secure; SameSite=Lax",
-                "session=tok; Path=/; Secure; SameSite=Lax",
-                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Lax",
+                "__Host-session=tok; Path=/; Max-Age=43200; Secure; SameSite=Lax",
+                "__Host-session=tok; Path=/; Secure; SameSite=Lax",
+                "__Host-session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Lax",
             ]),
             (true, false, SameSite::Strict, [
-                "session=tok; Path=/; Max-Age=43200; Secure; SameSite=Strict",
-                "session=tok; Path=/; Secure; SameSite=Strict",
-                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Strict",
+                "__Host-session=tok; Path=/; Max-Age=43200; Secure; SameSite=Strict",
+                "__Host-session=tok; Path=/; Secure; SameSite=Strict",
+                "__Host-session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Strict",
             ]),
             (true, false, SameSite::None, [
-                "session=tok; Path=/; Max-Age=43200; Secure; SameSite=None",
-                "session=tok; Path=/; Secure; SameSite=None",
-                "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=None",
+                "__Host-session=tok; Path=/; Max-Age=43200; Secure; SameSite=None",
+                "__Host-session=tok; Path=/; Secure; SameSite=None",
+                "__Host-session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=None",
             ]),
             (false, true, SameSite::Lax, [
                 "session=tok; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax",
@@ -425,11 +425,11 @@ mod tests {
             (base().with_cookie_name("sid").with_cookie_path("/app"), set(Some(1)),
              "sid=dGVzdA.dGFn-_; Path=/app; Max-Age=1; HttpOnly; Secure; SameSite=Lax"),
             (base().with_cookie_domain("example.com"), set(Some(34_560_000)),
-             "session=dGVzdA.dGFn-_; Path=/; Domain=example.com; Max-Age=34560000; HttpOnly; Secure; SameSite=Lax"),
+             "__Secure-session=dGVzdA.dGFn-_; Path=/; Domain=example.com; Max-Age=34560000; HttpOnly; Secure; SameSite=Lax"),
             (base().with_cookie_domain("example.com").with_cookie_path("/a/b"), set(None),
-             "session=dGVzdA.dGFn-_; Path=/a/b; Domain=example.com; HttpOnly; Secure; SameSite=Lax"),
+             "__Secure-session=dGVzdA.dGFn-_; Path=/a/b; Domain=example.com; HttpOnly; Secure; SameSite=Lax"),
             (base().with_cookie_domain("example.com").with_cookie_path("/a/b"), CookieUpdate::Remove,
-             "session=; Path=/a/b; Domain=example.com; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"),
+             "__Secure-session=; Path=/a/b; Domain=example.com; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax"),
             (base().with_cookie_name("__Host-sid"), set(Some(600)),
              "__Host-sid=dGVzdA.dGFn-_; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax"),
             (base().with_cookie_name("__Host-sid"), CookieUpdate::Remove,
@@ -451,9 +451,10 @@ mod tests {
             .with_keyring(Keyring::new(Key::from_bytes(&[1; 32]).unwrap()).unwrap())
             .build()
             .unwrap();
-        // "session=" (8) + "; Path=/; Max-Age=2592000; HttpOnly; Secure;
-        // SameSite=Lax" (57): the 30-day expiry outlasts the 12-hour lifetime.
-        assert_eq!(max_value_len(&settings), 4096 - 8 - 57);
+        // "__Host-session=" (15) + "; Path=/; Max-Age=2592000; HttpOnly;
+        // Secure; SameSite=Lax" (57): the 30-day expiry outlasts the 12-hour
+        // lifetime.
+        assert_eq!(max_value_len(&settings), 4096 - 15 - 57);
     }
 
     #[test]

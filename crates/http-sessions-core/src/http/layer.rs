@@ -146,6 +146,9 @@ pub struct LazySession {
 struct Slot {
     manager: Arc<SessionManager>,
     session: OnceLock<Session>,
+    /// The previous cookie name the session was read under, if not the
+    /// current one: the response removes that cookie.
+    renamed: OnceLock<usize>,
 }
 
 impl LazySession {
@@ -165,9 +168,23 @@ impl LazySession {
         if let Some(session) = slot.session.get() {
             return Ok(session.clone());
         }
-        let name = &slot.manager.settings().cookie().name;
-        let values = cookies::session_cookies(headers, name);
-        let loaded = slot.manager.load_values(values).await?;
+        let settings = slot.manager.settings();
+        let name = &settings.cookie().name;
+        let mut values = cookies::session_cookies(headers, name).peekable();
+        let previous = settings.previous_names();
+        let old = match values.peek() {
+            Some(_) => None,
+            None => (previous.iter().enumerate())
+                .find(|(_, (old, _))| cookies::find_cookie(headers, old).is_some()),
+        };
+        let loaded = match old {
+            None => slot.manager.load_values(values).await?,
+            Some((at, (old, _))) => {
+                let _ = slot.renamed.set(at);
+                let values = cookies::session_cookies(headers, old);
+                slot.manager.load_renamed(values).await?
+            }
+        };
         Ok(slot.session.get_or_init(|| loaded).clone())
     }
 
@@ -208,6 +225,7 @@ where
             slot: Arc::new(Slot {
                 manager: self.manager.clone(),
                 session: OnceLock::new(),
+                renamed: OnceLock::new(),
             }),
         };
         req.extensions_mut().insert(lazy.clone());
@@ -278,10 +296,11 @@ where
                         let set_cookie = cookies::set_cookie_value(manager.settings(), &update);
                         let mut response = response;
                         cookies::mark_response(response.headers_mut(), set_cookie);
+                        remove_renamed(&lazy, response.headers_mut());
                         return Poll::Ready(Ok(response));
                     }
                     this.state.set(State::Commit {
-                        future: Box::pin(commit(manager, session, response)),
+                        future: Box::pin(commit(manager, session, response, lazy)),
                     });
                 }
                 StateProj::Commit { future } => {
@@ -292,17 +311,30 @@ where
     }
 }
 
+/// Removes the cookie of a previous name the session was read under: the
+/// response has sent it under the current one.
+fn remove_renamed(lazy: &LazySession, headers: &mut http::HeaderMap) {
+    let settings = lazy.slot.manager.settings();
+    if let Some((_, removal)) =
+        (lazy.slot.renamed.get()).and_then(|&at| settings.previous_names().get(at))
+    {
+        headers.append(http::header::SET_COOKIE, removal.clone());
+    }
+}
+
 /// Saves the session and writes the cookie headers, or replaces the
 /// response with an error one if the store failed: never a false success.
 async fn commit<B>(
     manager: Arc<SessionManager>,
     session: Session,
     mut response: Response<ResponseBody<B>>,
+    lazy: LazySession,
 ) -> Response<ResponseBody<B>> {
     match manager.commit(&session).await {
         Ok(update) => {
             let set_cookie = cookies::set_cookie_value(manager.settings(), &update);
             cookies::mark_response(response.headers_mut(), set_cookie);
+            remove_renamed(&lazy, response.headers_mut());
             response
         }
         Err(error) => {

@@ -47,6 +47,7 @@ pub(crate) mod store {
     /// Settings on `clock`.
     pub(crate) fn settings(clock: &ManualClock) -> Settings {
         Settings::builder()
+            .with_cookie_name("session")
             .with_keyring(Keyring::new(Key::from_bytes(&[7; 32]).unwrap()).unwrap())
             .with_clock(clock.clone())
             .build()
