@@ -23,10 +23,20 @@
 #[cfg(feature = "axum")]
 pub use http_sessions_core::SessionRejection;
 pub use http_sessions_core::{
-    ConfigError, CookieSettings, Expiry, Flash, FlashLevel, Key, KeyError, Keyring, SameSite,
-    Session, SessionCheck, SessionFailure, SessionInfo, SessionLayer, SessionStats, Settings,
-    SettingsBuilder, StoreError, UserSessions, ValueError, layer::LazySession, layer::ResponseBody,
+    ConfigError, CookieSettings, Expiry, Flash, FlashLevel, Key, KeyError, Keyring, OverCap,
+    SameSite, Session, SessionCheck, SessionFailure, SessionInfo, SessionLayer, SessionStats,
+    Settings, SettingsBuilder, StoreError, UserSessions, ValueError, layer::LazySession,
+    layer::ResponseBody,
 };
+
+/// Lifecycle events, for monitoring and audit: install a
+/// [`SessionEvents`](events::SessionEvents) hook with
+/// [`SessionLayer::with_events`], or read them from `tracing` at INFO under
+/// [`EVENTS_TARGET`](events::EVENTS_TARGET). Sessions are named by a keyed
+/// hash of their id, never the id.
+pub mod events {
+    pub use http_sessions_core::events::*;
+}
 
 /// Writing a backend of your own: the [`SessionStore`](store::SessionStore)
 /// trait on session ids and records, and the values that cross it.
