@@ -84,10 +84,12 @@ impl SessionCheck for RefuseMarked {
     }
 }
 
-/// Every event a hook was given, as kind, whether it had a tag, user and
-/// label.
+/// An event as recorded: its kind, whether it had a tag, and its user.
+type Entry = (EventKind, bool, Option<String>);
+
+/// Every event a hook was given.
 #[derive(Debug, Clone, Default)]
-struct Recorded(Arc<Mutex<Vec<(EventKind, bool, Option<String>)>>>);
+struct Recorded(Arc<Mutex<Vec<Entry>>>);
 
 impl SessionEvents for Recorded {
     fn event(&self, event: &SessionEvent<'_>) {
@@ -101,7 +103,7 @@ impl SessionEvents for Recorded {
 }
 
 impl Recorded {
-    fn take(&self) -> Vec<(EventKind, bool, Option<String>)> {
+    fn take(&self) -> Vec<Entry> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
