@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //!
-//! - `test_all`: every check and test, ending in `N passed, N failed`.
+//! - `test_all`: every check and test, ending in `N passed, N failed`; its
+//!   last test stage drives the demo in headless Chromium, which needs
+//!   Debian's `chromium` and `chromium-driver` (`session-browser`).
 //! - `bench`: our session layer beside tower-sessions under the same load,
 //!   reported in `docs/benchmarks.md` (the `session-bench` crate).
 //! - `services`: the servers the tests talk to, each provided once per run;
@@ -35,8 +37,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test-all    fmt check, clippy -D warnings, the tests of each backend alone
-              and of all features together, doctests, and `cargo publish
-              --workspace --dry-run` (skipped, saying so, when crates.io cannot
+              and of all features together, doctests, the demo in headless
+              Chromium (needs chromium and chromedriver: apt-get install
+              chromium chromium-driver), and `cargo publish --workspace
+              --dry-run --no-verify` (skipped, saying so, when crates.io cannot
               be reached); ends with `N passed, N failed`.
               Redis: REDIS_URL and REDIS_CLUSTER_URLS if set, else redis-server
               and a 3-node cluster started on free ports and stopped at the end.
@@ -60,8 +64,9 @@ commands:
               runs COMMAND (default: the SQL store's tests on MariaDB) with
               that same MariaDB, MYSQL_URL set
   services [COMMAND...]
-              runs COMMAND (default: every test, all features) with Redis,
-              PostgreSQL and MariaDB, all the variables above set";
+              runs COMMAND (default: every test, all features, but the
+              browser's) with Redis, PostgreSQL and MariaDB, all the variables
+              above set";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);

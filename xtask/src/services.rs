@@ -85,13 +85,21 @@ fn provided<'a, T>(
 }
 
 /// `cargo xtask services [COMMAND...]`: runs `COMMAND` (default: every
-/// test, all features) with Redis, PostgreSQL and MariaDB, then stops what
-/// was started.
+/// test, all features, but the browser's, which need the demo built and
+/// `DEMO_BIN`) with Redis, PostgreSQL and MariaDB, then stops what was
+/// started.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut services = Services::default();
     let mut cmd = command_or(
         args,
-        &["test", "--workspace", "--all-features", "--all-targets"],
+        &[
+            "test",
+            "--workspace",
+            "--exclude",
+            crate::test_all::BROWSER,
+            "--all-features",
+            "--all-targets",
+        ],
     );
     services.apply(Service::ALL, &mut cmd)?;
     crate::run::checked(cmd)

@@ -1,10 +1,16 @@
 //! `cargo xtask test-all`: formatting, lints, the tests of each backend on
-//! its own and of everything together, and doctests, in one run that ends
-//! with the line `N passed, N failed`. Stages that talk to Redis,
-//! PostgreSQL or MariaDB get the run's one of each, from [`Services`]; the
-//! publish dry-run needs crates.io, and is skipped, saying so, when
-//! [`registry::reachable`] finds it out of reach.
+//! its own and of everything together, doctests, and the demo in a real
+//! browser, in one run that ends with the line `N passed, N failed`.
+//! Stages that talk to Redis, PostgreSQL or MariaDB get the run's one of
+//! each, from [`Services`]; the publish dry-run needs crates.io, and is
+//! skipped, saying so, when [`registry::reachable`] finds it out of reach.
+//!
+//! The browser stage builds the demo and runs `session-browser`'s tests
+//! with its path in `DEMO_BIN`; they need headless Chromium and
+//! chromedriver (Debian: `apt-get install chromium chromium-driver`), and
+//! fail, saying so, without them.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::registry;
@@ -15,6 +21,8 @@ use crate::services::{Service, Services};
 /// One step of the run.
 struct Stage {
     name: String,
+    /// Run first, when given; its failure fails the stage.
+    build: Option<Command>,
     command: Command,
     /// The servers it talks to.
     needs: &'static [Service],
@@ -76,17 +84,20 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
     let cargo = |args: &[&str]| {
         let mut cmd = run::cargo(root);
         cmd.args(args);
+        lean_builds(&mut cmd);
         cmd
     };
     let mut stages = vec![
         Stage {
             name: "format".into(),
+            build: None,
             needs: &[],
             registry: false,
             command: cargo(&["fmt", "--all", "--", "--check"]),
         },
         Stage {
             name: "clippy".into(),
+            build: None,
             needs: &[],
             registry: false,
             command: cargo(&[
@@ -101,12 +112,14 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         },
         Stage {
             name: "facade without default features".into(),
+            build: None,
             needs: &[],
             registry: false,
             command: cargo(&["check", "-p", "http-sessions", "--no-default-features"]),
         },
         Stage {
             name: "core".into(),
+            build: None,
             needs: &[],
             registry: false,
             command: cargo(&[
@@ -119,15 +132,35 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         },
         Stage {
             name: "everything, all features".into(),
+            build: None,
             needs: Service::ALL,
             registry: false,
-            command: cargo(&["test", "--workspace", "--all-features", "--all-targets"]),
+            // The browser's tests run in their own stage, after the demo
+            // they drive is built.
+            command: cargo(&[
+                "test",
+                "--workspace",
+                "--exclude",
+                BROWSER,
+                "--all-features",
+                "--all-targets",
+            ]),
         },
         Stage {
             name: "doctests".into(),
+            build: None,
             needs: Service::ALL,
             registry: false,
-            command: cargo(&["test", "--workspace", "--all-features", "--doc"]),
+            // The same packages as the stage before, so the same features
+            // and its builds (the browser's package has no doctests).
+            command: cargo(&[
+                "test",
+                "--workspace",
+                "--exclude",
+                BROWSER,
+                "--all-features",
+                "--doc",
+            ]),
         },
     ];
     // Each backend alone, in its own crate and through the facade, before
@@ -140,11 +173,15 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
             shared,
             needs,
         } = *backend;
-        // A crate holding several backends builds with each alone and runs
-        // its unit tests so; its integration tests, each behind its
-        // backend's feature, run once, with everything together.
-        let own = if shared {
-            cargo(&[
+        // Alone, a backend's crate builds and runs its unit tests; its
+        // integration tests run once, with everything together, where the
+        // same tests see the same code (a backend's own features add TLS
+        // and tests of it, no other behaviour). A crate holding several
+        // backends builds with each alone; one holding a single backend
+        // builds its integration tests too, so that one needing a feature
+        // only unification gave it fails here.
+        let (build, own) = if shared {
+            let own = cargo(&[
                 "test",
                 "-p",
                 package,
@@ -152,9 +189,11 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
                 "--features",
                 feature,
                 "--lib",
-            ])
+            ]);
+            (None, own)
         } else {
-            cargo(&["test", "-p", package, "--all-targets"])
+            let build = cargo(&["test", "-p", package, "--all-targets", "--no-run"]);
+            (Some(build), cargo(&["test", "-p", package, "--lib"]))
         };
         // Through the facade, each backend alone: its doctests, and its
         // examples built for `tests/examples.rs` in the stages after.
@@ -169,12 +208,14 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         [
             Stage {
                 name: format!("{feature} backend alone"),
+                build,
                 needs,
                 registry: false,
                 command: own,
             },
             Stage {
                 name: format!("facade with the {feature} backend alone"),
+                build: None,
                 needs,
                 registry: false,
                 command: facade,
@@ -182,19 +223,76 @@ fn stages(root: &std::path::Path) -> Vec<Stage> {
         ]
     });
     stages.splice(together..together, alone);
-    // Last, as it builds every published crate again from its package:
-    // what crates.io would get, each crate on its own. The crates depend on
-    // each other and none is published yet, so the workspace form, which
-    // resolves them through a local registry of the packages just made.
-    // `--allow-dirty` so the stage checks the tree as it is, not only a
-    // clean commit.
+    // The demo as a person's browser sees it: the binary built first, its
+    // path given to the tests.
+    let mut browser = cargo(&["test", "-p", BROWSER]);
+    browser.env("DEMO_BIN", demo_binary(root));
+    stages.push(Stage {
+        name: "demo in a browser".into(),
+        build: Some(cargo(&[
+            "build",
+            "-p",
+            "http-sessions",
+            "--example",
+            "demo",
+        ])),
+        needs: &[],
+        registry: false,
+        command: browser,
+    });
+    // What crates.io would get: each published crate packaged, its
+    // manifest made as uploaded, its metadata and files checked, and its
+    // dependencies resolved against the crates.io index, the crates of
+    // this workspace, which depend on each other and are not published
+    // yet, through a local registry of the packages just made (the
+    // workspace form). `--no-verify`: no build of each package again, which
+    // cost this stage a minute and a half; every stage above builds these
+    // crates, each alone and all together, and none reads a file outside
+    // its own folder, all of which a package holds. `--allow-dirty` so the
+    // stage checks the tree as it is, not only a clean commit.
     stages.push(Stage {
         name: "publish dry-run".into(),
+        build: None,
         needs: &[],
         registry: true,
-        command: cargo(&["publish", "--workspace", "--dry-run", "--allow-dirty"]),
+        command: cargo(&[
+            "publish",
+            "--workspace",
+            "--dry-run",
+            "--no-verify",
+            "--allow-dirty",
+        ]),
     });
     stages
+}
+
+/// What every build of the run does unless the environment says
+/// otherwise: line tables only for debug information, which keeps file
+/// and line in a failing test's backtrace and took a fifth off a fresh
+/// build (and half its size on disk), and no incremental state, which a
+/// run from a fresh clone writes for nothing. Both are the same for every
+/// stage, so no stage rebuilds what another built.
+fn lean_builds(cmd: &mut Command) {
+    for (var, value) in [
+        ("CARGO_PROFILE_DEV_DEBUG", "line-tables-only"),
+        ("CARGO_INCREMENTAL", "0"),
+    ] {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, value);
+        }
+    }
+}
+
+/// The package whose tests drive the demo in Chromium.
+pub(crate) const BROWSER: &str = "session-browser";
+
+/// Where `cargo build -p http-sessions --example demo` puts the demo.
+fn demo_binary(root: &Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from)
+        .join("debug")
+        .join("examples")
+        .join("demo")
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -222,21 +320,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             skipped_stages.push(stage.name.clone());
             continue;
         }
-        if stage.registry {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| root.join("target"), std::path::PathBuf::from);
-            match registry::forget_packaged(&target) {
-                Ok(removed) if !removed.is_empty() => {
-                    println!(
-                        "removed what earlier dry-runs left (sources in cargo's home, \
-                         build fingerprints): {} entries",
-                        removed.len()
-                    );
-                }
-                Ok(_) => {}
-                Err(why) => println!("could not clear earlier dry-runs' sources: {why}"),
-            }
-        }
         if let Err(why) = services.apply(stage.needs, &mut stage.command) {
             // Never a silent skip: the stage counts as failed.
             println!("\n==> {}\nnot run: {why}", stage.name);
@@ -247,7 +330,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         println!("\n==> {}", stage.name);
         let before = tally;
         let began = std::time::Instant::now();
-        let ok = run::streamed(stage.command, &mut tally)?;
+        let built = match stage.build {
+            Some(build) => run::streamed(build, &mut tally)?,
+            None => true,
+        };
+        let ok = built && run::streamed(stage.command, &mut tally)?;
         // Where a run's time goes, stage by stage.
         println!(
             "<== {} took {:.0} s",

@@ -1,5 +1,7 @@
 //! The seed page's examples as a server: `/login`, `/logout`, `/`, `/hello`
-//! and `/tea`, plus `/counter`, `/renew` and `/destroy`.
+//! and `/tea`, plus `/counter`, `/renew` and `/destroy`, and a signed-in
+//! user's pages: `/remember`, `/signin`, `/whoami`, `/sessions`,
+//! `/logout-everywhere` and `/waiting` (each described in `routes.rs`).
 //!
 //! ```sh
 //! cargo run -p http-sessions --example demo -- --addr 127.0.0.1:8080 --backend memory

@@ -1,8 +1,9 @@
 //! The demo's routes: the seed page's examples (`/login`, `/logout`, `/`,
 //! `/hello`, `/tea`), `/counter`, `/renew`, `/destroy`, and a signed-in
 //! user's: `/remember` (a 30-day login bound to the user `demo`),
-//! `/sessions` (their sessions), `/logout-everywhere`, and `/waiting`
-//! (flash messages counted, not read). On the cookie backends, which keep
+//! `/signin` (the same login until the browser closes), `/whoami` (who is
+//! signed in), `/sessions` (their sessions), `/logout-everywhere`, and
+//! `/waiting` (flash messages counted, not read). On the cookie backends, which keep
 //! no sessions on the server, `/sessions` and `/logout-everywhere` answer
 //! 500 with the reason and what to use instead. The HTTP tests run these
 //! same routes.
@@ -35,6 +36,8 @@ pub(crate) fn router() -> Router {
         .route("/renew", get(renew))
         .route("/destroy", get(destroy))
         .route("/remember", get(remember))
+        .route("/signin", get(signin))
+        .route("/whoami", get(whoami))
         .route("/sessions", get(list_sessions))
         .route("/logout-everywhere", get(logout_everywhere))
         .route("/waiting", get(waiting))
@@ -95,6 +98,24 @@ pub(crate) async fn remember(session: Session, headers: HeaderMap) -> Result<Str
     });
     session.insert("user", DEMO_USER)?;
     Ok(format!("{DEMO_USER} is remembered for 30 days"))
+}
+
+/// Signs `demo` in until the browser closes: the cookie has no `Max-Age`,
+/// so the browser forgets it when it quits.
+pub(crate) async fn signin(session: Session) -> Result<String, ValueError> {
+    session.renew_on_login();
+    session.bind_user(DEMO_USER)?;
+    session.set_expiry(Expiry::BrowserSession);
+    session.insert("user", DEMO_USER)?;
+    Ok(format!("{DEMO_USER} is signed in until the browser closes"))
+}
+
+/// Who is signed in, if anyone.
+pub(crate) async fn whoami(session: Session) -> String {
+    match session.user() {
+        Some(user) => format!("signed in as {user}"),
+        None => "not signed in".to_owned(),
+    }
 }
 
 /// The signed-in user's sessions, one per line, the current one marked.
