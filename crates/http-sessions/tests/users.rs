@@ -204,6 +204,61 @@ async fn cookie_sessions_are_not_listed_and_the_pages_say_why() {
     }
 }
 
+/// The demo's cap: a login past [`routes::CAP`] ends the session used
+/// least recently, and `/cap` counts what is left.
+#[tokio::test]
+async fn a_login_past_the_demo_cap_ends_the_least_recently_used_session() {
+    let clock = http_sessions::seams::ManualClock::new(http_sessions::store::UnixTime::from_secs(
+        1_800_000_000,
+    ));
+    let settings = Settings::builder()
+        .with_cookie_name("session")
+        .with_keyring(Keyring::new(Key::from_bytes(&[22; 32]).unwrap()).unwrap())
+        .with_max_sessions_per_user(routes::CAP)
+        .with_clock(clock.clone())
+        .build()
+        .unwrap();
+    // Past a quarter of the 30-minute idle timeout, a request refreshes
+    // the session: it counts as used then. (A remembered login's idle
+    // timeout is its whole lifetime, so its last use cannot be told.)
+    let step = std::time::Duration::from_secs(10 * 60);
+    let app = routes::router().layer(SessionLayer::new(MemoryStore::new(), &settings));
+    let mut tokens: Vec<String> = Vec::new();
+    for n in 0..=routes::CAP {
+        // The first session is used again before each later login: it
+        // stays among the most recent, and the second becomes the least
+        // recently used.
+        if n > 0 {
+            clock.advance(step);
+            let (_, body, _) = get(&app, "/whoami", Some(&tokens[0]), "browser 0").await;
+            assert_eq!(body, "signed in as demo", "before login {n}");
+            clock.advance(std::time::Duration::from_secs(1));
+        }
+        let agent = format!("browser {n}");
+        let (status, _, set_cookie) = get(&app, "/signin", None, &agent).await;
+        assert_eq!(status, StatusCode::OK);
+        tokens.push(value(&set_cookie.unwrap()).unwrap());
+    }
+    let (_, body, _) = get(&app, "/cap", Some(&tokens[0]), "browser 0").await;
+    assert_eq!(
+        body,
+        format!(
+            "demo has {cap} of at most {cap} sessions; a login past {cap} ends the one used \
+             least recently",
+            cap = routes::CAP
+        )
+    );
+    let (_, body, _) = get(&app, "/whoami", Some(&tokens[1]), "browser 1").await;
+    assert_eq!(
+        body, "not signed in",
+        "the least recently used session lives on"
+    );
+    for (n, token) in tokens.iter().enumerate().skip(2) {
+        let (_, body, _) = get(&app, "/whoami", Some(token), "browser").await;
+        assert_eq!(body, "signed in as demo", "session {n}");
+    }
+}
+
 #[tokio::test]
 async fn on_the_memory_store() {
     remembered_logins_are_listed_and_ended_everywhere(SessionLayer::new(

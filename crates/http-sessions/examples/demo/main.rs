@@ -138,6 +138,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("SESSION_COOKIE_SECURE").is_none() {
         settings = settings.with_secure(false);
     }
+    // A server-side store counts each user's sessions; the cookie
+    // backends keep none to count.
+    if !args.backend.starts_with("cookie") {
+        settings = settings.with_max_sessions_per_user(routes::CAP);
+    }
     let settings = match settings.build() {
         Ok(settings) => settings,
         Err(e) => {

@@ -2,7 +2,8 @@
 //! `/hello`, `/tea`), `/counter`, `/renew`, `/destroy`, and a signed-in
 //! user's: `/remember` (a 30-day login bound to the user `demo`),
 //! `/signin` (the same login until the browser closes), `/whoami` (who is
-//! signed in), `/sessions` (their sessions), `/logout-everywhere`, and
+//! signed in), `/sessions` (their sessions), `/cap` (how many of the
+//! most allowed they have), `/logout-everywhere`, and
 //! `/waiting` (flash messages counted, not read). On the cookie backends, which keep
 //! no sessions on the server, `/sessions` and `/logout-everywhere` answer
 //! 500 with the reason and what to use instead. The HTTP tests run these
@@ -24,6 +25,10 @@ pub(crate) const DEMO_USER: &str = "demo";
 /// How long `/remember` keeps a login: idle and in all.
 pub(crate) const REMEMBER: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
+/// The most sessions `demo` may have at once on a server-side store: a
+/// login past it ends the one used least recently.
+pub(crate) const CAP: usize = 3;
+
 /// Every route, without a session layer.
 pub(crate) fn router() -> Router {
     Router::new()
@@ -38,6 +43,7 @@ pub(crate) fn router() -> Router {
         .route("/remember", get(remember))
         .route("/signin", get(signin))
         .route("/whoami", get(whoami))
+        .route("/cap", get(cap))
         .route("/sessions", get(list_sessions))
         .route("/logout-everywhere", get(logout_everywhere))
         .route("/waiting", get(waiting))
@@ -138,6 +144,20 @@ pub(crate) async fn list_sessions(
         page.push_str(&format!("{} {label}{mark}\n", info.id));
     }
     Ok(page)
+}
+
+/// How many sessions the signed-in user has, of the most allowed.
+pub(crate) async fn cap(session: Session, users: UserSessions) -> Result<String, Response> {
+    let Some(user) = session.user() else {
+        return Ok(format!(
+            "not signed in: /remember first; {DEMO_USER} may have {CAP} sessions at once"
+        ));
+    };
+    let n = users.list(&user).await.map_err(refused)?.len();
+    Ok(format!(
+        "{user} has {n} of at most {CAP} sessions; a login past {CAP} ends the one used \
+         least recently"
+    ))
 }
 
 /// Ends every session of the signed-in user, this one included.
