@@ -211,12 +211,17 @@ fn read_header(bytes: &[u8], mode: Mode) -> Option<Header> {
 }
 
 pub(crate) fn open(store: &CookieStore, value: &str, now: UnixTime) -> Option<Opened> {
-    open_shaped(store, value, now).flatten()
+    open_shaped(store, value, now)
+        .flatten()
+        .filter(|opened| !opened.record.is_expired(now))
 }
 
 /// [`open`], or `None` when `value` is not shaped like a cookie of this
 /// store: not base64url, too short for its header and tag, or of another
 /// format version or mode. Nothing cryptographic runs before that is known.
+/// A cookie that verifies but has expired is opened all the same, so that
+/// the layer can tell an expiry from a forgery; its record says it expired,
+/// and the layer never uses it.
 pub(crate) fn open_shaped(
     store: &CookieStore,
     value: &str,
@@ -225,7 +230,16 @@ pub(crate) fn open_shaped(
     if value.len() > MAX_COOKIE_VALUE_LEN {
         return None;
     }
-    with_scratch(store.cookie_name(), |buf| open_from(buf, store, value, now))
+    let opened = with_scratch(store.cookie_name(), |buf| open_from(buf, store, value, now));
+    if !matches!(opened, Some(None)) {
+        return opened;
+    }
+    // Sealed under a name the cookie had before, and read under it by the
+    // layer: a rename signs nobody out.
+    let under_previous = store
+        .previous_names()
+        .find_map(|name| with_scratch(name, |buf| open_from(buf, store, value, now)).flatten());
+    Some(under_previous)
 }
 
 /// Opens `value` by way of `buf`, which holds the authenticated cookie
@@ -261,10 +275,7 @@ fn open_shaped_from(
     now: UnixTime,
 ) -> Option<Opened> {
     let now = now.as_secs();
-    if header.expires <= now
-        || header.issued > now.saturating_add(MAX_CLOCK_SKEW_SECS)
-        || header.expires < header.issued
-    {
+    if header.issued > now.saturating_add(MAX_CLOCK_SKEW_SECS) || header.expires < header.issued {
         return None;
     }
     let (key, current_key) = store.keys().by_id(header.key)?;
@@ -354,13 +365,23 @@ mod tests {
     /// and sealing the same session at the same time writes it again.
     #[test]
     fn a_cookie_of_the_previous_release_opens() {
+        let keys = || Keyring::new(Key::from_bytes(&[5; 48]).unwrap()).unwrap();
         let settings = Settings::builder()
-            .with_keyring(Keyring::new(Key::from_bytes(&[5; 48]).unwrap()).unwrap())
+            .with_keyring(keys())
+            .with_cookie_name("session")
             .build()
             .unwrap();
         let store = CookieStore::signed(&settings);
         let cookie = "AQC2hBy-AAAAAGVT8QAAAAAAZVPzWJPOZVPxAIGhYcQBAZCyVNgR7kNt80LbVM8mUOVu4xQhofkZ3T-vwHevLK79_w";
         let issued = UnixTime::from_secs(1_700_000_000);
+        // Sealed under the name `session`, it opens under today's default
+        // name too, which still reads `session` as a previous name.
+        let renamed = Settings::builder().with_keyring(keys()).build().unwrap();
+        assert_eq!(renamed.cookie().name, "__Host-session");
+        let opened_renamed = CookieStore::signed(&renamed)
+            .open(cookie, issued + Duration::from_secs(100))
+            .unwrap();
+        assert_eq!(opened_renamed.record.created, issued);
         let opened = store
             .open(cookie, issued + Duration::from_secs(100))
             .unwrap();
@@ -382,7 +403,7 @@ mod tests {
     /// What the conformance harness relies on to make a corrupt cookie:
     /// behind an authentic header and MAC, the body alone decides.
     /// Only what a store of this mode could have sealed is shaped; a
-    /// forgery or an expired cookie is shaped, and does not open.
+    /// forgery is shaped, and does not open.
     #[test]
     fn shaped_is_decided_before_any_cryptography() {
         let [signed, encrypted] = stores();
@@ -393,8 +414,13 @@ mod tests {
             forged[40] = if forged[40] == b'A' { b'B' } else { b'A' };
             let forged = String::from_utf8(forged).unwrap();
             assert_eq!(open_shaped(store, &forged, NOW), Some(None));
+            // Expired, it still verifies: opened, so the layer can report
+            // the expiry, but never by `open`.
             let later = NOW + Duration::from_secs(601);
-            assert_eq!(open_shaped(store, &value, later), Some(None));
+            assert!(
+                matches!(open_shaped(store, &value, later), Some(Some(o)) if o.record.is_expired(later))
+            );
+            assert_eq!(open(store, &value, later), None);
             let from_other = other.seal(&record(), NOW).unwrap();
             let mut version_2 = BASE64.decode(&value).unwrap();
             version_2[0] = 2;

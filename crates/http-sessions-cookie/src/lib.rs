@@ -81,6 +81,9 @@ struct Inner {
     mode: Mode,
     /// Authenticated in every cookie, never sent in it.
     cookie_name: Box<str>,
+    /// Names the cookie had before: a cookie sealed under one still opens,
+    /// and the layer seals it again under the current name.
+    previous_names: Box<[Box<str>]>,
     keys: CookieKeys,
 }
 
@@ -128,6 +131,7 @@ impl CookieStore {
             inner: Arc::new(Inner {
                 mode,
                 cookie_name: settings.cookie().name.as_str().into(),
+                previous_names: settings.previous_cookie_names().map(Into::into).collect(),
                 keys: CookieKeys::derive(settings.keyring(), mode),
             }),
         }
@@ -224,6 +228,10 @@ impl CookieStore {
 
     fn cookie_name(&self) -> &str {
         &self.inner.cookie_name
+    }
+
+    fn previous_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.previous_names.iter().map(|name| &**name)
     }
 
     fn keys(&self) -> &CookieKeys {

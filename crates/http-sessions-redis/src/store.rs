@@ -690,6 +690,8 @@ impl SessionStore for RedisStore {
         // Expiry is judged by the layer's clock, not the key's TTL.
         match layout::decode(fields) {
             Ok(Stored::Live(record)) if !record.is_expired(now) => Ok(Some(Loaded::Live(record))),
+            // Past its expiry, and not yet reclaimed by its TTL.
+            Ok(Stored::Live(record)) => Ok(Some(Loaded::Expired(record))),
             Ok(Stored::Renewed { until }) if now < until => Ok(Some(Loaded::Renewed)),
             Ok(_) => Ok(None),
             Err(corrupt) => {

@@ -39,8 +39,8 @@ fn time(column: &'static str, secs: i64) -> Result<UnixTime, Corrupt> {
 }
 
 impl Rows {
-    /// What a load at `now` finds: the session unless it has expired, the
-    /// marker of a renewed id until its time, or nothing. Every column
+    /// What a load at `now` finds: the session, or that it has expired;
+    /// the marker of a renewed id until its time, or nothing. Every column
     /// must decode, since a session missing part of its state is not the
     /// session its user left.
     pub(crate) fn load(self, now: UnixTime) -> Result<Option<Loaded>, Corrupt> {
@@ -49,7 +49,10 @@ impl Rows {
             return Ok((now < expires).then_some(Loaded::Renewed));
         }
         let record = self.into_record(expires)?;
-        Ok((!record.is_expired(now)).then_some(Loaded::Live(record)))
+        Ok(Some(match record.is_expired(now) {
+            true => Loaded::Expired(record),
+            false => Loaded::Live(record),
+        }))
     }
 
     /// The record the rows hold, expiring at `expires`.

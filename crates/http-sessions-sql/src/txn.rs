@@ -82,12 +82,14 @@ impl Sql {
         };
         let live = "s.expires > ? AND NOT s.renewed";
         Self {
+            // Expired sessions too, until they are swept: the layer reports
+            // them (`Loaded::Expired`).
             load: r(&format!(
-                "SELECT {SESSION_PART} FROM {{sessions}} s WHERE s.id = ? AND s.expires > ? \
+                "SELECT {SESSION_PART} FROM {{sessions}} s WHERE s.id = ? \
                  UNION ALL SELECT {VALUE_PART} FROM {{sessions}} s \
-                 JOIN {{values}} v ON v.session_id = s.id WHERE s.id = ? AND {live} \
+                 JOIN {{values}} v ON v.session_id = s.id WHERE s.id = ? AND NOT s.renewed \
                  UNION ALL SELECT {FLASH_PART} FROM {{sessions}} s \
-                 JOIN {{flashes}} f ON f.session_id = s.id WHERE s.id = ? AND {live}"
+                 JOIN {{flashes}} f ON f.session_id = s.id WHERE s.id = ? AND NOT s.renewed"
             )),
             read: r(&[
                 locked(format!(
@@ -136,12 +138,10 @@ impl Sql {
         }
     }
 
-    /// A live session or a renewed id's marker under `id` at `now`, with
-    /// its values and flash messages; rows for [`Gathered::add`].
-    pub(crate) fn load<'a>(&'a self, id: &'a SessionId, now: UnixTime) -> Write<'a> {
-        let (id, now) = (Arg::id(id), Arg::Int(stored::secs(now)));
-        let args = [id.clone(), now.clone(), id.clone(), now.clone(), id, now];
-        Write::new(&self.load, args.into())
+    /// The session or renewed id's marker under `id`, expired or not,
+    /// with its values and flash messages; rows for [`Gathered::add`].
+    pub(crate) fn load<'a>(&'a self, id: &'a SessionId) -> Write<'a> {
+        Write::new(&self.load, vec![Arg::id(id); 3])
     }
 
     /// Whatever the rows under `id` hold, locked for a save where the

@@ -422,10 +422,8 @@ async fn each_lifecycle_step_emits_its_event() {
             EventKind::Created,
             EventKind::Created,
         ]);
-        if server {
-            expected.push(EventKind::Expired(Deadline::Idle));
-        }
         expected.extend([
+            EventKind::Expired(Deadline::Idle),
             EventKind::Created,
             EventKind::LoggedIn,
             EventKind::Destroyed,

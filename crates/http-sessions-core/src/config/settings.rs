@@ -241,6 +241,15 @@ impl Settings {
     pub(crate) fn previous_names(&self) -> &[(String, HeaderValue)] {
         &self.previous_names
     }
+
+    /// The names the cookie had before, still read when a request has no
+    /// cookie of the current name
+    /// ([`SettingsBuilder::with_previous_cookie_name`]; `session` when the
+    /// name is the default): a backend that authenticates the name in its
+    /// values accepts these too.
+    pub fn previous_cookie_names(&self) -> impl Iterator<Item = &str> {
+        self.previous_names.iter().map(|(name, _)| name.as_str())
+    }
 }
 
 // The cookie (checked in `cookie`).

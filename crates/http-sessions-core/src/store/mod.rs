@@ -462,8 +462,11 @@ pub trait CookieCodec: Send + Sync + fmt::Debug + 'static {
     /// like a value this codec seals (its length, alphabet or version are
     /// wrong), found without any cryptography. Only shaped values count
     /// toward the few cookies of the session's name a request may try, so
-    /// another application's cookie of that name hides no session. The
-    /// default counts every value.
+    /// another application's cookie of that name hides no session. A value
+    /// that verifies but has expired may be opened here (its record past
+    /// its expiry): the layer reports it as expired rather than as a
+    /// cookie that failed to verify, and never uses it. The default counts
+    /// every value.
     fn open_shaped(&self, value: &str, now: UnixTime) -> Option<Option<Opened>> {
         Some(self.open(value, now))
     }

@@ -529,7 +529,7 @@ impl SessionStore for MySqlStore {
     }
 
     async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
-        let load = self.sql.shared.load(id, now);
+        let load = self.sql.shared.load(id);
         let found = retried(self.tries(), true, || load.query().fetch_all(&self.pool)).await?;
         let mut gathered = Gathered::default();
         for row in &found {

@@ -61,9 +61,9 @@ impl Statements {
     fn new(names: Names) -> Self {
         let r = |sql: &str| names.render(sql, '"');
         Self {
-            load: r(&format!(
-                "SELECT {COLUMNS} WHERE s.id = $1 AND s.expires > $2"
-            )),
+            // Expired sessions too, until they are swept: the layer reports
+            // them (`Loaded::Expired`).
+            load: r(&format!("SELECT {COLUMNS} WHERE s.id = $1")),
             list: r(&format!(
                 "SELECT s.id, {COLUMNS} WHERE s.user_id = $1 AND NOT s.renewed AND s.expires > $2"
             )),
@@ -445,7 +445,6 @@ impl SessionStore for PostgresStore {
             .call(true, || {
                 sqlx::query(&self.sql.load)
                     .bind(&id.as_bytes()[..])
-                    .bind(stored::secs(now))
                     .fetch_optional(&self.pool)
             })
             .await?;

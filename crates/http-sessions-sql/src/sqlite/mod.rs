@@ -479,7 +479,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn load(&self, id: &SessionId, now: UnixTime) -> Result<Option<Loaded>, StoreError> {
-        let found = (self.sql.shared.load(id, now).query())
+        let found = (self.sql.shared.load(id).query())
             .fetch_all(&self.pool)
             .await
             .map_err(store_error)?;
