@@ -40,6 +40,7 @@ async fn thanks(session: Session) -> &'static str {
 
 fn settings() -> Result<Settings, Box<dyn std::error::Error>> {
     Ok(Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[7; 32])?)?)
         .build()?)
 }

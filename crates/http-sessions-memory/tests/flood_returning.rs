@@ -48,6 +48,7 @@ async fn waiting(session: Session) -> String {
 
 fn app(store: &MemoryStore) -> Result<Router, Box<dyn std::error::Error>> {
     let settings = Settings::builder()
+        .with_cookie_name("session")
         .with_keyring(Keyring::new(Key::from_bytes(&[7; 32])?)?)
         .build()?;
     Ok(Router::new()
