@@ -94,6 +94,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The package whose tests drive the demo in Chromium: its own stage
+/// runs them, after the demo is built, and no other command tests it.
+const BROWSER: &str = "session-browser";
+
 /// The workspace root: xtask lives one level below it.
 fn root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

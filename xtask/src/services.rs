@@ -96,7 +96,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "test",
             "--workspace",
             "--exclude",
-            crate::test_all::BROWSER,
+            crate::BROWSER,
             "--all-features",
             "--all-targets",
         ],

@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::BROWSER;
 use crate::registry;
 use crate::root;
 use crate::run::{self, Tally};
@@ -282,9 +283,6 @@ fn lean_builds(cmd: &mut Command) {
         }
     }
 }
-
-/// The package whose tests drive the demo in Chromium.
-pub(crate) const BROWSER: &str = "session-browser";
 
 /// Where `cargo build -p http-sessions --example demo` puts the demo.
 fn demo_binary(root: &Path) -> std::path::PathBuf {

@@ -149,7 +149,10 @@ mod tests {
             (record.user.as_deref(), record.generation),
             (Some("alice"), 5)
         );
-        assert!(matches!(rows().load(UnixTime::from_secs(200)), Ok(None)));
+        assert!(matches!(
+            rows().load(UnixTime::from_secs(200)),
+            Ok(Some(Loaded::Expired(_)))
+        ));
     }
 
     #[test]

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
+use crate::config::limits::OverCap;
 use crate::config::settings::Settings;
-use crate::engine::cap::Cap;
+use crate::engine::cap::{self, Cap};
 use crate::engine::check::SessionCheck;
 use crate::engine::events::{Deadline, EventKind, Events, SessionEvents};
 use crate::engine::plan::{self, Action, CookiePlan, Kind, Lifetimes, Plan};
@@ -24,7 +25,7 @@ use crate::session::id::{IdSource, RandomIds, SessionId};
 use crate::session::record::Record;
 use crate::session::time::{Clock, UnixTime};
 use crate::session::{Lifecycle, Origin, SaveHook, Session, State};
-use crate::store::{CookieCodec, Loaded, SessionStore, Update, Updated};
+use crate::store::{CookieCodec, Loaded, SessionStore, Update, Updated, UserIndex};
 
 /// No browser sends a cookie longer than this (RFC 6265 section 6.1 asks
 /// for at least 4096 bytes per cookie, and browsers stop there); a longer
@@ -430,7 +431,7 @@ impl SessionManager {
             );
         let capped = self.cap.filter(|_| binds);
         if let (Some(cap), Some(user)) = (capped, &state.record.user) {
-            cap.before(self, self.store(), user, now).await?;
+            self.before_binding(cap, user, now).await?;
         }
         let writes = match plan.action {
             Action::Create | Action::Renew | Action::Replace => true,
@@ -486,7 +487,7 @@ impl SessionManager {
         };
         if let (Some(cap), Some(user), Origin::Stored { id: Some(own), .. }) =
             (capped, state.record.user.as_deref(), stored)
-            && let Err(error) = cap.after(self, self.store(), user, &own, now).await
+            && let Err(error) = self.after_binding(cap, user, &own, now).await
         {
             if !matches!(error, StoreError::Gone | StoreError::TooManySessions { .. })
                 && let Some(index) = self.store().and_then(SessionStore::users)
@@ -510,6 +511,71 @@ impl SessionManager {
             state.cookie = cookie;
         }
         Ok(())
+    }
+
+    /// The store's index of users' sessions, which the cap needs.
+    fn capped_index(&self) -> Result<&dyn UserIndex, StoreError> {
+        (self.store().and_then(SessionStore::users)).ok_or(StoreError::Unsupported(cap::NO_INDEX))
+    }
+
+    /// `user`'s live sessions, for the cap.
+    async fn listed(
+        &self,
+        index: &dyn UserIndex,
+        user: &str,
+        now: UnixTime,
+    ) -> Result<Vec<(SessionId, Record)>, StoreError> {
+        let mut sessions = self.timed(Op::List, index.list(user, now)).await?;
+        sessions.retain(|(_, record)| record.user.as_deref() == Some(user));
+        Ok(sessions)
+    }
+
+    /// Before a binding to `user` is written: [`StoreError::TooManySessions`]
+    /// if the cap refuses it, so that nothing is written.
+    async fn before_binding(&self, cap: Cap, user: &str, now: UnixTime) -> Result<(), StoreError> {
+        let index = self.capped_index()?;
+        if cap.over == OverCap::Refuse {
+            let live = self.listed(index, user, now).await?.len();
+            if cap.refuses(live) {
+                return Err(StoreError::TooManySessions { limit: cap.max });
+            }
+        }
+        Ok(())
+    }
+
+    /// Once the binding of `own` to `user` is stored: ends the user's
+    /// sessions past the cap.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Gone`] if `own` was among those ended (concurrent
+    /// logins past the cap: the others were more recent),
+    /// [`StoreError::TooManySessions`] if it was refused, and the store's
+    /// errors.
+    async fn after_binding(
+        &self,
+        cap: Cap,
+        user: &str,
+        own: &SessionId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let index = self.capped_index()?;
+        let sessions = self.listed(index, user, now).await?;
+        let mut own_ended = false;
+        for (id, record) in cap.past(sessions, |record| self.last_seen(record)) {
+            let ended = self.timed(Op::End, index.end(user, &id, now)).await?;
+            if id == *own {
+                own_ended = true;
+            } else if ended {
+                self.events
+                    .send(EventKind::EndedOverCap, Some(&id), &record);
+            }
+        }
+        match (own_ended, cap.over) {
+            (false, _) => Ok(()),
+            (true, OverCap::Refuse) => Err(StoreError::TooManySessions { limit: cap.max }),
+            (true, OverCap::EndLeastRecent) => Err(StoreError::Gone),
+        }
     }
 
     /// The server-side store, if sessions live in one.
