@@ -113,3 +113,29 @@ impl IdSource for RandomIds {
         Ok(SessionId(id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// OWASP ASVS 7.2.3: ids come from the system's CSPRNG, 128 bits of
+    /// it. Ten thousand are all distinct, every one of the 16 bytes takes
+    /// many values across them, and each bit is set in about half.
+    #[test]
+    fn ids_are_distinct_and_use_all_their_bits() {
+        let source = RandomIds::new();
+        let ids: Vec<SessionId> = (0..10_000).map(|_| source.next_id().unwrap()).collect();
+        let distinct: HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        for byte in 0..ID_LEN {
+            let values: HashSet<u8> = ids.iter().map(|id| id.as_bytes()[byte]).collect();
+            assert!(values.len() > 200, "byte {byte} took {} values", values.len());
+            for bit in 0..8 {
+                let set = ids.iter().filter(|id| id.as_bytes()[byte] >> bit & 1 == 1).count();
+                assert!((4_000..6_000).contains(&set), "byte {byte} bit {bit}: {set}");
+            }
+        }
+    }
+}
