@@ -131,10 +131,20 @@ mod tests {
         assert_eq!(distinct.len(), ids.len());
         for byte in 0..ID_LEN {
             let values: HashSet<u8> = ids.iter().map(|id| id.as_bytes()[byte]).collect();
-            assert!(values.len() > 200, "byte {byte} took {} values", values.len());
+            assert!(
+                values.len() > 200,
+                "byte {byte} took {} values",
+                values.len()
+            );
             for bit in 0..8 {
-                let set = ids.iter().filter(|id| id.as_bytes()[byte] >> bit & 1 == 1).count();
-                assert!((4_000..6_000).contains(&set), "byte {byte} bit {bit}: {set}");
+                let set = ids
+                    .iter()
+                    .filter(|id| id.as_bytes()[byte] >> bit & 1 == 1)
+                    .count();
+                assert!(
+                    (4_000..6_000).contains(&set),
+                    "byte {byte} bit {bit}: {set}"
+                );
             }
         }
     }
