@@ -120,6 +120,24 @@ async fn a_row_locked_by_another_transaction_answers_503_within_the_store_timeou
         "{:?}",
         began.elapsed()
     );
+    // The layer answered at its timeout; the server cancels the save at
+    // its lock timeout, which started when the save began to wait, a
+    // little later. Only once nothing waits on the lock does releasing it
+    // show whether the save was cancelled.
+    let deadline = Instant::now() + STORE_TIMEOUT + SLACK;
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        )
+        .fetch_one(&other)
+        .await
+        .unwrap();
+        if waiting == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the save still waits on the lock");
+        tokio::task::yield_now().await;
+    }
     tx.rollback().await.unwrap();
 
     let after = send(&app, "/counter", Some(jar)).await;
