@@ -135,7 +135,10 @@ async fn a_row_locked_by_another_transaction_answers_503_within_the_store_timeou
         if waiting == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the save still waits on the lock");
+        assert!(
+            Instant::now() < deadline,
+            "the save still waits on the lock"
+        );
         tokio::task::yield_now().await;
     }
     tx.rollback().await.unwrap();

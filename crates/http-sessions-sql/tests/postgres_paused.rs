@@ -69,7 +69,10 @@ fn signal(pid: i32, which: &str) {
 /// that calls `function`, and waits for more. (Idle alone is no sign: it
 /// was idle, waiting to read, when it was paused.)
 async fn ran(admin: &PgPool, pid: i32, function: &str) {
-    for _ in 0..10_000 {
+    // A deadline, not a number of polls: on a loaded machine the resumed
+    // backend can take a while to be scheduled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         let (state, query): (Option<String>, Option<String>) =
             sqlx::query_as("SELECT state, query FROM pg_stat_activity WHERE pid = $1")
                 .bind(pid)

@@ -431,7 +431,9 @@ impl SessionManager {
             );
         let capped = self.cap.filter(|_| binds);
         if let (Some(cap), Some(user)) = (capped, &state.record.user) {
-            self.before_binding(cap, user, now).await?;
+            // Boxed, as below: inline, these calls would take room in the
+            // future of every commit, bound or not.
+            Box::pin(self.before_binding(cap, user, now)).await?;
         }
         let writes = match plan.action {
             Action::Create | Action::Renew | Action::Replace => true,
@@ -487,7 +489,7 @@ impl SessionManager {
         };
         if let (Some(cap), Some(user), Origin::Stored { id: Some(own), .. }) =
             (capped, state.record.user.as_deref(), stored)
-            && let Err(error) = self.after_binding(cap, user, &own, now).await
+            && let Err(error) = Box::pin(self.after_binding(cap, user, &own, now)).await
         {
             if !matches!(error, StoreError::Gone | StoreError::TooManySessions { .. })
                 && let Some(index) = self.store().and_then(SessionStore::users)
