@@ -220,24 +220,17 @@ impl SessionManager {
     ///
     /// The store's error when it cannot answer; the caller answers 503 and
     /// leaves the client's cookie alone.
-    pub async fn load_values<'v>(
+    pub fn load_values<'v>(
         self: &Arc<Self>,
         values: impl IntoIterator<Item = &'v str>,
-    ) -> Result<Session, StoreError> {
-        self.load_from(values, false).await
+    ) -> impl Future<Output = Result<Session, StoreError>> {
+        self.load_from(values, false)
     }
 
-    /// [`load_values`](Self::load_values) from cookies of a name the
-    /// session cookie had before: a session found is sent again, under the
-    /// current name.
-    pub(crate) async fn load_renamed<'v>(
-        self: &Arc<Self>,
-        values: impl IntoIterator<Item = &'v str>,
-    ) -> Result<Session, StoreError> {
-        self.load_from(values, true).await
-    }
-
-    async fn load_from<'v>(
+    /// [`load_values`](Self::load_values), and when `renamed`, from
+    /// cookies of a name the session cookie had before: a session found is
+    /// then sent again, under the current name.
+    pub(crate) async fn load_from<'v>(
         self: &Arc<Self>,
         values: impl IntoIterator<Item = &'v str>,
         renamed: bool,

@@ -178,11 +178,11 @@ impl LazySession {
                 .find(|(_, (old, _))| cookies::find_cookie(headers, old).is_some()),
         };
         let loaded = match old {
-            None => slot.manager.load_values(values).await?,
+            None => slot.manager.load_from(values, false).await?,
             Some((at, (old, _))) => {
                 let _ = slot.renamed.set(at);
                 let values = cookies::session_cookies(headers, old);
-                slot.manager.load_renamed(values).await?
+                slot.manager.load_from(values, true).await?
             }
         };
         Ok(slot.session.get_or_init(|| loaded).clone())
