@@ -39,7 +39,8 @@ pub const DEFAULT_PREFIX: &str = "session:";
 ///   build, each is one network round trip: taking a connection from their
 ///   pool sends nothing.
 /// - Expiry is judged from the `expires` field against the layer's clock;
-///   the key's Redis TTL only collects what nobody loads again.
+///   the key's Redis TTL only collects what nobody loads again, so a hash
+///   past its `expires` that is still there loads as [`Loaded::Expired`].
 /// - The store sees session ids only: the layer checks the cookie's MAC,
 ///   so a forged cookie is refused before Redis is asked.
 /// - Stored state that does not decode is no session, logged once as a
@@ -693,7 +694,7 @@ impl SessionStore for RedisStore {
             // Past its expiry, and not yet reclaimed by its TTL.
             Ok(Stored::Live(record)) => Ok(Some(Loaded::Expired(record))),
             Ok(Stored::Renewed { until }) if now < until => Ok(Some(Loaded::Renewed)),
-            Ok(_) => Ok(None),
+            Ok(Stored::Renewed { .. } | Stored::Ended) => Ok(None),
             Err(corrupt) => {
                 tracing::warn!(
                     ?id,

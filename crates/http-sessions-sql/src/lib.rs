@@ -7,7 +7,8 @@
 //! session is bound to is an indexed column: listing a user's sessions is
 //! a query, and "log out everywhere" one transaction. Each store makes and
 //! upgrades its tables itself ([`migrate`](PostgresStore::migrate)); expired
-//! rows are never loaded and are deleted in batches by a [`Sweeper`].
+//! rows never load as live (they load as expired until they are gone) and
+//! are deleted in batches by a [`Sweeper`].
 //! Schema, topologies and faults: `docs/sql.md`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

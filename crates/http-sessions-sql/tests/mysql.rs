@@ -106,6 +106,11 @@ impl Harness for MySql {
 
 http_sessions_conformance::suite!(MySql);
 
+#[tokio::test]
+async fn a_session_found_past_its_expiry_loads_as_expired() {
+    support::store::expired_sessions_load_as_expired(&MySql, |store| store).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_is_idempotent_and_safe_from_many_instances_at_once() {
     let table = support::table();

@@ -94,3 +94,8 @@ fn values_table(v1: &str) -> String {
 }
 
 http_sessions_conformance::suite!(Postgres);
+
+#[tokio::test]
+async fn a_session_found_past_its_expiry_loads_as_expired() {
+    support::store::expired_sessions_load_as_expired(&Postgres, |store| store).await;
+}

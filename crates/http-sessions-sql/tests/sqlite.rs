@@ -112,6 +112,11 @@ impl Harness for Sqlite {
 http_sessions_conformance::suite!(Sqlite);
 
 #[tokio::test]
+async fn a_session_found_past_its_expiry_loads_as_expired() {
+    support::store::expired_sessions_load_as_expired(&Sqlite, |db| &db.store).await;
+}
+
+#[tokio::test]
 async fn migrate_is_idempotent_and_safe_from_many_instances_at_once() {
     let db = Db::new();
     // Other instances of the application: pools of their own on the file.

@@ -190,9 +190,11 @@ impl<R: Reach> http_sessions_conformance::Harness for Reached<R> {
     }
 }
 
-/// The conformance cases that corrupt nothing, through `reach`'s stores.
+/// The conformance cases that corrupt nothing, through `reach`'s stores;
+/// and a load past a session's expiry ([`expired_sessions_load_as_expired`]).
 pub(crate) async fn passes_the_conformance_cases(reach: impl Reach) {
     use http_sessions_conformance as cases;
+    expired_sessions_load_as_expired(&reach.store()).await;
     let harness = Reached(reach);
     cases::round_trip(&harness).await;
     cases::concurrent_deltas(&harness).await;
@@ -202,4 +204,67 @@ pub(crate) async fn passes_the_conformance_cases(reach: impl Reach) {
     cases::renew_after_destroy_is_gone(&harness).await;
     cases::destroy_removes(&harness).await;
     cases::empty_is_never_stored(&harness).await;
+}
+
+// ------------------------------------------------------------ expired loads
+
+/// Through `store`: a session bound to a user, labelled, with a value and
+/// a flash message, loads as live until its expiry and from then on as
+/// the same record, [`Loaded::Expired`] (the hash is still there: its TTL
+/// only collects, and the `expires` field is the judge), which a list of
+/// the user's sessions still leaves out; a renewed id's marker past its
+/// time is no session. Answers the id of the expired session.
+///
+/// [`Loaded::Expired`]: http_sessions_core::store::Loaded::Expired
+pub(crate) async fn expired_sessions_load_as_expired(
+    store: &http_sessions_redis::RedisStore,
+) -> http_sessions_core::store::SessionId {
+    use http_sessions_conformance::{ABSOLUTE, IDLE, START};
+    use http_sessions_core::FlashLevel;
+    use http_sessions_core::store::{IdSource, Loaded, RandomIds, Record, SessionStore, Value};
+
+    let ids = RandomIds::new();
+    let (id, renewed) = (ids.next_id().unwrap(), ids.next_id().unwrap());
+    let expires = START + IDLE;
+    let mut created = Record::empty(START, expires, 4);
+    (created.data).insert("cart".into(), Value::encode("three apples").unwrap());
+    (created.flash).push(FlashLevel::Info, "welcome".into());
+    created.user = Some("alice".into());
+    created.label = Some("laptop".into());
+    store.create(&id, &created, START + ABSOLUTE).await.unwrap();
+
+    let before = START + (IDLE - Duration::from_secs(1));
+    let Some(Loaded::Live(live)) = store.load(&id, before).await.unwrap() else {
+        panic!("a live session did not load as live");
+    };
+    assert_eq!(
+        (&live.user, &live.label, live.created, live.expires),
+        (&created.user, &created.label, START, expires)
+    );
+    assert_eq!((live.data.len(), live.flash.len()), (1, 1));
+    for now in [expires, expires + ABSOLUTE] {
+        assert_eq!(
+            store.load(&id, now).await.unwrap(),
+            Some(Loaded::Expired(live.clone())),
+            "a load at {now}"
+        );
+    }
+    let users = store.users().unwrap();
+    assert_eq!(users.list("alice", before).await.unwrap().len(), 1);
+    assert!(users.list("alice", expires).await.unwrap().is_empty());
+
+    let mut record = Record::empty(START, expires, 4);
+    (record.data).insert("k".into(), Value::encode("v").unwrap());
+    store.create(&renewed, &record, expires).await.unwrap();
+    let until = START + Duration::from_secs(60);
+    store.retire(&renewed, START, until, None).await.unwrap();
+    let just_before = START + Duration::from_secs(59);
+    assert_eq!(
+        store.load(&renewed, just_before).await.unwrap(),
+        Some(Loaded::Renewed)
+    );
+    for now in [until, expires, expires + ABSOLUTE] {
+        assert_eq!(store.load(&renewed, now).await.unwrap(), None, "at {now}");
+    }
+    id
 }

@@ -37,12 +37,15 @@ pub(crate) mod pg;
 pub(crate) mod store {
     use std::sync::Arc;
 
-    use http_sessions_conformance::{IDLE, START};
+    use std::time::Duration;
+
+    use http_sessions_conformance::{ABSOLUTE, Harness, IDLE, START};
     use http_sessions_core::seams::ManualClock;
     use http_sessions_core::store::{
-        Changes, Loaded, Record, SessionId, SessionStore, UnixTime, Update, Updated, Value,
+        Changes, IdSource, Loaded, RandomIds, Record, SessionId, SessionStore, UnixTime, Update,
+        Updated, Value,
     };
-    use http_sessions_core::{Key, Keyring, Settings};
+    use http_sessions_core::{FlashLevel, Key, Keyring, Settings};
 
     /// Settings on `clock`.
     pub(crate) fn settings(clock: &ManualClock) -> Settings {
@@ -59,6 +62,83 @@ pub(crate) mod store {
         let mut record = Record::empty(START, expires, 4);
         (record.data).insert(key.into(), Value::encode(&key.to_owned()).unwrap());
         record
+    }
+
+    /// A session created at [`START`] until `START + IDLE`, bound to
+    /// alice, labelled and holding a value and a flash message.
+    fn bound_record() -> Record {
+        let mut record = record("cart", START + IDLE);
+        record.user = Some("alice".into());
+        record.label = Some("laptop".into());
+        (record.flash).push(FlashLevel::Info, "welcome".into());
+        record
+    }
+
+    /// The store of a `harness`'s handle, which its test hands over: a
+    /// session found past its expiry is [`Loaded::Expired`], decoded as a
+    /// live one, so rows that do not decode are no session, expired or
+    /// not; a renewed id's marker past its time is no session.
+    pub(crate) async fn expired_sessions_load_as_expired<H: Harness, S: SessionStore>(
+        harness: &H,
+        store_of: fn(&H::Handle) -> &S,
+    ) {
+        let settings = settings(&ManualClock::new(START));
+        let (_backend, handle) = harness.make(&settings).await;
+        let store = store_of(&handle);
+        let id = RandomIds::new().next_id().unwrap();
+        loads_as_expired_past_its_expiry(store, &id).await;
+        a_marker_past_its_time_is_no_session(store).await;
+        harness.corrupt(&handle, Some(id), "", &settings).await;
+        for now in [START, START + IDLE, START + ABSOLUTE] {
+            assert_eq!(store.load(&id, now).await.unwrap(), None, "at {now}");
+        }
+    }
+
+    /// Creates [`bound_record`] under `id` through `store`, and checks
+    /// that it loads as live until its expiry and from then on as the
+    /// same record, [`Loaded::Expired`], while a list still finds no live
+    /// session.
+    async fn loads_as_expired_past_its_expiry<S: SessionStore>(store: &S, id: &SessionId) {
+        let created = bound_record();
+        let expires = created.expires;
+        store.create(id, &created, START + ABSOLUTE).await.unwrap();
+        let before = START + (IDLE - Duration::from_secs(1));
+        let Some(Loaded::Live(live)) = store.load(id, before).await.unwrap() else {
+            panic!("a live session did not load as live");
+        };
+        assert_eq!(
+            (&live.user, &live.label, live.created, live.expires),
+            (&created.user, &created.label, START, expires)
+        );
+        assert_eq!((live.data.len(), live.flash.len()), (1, 1));
+        for now in [expires, expires + ABSOLUTE] {
+            assert_eq!(
+                store.load(id, now).await.unwrap(),
+                Some(Loaded::Expired(live.clone())),
+                "a load at {now}"
+            );
+        }
+        let users = store.users().unwrap();
+        assert_eq!(users.list("alice", before).await.unwrap().len(), 1);
+        assert!(users.list("alice", expires).await.unwrap().is_empty());
+    }
+
+    /// A renewed id created and retired through `store`: renewed until the
+    /// marker's time, then no session, never an expired one.
+    async fn a_marker_past_its_time_is_no_session<S: SessionStore>(store: &S) {
+        let id = RandomIds::new().next_id().unwrap();
+        let record = record("k", START + IDLE);
+        store.create(&id, &record, START + IDLE).await.unwrap();
+        let until = START + Duration::from_secs(60);
+        store.retire(&id, START, until, None).await.unwrap();
+        let just_before = START + Duration::from_secs(59);
+        assert_eq!(
+            store.load(&id, just_before).await.unwrap(),
+            Some(Loaded::Renewed)
+        );
+        for now in [until, START + IDLE, START + ABSOLUTE] {
+            assert_eq!(store.load(&id, now).await.unwrap(), None, "at {now}");
+        }
     }
 
     /// Each of `n` tasks sets a key of its own in the session under `id`,
