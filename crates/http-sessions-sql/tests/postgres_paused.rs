@@ -23,8 +23,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use http_sessions_core::store::{
-    Changes, DataKey, EndAll, Loaded, Record, SessionId, SessionStore, UnixTime, Update, UserIndex,
-    Value,
+    Changes, DataKey, EndAll, Loaded, Record, SessionId, SessionStore, StoreError, UnixTime,
+    Update, UserIndex, Value,
 };
 use http_sessions_sql::PostgresStore;
 use http_sessions_sql::sqlx::{
@@ -35,6 +35,8 @@ use support::pg::PgServer;
 
 const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
 const HELD: Duration = Duration::from_millis(500);
+/// The most a resumed backend may take to answer the held call.
+const RESUMED: Duration = Duration::from_secs(30);
 
 /// A store of its own on one connection, named `name` on the server.
 async fn instance(server: &PgServer, name: &str) -> PostgresStore {
@@ -65,28 +67,6 @@ fn signal(pid: i32, which: &str) {
     assert!(status.success(), "kill {which} {pid}");
 }
 
-/// Waits until the backend `pid` has run the held statement, the one
-/// that calls `function`, and waits for more. (Idle alone is no sign: it
-/// was idle, waiting to read, when it was paused.)
-async fn ran(admin: &PgPool, pid: i32, function: &str) {
-    // A deadline, not a number of polls: on a loaded machine the resumed
-    // backend can take a while to be scheduled.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        let (state, query): (Option<String>, Option<String>) =
-            sqlx::query_as("SELECT state, query FROM pg_stat_activity WHERE pid = $1")
-                .bind(pid)
-                .fetch_one(admin)
-                .await
-                .unwrap();
-        if state.as_deref() == Some("idle") && query.is_some_and(|q| q.contains(function)) {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("backend {pid} never ran {function}");
-}
-
 fn record(user: Option<&str>, generation: u64) -> Record {
     let mut r = Record::empty(NOW, NOW + Duration::from_secs(600), 16);
     r.data.insert("k".into(), Value::encode("v").unwrap());
@@ -110,26 +90,38 @@ async fn a_late_update_after_a_destroy_brings_nothing_back() {
 
     let pid = pid_of(&admin, "paused").await;
     signal(pid, "-STOP");
-    let mut mine = record(None, 0);
-    mine.data
-        .insert("late".into(), Value::encode("write").unwrap());
-    let mut changes = Changes::default();
-    changes.mark(DataKey::from("late"));
-    let update = Update {
-        record: &mine,
-        changes: &changes,
-        expires: NOW + Duration::from_secs(600),
-        ends: NOW + Duration::from_secs(3600),
-        now: NOW,
-        stored_user: None,
-        max_size: 64 * 1024,
-    };
-    let held = tokio::time::timeout(HELD, paused.update(&id, update)).await;
+    // The call goes on in a task of its own, its statement queued at the
+    // paused backend, as a call the layer gave up on would be.
+    let mut late = tokio::spawn(async move {
+        let mut mine = record(None, 0);
+        mine.data
+            .insert("late".into(), Value::encode("write").unwrap());
+        let mut changes = Changes::default();
+        changes.mark(DataKey::from("late"));
+        let update = Update {
+            record: &mine,
+            changes: &changes,
+            expires: NOW + Duration::from_secs(600),
+            ends: NOW + Duration::from_secs(3600),
+            now: NOW,
+            stored_user: None,
+            max_size: 64 * 1024,
+        };
+        paused.update(&id, update).await.map(|_| ())
+    });
+    let held = tokio::time::timeout(HELD, &mut late).await;
     assert!(held.is_err(), "the paused backend answered");
 
     other.delete(&id, None).await.unwrap();
     signal(pid, "-CONT");
-    ran(&admin, pid, "http_sessions_save").await;
+    let landed = tokio::time::timeout(RESUMED, late)
+        .await
+        .expect("the resumed backend never answered")
+        .unwrap();
+    assert!(
+        matches!(landed, Err(StoreError::Gone)),
+        "the late update: {landed:?}"
+    );
     assert_eq!(
         other.load(&id, NOW).await.unwrap(),
         None,
@@ -164,15 +156,16 @@ async fn a_late_login_after_log_out_everywhere_is_refused() {
     signal(pid, "-STOP");
     // A login whose request began before "log out everywhere".
     let login = SessionId::from_bytes([3; 16]);
-    let held = tokio::time::timeout(
-        HELD,
-        paused.create(
-            &login,
-            &record(Some("alice"), began_ms + 5),
-            NOW + Duration::from_secs(3600),
-        ),
-    )
-    .await;
+    let mut late = tokio::spawn(async move {
+        paused
+            .create(
+                &login,
+                &record(Some("alice"), began_ms + 5),
+                NOW + Duration::from_secs(3600),
+            )
+            .await
+    });
+    let held = tokio::time::timeout(HELD, &mut late).await;
     assert!(held.is_err(), "the paused backend answered");
 
     let ended = other
@@ -189,7 +182,14 @@ async fn a_late_login_after_log_out_everywhere_is_refused() {
         .unwrap();
     assert_eq!(ended.sessions, 1);
     signal(pid, "-CONT");
-    ran(&admin, pid, "http_sessions_create").await;
+    let landed = tokio::time::timeout(RESUMED, late)
+        .await
+        .expect("the resumed backend never answered")
+        .unwrap();
+    assert!(
+        matches!(landed, Err(StoreError::Gone)),
+        "the late login: {landed:?}"
+    );
     assert!(
         other.list("alice", NOW).await.unwrap().is_empty(),
         "a session of alice survived"
