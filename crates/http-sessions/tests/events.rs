@@ -20,7 +20,6 @@
     clippy::panic
 )]
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -352,24 +351,10 @@ async fn scenario(
     secrets
 }
 
-/// What the subscriber writes, kept for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_event_or_log_line_carries_a_session_id_token_or_cookie() {
     let _serial = SERIAL.lock().await;
-    let captured = Captured::default();
+    let captured = http_sessions_conformance::http::Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
@@ -380,7 +365,7 @@ async fn no_event_or_log_line_carries_a_session_id_token_or_cookie() {
     for backend in backends().await {
         let (app, layer, clock) = app(&backend, None);
         let secrets = scenario(&backend, &app, &layer, &clock).await;
-        let log = String::from_utf8(std::mem::take(&mut *captured.0.lock().unwrap())).unwrap();
+        let log = captured.take();
         assert!(
             log.contains("event=\"logged_in\"") && log.contains("event=\"cookies_rejected\""),
             "{}: the events did not reach tracing:\n{log}",

@@ -5,9 +5,6 @@
 #![cfg(all(feature = "memory", feature = "axum"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::http::HeaderValue;
 use axum::routing::get;
@@ -15,23 +12,9 @@ use http_sessions::memory::MemoryStore;
 use http_sessions::{Key, Keyring, Session, SessionLayer, Settings};
 use tracing_subscriber::fmt::format::FmtSpan;
 
-/// What the subscriber writes, kept for the test to read.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn store_calls_are_traced_with_backend_op_and_outcome() {
-    let captured = Captured::default();
+    let captured = http_sessions_conformance::http::Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
@@ -59,7 +42,7 @@ async fn store_calls_are_traced_with_backend_op_and_outcome() {
     let whoami = http_sessions_conformance::http::get(&app, "/whoami", Some(cookie)).await;
     assert_eq!(whoami.body, "{user: alice}");
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.take();
     let spans: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("session_store{"))
